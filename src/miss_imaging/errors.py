@@ -1,0 +1,101 @@
+"""Exception and warning types of miss-imaging.
+
+Every error names the file and, where one is involved, the DICOM tag as
+``(gggg,eeee) Keyword`` so that a user can find the problem in a dump of the
+file.  The classes also derive from the builtin that fits (``ValueError``,
+``OSError``) so that generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+__all__ = [
+    "MissImagingError",
+    "NotDicomError",
+    "TruncatedFileError",
+    "MissingTagError",
+    "PixelDataError",
+    "UnsupportedTransferSyntaxError",
+    "SeriesGeometryError",
+    "InconsistentSeriesError",
+    "AbsurdDimensionsError",
+    "MeasurementError",
+    "CalibrationError",
+    "MissImagingWarning",
+    "warn_and_log",
+]
+
+logger = logging.getLogger("miss_imaging")
+
+
+class MissImagingError(Exception):
+    """Base class of every error raised by miss-imaging.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and, where possible, how to fix it.
+    path : str or Path, optional
+        The file concerned; its name is prefixed to the message.
+    tag : str, optional
+        The DICOM tag concerned, e.g. ``"(0020,0032) ImagePositionPatient"``.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, tag: str | None = None):
+        self.path = None if path is None else Path(path)
+        self.tag = tag
+        prefix = f"{self.path}: " if self.path is not None else ""
+        super().__init__(prefix + message)
+
+
+class NotDicomError(MissImagingError, ValueError):
+    """The file is not a DICOM Part 10 file (nor a preamble-less data set)."""
+
+
+class TruncatedFileError(MissImagingError, OSError):
+    """The file ends before the data it announces."""
+
+
+class MissingTagError(MissImagingError, ValueError):
+    """A type 1 attribute needed for geometry or pixels is absent."""
+
+
+class PixelDataError(MissImagingError, ValueError):
+    """Pixel Data is absent, empty or of the wrong length."""
+
+
+class UnsupportedTransferSyntaxError(MissImagingError, ValueError):
+    """No installed decoder handles the file's transfer syntax."""
+
+
+class SeriesGeometryError(MissImagingError, ValueError):
+    """The slices of a series do not form the geometry they claim."""
+
+
+class InconsistentSeriesError(SeriesGeometryError):
+    """Files of one series disagree on rows/columns or other fixed attributes."""
+
+
+class AbsurdDimensionsError(MissImagingError, ValueError):
+    """Rows, Columns, NumberOfFrames or BitsAllocated out of any plausible range."""
+
+
+class MeasurementError(MissImagingError, ValueError):
+    """A measurement cannot be made (zero length, outside the image...)."""
+
+
+class CalibrationError(MeasurementError):
+    """A user calibration cannot be applied (zero length, length <= 0...)."""
+
+
+class MissImagingWarning(UserWarning):
+    """A problem that was handled but that the user must know about."""
+
+
+def warn_and_log(message: str, *, stacklevel: int = 2) -> None:
+    """Send `message` to the ``miss_imaging`` logger and to ``warnings``."""
+    logger.warning(message)
+    warnings.warn(message, MissImagingWarning, stacklevel=stacklevel + 1)

@@ -1,0 +1,50 @@
+"""Shared fixtures: the bundled phantoms, their truth, and ../shared/dicom."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "sample_dicoms"
+SHARED_DICOM = REPO.parent / "shared" / "dicom"
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The committed phantom DICOM folder (``sample_dicoms/``)."""
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict:
+    """``sample_dicoms/truth.json``: the phantoms' exact geometry and landmarks."""
+    return json.loads((SAMPLES / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def shared_dicom() -> Path:
+    """Real DICOM files beside the repo (``../shared/dicom``); skip when absent."""
+    if not SHARED_DICOM.is_dir():
+        pytest.skip(f"{SHARED_DICOM} is absent (real DICOM files from other projects' test suites)")
+    return SHARED_DICOM
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path_factory, monkeypatch):
+    """Keep napari and miss-imaging settings out of the user's home during tests."""
+    cfg = tmp_path_factory.getbasetemp() / "config"
+    cfg.mkdir(exist_ok=True)
+    monkeypatch.setenv("NAPARI_CONFIG", str(cfg / "napari.yaml"))
+    monkeypatch.setenv("MISS_IMAGING_CONFIG_DIR", str(cfg))
+    yield
+
+
+def has_display() -> bool:
+    """True when Qt can render (an X server, or Xvfb that pytest-xvfb can start)."""
+    import shutil
+
+    return bool(os.environ.get("DISPLAY")) or shutil.which("Xvfb") is not None
