@@ -48,3 +48,20 @@ def has_display() -> bool:
     import shutil
 
     return bool(os.environ.get("DISPLAY")) or shutil.which("Xvfb") is not None
+
+
+_QT_FIXTURES = {"make_napari_viewer", "qtbot", "make_napari_viewer_proxy"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip viewer tests with a reason when no X server can be had.
+
+    On a machine without Xvfb (``apt install xvfb libxcb-icccm4
+    libxcb-keysyms1``, which ``.ci/run`` does) Qt would abort the whole run.
+    """
+    if has_display():
+        return
+    skip = pytest.mark.skip(reason="needs an X display: install xvfb (see .ci/run) so pytest-xvfb can start one")
+    for item in items:
+        if _QT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(skip)
