@@ -187,8 +187,9 @@ def projection_calibration(tags: ProjectionTags) -> Calibration:
 
     Examples
     --------
-    >>> projection_calibration(ProjectionTags(imager_pixel_spacing=(0.3, 0.3), ermf=1.5)).row_mm
-    0.2
+    >>> cal = projection_calibration(ProjectionTags(imager_pixel_spacing=(0.3, 0.3), ermf=1.5))
+    >>> round(cal.row_mm, 6), cal.label
+    (0.2, 'magnification-corrected (ERMF)')
     """
     warnings: list[str] = []
     ps = _valid_pair(tags.pixel_spacing, _PS, warnings)
