@@ -21,7 +21,11 @@ Output range and rounding rule
   rounded **half up**: ``out = floor(y + 0.5)``.  ``y`` is evaluated in
   float64 as ``(x - c') * M / w' + M/2``, which is exact whenever the true
   ``y`` is a half-integer and ``c``, ``w`` and ``x`` are binary-exact (e.g.
-  integers or halves), so ties round the same way every time.
+  integers or halves), so ties round the same way every time.  A value
+  within float64 rounding (~1e-13) of a half-integer without being one (e.g.
+  float input -20.3) may round either way; pydicom's float64 has the same
+  limit.  With integer ``c`` and ``w``, LINEAR on integer input never meets
+  a tie (``2 (w - 1)`` is even, the numerator odd).
 * floating ``out_dtype`` (float32/float64): the unrounded fraction
   ``y / M`` in ``[0, 1]``.
 * ``invert=True`` (MONOCHROME1, PS3.3 C.7.6.3.1.2: minimum displayed white):
