@@ -1,0 +1,139 @@
+"""Patient orientation labels (R/L, A/P, S/I) at the four edges of the 2-D view.
+
+World axes of miss-imaging volume layers are LPS ``(z, y, x)`` mm, so the
+letter at each edge follows from which two world axes napari displays
+(``viewer.dims.displayed``) and which way the camera draws them
+(``camera.orientation2d``: ``down``/``up`` for the vertical axis,
+``right``/``left`` for the horizontal one).  Projections (fluoroscopy,
+radiographs) carry no patient direction here, so no letters are shown while
+one is visible, rather than guessed ones.  The labels are canvas overlays
+(NAPARI.md section 6).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miss_imaging.model import ImageVolume
+
+from ._layers import VOLUME_KEY, mark_viewer
+
+__all__ = ["edge_labels", "current_labels", "update", "attach", "OVERLAY_KEYS"]
+
+# world axis (z, y, x) -> (letter at the negative end, letter at the positive end), LPS
+_LETTERS = {0: ("I", "S"), 1: ("A", "P"), 2: ("R", "L")}
+
+#: canvas overlay key -> napari canvas position
+OVERLAY_KEYS = {
+    "miss_orient_top": "top_center",
+    "miss_orient_bottom": "bottom_center",
+    "miss_orient_left": "middle_left",
+    "miss_orient_right": "middle_right",
+}
+
+
+def edge_labels(displayed: tuple[int, int], orientation2d: tuple[str, str] = ("down", "right")) -> dict[str, str]:
+    """Letters at the top, bottom, left and right edges of a 2-D LPS view.
+
+    Parameters
+    ----------
+    displayed : (2,) tuple of int
+        World axes shown vertically and horizontally (``viewer.dims.displayed``),
+        counted in LPS ``(z, y, x)`` order (0 = z, 1 = y, 2 = x).
+    orientation2d : (2,) tuple of str
+        Direction in which the vertical axis grows on screen (``"down"`` or
+        ``"up"``) and the horizontal one (``"right"`` or ``"left"``).
+
+    Returns
+    -------
+    dict
+        ``{"top": ..., "bottom": ..., "left": ..., "right": ...}``.
+
+    Examples
+    --------
+    >>> edge_labels((1, 2))  # axial, napari default: radiological convention
+    {'top': 'A', 'bottom': 'P', 'left': 'R', 'right': 'L'}
+    >>> edge_labels((0, 2))  # coronal as napari first shows it: superior at the bottom
+    {'top': 'I', 'bottom': 'S', 'left': 'R', 'right': 'L'}
+    """
+    v, h = displayed
+    v_neg, v_pos = _LETTERS[v]
+    h_neg, h_pos = _LETTERS[h]
+    top, bottom = (v_neg, v_pos) if orientation2d[0] == "down" else (v_pos, v_neg)
+    left, right = (h_neg, h_pos) if orientation2d[1] == "right" else (h_pos, h_neg)
+    return {"top": top, "bottom": bottom, "left": left, "right": right}
+
+
+def _camera(viewer: Any) -> Any:
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
+def _volumes(viewer: Any) -> list[tuple[Any, ImageVolume]]:
+    out = []
+    for layer in viewer.layers:
+        vol = getattr(layer, "metadata", {}).get(VOLUME_KEY)
+        if isinstance(vol, ImageVolume) and layer.visible:
+            out.append((layer, vol))
+    return out
+
+
+def current_labels(viewer: Any) -> dict[str, str] | None:
+    """Edge letters for what `viewer` shows now, or None when none are known.
+
+    None in 3-D display, without a visible miss-imaging volume, or while a
+    projection is visible (its world axes are not patient axes).
+    """
+    shown = _volumes(viewer)
+    if viewer.dims.ndisplay != 2 or not shown or any(v.kind != "volume" for _, v in shown):
+        return None
+    ndim = viewer.dims.ndim
+    displayed = tuple(int(a) - (ndim - 3) for a in viewer.dims.displayed)  # the layers' last three axes
+    if any(a < 0 for a in displayed):
+        return None  # a non-spatial leading axis is displayed
+    orientation = tuple(_camera(viewer).orientation2d)
+    return edge_labels((displayed[0], displayed[1]), (str(orientation[0]), str(orientation[1])))
+
+
+def update(viewer: Any) -> None:
+    """Create, refresh or hide the four edge labels of `viewer`."""
+    from napari.components.overlays import TextOverlay
+
+    labels = current_labels(viewer)
+    overlays = viewer.canvas.overlays
+    for key, position in OVERLAY_KEYS.items():
+        edge = key.rsplit("_", 1)[1]
+        text = labels[edge] if labels else ""
+        if key not in overlays:
+            overlays[key] = TextOverlay(
+                text=text, position=position, visible=bool(labels), font_size=16, color="yellow", box=False
+            )
+        else:
+            overlays[key].text = text
+            overlays[key].visible = bool(labels)
+
+
+def attach(viewer: Any) -> None:
+    """Show the labels on `viewer` and keep them current; idempotent."""
+    update(viewer)
+    if not mark_viewer(viewer, "orientation"):
+        return
+
+    def _refresh(event: Any = None) -> None:
+        try:
+            update(viewer)
+        except Exception:  # never break napari's event loop for a label
+            pass
+
+    def _on_inserted(event: Any) -> None:
+        event.value.events.visible.connect(_refresh)
+        _refresh()
+
+    viewer.dims.events.order.connect(_refresh)
+    viewer.dims.events.ndisplay.connect(_refresh)
+    viewer.dims.events.ndim.connect(_refresh)
+    _camera(viewer).events.orientation.connect(_refresh)
+    viewer.layers.events.inserted.connect(_on_inserted)
+    viewer.layers.events.removed.connect(_refresh)
+    for layer in viewer.layers:
+        layer.events.visible.connect(_refresh)

@@ -1,0 +1,261 @@
+"""napari reader: DICOM folders, DICOMDIR, ``.dcm`` and extension-less files.
+
+:func:`get_reader` is cheap and silent (it reads at most 132 bytes of a few
+files and never raises); the function it returns is loud: every loader
+warning becomes a napari notification, and a path with nothing loadable
+gives one error notification naming the file and the problem, after which
+napari stays usable (the reader returns napari's "nothing to add" sentinel
+``[(None,)]`` instead of raising into napari's traceback dialog).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from miss_imaging.errors import MissImagingError
+
+from ._layers import NOTE_KEY, layer_data
+
+__all__ = ["get_reader", "read_dicom", "looks_like_dicom", "attach_viewer_tools", "PROGRESS_BYTES"]
+
+PathOrPaths = str | list[str]
+LayerData = tuple[Any, ...]
+
+#: Above this many decoded bytes (estimated from the headers) a load takes
+#: about a second or more, so a progress bar is shown.
+PROGRESS_BYTES = 64 * 2**20
+
+_MAX_PROBE_FILES = 64  # a folder counts as DICOM if one of its first files does
+_NULL_LAYER = [(None,)]  # npe2/napari: "read fine, nothing to add" (no error dialog)
+
+
+def _probe_file(path: Path) -> bool:
+    """True when the file starts like DICOM: Part 10 preamble or a bare data set."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True
+    # preamble-less data set (PS3.10 7.1 allows none on media only; seen in the wild):
+    # starts with a little-endian group 0002 or 0008 element tag
+    return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[2:4] < b"\x00\x10"
+
+
+def _candidate_files(folder: Path) -> Iterator[Path]:
+    """Files under `folder`, breadth-first, at most two levels deep."""
+    level = [folder]
+    for _depth in range(3):
+        nxt = []
+        for d in level:
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if e.name.startswith("."):
+                    continue
+                if e.is_file():
+                    yield Path(e.path)
+                elif e.is_dir():
+                    nxt.append(Path(e.path))
+        level = nxt
+
+
+def looks_like_dicom(path: str | os.PathLike[str]) -> bool:
+    """Cheap check: a DICOM file, a DICOMDIR, or a folder holding one. Never raises."""
+    try:
+        p = Path(path)
+        if p.is_dir():
+            if (p / "DICOMDIR").is_file():
+                return True
+            for i, f in enumerate(_candidate_files(p)):
+                if i >= _MAX_PROBE_FILES:
+                    return False
+                if _probe_file(f):
+                    return True
+            return False
+        return p.is_file() and (p.name.upper() == "DICOMDIR" or _probe_file(p))
+    except Exception:  # a reader probe must never raise (napari tries every plugin)
+        return False
+
+
+def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """npe2 reader contribution: :func:`read_dicom` when `path` looks like DICOM, else None."""
+    first = path[0] if isinstance(path, (list, tuple)) and path else path
+    if not isinstance(first, (str, os.PathLike)):
+        return None
+    return read_dicom if looks_like_dicom(first) else None
+
+
+# -- feedback ---------------------------------------------------------------------------------------------------------
+
+
+def _notify(kind: str, message: str) -> None:
+    from napari.utils import notifications
+
+    {"info": notifications.show_info, "warning": notifications.show_warning, "error": notifications.show_error}[kind](
+        message
+    )
+
+
+_MAX_WARNINGS_SHOWN = 6  # per series; the Series browser lists them all
+
+
+def _show_warnings(label: str, messages: list[str]) -> None:
+    seen: list[str] = []
+    for m in messages:
+        if m not in seen:
+            seen.append(m)
+    for m in seen[:_MAX_WARNINGS_SHOWN]:
+        _notify("warning", f"{label}: {m}")
+    if len(seen) > _MAX_WARNINGS_SHOWN:
+        _notify("warning", f"{label}: {len(seen) - _MAX_WARNINGS_SHOWN} more warnings (see the Series browser).")
+
+
+def attach_viewer_tools(viewer: Any = None) -> None:
+    """Install status bar, orientation labels and patient banner on `viewer`.
+
+    `viewer` defaults to ``napari.current_viewer()``; nothing happens without
+    one (e.g. ``npe2.read`` in a script).  Each tool is idempotent and guarded:
+    a failing overlay must never break loading.
+    """
+    import logging
+
+    if viewer is None:
+        try:
+            import napari
+
+            viewer = napari.current_viewer()
+        except Exception:
+            return
+    if viewer is None:
+        return
+    from . import _orientation, _status
+
+    tools: list[Callable[[Any], None]] = [_status.attach, _orientation.attach]
+    try:
+        from ._teaching import attach as teaching_attach
+
+        tools.append(teaching_attach)
+    except Exception as e:  # the teaching helper's module may be absent in a partial install
+        logging.getLogger("miss_imaging").warning("patient banner unavailable: %s", e)
+    for attach in tools:
+        try:
+            attach(viewer)
+        except Exception as e:
+            logging.getLogger("miss_imaging").warning("%s.%s failed: %s", attach.__module__, attach.__name__, e)
+
+
+# -- reading ----------------------------------------------------------------------------------------------------------
+
+
+def _estimated_bytes(series: Any) -> int:
+    return int(series.n_frames) * int(series.rows) * int(series.columns) * 2
+
+
+def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
+    """Scan `paths` and load every image series.
+
+    Returns
+    -------
+    volumes : list of ImageVolume
+    problems : list of str
+        Skipped files and failed series, each naming the file and the problem.
+    infos : list of str
+        Series deliberately not shown (localizers, non-image objects).
+    """
+    from napari.utils import progress
+
+    from miss_imaging.dicom_scan import scan
+    from miss_imaging.load import load
+
+    found: list[Any] = []
+    problems: list[str] = []
+    infos: list[str] = []
+    for p in paths:
+        try:
+            result = scan(p)
+        except MissImagingError as e:
+            problems.append(str(e))
+            continue
+        problems += [f"{path}: {reason}" for path, reason in result.skipped]
+        for s in result:
+            if s.kind in ("volume", "projection"):
+                found.append(s)
+            else:
+                infos.append(f"{s.label}: not shown ({s.kind}: {s.n_files} file(s), e.g. {s.files[0].name})")
+    volumes = []
+    big = sum(_estimated_bytes(s) for s in found) > PROGRESS_BYTES
+    it = progress(found, desc="Loading DICOM") if big else found
+    try:
+        for s in it:
+            if big:
+                it.set_description(f"Loading {s.label}")
+            try:
+                volumes.append(load(s))
+            except MissImagingError as e:
+                problems.append(str(e))
+            except (OSError, ValueError, MemoryError) as e:  # decoder failures not yet wrapped by the loader
+                where = s.files[0] if s.files else s.label
+                problems.append(f"{where}: {type(e).__name__}: {e}")
+    finally:
+        if big:
+            it.close()
+    return volumes, problems, infos
+
+
+def read_dicom(path: PathOrPaths) -> list[LayerData]:
+    """Read every DICOM image series under `path` as napari image layers.
+
+    Parameters
+    ----------
+    path : str or list of str
+        A folder, a DICOMDIR, one file, or several files/folders.
+
+    Returns
+    -------
+    list of LayerData
+        ``(data, kwargs, "image")`` per series, largest first (see
+        :func:`miss_imaging_napari._layers.layer_data`), or ``[(None,)]``
+        when nothing could be loaded (the reason is shown as an error
+        notification).
+    """
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+    where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
+    with warnings.catch_warnings(record=True) as caught:  # shown once below, not by napari's warning hook too
+        warnings.simplefilter("always")
+        try:
+            volumes, problems, infos = _load_series(paths)
+        except Exception as e:  # anything unexpected still becomes one clean message, not a traceback dialog
+            _notify("error", f"Could not open {where}: {type(e).__name__}: {e}")
+            return _NULL_LAYER
+    layers: list[LayerData] = []
+    for vol in volumes:
+        try:
+            ld = layer_data(vol)
+        except Exception as e:
+            problems.append(f"{vol.label} ({vol.files[0] if vol.files else where}): cannot display: {e}")
+            continue
+        layers.append(ld)
+        _show_warnings(vol.label, list(vol.warnings))
+        note = ld[1]["metadata"].get(NOTE_KEY)
+        if note:
+            _notify("info", note)
+    loose = [str(w.message) for w in caught if not any(str(w.message) in v.warnings for v in volumes)]
+    if layers:  # with nothing loaded, the problems go into the one error message below
+        for m in problems + loose:
+            _notify("warning", m)
+    for m in infos:
+        _notify("info", m)
+    if not layers:
+        detail = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        _notify("error", f"Could not open {where}: no loadable DICOM image series. {detail}".strip())
+        return _NULL_LAYER
+    attach_viewer_tools()
+    return layers

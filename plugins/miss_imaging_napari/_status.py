@@ -1,0 +1,118 @@
+"""Status bar: position in mm and the value under the cursor in HU / stored value.
+
+napari's own status shows bare world numbers in ``(z, y, x)`` and the raw
+value.  A plugin cannot set ``viewer.status`` durably (napari's status thread
+overwrites it, NAPARI.md section 7), so :func:`attach` overrides
+``get_status`` on each miss-imaging image layer; napari calls it for the
+active layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from miss_imaging.model import ImageVolume
+
+from ._layers import VOLUME_KEY, mark_viewer
+
+__all__ = ["status_text", "attach", "install"]
+
+_ATTACHED = "_miss_imaging_status"  # marker on layers and viewers (idempotence)
+
+
+def _fmt_value(volume: ImageVolume, value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "outside the image"
+    v = float(np.asarray(value).ravel()[0]) if np.ndim(value) else float(value)
+    num = f"{v:.0f}" if v == round(v) else f"{v:.1f}"
+    if volume.modality.upper() == "CT" and volume.kind == "volume":
+        return f"{num} HU"
+    return f"{num} (stored value)"
+
+
+def status_text(volume: ImageVolume, world: Any, value: Any) -> str:
+    """The status line for a cursor at napari world position `world`.
+
+    Parameters
+    ----------
+    volume : ImageVolume
+        The displayed volume (layer metadata ``"miss_imaging_volume"``).
+    world : (>= 3,) array-like of float
+        napari world position; the last three axes are the layer's: LPS
+        ``(z, y, x)`` mm for volumes, ``(frame, row mm, col mm)`` for
+        projections.
+    value : number or None
+        Layer value at that position (HU for CT; stored value otherwise).
+
+    Returns
+    -------
+    str
+        e.g. ``"LPS (x 12.3, y -40.1, z 7.5) mm: 1200 HU"`` or
+        ``"frame 3, row 41.2 mm, col 60.0 mm: 2100 (stored value)"``.
+    """
+    p = np.asarray(world, dtype=np.float64)[-3:]
+    val = _fmt_value(volume, value)
+    if volume.kind == "projection":
+        frame = int(np.round(p[0]))
+        if volume.calibration == "pixels only":
+            return f"frame {frame}, row {p[1]:.1f} px, col {p[2]:.1f} px: {val}"
+        return f"frame {frame}, row {p[1]:.1f} mm, col {p[2]:.1f} mm ({volume.calibration}): {val}"
+    return f"LPS (x {p[2]:.1f}, y {p[1]:.1f}, z {p[0]:.1f}) mm: {val}"
+
+
+def install(layer: Any) -> bool:
+    """Override ``layer.get_status`` when it carries a miss-imaging volume; idempotent.
+
+    Returns True when the layer is (now) handled.
+    """
+    volume = getattr(layer, "metadata", {}).get(VOLUME_KEY)
+    if not isinstance(volume, ImageVolume):
+        return False
+    if getattr(layer, _ATTACHED, False):
+        return True
+    original = layer.get_status
+
+    def get_status(
+        position: Any = None,
+        *,
+        view_direction: Any = None,
+        dims_displayed: Any = None,
+        world: bool = False,
+        value: Any = None,
+    ) -> dict[str, str]:
+        status = original(position, view_direction=view_direction, dims_displayed=dims_displayed, world=world,
+                          value=value)
+        if position is None:
+            return status
+        try:
+            pos = np.asarray(position, dtype=np.float64)
+            if value is None:
+                value = layer.get_value(pos, view_direction=view_direction, dims_displayed=dims_displayed,
+                                        world=world)
+            if not world:  # napari passes world=True; keep data positions correct too
+                pos = np.asarray(layer.data_to_world(pos[-layer.ndim:]))
+            text = status_text(volume, pos, value)
+        except Exception:  # a status line must never raise inside napari's status thread
+            return status
+        status["coordinates"] = text
+        status["coords"], _, status["value"] = text.rpartition(": ")
+        return status
+
+    layer.get_status = get_status
+    setattr(layer, _ATTACHED, True)
+    return True
+
+
+def attach(viewer: Any) -> None:
+    """Install the status override on every current and future miss-imaging layer of `viewer`."""
+    for layer in list(viewer.layers):
+        install(layer)
+    if not mark_viewer(viewer, _ATTACHED):
+        return
+
+    def _on_inserted(event: Any) -> None:
+        install(event.value)
+
+    viewer.layers.events.inserted.connect(_on_inserted)

@@ -1,0 +1,245 @@
+"""Headless rendering of one windowed slice or frame to an RGB image / PNG.
+
+numpy + Pillow only (no napari, no Qt): used by ``miss-imaging snapshot`` and
+by the demo where no X server exists.  The picture is drawn at its physical
+aspect ratio (square output pixels in mm), with a scale bar in mm, patient
+orientation letters for volumes, and measurement lines labelled with their
+value and calibration.  It never draws patient identifiers: the only text is
+the series label (modality, description, number), the window and the
+measurements.  PNGs are written without text chunks (no metadata).
+
+Geometry: volumes are first put on the patient grid
+(:func:`miss_imaging.resample.to_patient_grid`, exact views for axis-aligned
+stacks), so an axial slice shows anterior at the top and the patient's left
+on the image's right (radiological convention), as in the napari viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .model import ImageVolume, Window
+
+__all__ = ["Line", "Rendered", "render_slice", "save_png", "nice_length", "DEFAULT_WIDTH_PX"]
+
+#: default output width (px) of a rendered slice
+DEFAULT_WIDTH_PX = 640
+
+_YELLOW = (255, 220, 0)
+_CYAN = (0, 230, 255)
+_WHITE = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A measurement line to draw: two points and the label next to it.
+
+    ``p0``/``p1`` are array indices ``(axis0, axis1, axis2)`` of the volume
+    passed to :func:`render_slice` (fractions allowed); ``text`` e.g.
+    ``"25.4 mm magnification-corrected (ERMF)"``.
+    """
+
+    p0: tuple[float, float, float]
+    p1: tuple[float, float, float]
+    text: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What :func:`render_slice` drew.
+
+    Attributes
+    ----------
+    image : PIL.Image.Image
+        RGB.
+    slab : (int, int)
+        First and last axis-0 index (slice/frame) of the patient-grid volume
+        that were projected (equal for a single slice).
+    mm_per_px : float
+        Output pixel size in mm (pixels for a "pixels only" projection).
+    window : Window
+    orientation : dict or None
+        Letters at the edges (``top``/``bottom``/``left``/``right``), volumes only.
+    """
+
+    image: Any
+    slab: tuple[int, int]
+    mm_per_px: float
+    window: Window
+    orientation: dict[str, str] | None
+
+
+def nice_length(target: float) -> float:
+    """Largest 1/2/5 x 10^k not above `target` (for a scale bar), e.g. 37 -> 20."""
+    if target <= 0:
+        raise ValueError(f"`target` must be > 0; got {target}")
+    k = np.floor(np.log10(target))
+    for m in (5.0, 2.0, 1.0):
+        if m * 10**k <= target:
+            return float(m * 10**k)
+    return float(10**k)
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _on_grid(volume: ImageVolume, lines: Sequence[Line]) -> tuple[ImageVolume, list[Line]]:
+    """Patient-grid view of a volume, with the lines' indices mapped onto it."""
+    if volume.kind != "volume":
+        return volume, list(lines)
+    from .resample import to_patient_grid
+
+    shown = to_patient_grid(volume)
+    if shown is volume:
+        return volume, list(lines)
+    moved = []
+    for ln in lines:
+        q0, q1 = (tuple(float(v) for v in shown.patient_to_index(volume.index_to_patient(p))) for p in (ln.p0, ln.p1))
+        moved.append(Line(q0, q1, ln.text))  # type: ignore[arg-type]
+    return shown, moved
+
+
+def render_slice(
+    volume: ImageVolume,
+    index: int | None = None,
+    *,
+    window: Window | None = None,
+    lines: Sequence[Line] = (),
+    slab: tuple[int, int] | None = None,
+    width_px: int = DEFAULT_WIDTH_PX,
+    title: str | None = None,
+) -> Rendered:
+    """Render slice/frame `index` (or a max-intensity slab) of `volume`, windowed.
+
+    Parameters
+    ----------
+    volume : ImageVolume
+        A volume (shown as an axial slice of its patient grid) or a projection
+        (shown frame by frame).
+    index : int, optional
+        Axis-0 index of the patient-grid volume (axial slice, inferior first)
+        or frame.  Default: the middle one, or the slab spanned by `lines`.
+    window : Window, optional
+        Default :func:`miss_imaging.presets.default_window`.
+    lines : sequence of Line
+        Measurements to draw, in `volume`'s own array indices.  A line whose
+        ends lie on different slices is drawn on a maximum-intensity slab
+        spanning them (its in-plane projection), labelled with its true length.
+    slab : (int, int), optional
+        Explicit first/last axis-0 index of a maximum-intensity slab.
+    width_px : int
+        Output width in pixels.
+    title : str, optional
+        Top-left text; default the series label.
+
+    Returns
+    -------
+    Rendered
+    """
+    from PIL import Image, ImageDraw
+
+    from .window import apply_window
+
+    if window is None:
+        from .presets import default_window
+
+        window = default_window(volume)
+    shown, lines = _on_grid(volume, lines)
+    n0 = shown.shape[0]
+    if slab is None:
+        if index is None and lines:
+            ks = [p[0] for ln in lines for p in (ln.p0, ln.p1)]
+            slab = (int(np.floor(min(ks) + 0.5)), int(np.floor(max(ks) + 0.5)))
+        else:
+            k = n0 // 2 if index is None else int(index)
+            slab = (k, k)
+    k0, k1 = max(0, min(slab)), min(n0 - 1, max(slab))
+    if k0 > k1:
+        raise ValueError(f"slice {slab} outside 0..{n0 - 1} of {shown.label}")
+    block = np.asarray(shown.pixels[k0 : k1 + 1])
+    plane = block.max(axis=0) if k1 > k0 else block[0]
+    gray = apply_window(plane, window.center, window.width, function=window.function, out_dtype=np.uint8,
+                        invert=shown.photometric.upper() == "MONOCHROME1")
+
+    row_mm, col_mm = float(shown.spacing[1]), float(shown.spacing[2])
+    pixels_only = shown.kind == "projection" and shown.calibration == "pixels only"
+    field_w = gray.shape[1] * col_mm
+    mm_per_px = field_w / width_px
+    height_px = max(1, int(round(gray.shape[0] * row_mm / mm_per_px)))
+    img = Image.fromarray(gray, mode="L").resize((width_px, height_px), Image.Resampling.BILINEAR).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    font = _font(max(12, width_px // 45))
+
+    def to_px(p: Sequence[float]) -> tuple[float, float]:  # (axis0, row, col) index -> output (x, y)
+        return ((p[2] + 0.5) * col_mm / mm_per_px, (p[1] + 0.5) * row_mm / mm_per_px)
+
+    for ln in lines:
+        a, b = to_px(ln.p0), to_px(ln.p1)
+        draw.line([a, b], fill=_YELLOW, width=2)
+        for c in (a, b):
+            draw.ellipse([c[0] - 3, c[1] - 3, c[0] + 3, c[1] + 3], outline=_YELLOW, width=2)
+        tx, ty = max(a[0], b[0]) + 6, min(a[1], b[1]) - 4
+        bbox = draw.textbbox((0, 0), ln.text, font=font)
+        tx = min(tx, width_px - (bbox[2] - bbox[0]) - 4)
+        draw.text((tx, max(2, ty)), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+
+    # scale bar (bottom right): a round number of mm near a fifth of the width
+    unit = "px" if pixels_only else "mm"
+    bar = nice_length(field_w / 5)
+    bar_px = bar / mm_per_px
+    x1, y = width_px - 16, height_px - 16
+    draw.line([(x1 - bar_px, y), (x1, y)], fill=_WHITE, width=3)
+    label = f"{bar:g} {unit}"
+    bw = draw.textbbox((0, 0), label, font=font)[2]
+    draw.text((x1 - bar_px / 2 - bw / 2, y - font.size - 8), label, fill=_WHITE, font=font, stroke_width=2,
+              stroke_fill=(0, 0, 0))
+
+    orientation = None
+    if shown.kind == "volume":  # patient grid: rows step +y (posterior), columns +x (patient's left)
+        orientation = {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+        big = _font(max(14, width_px // 32))
+        for text, (x, yy) in (("A", (width_px / 2, 14)), ("P", (width_px / 2, height_px - 14)),
+                              ("R", (12, height_px / 2)), ("L", (width_px - 12, height_px / 2))):
+            draw.text((x, yy), text, fill=_CYAN, font=big, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
+
+    where = (f"slice {k0}" if k0 == k1 else f"MIP slices {k0}-{k1}") if shown.kind == "volume" else f"frame {k0}"
+    head = [title or shown.label, where, f"W {window.width:g} / C {window.center:g}"]
+    draw.multiline_text((8, 6), "\n".join(head), fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    return Rendered(img, (k0, k1), mm_per_px, window, orientation)
+
+
+def side_by_side(images: Sequence[Any], gap: int = 8) -> Any:
+    """Join RGB images left to right on black, top-aligned."""
+    from PIL import Image
+
+    w = sum(im.width for im in images) + gap * (len(images) - 1)
+    h = max(im.height for im in images)
+    out = Image.new("RGB", (w, h))
+    x = 0
+    for im in images:
+        out.paste(im, (x, 0))
+        x += im.width + gap
+    return out
+
+
+def save_png(image: Any | npt.NDArray[np.uint8], path: str | Path) -> Path:
+    """Write an RGB image as PNG without text chunks (no metadata); returns the path."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    img.convert("RGB").save(path, format="PNG", optimize=True)  # no pnginfo -> no tEXt/iTXt chunks
+    return path
