@@ -1,0 +1,794 @@
+"""De-identified export of a DICOM series (PS3.15 Annex E, Basic Profile).
+
+What :func:`deidentify_series` does to every image object, in order:
+
+1. Applies the actions of Table E.1-1 listed in
+   :data:`miss_imaging._deid_table.TABLE_E1_1` (``X`` remove, ``Z`` empty,
+   ``D`` dummy, ``U`` new UID, ``C`` clean), recursively inside sequences,
+   modified by the options of :class:`DeidOptions`.
+2. Removes every private attribute, the curve (50xx) and overlay (60xx)
+   groups and the Icon Image Sequence (burned-in thumbnails).
+3. Replaces every UID that is not a registered DICOM UID (SOP classes,
+   transfer syntaxes and coding schemes are kept) by
+   ``2.25.<HMAC-SHA-256(salt, uid) as a 128-bit integer>``: the same input
+   UID gives the same new UID everywhere in one export, so series, frame of
+   reference and references stay consistent.  The salt is random per export
+   (unlinkable across exports) unless :attr:`DeidOptions.uid_salt` is given,
+   which makes the mapping deterministic (e.g. to export the CT and the fluoro
+   of one study separately into one shared study).
+4. Empties every remaining Person Name (PN) value, and removes any remaining
+   free-text value (LO, SH, LT, ST, UT, UC, PN) or date that contains one of
+   the object's own identifiers (names, IDs, accession, birth date in common
+   formats, institution): a guard against identifiers typed into fields that
+   the profile keeps.
+5. Records PatientIdentityRemoved (0012,0062) = YES, DeidentificationMethod
+   (0012,0063), DeidentificationMethodCodeSequence (0012,0064) with the CID
+   7050 codes of the profile and options used, and
+   LongitudinalTemporalInformationModified (0028,0303).
+
+Geometry, calibration and timing attributes are not in the table and are kept
+unchanged: PixelSpacing, ImagerPixelSpacing, PixelSpacingCalibrationType/
+Description, SID/SOD/ERMF, ImagePositionPatient, ImageOrientationPatient,
+the functional groups of enhanced objects, FrameTime/FrameTimeVector,
+positioner angles, rescale and window attributes.  Pixel data are copied
+byte for byte (compressed stays compressed) unless regions are blanked, in
+which case the frames are decoded, blanked and re-encoded uncompressed
+(Explicit VR Little Endian).  Burned-in annotation (0028,0301) = YES is
+reported: the profile's Clean Pixel Data option is applied only to the
+rectangles the user names.
+
+Source files are only ever opened for reading; the output folder must be
+empty (or absent) and must not lie inside the source folder.  Output files
+are named ``IM00001.dcm`` ... (source names may carry identifiers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+from . import __version__
+from ._deid_table import TABLE_E1_1
+from .errors import MissImagingError, NotDicomError
+
+__all__ = [
+    "IDENTIFYING_KEYWORDS",
+    "DeidOptions",
+    "DeidReport",
+    "UIDMapper",
+    "deidentify_dataset",
+    "deidentify_series",
+    "identifier_variants",
+    "find_identifiers",
+    "patient_identifiers",
+]
+
+#: Keywords of every attribute Table E.1-1 removes, empties or replaces
+#: (patient, study, visit, staff, institution, device, dates, instance UIDs).
+IDENTIFYING_KEYWORDS: frozenset[str] = frozenset(row[0] for row in TABLE_E1_1)
+
+_RULES: dict[int, tuple[str, str, str, str]] = {tag_for_keyword(r[0]): r for r in TABLE_E1_1}  # type: ignore[misc]
+
+# UIDs kept as they are: they name classes and syntaxes, not instances
+_KEEP_UID_KEYWORDS = frozenset(
+    {
+        "SOPClassUID",
+        "ReferencedSOPClassUID",
+        "MediaStorageSOPClassUID",
+        "TransferSyntaxUID",
+        "ImplementationClassUID",
+        "ReferencedTransferSyntaxUIDInFile",
+        "ReferencedSOPClassUIDInFile",
+        "CodingSchemeUID",
+        "ContextUID",
+        "MappingResourceUID",
+    }
+)
+_FREE_TEXT_VRS = frozenset({"LO", "SH", "LT", "ST", "UT", "UC", "PN"})
+_DATE_VRS = frozenset({"DA", "DT"})
+# dummy values for action D, by VR (obviously artificial, valid for the VR)
+_DUMMY = {
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "PN": "ANONYMIZED",
+    "LO": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "CS": "ANONYMIZED",
+    "UC": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "UT": "ANONYMIZED",
+    "AE": "ANONYMIZED",
+}
+
+# CID 7050 De-identification Methods (coding scheme DCM)
+_CODES = {
+    "basic": ("113100", "Basic Application Confidentiality Profile"),
+    "pixels": ("113101", "Clean Pixel Data Option"),
+    "descriptors": ("113105", "Clean Descriptors Option"),
+    "dates": ("113106", "Retain Longitudinal Temporal Information Full Dates Option"),
+    "device": ("113109", "Retain Device Identity Option"),
+    "institution": ("113112", "Retain Institution Identity Option"),
+}
+
+# attributes whose values :func:`patient_identifiers` collects before de-identification
+_IDENTIFIER_SOURCES = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "AccessionNumber",
+    "StudyID",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "MedicalRecordLocator",
+    "AdmissionID",
+)
+_MIN_PART = 3  # name parts shorter than this are too common to search for
+
+
+@dataclass(frozen=True)
+class DeidOptions:
+    """Profile options (PS3.15 E.3).  The defaults are the Basic Profile plus Clean Descriptors.
+
+    Attributes
+    ----------
+    retain_device_identity : bool
+        Retain Device Identity Option: keep station name, serial numbers,
+        detector/plate/cassette IDs.  Off by default: a serial number names
+        the hospital that owns the device.
+    retain_institution_identity : bool
+        Retain Institution Identity Option: keep institution name/address.
+    retain_dates : bool
+        Retain Longitudinal Temporal Information with Full Dates Option.
+        Off by default (study, series, content and acquisition dates/times
+        removed or set to 19000101 / 000000).  Frame timing (FrameTime,
+        FrameTimeVector) is never affected.
+    clean_descriptors : bool
+        Clean Descriptors Option: keep Study/Series Description, Protocol
+        Name, Contrast/Bolus Agent and similar technical descriptions when
+        they contain none of the object's own identifiers (removed otherwise).
+        On by default: teaching needs "CT lumbar spine" more than it risks
+        it; a description typed with *another* person's name cannot be
+        detected, which is why the option is recorded in the output.
+    uid_salt : bytes or None
+        Secret for the UID mapping; None = random per export.
+    """
+
+    retain_device_identity: bool = False
+    retain_institution_identity: bool = False
+    retain_dates: bool = False
+    clean_descriptors: bool = True
+    uid_salt: bytes | None = None
+
+    def retained(self) -> frozenset[str]:
+        """Names of the table options that keep attributes (``device``, ``dates``...)."""
+        on = {
+            "device": self.retain_device_identity,
+            "institution": self.retain_institution_identity,
+            "dates": self.retain_dates,
+        }
+        return frozenset(k for k, v in on.items() if v)
+
+
+@dataclass
+class DeidReport:
+    """What :func:`deidentify_series` did.
+
+    Attributes
+    ----------
+    files_written : list of Path
+        Output files, in input order.
+    uid_map_size : int
+        Number of distinct UIDs replaced (the map itself is never written).
+    burned_in_annotation : bool
+        True when any source object has BurnedInAnnotation (0028,0301) = YES.
+    burned_in_files : list of Path
+        The output files concerned (check them visually or blank regions).
+    blanked_regions : tuple of (row0, col0, row1, col1)
+        Rectangles set to the display-black value in every frame.
+    removed, emptied, replaced : dict of str -> int
+        ``"(gggg,eeee) Keyword"`` -> number of elements removed (X), emptied
+        (Z) or given a dummy value (D), summed over files and sequences.
+    private_removed, overlay_curve_removed, uids_replaced : int
+    scrubbed : dict of str -> int
+        Elements removed because they held one of the object's identifiers
+        although the profile keeps them.
+    skipped : list of (Path, str)
+        Input files not exported and why (not DICOM, DICOMDIR, no pixels).
+    options : DeidOptions
+    method : list of str
+        The DeidentificationMethod (0012,0063) values written.
+    warnings : list of str
+    """
+
+    files_written: list[Path] = field(default_factory=list)
+    uid_map_size: int = 0
+    burned_in_annotation: bool = False
+    burned_in_files: list[Path] = field(default_factory=list)
+    blanked_regions: tuple[tuple[int, int, int, int], ...] = ()
+    removed: dict[str, int] = field(default_factory=dict)
+    emptied: dict[str, int] = field(default_factory=dict)
+    replaced: dict[str, int] = field(default_factory=dict)
+    private_removed: int = 0
+    overlay_curve_removed: int = 0
+    uids_replaced: int = 0
+    scrubbed: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    options: DeidOptions = field(default_factory=DeidOptions)
+    method: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for a status bar, a log or the CLI."""
+        lines = [
+            f"{len(self.files_written)} file(s) written, {self.uid_map_size} UID(s) replaced consistently",
+            f"removed {sum(self.removed.values())}, emptied {sum(self.emptied.values())}, "
+            f"dummy {sum(self.replaced.values())}, private {self.private_removed}, "
+            f"overlay/curve {self.overlay_curve_removed}, scrubbed {sum(self.scrubbed.values())}",
+        ]
+        if self.burned_in_annotation:
+            if self.blanked_regions:
+                lines.append(
+                    f"BurnedInAnnotation = YES in {len(self.burned_in_files)} file(s): "
+                    f"{len(self.blanked_regions)} region(s) blanked; check the images before sharing"
+                )
+            else:
+                lines.append(
+                    f"WARNING: BurnedInAnnotation = YES in {len(self.burned_in_files)} file(s): text is in "
+                    "the pixels and was NOT removed; blank its regions before sharing"
+                )
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} file(s) skipped")
+        lines.extend(self.warnings)
+        return "\n".join(lines)
+
+
+class UIDMapper:
+    """Replace UIDs consistently: same input, same output, within one mapper.
+
+    ``new = "2.25." + int(HMAC-SHA-256(salt, old)[:16])`` (PS3.5 B.2: a
+    128-bit integer under the 2.25 root, at most 44 characters).
+
+    Parameters
+    ----------
+    salt : bytes, optional
+        Secret key; random (32 bytes) when omitted, so that two exports of
+        the same data cannot be linked through their UIDs.
+    """
+
+    def __init__(self, salt: bytes | None = None):
+        self._salt = secrets.token_bytes(32) if salt is None else bytes(salt)
+        self._map: dict[str, str] = {}
+
+    def __call__(self, uid: str) -> str:
+        uid = str(uid).strip().rstrip("\x00")
+        new = self._map.get(uid)
+        if new is None:
+            digest = hmac.new(self._salt, uid.encode("ascii", "replace"), hashlib.sha256).digest()
+            new = "2.25." + str(int.from_bytes(digest[:16], "big"))
+            self._map[uid] = new
+        return new
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+
+# ---------------------------------------------------------------------------
+# identifiers and their variants (also used by the leak tests)
+
+
+def _date_variants(value: str) -> set[str]:
+    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", value.strip())
+    if not m:
+        return {value} if value else set()
+    y, mo, d = m.groups()
+    return {
+        f"{y}{mo}{d}",
+        f"{y}-{mo}-{d}",
+        f"{y}/{mo}/{d}",
+        f"{y}.{mo}.{d}",
+        f"{d}.{mo}.{y}",
+        f"{d}/{mo}/{y}",
+        f"{mo}/{d}/{y}",
+        f"{d}-{mo}-{y}",
+        f"{mo}-{d}-{y}",
+    }
+
+
+def _name_variants(value: str) -> set[str]:
+    parts = [p for p in re.split(r"[\^ ,]+", value) if p]
+    out = {value, " ".join(parts)}
+    out |= {p for p in parts if len(p) >= _MIN_PART}
+    if len(parts) >= 2:
+        fam, giv = parts[0], parts[1]
+        out |= {f"{giv} {fam}", f"{fam}, {giv}", f"{fam} {giv}", f"{fam},{giv}", f"{fam}^{giv}"}
+    return out
+
+
+def identifier_variants(
+    values: Mapping[str, Any] | Iterable[Any] = (), *, names: Iterable[str] = (), dates: Iterable[str] = ()
+) -> set[str]:
+    """Strings under which identifiers may appear, for searching.
+
+    Parameters
+    ----------
+    values : mapping or iterable
+        IDs, accession numbers, institution names, dates... used whole;
+        ``YYYYMMDD`` values get date variants.  A mapping's values are used,
+        and the values of keys containing "name" (but not "institution") are
+        treated as person names.  List values are expanded.
+    names : iterable of str
+        Person names (DICOM PN ``FAMILY^GIVEN^MIDDLE`` or free order).
+    dates : iterable of str
+        Extra ``YYYYMMDD`` dates (birth dates) to expand.
+
+    Returns
+    -------
+    set of str
+        The values, person-name parts of at least 3 characters,
+        "GIVEN FAMILY" / "FAMILY, GIVEN" / "FAMILY GIVEN" orders, and dates in
+        compact, ISO, dotted, slashed and dashed day/month orders.  Search
+        them case-insensitively (:func:`find_identifiers`).
+    """
+    names = list(names)
+    plain: list[Any] = []
+    if isinstance(values, Mapping):
+        for key, v in values.items():
+            k = str(key).lower()
+            (names if "name" in k and "institution" not in k else plain).append(v)
+    else:
+        plain = list(values)
+
+    def flat(items: Iterable[Any]) -> list[str]:
+        out = []
+        for v in items:
+            if v is None:
+                continue
+            if isinstance(v, (list, tuple, set, pydicom.multival.MultiValue)):
+                out += [str(x).strip() for x in v]
+            else:
+                out.append(str(v).strip())
+        return [v for v in out if v]
+
+    out: set[str] = set()
+    for value in flat(plain):
+        out |= _date_variants(value) if re.fullmatch(r"\d{8}", value) else {value}
+    for value in flat(names):
+        out |= _name_variants(value)
+    for d in flat(dates):
+        out |= _date_variants(d)
+    return {v for v in out if len(v) >= _MIN_PART}
+
+
+_NAME_SOURCES = frozenset(
+    {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
+     "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName"}
+)
+
+
+def patient_identifiers(ds: Dataset) -> set[str]:
+    """Identifier variants of one data set (before de-identification)."""
+    names: list[Any] = []
+    values: list[Any] = []
+    for kw in _IDENTIFIER_SOURCES:
+        v = ds.get(kw)
+        if v is None or v == "":
+            continue
+        v = [str(x) for x in v] if isinstance(v, (list, pydicom.multival.MultiValue)) else str(v)
+        (names if kw in _NAME_SOURCES else values).append(v)
+    for item in ds.get("OtherPatientIDsSequence", []) or []:
+        if item.get("PatientID"):
+            values.append(str(item.PatientID))
+    return identifier_variants(values, names=names)
+
+
+def find_identifiers(data: bytes | str, identifiers: Iterable[str]) -> list[str]:
+    """Identifiers found in `data`, case-insensitively (bytes as Latin-1, UTF-8 and UTF-16)."""
+    if isinstance(data, bytes):
+        hay = data.lower()
+        found = []
+        for ident in identifiers:
+            low = ident.lower()
+            if any(enc in hay for enc in (low.encode("utf-8"), low.encode("latin-1", "ignore"),
+                                          low.encode("utf-16-le"), low.encode("utf-16-be"))):
+                found.append(ident)
+        return sorted(set(found))
+    text = data.lower()
+    return sorted({i for i in identifiers if i.lower() in text})
+
+
+# ---------------------------------------------------------------------------
+# one data set
+
+
+@dataclass
+class _Context:
+    options: DeidOptions
+    uids: UIDMapper
+    identifiers: set[str]
+    report: DeidReport
+    _pattern: re.Pattern[str] | None = None
+
+    def contains_identifier(self, text: str) -> bool:
+        if not self.identifiers:
+            return False
+        if self._pattern is None:
+            alts = sorted((re.escape(i) for i in self.identifiers), key=len, reverse=True)
+            self._pattern = re.compile("|".join(alts), re.IGNORECASE)
+        return bool(self._pattern.search(text))
+
+
+def _tag_name(elem: DataElement) -> str:
+    kw = elem.keyword or keyword_for_tag(elem.tag) or "Unknown"
+    return f"({elem.tag.group:04X},{elem.tag.element:04X}) {kw}"
+
+
+def _count(d: dict[str, int], key: str) -> None:
+    d[key] = d.get(key, 0) + 1
+
+
+def _empty(elem: DataElement) -> None:
+    elem.value = DicomSequence([]) if elem.VR == "SQ" else ("" if elem.VR not in ("US", "SS", "UL", "SL", "FL", "FD") else None)
+
+
+def _text_of(elem: DataElement) -> str:
+    v = elem.value
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, pydicom.multival.MultiValue)):
+        return "\\".join(str(x) for x in v)
+    if isinstance(v, bytes):
+        return v.decode("latin-1", "replace")
+    return str(v)
+
+
+def _is_overlay_or_curve(tag: int) -> bool:
+    group = tag >> 16
+    return (0x5000 <= group <= 0x501E or 0x6000 <= group <= 0x601E) and group % 2 == 0
+
+
+def _process(ds: Dataset, ctx: _Context) -> None:
+    report = ctx.report
+    retained = ctx.options.retained()
+    for elem in list(ds):
+        tag = int(elem.tag)
+        if elem.tag.is_private:
+            del ds[elem.tag]
+            report.private_removed += 1
+            continue
+        if _is_overlay_or_curve(tag):
+            del ds[elem.tag]
+            report.overlay_curve_removed += 1
+            continue
+        rule = _RULES.get(tag)
+        name = _tag_name(elem)
+        if rule is not None:
+            _kw, _code, action, option = rule
+            if option in retained:
+                action = "K"
+            elif option == "descriptors" and ctx.options.clean_descriptors:
+                action = "X" if ctx.contains_identifier(_text_of(elem)) else "K"
+            if action == "X":
+                del ds[elem.tag]
+                _count(report.removed, name)
+                continue
+            if action == "Z":
+                _empty(elem)
+                _count(report.emptied, name)
+                continue
+            if action == "D":
+                if elem.VR == "SQ":
+                    _empty(elem)
+                else:
+                    elem.value = _DUMMY.get(elem.VR, "")
+                _count(report.replaced, name)
+                continue
+            # K, U and U* fall through to the general rules (U: UID mapping below)
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                _process(item, ctx)
+            continue
+        if elem.VR == "UI":
+            _map_uid(elem, ctx)
+            continue
+        if elem.VR == "PN" and elem.value not in (None, ""):
+            _empty(elem)
+            _count(report.emptied, name)
+            continue
+        if elem.VR in _FREE_TEXT_VRS or elem.VR in _DATE_VRS:
+            if ctx.contains_identifier(_text_of(elem)):
+                del ds[elem.tag]
+                _count(report.scrubbed, name)
+
+
+def _map_uid(elem: DataElement, ctx: _Context) -> None:
+    if elem.keyword in _KEEP_UID_KEYWORDS or elem.value in (None, ""):
+        return
+    values = list(elem.value) if isinstance(elem.value, (list, pydicom.multival.MultiValue)) else [elem.value]
+    new = []
+    for v in values:
+        uid = UID(str(v))
+        if uid.is_valid and uid.name != str(uid):  # registered in PS3.6 Annex A: a class, not an instance
+            new.append(str(uid))
+        else:
+            new.append(ctx.uids(str(uid)))
+            ctx.report.uids_replaced += 1
+    elem.value = new if len(new) > 1 else new[0]
+
+
+def _method(options: DeidOptions, blanked: bool) -> tuple[list[str], list[str]]:
+    keys = ["basic"]
+    if blanked:
+        keys.append("pixels")
+    if options.clean_descriptors:
+        keys.append("descriptors")
+    keys += sorted(options.retained())
+    text = [f"miss-imaging {__version__}: PS3.15 E.1 Basic Profile"]
+    text += [_CODES[k][1][:64] for k in keys[1:]]
+    return keys, text
+
+
+def deidentify_dataset(
+    ds: Dataset,
+    *,
+    options: DeidOptions | None = None,
+    uids: UIDMapper | None = None,
+    report: DeidReport | None = None,
+    blanked: bool = False,
+) -> Dataset:
+    """De-identify one data set **in place** and return it.
+
+    Parameters
+    ----------
+    ds : pydicom Dataset
+        A copy you own (``deidentify_series`` reads a fresh one per file).
+    options : DeidOptions, optional
+    uids : UIDMapper, optional
+        Share one mapper between the files of an export.
+    report : DeidReport, optional
+        Accumulates the counts.
+    blanked : bool
+        True when pixel regions were blanked (records the Clean Pixel Data
+        Option code).
+    """
+    options = options or DeidOptions()
+    uids = uids if uids is not None else UIDMapper(options.uid_salt)
+    report = report if report is not None else DeidReport(options=options)
+    ctx = _Context(options, uids, patient_identifiers(ds), report)
+    if "InstitutionName" in ds and options.retain_institution_identity:
+        ctx.identifiers -= identifier_variants([str(ds.InstitutionName)])
+    meta = getattr(ds, "file_meta", None)
+    _process(ds, ctx)
+
+    keys, text = _method(options, blanked)
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = text
+    items = []
+    for k in keys:
+        item = Dataset()
+        item.CodeValue, item.CodeMeaning = _CODES[k]
+        item.CodingSchemeDesignator = "DCM"
+        items.append(item)
+    ds.DeidentificationMethodCodeSequence = items
+    ds.LongitudinalTemporalInformationModified = "UNMODIFIED" if options.retain_dates else "REMOVED"
+    report.method = text
+
+    new_meta = FileMetaDataset()
+    new_meta.MediaStorageSOPClassUID = ds.get("SOPClassUID", getattr(meta, "MediaStorageSOPClassUID", ""))
+    new_meta.MediaStorageSOPInstanceUID = ds.get("SOPInstanceUID", "")
+    ts = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    new_meta.TransferSyntaxUID = ts or ExplicitVRLittleEndian
+    new_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    new_meta.ImplementationVersionName = f"MISSIMG_{__version__}"[:16]
+    ds.file_meta = new_meta
+    ds.preamble = b"\x00" * 128  # a preamble may hold another format's header (dual-personality files)
+    return ds
+
+
+# ---------------------------------------------------------------------------
+# pixels
+
+
+def _normalize_regions(regions: Iterable[Sequence[int]] | None) -> tuple[tuple[int, int, int, int], ...]:
+    out = []
+    for r in regions or ():
+        if len(r) != 4:
+            raise ValueError(f"`blank_regions` items must be (row0, col0, row1, col1); got {r!r}")
+        r0, c0, r1, c1 = (int(v) for v in r)
+        if r0 < 0 or c0 < 0 or r1 <= r0 or c1 <= c0:
+            raise ValueError(
+                f"`blank_regions` item {r!r}: need 0 <= row0 < row1 and 0 <= col0 < col1 (pixel indices, end excluded)"
+            )
+        out.append((r0, c0, r1, c1))
+    return tuple(out)
+
+
+def _blank(ds: Dataset, regions: tuple[tuple[int, int, int, int], ...], path: Path) -> None:
+    """Blank `regions` in every frame and re-encode uncompressed (Explicit VR Little Endian)."""
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # any decoder failure: say which file
+        raise MissImagingError(f"cannot decode pixels to blank regions: {exc}", path=path, tag="(7FE0,0010) PixelData") from exc
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    samples = int(ds.get("SamplesPerPixel", 1))
+    arr = np.array(arr, dtype=arr.dtype.newbyteorder("<"), copy=True)  # little endian output
+    view = arr.reshape((frames, rows, cols, samples) if samples > 1 else (frames, rows, cols))
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    # fill with what displays as black: the minimum (the maximum for MONOCHROME1)
+    fill = view.max() if photometric == "MONOCHROME1" else view.min()
+    for r0, c0, r1, c1 in regions:
+        if r0 >= rows or c0 >= cols:
+            raise ValueError(f"{path.name}: blank region {(r0, c0, r1, c1)} lies outside the {rows}x{cols} image")
+        view[:, r0:min(r1, rows), c0:min(c1, cols)] = fill
+    if samples > 1 and photometric.startswith("YBR"):
+        photometric = "RGB"  # pydicom returns RGB after decoding YBR
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_original_encoding(False, True)
+    ds.set_pixel_data(view if frames > 1 else view[0], photometric, int(ds.BitsStored), generate_instance_uid=False)
+
+
+def _ensure_writable_syntax(ds: Dataset) -> None:
+    """Big endian data sets are converted to Explicit VR Little Endian (pixels decoded, values unchanged)."""
+    ts = UID(str(ds.file_meta.TransferSyntaxUID))
+    if ts.is_little_endian or ts.is_compressed:
+        return
+    arr = ds.pixel_array
+    arr = arr.astype(arr.dtype.newbyteorder("<"))  # decoded big endian data come back as ">i2"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.set_original_encoding(False, True)
+    ds.set_pixel_data(arr, str(ds.PhotometricInterpretation), int(ds.BitsStored), generate_instance_uid=False)
+
+
+# ---------------------------------------------------------------------------
+# a series
+
+
+def _source_files(src: Any) -> tuple[list[Path], list[Path]]:
+    """(files, folders that must not contain the output)."""
+    files = getattr(src, "files", None)  # ImageVolume or SeriesInfo
+    if files is not None:
+        paths = [Path(f) for f in files]
+        return paths, sorted({p.parent for p in paths})
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        if p.is_dir():
+            return sorted(f for f in p.rglob("*") if f.is_file()), [p]
+        if p.is_file():
+            return [p], [p.parent]
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    paths = [Path(f) for f in src]
+    return paths, sorted({p.parent for p in paths})
+
+
+def _check_out_dir(out_dir: Path, roots: list[Path], files: list[Path]) -> None:
+    out = out_dir.resolve()
+    for root in roots:
+        r = root.resolve()
+        if out == r or out.is_relative_to(r):
+            raise ValueError(f"{out_dir}: the output folder must not be inside the source folder {root}")
+    if out.exists():
+        if not out.is_dir():
+            raise ValueError(f"{out_dir}: exists and is not a folder")
+        if any(out.iterdir()):
+            raise ValueError(f"{out_dir}: the output folder must be empty (exports are never merged or overwritten)")
+    resolved = {f.resolve() for f in files}
+    if any(out == f or f.is_relative_to(out) for f in resolved):
+        raise ValueError(f"{out_dir}: the output folder contains source files")
+
+
+def deidentify_series(
+    src: Any,
+    out_dir: str | Path,
+    *,
+    blank_regions: Iterable[Sequence[int]] | None = None,
+    options: DeidOptions | None = None,
+    series_uid: str | None = None,
+) -> DeidReport:
+    """Write a de-identified copy of a series (PS3.15 Annex E Basic Profile).
+
+    Parameters
+    ----------
+    src : str, Path, list of paths, ImageVolume or SeriesInfo
+        A DICOM file, a folder (searched recursively), a list of files, or a
+        loaded volume / scanned series (its ``files``).  Only read.
+    out_dir : str or Path
+        Empty or new folder, not inside the source folder.  Receives
+        ``IM00001.dcm``, ``IM00002.dcm`` ... in input order.
+    blank_regions : iterable of (row0, col0, row1, col1), optional
+        Pixel-index rectangles (end excluded) set to display-black in every
+        frame of every image (Clean Pixel Data option, e.g. burned-in
+        names).  The pixels are then stored uncompressed.
+    options : DeidOptions, optional
+        Profile options; see :class:`DeidOptions` for the defaults.
+    series_uid : str, optional
+        Export only this SeriesInstanceUID from `src`.
+
+    Returns
+    -------
+    DeidReport
+
+    Raises
+    ------
+    ValueError
+        If `out_dir` is inside the source folder or not empty, or a region
+        is malformed.
+    NotDicomError
+        If `src` holds no exportable DICOM image.
+    """
+    options = options or DeidOptions()
+    regions = _normalize_regions(blank_regions)
+    files, roots = _source_files(src)
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir, roots, files)
+    report = DeidReport(options=options, blanked_regions=regions)
+    uids = UIDMapper(options.uid_salt)
+
+    datasets: list[tuple[Path, Dataset]] = []
+    for path in files:
+        if path.name.upper() == "DICOMDIR":
+            report.skipped.append((path, "DICOMDIR (a directory record full of identifiers; not an image)"))
+            continue
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception as exc:  # unreadable, truncated, not DICOM
+            report.skipped.append((path, f"not readable as DICOM: {exc}"))
+            continue
+        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+            report.skipped.append((path, "no pixel data (not an image object)"))
+            continue
+        if series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+            continue
+        datasets.append((path, ds))
+    if not datasets:
+        raise NotDicomError("no DICOM image to export" + (f" with SeriesInstanceUID {series_uid}" if series_uid else ""), path=Path(str(src)) if isinstance(src, (str, Path)) else None)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for n, (path, ds) in enumerate(datasets, start=1):
+        if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
+            # no file meta (raw data set): pydicom read it as implicit VR little endian
+            ds.file_meta = FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2" if ds.is_implicit_VR else ExplicitVRLittleEndian
+        burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+        if regions:
+            _blank(ds, regions, path)
+        else:
+            _ensure_writable_syntax(ds)
+        deidentify_dataset(ds, options=options, uids=uids, report=report, blanked=bool(regions))
+        target = out_dir / f"IM{n:05d}.dcm"
+        # dcmwrite (not save_as) so that a big endian source can be written little endian
+        pydicom.dcmwrite(target, ds, enforce_file_format=True)
+        report.files_written.append(target)
+        if burned:
+            report.burned_in_annotation = True
+            report.burned_in_files.append(target)
+    report.uid_map_size = len(uids)
+    if report.burned_in_annotation and not regions:
+        report.warnings.append(
+            "BurnedInAnnotation = YES: identifying text may be in the pixels; export again with blank_regions"
+        )
+    return report

@@ -1,0 +1,156 @@
+"""Synthetic DICOM objects full of fake identifiers, for the de-identification tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RLELossless, XRayAngiographicImageStorage
+
+FAKE = {
+    "name": "DOEFAKE^JOHNATHAN^QUINCY",
+    "id": "MRN-483920",
+    "birth_date": "19650312",
+    "accession": "ACC778899",
+    "institution": "St Fakename Hospital",
+    "other_id": "OTHER-55127",
+    "physician": "HOUSEFAKE^GREGORY",
+}
+STUDY_UID = "1.2.826.0.1.3680043.8.498.1111"
+FOR_UID = "1.2.826.0.1.3680043.8.498.2222"
+
+
+def _identify(ds: Dataset, series_uid: str) -> None:
+    ds.PatientName = FAKE["name"]
+    ds.PatientID = FAKE["id"]
+    ds.PatientBirthDate = FAKE["birth_date"]
+    ds.PatientSex = "M"
+    ds.PatientAge = "058Y"
+    ds.OtherPatientIDs = FAKE["other_id"]
+    ds.AccessionNumber = FAKE["accession"]
+    ds.InstitutionName = FAKE["institution"]
+    ds.InstitutionAddress = "1 Fake Street, Faketown"
+    ds.ReferringPhysicianName = FAKE["physician"]
+    ds.OperatorsName = "OPFAKE^ANNA"
+    ds.StationName = "CTSTATION7"
+    ds.DeviceSerialNumber = "SN-99812"
+    ds.StudyDate = "20240105"
+    ds.StudyTime = "101500"
+    ds.SeriesDate = "20240105"
+    ds.ContentDate = "20240105"
+    ds.ContentTime = "101600"
+    ds.AcquisitionDateTime = "20240105101530"
+    ds.StudyID = "STUDY42"
+    ds.StudyDescription = "Spine for Johnathan"  # holds a name part: removed by Clean Descriptors
+    ds.SeriesDescription = "Lumbar spine"  # clean: kept
+    ds.ImageComments = "patient DOEFAKE moved"
+    ds.ConvolutionKernel = "DOEFAKE"  # not in Table E.1-1: caught by the identifier scrub
+    ds.StudyInstanceUID = STUDY_UID
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = FOR_UID
+    ds.Manufacturer = "FakeVendor"
+    ds.ManufacturerModelName = "Model X"
+    # private block with the name in it
+    block = ds.private_block(0x0009, "FAKE CREATOR", create=True)
+    block.add_new(0x01, "LO", FAKE["name"])
+    # overlay and curve groups
+    ds.add_new(0x60000010, "US", 4)
+    ds.add_new(0x60000011, "US", 4)
+    ds.add_new(0x60003000, "OW", b"\x00\x00")
+    ds.add_new(0x50000005, "US", 1)
+    # nested: a request with the accession and a person name
+    req = Dataset()
+    req.AccessionNumber = FAKE["accession"]
+    req.RequestedProcedureID = "RP1"
+    ds.RequestAttributesSequence = Sequence([req])
+    ctx = Dataset()
+    ctx.ConceptNameCodeSequence = Sequence([])
+    ds.AcquisitionContextSequence = Sequence([ctx])
+    ds.BodyPartExamined = "LSPINE"
+
+
+def write_ct_series(folder: Path, n: int = 4, rows: int = 12, cols: int = 10) -> list[Path]:
+    """Axial CT slices, PixelSpacing (0.5, 0.7) mm, 2.5 mm apart; every slice references the first."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    paths = []
+    sop_uids = [f"1.2.826.0.1.3680043.8.498.3333.{k + 1}" for k in range(n)]
+    for k in range(n):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uids[k]
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.SourceApplicationEntityTitle = "FAKEHOSP_PACS"
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = sop_uids[k]
+        ds.Modality = "CT"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        _identify(ds, "1.2.826.0.1.3680043.8.498.4444")
+        ds.SeriesNumber = 3
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [-2.5, -4.0, 10.0 + 2.5 * k]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.5, 0.7]
+        ds.SliceThickness = 2.5
+        ds.RescaleSlope = 1
+        ds.RescaleIntercept = -1024
+        ds.WindowCenter = 400
+        ds.WindowWidth = 2000
+        ds.KVP = 120
+        ref = Dataset()
+        ref.ReferencedSOPClassUID = CTImageStorage
+        ref.ReferencedSOPInstanceUID = sop_uids[0]
+        ref.VerifyingObserverName = FAKE["physician"]  # a Person Name inside a kept sequence
+        ds.ReferencedImageSequence = Sequence([ref])
+        ds.Rows, ds.Columns = rows, cols
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = rng.integers(0, 4096, (rows, cols), dtype=np.uint16).tobytes()
+        path = folder / f"DOEFAKE_JOHNATHAN_{k:03d}.dcm"  # identifying file names
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, *, compress: bool = True) -> Path:
+    """XA multi-frame cine, 66.7 ms per frame, detector spacing + SID/SOD/ERMF, burned-in annotation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = XRayAngiographicImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.5555.1"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = XRayAngiographicImageStorage
+    ds.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.5555.1"
+    ds.Modality = "XA"
+    _identify(ds, "1.2.826.0.1.3680043.8.498.6666")
+    ds.SeriesNumber = 5
+    ds.InstanceNumber = 1
+    ds.ImagerPixelSpacing = [0.308, 0.308]
+    ds.DistanceSourceToDetector = 1009.0
+    ds.DistanceSourceToPatient = 720.0
+    ds.EstimatedRadiographicMagnificationFactor = 1.4014
+    ds.FrameTime = 66.7
+    ds.FrameIncrementPointer = 0x00181063
+    ds.PositionerPrimaryAngle = 12.5
+    ds.PositionerSecondaryAngle = -3.0
+    ds.KVP = 78
+    ds.XRayTubeCurrent = 9
+    ds.BurnedInAnnotation = "YES"
+    ds.NumberOfFrames = frames
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    arr = rng.integers(100, 4000, (frames, rows, cols), dtype=np.uint16)
+    ds.PixelData = arr.tobytes()
+    if compress:
+        ds.compress(RLELossless, arr, generate_instance_uid=False)
+    path = folder / "xa_run.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
