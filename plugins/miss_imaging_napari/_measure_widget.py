@@ -1,0 +1,435 @@
+"""Measurements dock widget: tools, user calibration, the table, export and reload.
+
+Thin adapter: geometry and values come from :mod:`miss_imaging.measure`,
+calibration from :mod:`miss_imaging.calibration`, files from
+:mod:`miss_imaging.measurements_io`; the live Shapes layers from
+:mod:`._ruler`.  Every error becomes a napari notification (never an
+exception escaping into the viewer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miss_imaging.calibration import user_calibration
+from miss_imaging.errors import MeasurementError, MissImagingError
+from miss_imaging.measure import Measurement, volume_calibration
+from miss_imaging.measurements_io import load_json, save_csv, save_json
+
+from . import _ruler
+
+__all__ = ["MeasureWidget", "COLUMNS"]
+
+COLUMNS = ("name", "type", "value", "unit", "calibration", "series", "slice/frame", "points (index)")
+_SOURCE_KEY = "miss_imaging_source"
+
+
+def _notify(message: str, level: str = "info") -> None:
+    from napari.utils.notifications import show_error, show_info, show_warning
+
+    {"info": show_info, "warning": show_warning, "error": show_error}[level](message)
+
+
+def _frames_text(m: Measurement | None, r: _ruler.Result) -> str:
+    if m is None:
+        return ""
+    f = sorted(set(m.frame_indices))
+    return str(f[0]) if len(f) == 1 else f"{f[0]}-{f[-1]}"
+
+
+def _points_text(m: Measurement | None) -> str:
+    if m is None:
+        return ""
+    return "; ".join("(" + ", ".join(f"{v:.1f}" for v in p) + ")" for p in m.points_index)
+
+
+class MeasureWidget(QWidget):
+    """Ruler, angle and Cobb tools with a live table of every measurement.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by npe2.
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._rows: list[_ruler.Result] = []
+        self._filling = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self.update_table)
+
+        layout = QVBoxLayout(self)
+        self.image_combo = QComboBox()
+        self.image_combo.setToolTip("Image layer to measure on (layers opened by miss-imaging)")
+        layout.addWidget(QLabel("Measure on:"))
+        layout.addWidget(self.image_combo)
+
+        tools = QHBoxLayout()
+        self.tool_buttons: dict[str, QPushButton] = {}
+        for tool, text, tip in (
+            ("ruler", "Ruler", "Draw a line: distance in mm (3-D on a volume; in-plane on a projection)"),
+            ("path", "Path", "Draw a polyline (double-click to finish): its length"),
+            ("angle", "Angle", "Draw a 3-point path (end, vertex, end): the angle"),
+            ("cobb", "Cobb", "Draw two lines (e.g. endplates): the Cobb angle"),
+        ):
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _=False, t=tool: self.start_tool(t))
+            tools.addWidget(b)
+            self.tool_buttons[tool] = b
+        layout.addLayout(tools)
+
+        cal_box = QGroupBox("User calibration (projections)")
+        form = QFormLayout(cal_box)
+        self.length_edit = QLineEdit()
+        self.length_edit.setPlaceholderText("known length in mm, e.g. 25.0")
+        self.object_edit = QLineEdit()
+        self.object_edit.setPlaceholderText("object, e.g. calibration sphere")
+        form.addRow("Length (mm)", self.length_edit)
+        form.addRow("Object", self.object_edit)
+        row = QHBoxLayout()
+        self.calibrate_button = QPushButton("Calibrate from selected line")
+        self.calibrate_button.clicked.connect(self._safe(self.calibrate_from_selection))
+        self.reset_cal_button = QPushButton("Reset")
+        self.reset_cal_button.clicked.connect(self._safe(self.reset_calibration))
+        row.addWidget(self.calibrate_button)
+        row.addWidget(self.reset_cal_button)
+        form.addRow(row)
+        self.calibration_label = QLabel("")
+        self.calibration_label.setWordWrap(True)
+        form.addRow(self.calibration_label)
+        layout.addWidget(cal_box)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.itemChanged.connect(self._on_item_changed)
+        layout.addWidget(self.table)
+
+        buttons = QHBoxLayout()
+        for text, slot in (("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
+                           ("Export JSON", self._export_json_dialog), ("Load JSON", self._load_json_dialog)):
+            b = QPushButton(text)
+            b.clicked.connect(self._safe(slot))
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        self.viewer.layers.events.inserted.connect(self._on_layers_changed)
+        self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        self.viewer.layers.selection.events.active.connect(self._on_active_changed)
+        self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
+        self._on_layers_changed()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _safe(self, fn: Any) -> Any:
+        """Wrap a slot: any error is a notification, never a crash of the viewer."""
+
+        def slot(*_: Any) -> None:
+            try:
+                fn()
+            except MissImagingError as exc:
+                _notify(str(exc), "warning")
+            except Exception as exc:  # noqa: BLE001 - a dock widget must not take the viewer down
+                _notify(f"measurement: unexpected error: {exc!r}", "error")
+
+        return slot
+
+    def _image_layers(self) -> list[Any]:
+        return [lay for lay in self.viewer.layers if _ruler.image_volume(lay) is not None]
+
+    def _on_layers_changed(self, event: Any = None) -> None:
+        current = self.current_image_layer()
+        self.image_combo.blockSignals(True)
+        self.image_combo.clear()
+        layers = self._image_layers()
+        for lay in layers:
+            self.image_combo.addItem(lay.name)
+        if current in layers:
+            self.image_combo.setCurrentIndex(layers.index(current))
+        self.image_combo.blockSignals(False)
+        for lay in _ruler.tool_layers(self.viewer):
+            _ruler.add_listener(lay, self._on_tool_layer_changed)
+        self._show_calibration()
+        self._timer.start()
+
+    def _on_active_changed(self, event: Any = None) -> None:
+        active = self.viewer.layers.selection.active
+        if active is not None and _ruler.image_volume(active) is not None:
+            layers = self._image_layers()
+            if active in layers:
+                self.image_combo.setCurrentIndex(layers.index(active))
+
+    def _on_tool_layer_changed(self, layer: Any) -> None:
+        self._timer.start()  # coalesce the many events of a drag into one table update
+
+    def current_image_layer(self) -> Any | None:
+        """The image layer chosen in the combo box."""
+        name = self.image_combo.currentText() if hasattr(self, "image_combo") else ""
+        for lay in self._image_layers():
+            if lay.name == name:
+                return lay
+        return None
+
+    def _require_image(self) -> Any:
+        lay = self.current_image_layer()
+        if lay is None:
+            raise MeasurementError("no image layer opened by miss-imaging to measure on")
+        return lay
+
+    def _show_calibration(self) -> None:
+        lay = self.current_image_layer()
+        if lay is None:
+            self.calibration_label.setText("")
+            return
+        vol = _ruler.image_volume(lay)
+        cal = _ruler.layer_calibration(lay) or volume_calibration(vol)
+        text = f"Current: {cal.label}"
+        if cal.has_mm:
+            text += f" ({cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel)"
+        if vol.kind == "projection" and cal.detector_row_mm is not None and cal.source != "detector":
+            text += f"; detector plane {cal.detector_row_mm:.4g} x {cal.detector_col_mm:.4g} mm"
+        self.calibration_label.setText(text)
+
+    # ------------------------------------------------------------------ tools
+
+    def start_tool(self, tool: str) -> Any | None:
+        """Make (or reuse) the tool's Shapes layer on the chosen image and enter its drawing mode."""
+        try:
+            image = self._require_image()
+            layer = _ruler.tool_layer(self.viewer, image, tool)
+            _ruler.add_listener(layer, self._on_tool_layer_changed)
+            self.viewer.layers.selection.active = layer
+            layer.mode = _ruler.TOOLS[tool]["mode"]
+            return layer
+        except MissImagingError as exc:
+            _notify(str(exc), "warning")
+            return None
+
+    def add_measurement(self, kind: str, points_index: Any, *, name: str = "", image_layer: Any = None) -> _ruler.Result:
+        """Place a measurement from array-index points on an image layer (default: the chosen one)."""
+        image = image_layer if image_layer is not None else self._require_image()
+        layer, res = _ruler.add_measurement(self.viewer, image, kind, points_index, name=name)
+        _ruler.add_listener(layer, self._on_tool_layer_changed)
+        self.update_table()
+        return res
+
+    # ------------------------------------------------------------------ table
+
+    def results(self) -> list[_ruler.Result]:
+        """Every measurement (or its error) in every tool layer, in table order."""
+        out: list[_ruler.Result] = []
+        for lay in _ruler.tool_layers(self.viewer):
+            out.extend(_ruler.results(lay))
+        return out
+
+    def measurements(self) -> list[Measurement]:
+        """The valid measurements (what export writes)."""
+        return [r.measurement for r in self.results() if r.measurement is not None]
+
+    def update_table(self) -> None:
+        """Rebuild the table from the tool layers."""
+        self._rows = self.results()
+        self._filling = True
+        try:
+            self.table.setRowCount(len(self._rows))
+            for i, r in enumerate(self._rows):
+                m = r.measurement
+                vol = _ruler.image_volume(r.layer.metadata[_ruler.MEASURE_KEY]["image"])
+                series = m.series_label if m is not None else (vol.label if vol is not None else "")
+                cells = [
+                    r.name,
+                    r.kind,
+                    f"{m.value:.2f}" if m is not None else (r.error or ""),
+                    m.unit if m is not None else "",
+                    m.calibration if m is not None else "",
+                    series,
+                    _frames_text(m, r),
+                    _points_text(m),
+                ]
+                for j, text in enumerate(cells):
+                    item = QTableWidgetItem(text)
+                    if j != 0:
+                        item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                    if m is None and j == 2:
+                        item.setToolTip(r.error or "")
+                    self.table.setItem(i, j, item)
+        finally:
+            self._filling = False
+        self._show_calibration()
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.column() != 0 or item.row() >= len(self._rows):
+            return
+        self.rename(item.row(), item.text())
+
+    def rename(self, row: int, name: str) -> None:
+        """Rename the measurement in table row `row` (its label on the canvas follows)."""
+        r = self._rows[row]
+        feats = r.layer.features.copy()
+        feats.loc[r.shapes[0], "name"] = name.strip()
+        r.layer.features = feats
+        self._timer.start()
+
+    def delete_rows(self, rows: list[int]) -> None:
+        """Delete the measurements of the given table rows (Cobb: both lines)."""
+        by_layer: dict[int, tuple[Any, set[int]]] = {}
+        for row in rows:
+            r = self._rows[row]
+            by_layer.setdefault(id(r.layer), (r.layer, set()))[1].update(r.shapes)
+        for layer, shapes in by_layer.values():
+            layer.selected_data = shapes
+            layer.remove_selected()
+        self.update_table()
+
+    def delete_selected(self) -> None:
+        """Delete the measurements selected in the table."""
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        if not rows:
+            raise MeasurementError("select the rows to delete in the measurement table")
+        self.delete_rows(rows)
+
+    # ------------------------------------------------------------------ calibration
+
+    def calibrate_from_selection(self) -> str:
+        """User calibration from the line selected in the image's ruler layer and the typed length/object."""
+        image = self._require_image()
+        vol = _ruler.image_volume(image)
+        text = self.length_edit.text().strip()
+        try:
+            known = float(text)
+        except ValueError:
+            raise MeasurementError(f"type the object's known length in mm (got {text!r})") from None
+        ruler = next((lay for lay in _ruler.tool_layers(self.viewer, image)
+                      if lay.metadata[_ruler.MEASURE_KEY]["tool"] == "ruler"), None)
+        selected = sorted(i for i in (ruler.selected_data if ruler is not None else ())
+                          if ruler.shape_type[i] == "line")
+        if ruler is None or len(selected) != 1:
+            raise MeasurementError(f"select exactly one line in the Ruler layer of {image.name} (drawn across the object)")
+        if vol.kind != "projection":
+            raise MeasurementError(
+                f"user calibration applies to projection images; {image.name} is measured in its patient geometry (CT)"
+            )
+        idx = _ruler.world_to_index(image, _ruler._world_vertices(ruler, selected[0]))
+        base = _ruler.layer_calibration(image) or volume_calibration(vol)
+        cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=base)
+        message = self._apply_calibration_to_series(image, cal)
+        _notify(message)
+        return message
+
+    def _apply_calibration_to_series(self, image: Any, cal: Any) -> str:
+        uid = _ruler.image_volume(image).series_uid
+        targets = [lay for lay in self._image_layers()
+                   if _ruler.image_volume(lay).series_uid == uid and _ruler.image_volume(lay).kind == "projection"] or [image]
+        message = "; ".join(_ruler.apply_user_calibration(self.viewer, lay, cal) for lay in targets)
+        self.update_table()
+        return message
+
+    def reset_calibration(self) -> str:
+        """Remove the user calibration of the chosen image."""
+        message = _ruler.clear_user_calibration(self.viewer, self._require_image())
+        self.update_table()
+        _notify(message)
+        return message
+
+    # ------------------------------------------------------------------ files
+
+    def export_csv(self, path: str | Path) -> Path:
+        """Write every valid measurement as CSV."""
+        return save_csv(self._exportable(), path)
+
+    def export_json(self, path: str | Path) -> Path:
+        """Write every valid measurement as versioned JSON (reloadable)."""
+        return save_json(self._exportable(), path)
+
+    def _exportable(self) -> list[Measurement]:
+        res = self.results()
+        bad = [r for r in res if r.measurement is None]
+        if bad:
+            _notify(f"{len(bad)} measurement(s) with errors not exported: " + "; ".join(
+                f"{r.name or r.kind}: {r.error}" for r in bad), "warning")
+        return [r.measurement for r in res if r.measurement is not None]
+
+    def _layer_for_series(self, uid: str) -> Any | None:
+        for lay in self._image_layers():
+            src = lay.metadata.get(_SOURCE_KEY)
+            if _ruler.image_volume(lay).series_uid == uid or getattr(src, "series_uid", None) == uid:
+                return lay
+        return None
+
+    def load_json(self, path: str | Path) -> str:
+        """Reload measurements onto the series they were made on (matched by series UID).
+
+        Volumes are placed by their patient (LPS) coordinates, so they land
+        where they were even on a display-resampled grid; projections by
+        index.  A stored user calibration is re-applied when the series has
+        none.  Returns (and shows) a report naming what could not be placed.
+        """
+        ms = load_json(path)
+        placed, failed, notes = 0, [], []
+        for m in ms:
+            image = self._layer_for_series(m.series_uid)
+            if image is None:
+                failed.append(f"{m.name or m.kind} ({m.series_label or m.series_uid}): series not open")
+                continue
+            vol = _ruler.image_volume(image)
+            try:
+                if vol.kind != "projection" and m.points_patient is not None and m.coordinate_frame == "LPS":
+                    idx = np.asarray(vol.patient_to_index(np.asarray(m.points_patient)))
+                else:
+                    idx = np.asarray(m.points_index)
+                cal = m.calibration_detail
+                if cal is not None and cal.source == "user" and _ruler.layer_calibration(image) is None:
+                    notes.append(self._apply_calibration_to_series(image, cal))
+                res = _ruler.add_measurement(self.viewer, image, m.kind, idx, name=m.name)[1]
+                _ruler.add_listener(res.layer, self._on_tool_layer_changed)
+                if res.error:
+                    failed.append(f"{m.name or m.kind}: {res.error}")
+                else:
+                    placed += 1
+            except MissImagingError as exc:
+                failed.append(f"{m.name or m.kind}: {exc}")
+        self.update_table()
+        report = f"placed {placed} of {len(ms)} measurement(s) from {Path(path).name}"
+        if notes:
+            report += "; " + "; ".join(notes)
+        if failed:
+            report += "; could not place: " + "; ".join(failed)
+        _notify(report, "warning" if failed else "info")
+        return report
+
+    def _export_csv_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export measurements (CSV)", "measurements.csv", "CSV (*.csv)")
+        if path:
+            _notify(f"wrote {self.export_csv(path)}")
+
+    def _export_json_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export measurements (JSON)", "measurements.json", "JSON (*.json)")
+        if path:
+            _notify(f"wrote {self.export_json(path)}")
+
+    def _load_json_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load measurements (JSON)", "", "JSON (*.json)")
+        if path:
+            self.load_json(path)
