@@ -1,0 +1,429 @@
+"""``miss-imaging`` console script: view, info, snapshot, demo, deidentify.
+
+The core never imports napari: ``view`` and the viewer part of ``demo`` run
+the napari adapter in a child process (``python -m <adapter>._app``), found
+through the ``napari.manifest`` entry point that the package installs.  That
+also lets ``demo`` give the child its own Xvfb display when there is no
+screen.  Everything else (scan summary, headless snapshot, the demo's
+numbers) is computed here with the core alone.
+
+Examples
+--------
+::
+
+    miss-imaging info sample_dicoms/spine_ct
+    miss-imaging snapshot sample_dicoms/fluoro -o out/fluoro.png --window 2048,4096 --slice 5
+    miss-imaging view sample_dicoms/spine_ct --no-teaching
+    miss-imaging demo --out out/demo.png
+    miss-imaging deidentify sample_dicoms/fluoro out/fluoro_anon --blank 0,0,200,40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import MissImagingError
+from .model import ImageVolume, Window
+
+__all__ = ["main", "samples_dir", "DemoItem", "demo_scene", "describe_scene", "parse_window", "info_table"]
+
+PLUGIN_NAME = "miss-imaging"  # npe2 plugin name (napari.yaml `name`)
+DEFAULT_DEMO_PNG = Path("out") / "demo.png"
+XVFB_SCREEN = "1600x1000x24"
+
+
+# -- sample data and the demo scene -----------------------------------------------------------------------------------
+
+
+def samples_dir() -> Path:
+    """The bundled phantom folder ``sample_dicoms/`` of this checkout.
+
+    ``$MISS_IMAGING_SAMPLES`` overrides it.  The phantoms live at the
+    repository root (not inside the package), so they exist for a source
+    checkout with an editable install, not for a wheel.
+
+    Raises
+    ------
+    FileNotFoundError
+        With what to do, when the folder or its ``truth.json`` is absent.
+    """
+    env = os.environ.get("MISS_IMAGING_SAMPLES")
+    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "sample_dicoms"
+    if not (folder / "truth.json").is_file():
+        raise FileNotFoundError(
+            f"{folder}: the bundled phantoms (sample_dicoms/ with truth.json) are not there. They ship with the "
+            "source checkout: clone the repository and `pip install -e .`, or set MISS_IMAGING_SAMPLES to the folder."
+        )
+    return folder
+
+
+@dataclass
+class DemoItem:
+    """One series of the demo with its window and its measurement.
+
+    ``measurement`` comes from :func:`miss_imaging.measure.measure_distance`
+    on the truth landmarks converted to array indices through the series'
+    own geometry (CT: LPS mm -> index via the affine; fluoro: the truth's
+    pixel indices), never from typed-in numbers.  ``truth_mm`` is the
+    phantom's true distance, printed beside it.
+    """
+
+    key: str
+    volume: ImageVolume
+    window: Window
+    measurement: Any
+    points_index: tuple[tuple[float, float, float], tuple[float, float, float]]
+    landmarks: tuple[str, str]
+    truth_mm: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _fluoro_pair(t: dict) -> tuple[tuple[str, str], list[list[float]], float | None]:
+    """The fluoro bead pair (names, (frame,row,col) indices, true mm) from truth.json."""
+    marks = t.get("landmarks_index") or t.get("landmarks_frc") or t.get("landmarks_px") or t.get("landmarks")
+    if not isinstance(marks, dict):
+        raise KeyError("truth.json fluoro: no landmark table (frame, row, col)")
+    names = sorted(k for k in marks if "bead" in k.lower())[:2]
+    if len(names) != 2:
+        raise KeyError(f"truth.json fluoro: expected two bead landmarks, found {sorted(marks)}")
+    dist = t.get("distances_mm", {})
+    truth_mm = next((float(v) for k, v in dist.items() if names[0] in k and names[1] in k), None)
+    return (names[0], names[1]), [list(map(float, marks[n])) for n in names], truth_mm
+
+
+def demo_scene(samples: Path | None = None) -> list[DemoItem]:
+    """Load the CT and fluoro phantoms and measure their 25.4 mm bead pairs.
+
+    Returns
+    -------
+    list of DemoItem
+        CT (bone window) first, then the fluoroscopy run (the file's window).
+    """
+    from .load import load
+    from .measure import measure_distance
+    from .presets import default_window
+
+    samples = samples or samples_dir()
+    truth = json.loads((samples / "truth.json").read_text())
+    items = []
+
+    ct = load(samples / truth["spine_ct"]["folder"])
+    lps = truth["spine_ct"]["landmarks_lps_mm"]
+    p0, p1 = (tuple(float(v) for v in ct.patient_to_index(lps[n])) for n in ("inch_a", "inch_b"))
+    m = measure_distance(ct, p0, p1, name="inch beads")
+    items.append(DemoItem("spine_ct", ct, default_window(ct), m, (p0, p1), ("inch_a", "inch_b"),
+                          truth["spine_ct"]["distances_mm"].get("inch_a-inch_b")))
+
+    if "fluoro" in truth:
+        tf = truth["fluoro"]
+        fl = load(samples / tf.get("folder", "fluoro"))
+        names, pts, truth_mm = _fluoro_pair(tf)
+        q0, q1 = (tuple(p) for p in pts)
+        mf = measure_distance(fl, q0, q1, name="fluoro beads")
+        items.append(DemoItem("fluoro", fl, default_window(fl), mf, (q0, q1), names, truth_mm))  # type: ignore[arg-type]
+    return items
+
+
+def _spacing(v: ImageVolume) -> str:
+    if v.kind == "projection":
+        return f"{v.spacing[1]:.4g} x {v.spacing[2]:.4g} mm/px (row x col)" if v.calibration != "pixels only" else "pixels"
+    return " x ".join(f"{s:.4g}" for s in v.spacing) + " mm (slice x row x col)"
+
+
+def describe_scene(items: Sequence[DemoItem]) -> str:
+    """What the demo shows, as text (no patient identifiers)."""
+    out = []
+    for it in items:
+        v, w, m = it.volume, it.window, it.measurement
+        out.append(f"{v.label}  [{v.modality}, {v.kind}]")
+        out.append(f"  shape {' x '.join(map(str, v.shape))}, spacing {_spacing(v)}")
+        out.append(f"  calibration: {v.calibration}")
+        out.append(f"  window: C {w.center:g} / W {w.width:g} ({w.explanation or w.function})")
+        truth = f" (phantom truth {it.truth_mm:.2f} mm)" if it.truth_mm is not None else ""
+        out.append(f"  measurement {it.landmarks[0]}-{it.landmarks[1]}: {m.text}{truth}")
+        for note in it.notes:
+            out.append(f"  note: {note}")
+    return "\n".join(out)
+
+
+# -- commands ---------------------------------------------------------------------------------------------------------
+
+
+def parse_window(text: str) -> Window:
+    """``NAME`` (a preset of :mod:`miss_imaging.presets`) or ``C,W`` in modality units."""
+    parts = text.split(",")
+    if len(parts) == 2:
+        try:
+            c, w = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--window {text!r}: expected NAME or CENTER,WIDTH numbers") from None
+        if w < 1:
+            raise argparse.ArgumentTypeError(f"--window {text!r}: width must be >= 1")
+        return Window(c, w, "command line")
+    from .presets import PRESETS
+
+    key = text.strip().lower()
+    for name, win in PRESETS.items():
+        if name.lower() == key:
+            return win
+    raise argparse.ArgumentTypeError(f"--window {text!r}: unknown preset; choose from {', '.join(PRESETS)} or C,W")
+
+
+def info_table(path: str | os.PathLike[str]) -> str:
+    """Scan summary: series, modality, frames, size, spacing, calibration, warnings."""
+    from .dicom_scan import scan
+    from .load import load
+
+    result = scan(path)
+    rows = [("series", "modality", "frames", "size", "spacing", "calibration", "warnings")]
+    notes: list[str] = []
+    for s in result:
+        spacing, cal, warn = "-", "-", list(s.warnings)
+        if s.kind in ("volume", "projection"):
+            try:
+                v = load(s, lazy=True)  # geometry from headers; pixels stay on disk
+                spacing, cal = _spacing(v), v.calibration
+                warn += [w for w in v.warnings if w not in warn]
+            except MissImagingError as e:
+                warn.append(str(e))
+        rows.append((s.label, s.modality, str(s.n_frames), f"{s.rows}x{s.columns}", spacing, cal, str(len(warn))))
+        notes += [f"{s.label}: {w}" for w in warn]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    if not result:
+        lines.append("(no DICOM image series found)")
+    lines += [f"warning: {n}" for n in notes]
+    lines += [f"skipped {p}: {why}" for p, why in result.skipped]
+    return "\n".join(lines)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    print(info_table(args.path))
+    return 0
+
+
+def _pick_series(path: str, number: int | None) -> ImageVolume:
+    from .dicom_scan import scan
+    from .load import load
+
+    result = scan(path)
+    images = [s for s in result if s.kind in ("volume", "projection")]
+    if not images:
+        why = "; ".join(f"{p.name}: {r}" for p, r in result.skipped[:3])
+        raise MissImagingError(f"no loadable DICOM image series{': ' + why if why else ''}", path=path)
+    if number is None:
+        return load(images[0])
+    for s in images:
+        if s.series_number == number:
+            return load(s)
+    raise MissImagingError(
+        f"no series number {number}; found {', '.join(str(s.series_number) for s in images)}", path=path
+    )
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from .render import render_slice, save_png
+
+    vol = _pick_series(args.path, args.series)
+    r = render_slice(vol, args.slice, window=args.window)
+    out = save_png(r.image, args.output)
+    where = f"slice {r.slab[0]}" if vol.kind == "volume" else f"frame {r.slab[0]}"
+    print(f"{out}: {vol.label}, {where}, window C {r.window.center:g} / W {r.window.width:g}, "
+          f"{r.mm_per_px:.3f} {'px' if vol.calibration == 'pixels only' else 'mm'} per output pixel "
+          f"({vol.calibration})")
+    for w in vol.warnings:
+        print(f"warning: {w}")
+    return 0
+
+
+def _set_teaching(flag: bool | None) -> None:
+    if flag is None:
+        return
+    from .settings import set_teaching_mode
+
+    set_teaching_mode(flag)
+    print(f"teaching mode {'on (no patient identifiers shown)' if flag else 'off (patient banner shown)'}")
+
+
+def _adapter_module() -> str:
+    """Module path of the napari adapter's app runner, via the installed napari manifest entry point."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="napari.manifest"):
+        if ep.name == PLUGIN_NAME:
+            return ep.value.split(":")[0] + "._app"
+    raise MissImagingError("the napari adapter is not installed: pip install 'miss-imaging[napari]'")
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    _set_teaching(args.teaching)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        print("miss-imaging view: no display (DISPLAY is not set). Use `miss-imaging snapshot PATH -o out.png`, "
+              "or run under `xvfb-run -a miss-imaging view PATH` for a virtual screen.", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", _adapter_module(), "view", str(args.path)])
+
+
+def _free_display() -> int:
+    for n in range(99, 160):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return n
+    raise RuntimeError("no free X display number between :99 and :159")
+
+
+def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    """Start Xvfb on a free display; returns (process, ":N") once it accepts clients."""
+    n = _free_display()
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = Path(f"/tmp/.X11-unix/X{n}")
+    for _ in range(100):  # up to 10 s
+        if sock.exists():
+            return proc, f":{n}"
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"Xvfb did not start on :{n}")
+
+
+def _viewer_demo(out: Path, show: bool, env: dict[str, str]) -> tuple[bool, str]:
+    """Run the napari demo in a child process; (succeeded, its stderr tail)."""
+    cmd = [sys.executable, "-m", _adapter_module(), "demo", "--out", str(out)] + (["--show"] if show else [])
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.stdout.strip():
+        print(proc.stdout.rstrip())
+    return proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
+
+
+def _render_demo(items: Sequence[DemoItem], out: Path) -> None:
+    from .render import Line, render_slice, save_png, side_by_side
+
+    images = []
+    for it in items:
+        r = render_slice(it.volume, window=it.window, lines=[Line(*it.points_index, it.measurement.text)],
+                         width_px=560)
+        images.append(r.image)
+    save_png(side_by_side(images), out)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    items = demo_scene()
+    has_display = bool(os.environ.get("DISPLAY")) and not args.headless
+    how = ""
+    if out.exists():
+        out.unlink()  # never report a stale picture as this run's
+    if has_display:
+        ok, err = _viewer_demo(out, show=True, env=dict(os.environ))
+        how = "napari viewer (closed by the user)"
+        if not ok:
+            print(f"napari viewer failed ({err.strip().splitlines()[-1] if err.strip() else 'no output'}); "
+                  "rendering with the core renderer instead", file=sys.stderr)
+    elif shutil.which("Xvfb") and not args.no_viewer:
+        xvfb = None
+        try:
+            xvfb, display = _start_xvfb()
+            env = dict(os.environ, DISPLAY=display)
+            env.pop("QT_QPA_PLATFORM", None)  # offscreen Qt cannot render GL layers (ENVIRONMENT.md)
+            ok, err = _viewer_demo(out, show=False, env=env)
+            how = f"napari viewer screenshot on a virtual display (Xvfb {display})"
+            if not ok:
+                print(f"napari under Xvfb failed ({err.strip().splitlines()[-1] if err.strip() else 'no output'}); "
+                      "rendering with the core renderer instead", file=sys.stderr)
+        except (OSError, RuntimeError) as e:
+            print(f"Xvfb unavailable ({e}); rendering with the core renderer instead", file=sys.stderr)
+        finally:
+            if xvfb is not None:
+                xvfb.terminate()
+                try:
+                    xvfb.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    xvfb.kill()
+    if not out.is_file():
+        _render_demo(items, out)
+        how = "core renderer (no X server: numpy + Pillow)"
+    print(describe_scene(items))
+    print(f"picture: {out} ({how})")
+    return 0
+
+
+def _cmd_deidentify(args: argparse.Namespace) -> int:
+    from .deid import deidentify_series
+
+    regions = []
+    for b in args.blank or []:
+        try:
+            x0, y0, x1, y1 = (int(v) for v in b.split(","))
+        except ValueError:
+            print(f"--blank {b!r}: expected x0,y0,x1,y1 pixel integers", file=sys.stderr)
+            return 2
+        regions.append((x0, y0, x1, y1))
+    report = deidentify_series(args.src, args.out, blank_regions=regions or None)
+    print(report)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="miss-imaging", description="Spine surgery imaging with exact DICOM geometry.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("view", help="open PATH in napari with the miss-imaging plugin")
+    v.add_argument("path")
+    v.add_argument("--teaching", dest="teaching", action="store_true", default=None,
+                   help="teaching mode on: no patient identifiers on screen (the default; persisted)")
+    v.add_argument("--no-teaching", dest="teaching", action="store_false",
+                   help="teaching mode off: show the patient banner (clinical use; persisted)")
+
+    i = sub.add_parser("info", help="list the series under PATH (headers only)")
+    i.add_argument("path")
+
+    s = sub.add_parser("snapshot", help="render one slice/frame of PATH to a PNG, headless")
+    s.add_argument("path")
+    s.add_argument("-o", "--output", required=True, help="PNG to write")
+    s.add_argument("--window", type=parse_window, default=None, help="preset NAME or CENTER,WIDTH (default: file/auto)")
+    s.add_argument("--slice", type=int, default=None,
+                   help="axial slice (patient grid, inferior first) or frame index; default the middle")
+    s.add_argument("--series", type=int, default=None, help="SeriesNumber to render (default: the largest series)")
+    s.add_argument("--teaching", action="store_true",
+                   help="accepted for symmetry with `view`: snapshots never contain patient identifiers")
+
+    d = sub.add_parser("demo", help="the bundled CT + fluoro phantoms, bone window, 25.4 mm rulers")
+    d.add_argument("--out", default=str(DEFAULT_DEMO_PNG), help=f"PNG to write (default {DEFAULT_DEMO_PNG})")
+    d.add_argument("--headless", action="store_true", help="do not open a window even if a display exists")
+    d.add_argument("--no-viewer", action="store_true", help="skip napari; use the core renderer")
+
+    x = sub.add_parser("deidentify", help="write a de-identified copy of a series")
+    x.add_argument("src")
+    x.add_argument("out")
+    x.add_argument("--blank", action="append", metavar="x0,y0,x1,y1",
+                   help="blank a pixel rectangle (burned-in text); repeatable")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``miss-imaging`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    handler = {"view": _cmd_view, "info": _cmd_info, "snapshot": _cmd_snapshot, "demo": _cmd_demo,
+               "deidentify": _cmd_deidentify}[args.command]
+    try:
+        return handler(args)
+    except (MissImagingError, FileNotFoundError) as e:
+        print(f"miss-imaging {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
