@@ -108,6 +108,7 @@ class TestProjection:
         assert m.frame == 2 and m.coordinate_frame == "image plane"
         assert m.points_patient[1] == pytest.approx((110 * 0.2, 10 * 0.2, 2.0))
         assert m.calibration_detail.source == "volume"
+        assert m.detector_mm == pytest.approx(100 * 0.3)  # detector-plane value kept
 
     def test_detector_plane_reading(self):
         vol = fluoro(self.TAGS)
@@ -123,7 +124,7 @@ class TestProjection:
         vol = fluoro(ProjectionTags())
         m = measure_distance(vol, (0, 0, 0), (0, 30, 40))
         assert m.mm is None and m.unit == "px" and m.value == pytest.approx(50.0) and m.pixels == pytest.approx(50.0)
-        assert m.calibration == "pixels only" and m.points_patient is None
+        assert m.calibration == "pixels only" and m.points_patient is None and m.detector_mm is None
         assert "mm" not in m.text
 
     def test_user_calibration_then_remeasure(self):

@@ -81,6 +81,7 @@ def test_ct_line_across_slices_is_3d_length(widget):
     row = [w.table.item(0, j).text() for j in range(w.table.columnCount())]
     assert row[1:6] == ["distance", f"{expected:.2f}", "mm", "patient geometry (CT)", "CT synthetic CT #3"]
     assert row[6] == "2-6" and "SECRET" not in " ".join(row)
+    assert viewer.canvas.overlays["scale_bar"].visible
 
 
 def test_label_follows_every_edit(widget):

@@ -140,6 +140,7 @@ class MeasureWidget(QWidget):
         self.viewer.layers.selection.events.active.connect(self._on_active_changed)
         self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
         self._on_layers_changed()
+        self._show_scale_bar()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -155,6 +156,14 @@ class MeasureWidget(QWidget):
                 _notify(f"measurement: unexpected error: {exc!r}", "error")
 
         return slot
+
+    def _show_scale_bar(self) -> None:
+        """Turn napari's scale bar on: with every layer in mm it reads true mm."""
+        try:
+            bar = self.viewer.canvas.overlays["scale_bar"]  # napari >= 0.9
+        except (AttributeError, KeyError, TypeError):
+            bar = self.viewer.scale_bar
+        bar.visible = True
 
     def _image_layers(self) -> list[Any]:
         return [lay for lay in self.viewer.layers if _ruler.image_volume(lay) is not None]
@@ -274,6 +283,8 @@ class MeasureWidget(QWidget):
                         item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                     if m is None and j == 2:
                         item.setToolTip(r.error or "")
+                    elif j == 2 and m.detector_mm is not None and m.calibration_detail.source != "detector":
+                        item.setToolTip(f"at the detector plane (not corrected): {m.detector_mm:.2f} mm")
                     self.table.setItem(i, j, item)
         finally:
             self._filling = False

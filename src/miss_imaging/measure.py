@@ -87,6 +87,9 @@ class Measurement:
         The full calibration used for a projection (spacings, source), so a
         user calibration can be restored on reload.
     coordinate_frame : {"LPS", "image plane", "pixels"}
+    detector_mm : float or None
+        Projections with ImagerPixelSpacing: the same length at the detector
+        plane (not magnification-corrected), kept for comparison.
     warnings : tuple of str
     """
 
@@ -104,6 +107,7 @@ class Measurement:
     pixels: float | None = None
     calibration_detail: Calibration | None = None
     coordinate_frame: str = "LPS"
+    detector_mm: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -242,6 +246,14 @@ def _tuples(a: npt.NDArray[np.float64] | None) -> tuple[tuple[float, float, floa
     return None if a is None else tuple(tuple(float(v) for v in row) for row in a)
 
 
+def _detector_mm(fr: _Frame) -> float | None:
+    """Polyline length at the detector plane (ImagerPixelSpacing), for projections that have it."""
+    d = fr.detail
+    if d is None or d.detector_row_mm is None or d.detector_col_mm is None:
+        return None
+    return float(_segment_lengths(fr.pix * np.array([d.detector_row_mm, d.detector_col_mm])).sum())
+
+
 def _make(volume: ImageVolume, kind: str, fr: _Frame, value: float, unit: str, mm: float | None,
           pixels: float | None, warnings: Sequence[str] = (), name: str = "") -> Measurement:
     return Measurement(
@@ -259,6 +271,7 @@ def _make(volume: ImageVolume, kind: str, fr: _Frame, value: float, unit: str, m
         pixels=pixels,
         calibration_detail=fr.detail,
         coordinate_frame=fr.coordinate_frame,
+        detector_mm=_detector_mm(fr) if kind in ("distance", "path") else None,
         warnings=tuple(warnings),
     )
 

@@ -28,7 +28,7 @@ SCHEMA = "miss-imaging.measurements"
 VERSION = 1
 
 CSV_COLUMNS = (
-    "name", "kind", "value", "unit", "calibration", "mm", "pixels", "series_label", "series_uid",
+    "name", "kind", "value", "unit", "calibration", "mm", "pixels", "detector_mm", "series_label", "series_uid",
     "slice_or_frame", "points_index", "points_patient", "coordinate_frame",
 )
 
@@ -69,6 +69,7 @@ def from_dict(d: dict[str, Any]) -> Measurement:
             pixels=None if d.get("pixels") is None else float(d["pixels"]),
             calibration_detail=cal,
             coordinate_frame=str(d.get("coordinate_frame", "LPS")),
+            detector_mm=None if d.get("detector_mm") is None else float(d["detector_mm"]),
             warnings=tuple(d.get("warnings", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -122,6 +123,7 @@ def save_csv(measurements: Iterable[Measurement], path: str | Path) -> Path:
             w.writerow([
                 m.name, m.kind, repr(m.value), m.unit, m.calibration,
                 "" if m.mm is None else repr(m.mm), "" if m.pixels is None else repr(m.pixels),
+                "" if m.detector_mm is None else repr(m.detector_mm),
                 m.series_label, m.series_uid, "-".join(str(v) for v in (frames[0], frames[-1])) if len(frames) > 1 else frames[0],
                 _fmt_points(m.points_index), _fmt_points(m.points_patient), m.coordinate_frame,
             ])
