@@ -118,8 +118,13 @@ def _show_warnings(label: str, messages: list[str]) -> None:
         _notify("warning", f"{label}: {len(seen) - _MAX_WARNINGS_SHOWN} more warnings (see the Series browser).")
 
 
+def _scale_bar_on(viewer: Any) -> None:
+    """Show napari's scale bar (it reads "mm" because every layer carries mm units)."""
+    viewer.canvas.overlays["scale_bar"].visible = True
+
+
 def attach_viewer_tools(viewer: Any = None) -> None:
-    """Install status bar, orientation labels and patient banner on `viewer`.
+    """Install status bar, orientation labels, scale bar and patient banner on `viewer`.
 
     `viewer` defaults to ``napari.current_viewer()``; nothing happens without
     one (e.g. ``npe2.read`` in a script).  Each tool is idempotent and guarded:
@@ -145,6 +150,7 @@ def attach_viewer_tools(viewer: Any = None) -> None:
         tools.append(teaching_attach)
     except Exception as e:  # the teaching helper's module may be absent in a partial install
         logging.getLogger("miss_imaging").warning("patient banner unavailable: %s", e)
+    tools.append(_scale_bar_on)
     for attach in tools:
         try:
             attach(viewer)

@@ -1,0 +1,342 @@
+"""Series browser dock widget: the series in the viewer or in a folder, and the tools.
+
+* The table lists every miss-imaging layer of the viewer, or (after "Scan
+  folder...") every series found in a folder, headers only: modality,
+  frames, size, spacing, calibration, number of warnings.  "Open selected"
+  loads a scanned series as a layer.
+* The info panel shows technical attributes of the selected series only
+  (geometry, calibration, windows, timing, warnings, device tags); patient
+  and study identifiers are never shown here (teaching mode governs the
+  separate patient banner).
+* Buttons dock the other miss-imaging tools and play a fluoroscopy run at
+  its recorded frame rate (FrameTime).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miss_imaging.model import ImageVolume, SeriesInfo
+
+from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, tilt_degrees
+
+__all__ = ["SeriesWidget", "COLUMNS", "TOOLS", "series_row", "volume_row", "technical_info"]
+
+COLUMNS = ("Series", "Modality", "Frames", "Size", "Spacing (mm)", "Calibration", "Warnings")
+
+#: button text -> widget display name in napari.yaml
+TOOLS = {
+    "Window / level": "Window / level",
+    "Measurements": "Measurements",
+    "Resample / reslice": "Resample and reslice",
+    "Teaching / export": "Teaching and export",
+}
+
+# keys of ImageVolume.metadata that may be shown (technical, non-identifying); anything else is left out
+_TECH_PREFIXES = ("Manufacturer", "ManufacturerModelName", "KVP", "XRayTubeCurrent", "Exposure", "ConvolutionKernel",
+                  "SliceThickness", "BitsStored", "TransferSyntax", "FrameTime", "Rescale", "Photometric",
+                  "PositionerPrimaryAngle", "PositionerSecondaryAngle", "DistanceSource", "Estimated",
+                  "ImagerPixelSpacing", "PixelSpacing", "Collimator", "FieldOfView", "SoftwareVersions",
+                  "ImageType", "AcquisitionDeviceProcessing", "Grid", "Filter", "FocalSpot", "CineRate",
+                  "RecommendedDisplayFrameRate", "BurnedInAnnotation", "transfer_syntax", "bits")
+
+
+def _identifying() -> frozenset[str]:
+    try:
+        from miss_imaging.deid import IDENTIFYING_KEYWORDS
+
+        return frozenset(IDENTIFYING_KEYWORDS)
+    except Exception:  # never show an unknown attribute if the list cannot be had
+        return frozenset({"*"})
+
+
+def _spacing_text(vol: ImageVolume) -> str:
+    if vol.kind == "projection":
+        return "pixels" if vol.calibration == "pixels only" else f"{vol.spacing[1]:.4g} x {vol.spacing[2]:.4g}"
+    return " x ".join(f"{s:.4g}" for s in vol.spacing)
+
+
+def volume_row(vol: ImageVolume) -> tuple[str, ...]:
+    """Table row for a loaded volume (see :data:`COLUMNS`)."""
+    shape = vol.shape
+    return (vol.label, vol.modality, str(shape[0]), f"{shape[1]}x{shape[2]}", _spacing_text(vol), vol.calibration,
+            str(len(vol.warnings)))
+
+
+def series_row(s: SeriesInfo) -> tuple[str, ...]:
+    """Table row for a scanned (not loaded) series: spacing/calibration known after loading."""
+    return (s.label, s.modality, str(s.n_frames), f"{s.rows}x{s.columns}", "(open to see)", s.kind,
+            str(len(s.warnings)))
+
+
+def technical_info(vol: ImageVolume, source: ImageVolume | None = None, note: str | None = None) -> str:
+    """Plain-text technical description of a volume; no patient or study identifiers."""
+    lines = [
+        f"Series: {vol.label}",
+        f"Modality: {vol.modality}   kind: {vol.kind}   SOP class: {vol.sop_class_uid}",
+        f"Shape (axis0, rows, cols): {' x '.join(map(str, vol.shape))}   dtype: {vol.pixels.dtype}"
+        + ("   (decoded on demand)" if vol.is_lazy else ""),
+        f"Spacing (mm, array order): {', '.join(f'{s:.5g}' for s in vol.spacing)}",
+        f"Calibration: {vol.calibration}",
+        f"Photometric: {vol.photometric}",
+    ]
+    if vol.kind == "volume":
+        orig = source or vol
+        lines.append(f"Origin (LPS mm): {', '.join(f'{c:.2f}' for c in vol.origin)}")
+        lines.append(f"Slice tilt from patient axes: {tilt_degrees(orig):.2f} deg; regular grid: {orig.regular}")
+        lines.append(f"Frame of reference: {vol.frame_of_reference_uid or '-'}")
+    if vol.projection is not None:
+        p = vol.projection
+        for name, value in (("ImagerPixelSpacing (mm)", p.imager_pixel_spacing), ("PixelSpacing (mm)", p.pixel_spacing),
+                            ("Calibration type", p.calibration_type), ("ERMF", p.ermf), ("SID (mm)", p.sid),
+                            ("SOD (mm)", p.sod), ("FrameTime (ms)", p.frame_time_ms)):
+            if value is not None:
+                lines.append(f"{name}: {value}")
+    if vol.windows:
+        lines.append("Windows in file: " + "; ".join(f"{w.explanation or '-'} C {w.center:g} W {w.width:g}"
+                                                      for w in vol.windows))
+    banned = _identifying()
+    tech = {k: v for k, v in vol.metadata.items()
+            if "*" not in banned and k not in banned and k.startswith(_TECH_PREFIXES)}
+    for k, v in sorted(tech.items()):
+        lines.append(f"{k}: {v}")
+    if note:
+        lines.append(f"Display: {note}")
+    if vol.warnings or (source and source.warnings):
+        lines.append("Warnings:")
+        lines += [f"  - {w}" for w in (source or vol).warnings]
+    return "\n".join(lines)
+
+
+def _frame_time_ms(vol: ImageVolume) -> float | None:
+    p = vol.projection
+    if p is None:
+        return None
+    if p.frame_time_ms:
+        return float(p.frame_time_ms)
+    if p.frame_time_vector_ms and len(p.frame_time_vector_ms) > 1:
+        return float(np.median(p.frame_time_vector_ms[1:]))  # first entry is 0 by definition (C.7.6.5.1.2)
+    return None
+
+
+class SeriesWidget(QWidget):
+    """Dock widget listing series, showing technical info and docking the tools."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._scanned: list[SeriesInfo] = []
+        self._mode = "layers"  # or "folder"
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._on_select)
+        self.info = QPlainTextEdit()
+        self.info.setReadOnly(True)
+        self.source_label = QLabel("Series in the viewer")
+
+        self.scan_button = QPushButton("Scan folder...")
+        self.scan_button.clicked.connect(self._choose_folder)
+        self.layers_button = QPushButton("Show viewer series")
+        self.layers_button.clicked.connect(self.show_layers)
+        self.open_button = QPushButton("Open selected")
+        self.open_button.clicked.connect(self.open_selected)
+        self.play_button = QPushButton("Play cine")
+        self.play_button.clicked.connect(self.toggle_play)
+        self._playing = False
+
+        top = QHBoxLayout()
+        for b in (self.scan_button, self.layers_button, self.open_button, self.play_button):
+            top.addWidget(b)
+        tools = QGridLayout()
+        self.tool_buttons: dict[str, QPushButton] = {}
+        for i, (text, name) in enumerate(TOOLS.items()):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, n=name: self.dock_tool(n))
+            tools.addWidget(b, i // 2, i % 2)
+            self.tool_buttons[name] = b
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.source_label)
+        layout.addWidget(self.table)
+        layout.addWidget(self.info)
+        layout.addLayout(tools)
+
+        ev = self.viewer.layers.events
+        ev.inserted.connect(self._refresh_layers)
+        ev.removed.connect(self._refresh_layers)
+        self.viewer.layers.selection.events.active.connect(self._follow_active)
+        self.show_layers()
+
+    # -- listing ----------------------------------------------------------------------------------------------------
+
+    def _layers(self) -> list[Any]:
+        return [ly for ly in self.viewer.layers if isinstance(ly.metadata.get(VOLUME_KEY), ImageVolume)]
+
+    def _fill(self, rows: list[tuple[str, ...]]) -> None:
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+    def _refresh_layers(self, event: Any = None) -> None:
+        if self._mode == "layers":
+            self.show_layers()
+
+    def show_layers(self) -> None:
+        """List the miss-imaging layers of the viewer."""
+        self._mode = "layers"
+        self.source_label.setText("Series in the viewer")
+        self._fill([volume_row(ly.metadata.get(SOURCE_KEY) or ly.metadata[VOLUME_KEY]) for ly in self._layers()])
+        self.open_button.setEnabled(False)
+        if self.table.rowCount():
+            self.table.selectRow(0)
+        else:
+            self.info.setPlainText("No DICOM series open. File > Open (choose miss-imaging), or Scan folder...")
+
+    def scan_folder(self, folder: str | Path) -> None:
+        """List the series found under `folder` (headers only)."""
+        from napari.utils.notifications import show_warning
+
+        from miss_imaging.dicom_scan import scan
+
+        try:
+            result = scan(folder)
+        except Exception as e:
+            show_warning(f"Could not scan {folder}: {e}")
+            return
+        self._mode = "folder"
+        self._scanned = list(result)
+        self.source_label.setText(f"Series in {folder} ({len(result.skipped)} file(s) skipped)")
+        self._fill([series_row(s) for s in self._scanned])
+        self.open_button.setEnabled(bool(self._scanned))
+        skipped = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
+        self.info.setPlainText(skipped or "Select a series and press Open selected.")
+        if self._scanned:
+            self.table.selectRow(0)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "DICOM folder to scan")
+        if folder:
+            self.scan_folder(folder)
+
+    # -- selection / info -------------------------------------------------------------------------------------------
+
+    def _row(self) -> int:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
+
+    def _on_select(self) -> None:
+        r = self._row()
+        if r < 0:
+            return
+        if self._mode == "layers":
+            layers = self._layers()
+            if r < len(layers):
+                ly = layers[r]
+                self.info.setPlainText(technical_info(ly.metadata[VOLUME_KEY], ly.metadata.get(SOURCE_KEY),
+                                                      ly.metadata.get(NOTE_KEY)))
+                if self.viewer.layers.selection.active is not ly:
+                    self.viewer.layers.selection.active = ly
+        elif r < len(self._scanned):
+            s = self._scanned[r]
+            text = [f"Series: {s.label}", f"Modality: {s.modality}   kind: {s.kind}   SOP class: {s.sop_class_uid}",
+                    f"{s.n_files} file(s), {s.n_frames} frame(s) of {s.rows}x{s.columns}"]
+            text += [f"  - {w}" for w in s.warnings]
+            self.info.setPlainText("\n".join(text))
+
+    def _follow_active(self, event: Any = None) -> None:
+        if self._mode != "layers":
+            return
+        active = self.viewer.layers.selection.active
+        layers = self._layers()
+        if active in layers:
+            r = layers.index(active)
+            if self._row() != r:
+                self.table.selectRow(r)
+
+    # -- actions ----------------------------------------------------------------------------------------------------
+
+    def open_selected(self) -> None:
+        """Load the selected scanned series into the viewer (notifications on failure)."""
+        from napari.utils.notifications import show_error, show_info, show_warning
+
+        from miss_imaging.load import load
+
+        from ._reader import attach_viewer_tools
+
+        r = self._row()
+        if self._mode != "folder" or not (0 <= r < len(self._scanned)):
+            return
+        s = self._scanned[r]
+        if s.kind not in ("volume", "projection"):
+            show_info(f"{s.label}: {s.kind} series are not displayed")
+            return
+        try:
+            vol = load(s)
+            data, kw, kind = layer_data(vol)
+        except Exception as e:
+            show_error(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}")
+            return
+        self.viewer.add_image(data, **kw)
+        for w in vol.warnings:
+            show_warning(f"{vol.label}: {w}")
+        if kw["metadata"].get(NOTE_KEY):
+            show_info(kw["metadata"][NOTE_KEY])
+        attach_viewer_tools(self.viewer)
+
+    def dock_tool(self, display_name: str) -> Any:
+        """Dock another miss-imaging widget by its napari.yaml display name."""
+        from napari.utils.notifications import show_warning
+
+        try:
+            return self.viewer.window.add_plugin_dock_widget("miss-imaging", display_name)
+        except Exception as e:
+            show_warning(f"{display_name} is unavailable: {e}")
+            return None
+
+    def toggle_play(self) -> None:
+        """Play/stop the active projection layer's frames at 1000 / FrameTime fps."""
+        from napari.utils.notifications import show_info
+
+        ly = self.viewer.layers.selection.active
+        vol = ly.metadata.get(VOLUME_KEY) if ly is not None else None
+        qt_dims = getattr(getattr(self.viewer.window, "_qt_viewer", None), "dims", None)  # private napari path
+        if qt_dims is None:
+            return
+        if self._playing:
+            qt_dims.stop()
+            self._playing = False
+            self.play_button.setText("Play cine")
+            return
+        if not isinstance(vol, ImageVolume) or vol.kind != "projection" or vol.shape[0] < 2:
+            show_info("Select a fluoroscopy run (more than one frame) to play it.")
+            return
+        ft = _frame_time_ms(vol)
+        fps = 1000.0 / ft if ft else 10.0
+        if not ft:
+            show_info(f"{vol.label}: no (0018,1063) FrameTime; playing at 10 frames/s")
+        qt_dims.play(axis=0, fps=fps, loop_mode="loop")
+        self._playing = True
+        self.play_button.setText(f"Stop ({fps:.3g} fps)")
