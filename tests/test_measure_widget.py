@@ -272,3 +272,29 @@ def test_reload_restores_user_calibration(widget, make_napari_viewer, tmp_path):
     assert "placed 1 of 1" in report and "user-calibrated (sphere, 20.0 mm)" in report
     (m,) = w2.measurements()
     assert m.mm == pytest.approx(20.0) and tuple(img2.scale)[1:] == (0.5, 0.5)
+
+
+# ----------------------------------------------------------------- phantoms through the plugin's own layers
+
+
+def test_phantom_ct_beads_through_plugin_layer(widget, samples, truth):
+    """The tilted phantom CT as the reader shows it (display-resampled); beads placed by LPS."""
+    if not (samples / "spine_ct").is_dir():
+        pytest.skip("sample_dicoms phantoms not generated yet")
+    import miss_imaging
+    from miss_imaging_napari._layers import layer_data
+
+    viewer, w = widget
+    data, kw, _ = layer_data(miss_imaging.load(samples / "spine_ct"))
+    img = viewer.add_image(data, **kw)
+    shown = img.metadata[VOLUME_KEY]
+    lm = truth["spine_ct"]["landmarks_lps_mm"]
+    for a, b in (("inch_a", "inch_b"), ("half_a", "half_b")):
+        idx = shown.patient_to_index(np.array([lm[a], lm[b]]))
+        r = w.add_measurement("distance", idx, name=a[:-2])
+        assert r.measurement.mm == pytest.approx(truth["spine_ct"]["distances_mm"][f"{a}-{b}"], abs=1e-3)  # napari transforms: ~1e-5 mm
+        np.testing.assert_allclose(r.measurement.points_patient, [lm[a], lm[b]], atol=1e-3)
+    # the ruler's vertices are the beads in napari world = LPS reordered (z, y, x)
+    ruler = r.layer
+    np.testing.assert_allclose(ruler.data[0][0], np.array(lm["inch_a"])[::-1], atol=1e-3)
+    assert labels(ruler)[0] == "inch: 25.4 mm patient geometry (CT)"
