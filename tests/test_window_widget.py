@@ -1,0 +1,142 @@
+"""Window/level widget: presets, fields, file windows and mouse drag change contrast limits only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miss_imaging.model import ImageVolume, Window
+from miss_imaging.presets import PRESETS
+
+VOLUME_KEY = "miss_imaging_volume"
+
+
+def ct_volume(windows=(), voi_lut=()):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(-1024, 3000, size=(4, 32, 32)).astype(np.int16)
+    return ImageVolume(pixels, (1.0, 0.5, 0.5), np.eye(4), "volume", modality="CT", windows=list(windows),
+                       voi_lut=list(voi_lut), series_description="ct")
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    from miss_imaging_napari._window_widget import WindowWidget
+
+    viewer = make_napari_viewer()
+    vol = ct_volume(windows=[Window(600, 1600, "FILE WINDOW 1"), Window(40, 350.5, "SOFT", "LINEAR_EXACT")])
+    layer = viewer.add_image(vol.pixels, name="ct", metadata={VOLUME_KEY: vol}, contrast_limits=(-1024, 3000))
+    widget = WindowWidget(viewer)
+    return viewer, layer, widget
+
+
+def fake(kind, pos, button=2, modifiers=()):
+    from napari.utils._test_utils import read_only_mouse_event
+
+    return read_only_mouse_event(type=kind, is_dragging=kind == "mouse_move", button=button, pos=np.asarray(pos, float),
+                                 modifiers=list(modifiers), position=(0, 0, 0), dims_displayed=[1, 2])
+
+
+def drag(layer, start, end, button=2, modifiers=()):
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+    mouse_press_callbacks(layer, fake("mouse_press", start, button, modifiers))
+    mid = (np.asarray(start, float) + np.asarray(end, float)) / 2
+    mouse_move_callbacks(layer, fake("mouse_move", mid, button, modifiers))
+    mouse_move_callbacks(layer, fake("mouse_move", end, button, modifiers))
+    mouse_release_callbacks(layer, fake("mouse_release", end, button, modifiers))
+
+
+def test_preset_buttons_set_exact_contrast_limits(viewer_widget):
+    viewer, layer, widget = viewer_widget
+    data_before = layer.data
+    widget.preset_buttons["bone"].click()
+    assert tuple(layer.contrast_limits) == (-770.0, 1729.0)  # 480 - 0.5 -/+ (2500 - 1)/2
+    assert (widget.width_box.value(), widget.level_box.value()) == (2500, 480)
+    widget.preset_buttons["soft_tissue"].click()
+    assert tuple(layer.contrast_limits) == (-160.0, 239.0)
+    widget.preset_buttons["metal"].click()
+    assert tuple(layer.contrast_limits) == PRESETS["metal"].contrast_limits == (-1500.0, 4499.0)
+    assert layer.data is data_before  # the volume is never recomputed
+
+
+def test_fields_follow_and_drive_the_layer(viewer_widget):
+    viewer, layer, widget = viewer_widget
+    layer.contrast_limits = (-100, 300)  # napari's own slider or another tool
+    assert widget.width_box.value() == 401 and widget.level_box.value() == 100.5
+    widget.width_box.setValue(801)
+    assert tuple(layer.contrast_limits) == (-300.0, 500.0)
+    widget.level_box.setValue(40)
+    assert tuple(layer.contrast_limits) == (-360.5, 439.5)
+
+
+def test_file_windows_listed_with_explanations_and_applied(viewer_widget):
+    viewer, layer, widget = viewer_widget
+    texts = [widget.file_list.item(i).text() for i in range(widget.file_list.count())]
+    assert texts[0] == "W 1600 / L 600  FILE WINDOW 1"
+    assert texts[1].startswith("W 350.5 / L 40  SOFT  [LINEAR_EXACT")
+    widget._on_file_item(widget.file_list.item(0))
+    assert tuple(layer.contrast_limits) == (-200.0, 1399.0)
+    widget._on_file_item(widget.file_list.item(1))  # LINEAR_EXACT: c -/+ w/2
+    assert tuple(layer.contrast_limits) == (40 - 175.25, 40 + 175.25)
+
+
+def test_plain_layer_without_volume(make_napari_viewer):
+    from miss_imaging_napari._window_widget import WindowWidget
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.arange(100, dtype=np.uint8).reshape(10, 10))
+    widget = WindowWidget(viewer)
+    assert widget.layer is layer
+    assert widget.file_list.item(0).text() == "(none in the file)"
+    widget.apply_preset("soft_tissue")
+    assert tuple(layer.contrast_limits) == (-160.0, 239.0)
+    widget.apply_auto()
+    lo, hi = layer.contrast_limits
+    assert lo == pytest.approx(np.percentile(np.arange(1, 99), 1), abs=1.0)  # 0 and 99 excluded as extremes
+    assert hi == pytest.approx(np.percentile(np.arange(1, 99), 99), abs=1.0)
+
+
+def test_right_drag_changes_limits_as_specified(viewer_widget):
+    viewer, layer, widget = viewer_widget
+    layer.contrast_limits = (-100, 156)  # span 256: gain 1 per canvas pixel
+    drag(layer, (200, 200), (250, 175))  # dx = +50 (wider), dy = -25 (up: lower level)
+    assert tuple(layer.contrast_limits) == (-150.0, 156.0)
+    assert layer.mouse_pan is True  # restored after the drag
+    assert (widget.width_box.value(), widget.level_box.value()) == (307, 3.5)
+
+
+def test_ctrl_left_drag_and_plain_left_drag(viewer_widget):
+    viewer, layer, widget = viewer_widget
+    layer.contrast_limits = (0, 512)  # gain 2 per pixel
+    drag(layer, (100, 100), (90, 130), button=1, modifiers=("Control",))  # dx -10, dy +30
+    # span 512 + 2 * (-10) = 492, centre 256 + 2 * 30 = 316
+    assert tuple(layer.contrast_limits) == (70.0, 562.0)
+    before = tuple(layer.contrast_limits)
+    drag(layer, (100, 100), (300, 300), button=1)  # plain left drag is napari's pan: limits untouched
+    assert tuple(layer.contrast_limits) == before
+
+
+def test_mouse_toggle_installs_and_uninstalls(viewer_widget):
+    from miss_imaging_napari import _mouse_wl
+
+    viewer, layer, widget = viewer_widget
+    assert _mouse_wl.is_installed(layer)
+    later = viewer.add_image(np.zeros((5, 5)))
+    assert _mouse_wl.is_installed(later)  # layers added later get it too
+    shapes = viewer.add_shapes()
+    assert not _mouse_wl.is_installed(shapes)
+    widget.mouse_box.setChecked(False)
+    assert not _mouse_wl.is_installed(layer) and not _mouse_wl.is_installed(later)
+    layer.contrast_limits = (0, 256)
+    drag(layer, (0, 0), (100, 0))
+    assert tuple(layer.contrast_limits) == (0.0, 256.0)
+    widget.mouse_box.setChecked(True)
+    widget.cleanup()
+    assert not _mouse_wl.is_installed(layer)
+
+
+def test_drag_limits_never_collapse():
+    from miss_imaging_napari._mouse_wl import drag_limits
+
+    lo, hi = drag_limits((0.0, 256.0), -10_000, 0)
+    assert hi - lo == 1.0  # one pixel's worth of span remains
