@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from miss_imaging.errors import MissImagingError
+from miss_imaging.errors import MissImagingError, MissImagingWarning
 
 from ._layers import NOTE_KEY, layer_data
 
@@ -190,7 +190,7 @@ def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
         except MissImagingError as e:
             problems.append(str(e))
             continue
-        problems += [f"{path}: {reason}" for path, reason in result.skipped]
+        problems += [reason if reason.startswith(str(path)) else f"{path}: {reason}" for path, reason in result.skipped]
         for s in result:
             if s.kind in ("volume", "projection"):
                 found.append(s)
@@ -253,7 +253,9 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
         note = ld[1]["metadata"].get(NOTE_KEY)
         if note:
             _notify("info", note)
-    loose = [str(w.message) for w in caught if not any(str(w.message) in v.warnings for v in volumes)]
+    # core warnings not already listed on a volume (pydicom's own chatter stays in the log)
+    loose = [str(w.message) for w in caught if issubclass(w.category, MissImagingWarning)
+             and not any(str(w.message) in v.warnings for v in volumes)]
     if layers:  # with nothing loaded, the problems go into the one error message below
         for m in problems + loose:
             _notify("warning", m)
