@@ -238,8 +238,14 @@ def test_out_is_written_in_place_and_validated():
         apply_window(x, 40, 400, out_dtype=np.int8)
 
 
-def test_large_strided_and_threaded_inputs_agree():
-    """More than two chunks (threaded path), a transposed view, a strided out, int32 and int8 inputs."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_strided_and_threaded_inputs_agree(monkeypatch, threads):
+    """Many chunks on one or two threads, a transposed view, a strided out, int32 and int8 inputs."""
+    import miss_imaging.window as mod
+
+    monkeypatch.setattr(mod, "CHUNK", 5000)  # not a divisor of anything: ragged last block
+    monkeypatch.setattr(mod, "THREAD_MIN", 0)
+    monkeypatch.setattr(mod, "THREADS", threads)
     rng = np.random.default_rng(RNG_SEED + 3)
     x = rng.integers(-1024, 3000, size=(9, 256, 256)).astype(np.int16)
     ref = apply_window(x.astype(np.float64), 480, 2500)  # float path as the independent reference

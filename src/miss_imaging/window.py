@@ -37,8 +37,9 @@ Speed
 -----
 Integer input of at most 16 bits goes through one lookup table over the
 whole input domain (65,536 entries, built in float64 by the same formula and
-cached), applied with ``np.take(..., out=)`` on cache-sized flat chunks by
-two threads (numpy releases the GIL in ``take``).  Wider integers use a table
+cached), applied with ``np.take(..., out=)`` on cache-sized flat chunks,
+each of two threads walking its own half of the volume (numpy releases the
+GIL in ``take``).  Wider integers use a table
 over ``[min, max]`` when that range is small, else the float path.  Float
 input is computed in float64 in cache-sized chunks (no volume-sized
 temporaries).  Dask arrays are windowed lazily chunk by chunk.
@@ -74,11 +75,13 @@ __all__ = [
 VoiFunction = Literal["LINEAR", "LINEAR_EXACT", "SIGMOID"]
 VOI_FUNCTIONS: tuple[str, ...] = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
-# Elements per chunk: 2**18 int16 -> 512 KiB in, 256 KiB out and a 2 MiB intp
-# index temporary inside np.take; measured fastest with two threads (3.3x the
-# int16->uint8 cast limit on 512x512x300, against 5.0x for one thread).
-CHUNK = 1 << 18
+# Elements per chunk: 2**16 -> a 512 KiB intp index temporary inside np.take
+# (or a 512 KiB float64 buffer on the float path), which stays in L2 cache.
+CHUNK = 1 << 16
 THREADS = max(1, min(2, os.cpu_count() or 1))
+# Inputs smaller than this run on the calling thread (a 512x512 slice does:
+# the pool's hand-off costs more than it saves there).
+THREAD_MIN = 1 << 20
 # Integer inputs wider than 16 bits use a table over [min, max] below this size.
 MAX_TABLE = 1 << 20
 
@@ -569,13 +572,22 @@ def _run(values: npt.NDArray[Any], out: npt.NDArray[Any],
     """Apply `kernel` block by block; two threads when there is enough work."""
     global _executor
     blocks = _blocks(values, out)
-    if THREADS == 1 or values.size <= 2 * CHUNK:
+    if THREADS == 1 or values.size < THREAD_MIN:
         for v, o in blocks:
             kernel(v, o)
         return
     if _executor is None:
         _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="miss_imaging-window")
-    for f in [_executor.submit(kernel, v, o) for v, o in blocks]:
+    # one contiguous share of the blocks per thread: few tasks (pool overhead is
+    # ~0.05 ms per task), and each thread still walks cache-sized blocks
+    todo = list(blocks)
+    shares = [todo[i * len(todo) // THREADS : (i + 1) * len(todo) // THREADS] for i in range(THREADS)]
+
+    def work(share: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]]) -> None:
+        for v, o in share:
+            kernel(v, o)
+
+    for f in [_executor.submit(work, share) for share in shares]:
         f.result()
 
 
