@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-__all__ = ["axis_weights", "apply_axis", "sample_points", "sample_slices", "CUBIC_MARGIN"]
+__all__ = ["axis_weights", "apply_axis", "prefilter_axis", "sample_points", "sample_slices", "Workspace", "CUBIC_MARGIN"]
 
 # Cubic B-spline prefilter is an IIR filter with pole z = sqrt(3) - 2 (|z| = 0.268);
 # cropping the input this many voxels beyond the samples changes results by
@@ -100,49 +100,73 @@ def prefilter_axis(block: npt.NDArray, axis: int) -> npt.NDArray[np.float32]:
     return ndimage.spline_filter1d(block, order=3, axis=axis, mode="mirror", output=np.float32)
 
 
+class Workspace:
+    """Reusable scratch arrays (one per thread): fresh multi-MB allocations are
+    page-faulted on every use, which costs more than the arithmetic."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, npt.NDArray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray:
+        buf = self._bufs.get(name)
+        dt = np.dtype(dtype)
+        if buf is None or buf.dtype != dt or buf.size < int(np.prod(shape)):
+            buf = self._bufs[name] = np.empty(int(np.prod(shape)), dt)
+        return buf[: int(np.prod(shape))].reshape(shape)
+
+
 def apply_axis(
     src: npt.NDArray,
     axis: int,
     idx: npt.NDArray[np.intp],
     w: npt.NDArray[np.float32],
     out: npt.NDArray | None = None,
+    ws: Workspace | None = None,
+    tag: str = "",
 ) -> npt.NDArray:
     """Resample `src` along `axis` with taps `idx` and weights `w` (from :func:`axis_weights`).
 
-    A pure gather (one tap, or two taps whose second weight is zero
-    everywhere) keeps the input dtype when `out` is None; otherwise the result
-    is float32.  No temporary larger than the output is made, except one
-    gathered tap at a time.
+    A pure gather (one tap, or extra taps whose weight is zero everywhere)
+    keeps the input dtype when `out` is None; otherwise the result is float32.
+    Scratch arrays come from `ws` (named with `tag`) when given, so that
+    repeated chunk calls allocate nothing.
     """
+    ws = ws or Workspace()
     m, k = idx.shape
     shape = list(src.shape)
     shape[axis] = m
+    shape_t = tuple(shape)
     bshape = [1] * src.ndim
     bshape[axis] = m
-    # taps with non-zero weight somewhere
     live = [t for t in range(k) if np.any(w[:, t] != 0)]
     if len(live) == 1 and np.all(w[:, live[0]] == 1):
         t = live[0]
-        if out is None:
-            return np.take(src, idx[:, t], axis=axis)
-        out[...] = np.take(src, idx[:, t], axis=axis)
-        return out
-    if out is None:
-        out = np.empty(shape, np.float32)
-    first = True
-    tmp: npt.NDArray | None = None
-    for t in live:
-        g = np.take(src, idx[:, t], axis=axis)
-        wt = w[:, t].reshape(bshape)
-        if first:
-            np.multiply(g, wt, out=out, dtype=np.float32)
-            first = False
+        dst = out if out is not None and out.dtype == src.dtype else ws.get(tag + "g", shape_t, src.dtype)
+        np.take(src, idx[:, t], axis=axis, out=dst, mode="clip")  # mode="clip": unbuffered out=
+        if out is not None and dst is not out:
+            out[...] = dst
+            return out
+        return dst
+    res = out if out is not None else ws.get(tag + "r", shape_t, np.float32)
+    g0 = ws.get(tag + "g0", shape_t, src.dtype)
+    if k == 2 and live == [0, 1]:
+        # linear: a0 + w1 (a1 - a0), three passes
+        g1 = ws.get(tag + "g1", shape_t, src.dtype)
+        np.take(src, idx[:, 0], axis=axis, out=g0, mode="clip")
+        np.take(src, idx[:, 1], axis=axis, out=g1, mode="clip")
+        np.subtract(g1, g0, out=res, dtype=np.float32)
+        np.multiply(res, w[:, 1].reshape(bshape), out=res)
+        np.add(res, g0, out=res, dtype=np.float32)
+        return res
+    tmp = ws.get(tag + "t", shape_t, np.float32)
+    for n_done, t in enumerate(live):
+        np.take(src, idx[:, t], axis=axis, out=g0, mode="clip")
+        if n_done == 0:
+            np.multiply(g0, w[:, t].reshape(bshape), out=res, dtype=np.float32)
         else:
-            if tmp is None:
-                tmp = np.empty(shape, np.float32)
-            np.multiply(g, wt, out=tmp, dtype=np.float32)
-            out += tmp
-    return out
+            np.multiply(g0, w[:, t].reshape(bshape), out=tmp, dtype=np.float32)
+            np.add(res, tmp, out=res)
+    return res
 
 
 def _footprint(i: npt.NDArray, n: int) -> npt.NDArray[np.bool_]:
@@ -152,8 +176,10 @@ def _footprint(i: npt.NDArray, n: int) -> npt.NDArray[np.bool_]:
 def _split(i: npt.NDArray[np.float64], n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
     """Lower tap and fractional weight of linear interpolation, clamped at the edges."""
     ic = np.clip(i, 0.0, n - 1.0)
-    i0 = np.minimum(ic.astype(np.intp), max(n - 2, 0))  # ic >= 0 so astype == floor
-    return i0, (ic - i0).astype(np.float32)
+    i0 = ic.astype(np.intp)  # ic >= 0 so astype == floor
+    np.minimum(i0, max(n - 2, 0), out=i0)
+    np.subtract(ic, i0, out=ic)
+    return i0, ic.astype(np.float32)
 
 
 def sample_points(
@@ -206,17 +232,19 @@ def sample_points(
             res = lo
     else:
         raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
-    res[~inside] = cval
+    if not inside.all():
+        res[~inside] = cval
     return res
 
 
 def _lerp(flat: npt.NDArray, f: npt.NDArray[np.intp], d: int, w: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    a = flat.take(f).astype(np.float32)
-    b = flat.take(f + d).astype(np.float32)
-    b -= a
-    b *= w
-    a += b
-    return a
+    """flat[f] + w (flat[f + d] - flat[f]) in float32, casting inside the ufunc loops (no astype passes)."""
+    a = flat.take(f)
+    b = flat.take(f + d) if d else a
+    out = np.subtract(b, a, dtype=np.float32)
+    out *= w
+    np.add(out, a, out=out, dtype=np.float32)
+    return out
 
 
 def _bilerp(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -192,23 +193,31 @@ def _separable(
     fill: float,
     threads: int,
 ) -> None:
-    """Separable resampling of `src` into `out`, in z-slab chunks over threads."""
+    """Separable resampling of `src` into `out`, in z-slab chunks over threads.
+
+    Per chunk: gather the input slices it needs (a view when axis 0 keeps its
+    spacing), interpolate along rows then columns (then slices), writing the
+    last step straight into `out`.  Scratch arrays are per-thread and reused.
+    """
     (i0, w0, in0), (i1, w1, in1), (i2, w2, in2) = taps
     n_src0 = src.shape[0]
     margin = _interp.CUBIC_MARGIN if order == 3 else 0
-    z_is_gather = order != 3 and w0.shape[1] >= 1 and np.all((w0[:, 1:] == 0) if w0.shape[1] > 1 else True)
+    z_is_gather = order != 3 and bool(np.all(w0[:, 1:] == 0))
+    local = threading.local()
 
-    def inplane(block: npt.NDArray, dst: npt.NDArray | None) -> npt.NDArray:
+    def inplane(block: npt.NDArray, dst: npt.NDArray | None, ws: _interp.Workspace) -> npt.NDArray:
         if order == 3:
             block = _interp.prefilter_axis(block, 1)
-        t = _interp.apply_axis(block, 1, i1, w1)
+        t = _interp.apply_axis(block, 1, i1, w1, ws=ws, tag="y")
         if order == 3:
             t = _interp.prefilter_axis(t, 2)
-        if dst is not None and dst.dtype == np.float32:
-            return _interp.apply_axis(t, 2, i2, w2, out=dst)
-        return _interp.apply_axis(t, 2, i2, w2)
+        return _interp.apply_axis(t, 2, i2, w2, out=dst if dst is not None and dst.dtype == np.float32 else None,
+                                  ws=ws, tag="x")
 
     def work(chunk: tuple[int, int]) -> None:
+        ws = getattr(local, "ws", None)
+        if ws is None:
+            ws = local.ws = _interp.Workspace()
         a, b = chunk
         dst = out[a:b]
         if z_is_gather:
@@ -217,14 +226,15 @@ def _separable(
             block = np.asarray(src[lo:hi])
             if hi - lo != b - a or np.any(rows != np.arange(lo, hi)):
                 block = np.take(block, rows - lo, axis=0)
-            res = inplane(block, dst)
+            res = inplane(block, dst, ws)
         else:
             lo = max(int(i0[a:b].min()) - margin, 0)
             hi = min(int(i0[a:b].max()) + 1 + margin, n_src0)
-            t = inplane(np.asarray(src[lo:hi]), None)
+            t = inplane(np.asarray(src[lo:hi]), None, ws)
             if order == 3:
                 t = _interp.prefilter_axis(t, 0)
-            res = _interp.apply_axis(t, 0, i0[a:b] - lo, w0[a:b], out=dst if dst.dtype == np.float32 else None)
+            res = _interp.apply_axis(t, 0, i0[a:b] - lo, w0[a:b], out=dst if dst.dtype == np.float32 else None,
+                                     ws=ws, tag="z")
         if res is not dst:
             _store(dst, res)
         if not in0[a:b].all():
@@ -292,6 +302,86 @@ def _name(volume: ImageVolume) -> str:
     return str(volume.files[0]) if volume.files else volume.label
 
 
+class _PointSampler:
+    """Samples a volume at LPS points laid out on an affine grid.
+
+    Regular volumes map LPS to fractional indices with the inverse affine
+    (one multiply-add per axis per point, computed by broadcasting from the
+    grid's step vectors).  Irregular stacks (``regular=False``) find each
+    point's two neighbouring slices from its position along the slice normal
+    and sample each slice at the foot of the normal (true positions).
+    """
+
+    def __init__(self, volume: ImageVolume, order: int, cval: float) -> None:
+        if order not in (0, 1, 3):
+            raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
+        src = np.asarray(volume.pixels)
+        self.src = src if src.flags.c_contiguous else np.ascontiguousarray(src)
+        self.regular = volume.regular
+        self.requested_order = order
+        self.order = order if volume.regular else min(order, 1)
+        self.cval = cval
+        if self.regular:
+            self.Ainv = np.linalg.inv(volume.affine[:3, :3])
+            self.t = volume.affine[:3, 3]
+        else:
+            st = self.stack = _Stack.of(volume)
+            N = len(st.d)
+            # slice footprint along the normal: half the end gaps beyond the first/last slice
+            self.d_lo = st.d[0] - ((st.d[1] - st.d[0]) / 2 if N > 1 else 0.5)
+            self.d_hi = st.d[-1] + ((st.d[-1] - st.d[-2]) / 2 if N > 1 else 0.5)
+            self.ipY, self.ipX = st.ipp @ st.Y, st.ipp @ st.X
+            self.P = np.stack([st.n, st.Y, st.X])  # LPS -> (d, y', x') projections
+
+    def grid(self, origin: npt.ArrayLike, steps: list[npt.NDArray[np.float64]],
+             coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float32]:
+        """Values at ``origin + sum_k coords[k] * steps[k]`` (coords broadcast together), float32."""
+        O = np.asarray(origin, dtype=np.float64)
+        if self.regular:
+            base = self.Ainv @ (O - self.t)
+            M = [self.Ainv @ e for e in steps]
+            ijk = [_affine_coord(base[r], [m[r] for m in M], coords) for r in range(3)]
+            return _interp.sample_points(self.src, *ijk, order=self.order, cval=self.cval)
+        st, N = self.stack, len(self.stack.d)
+        base = self.P @ O
+        M = [self.P @ e for e in steps]
+        d, pY, pX = (_affine_coord(base[r], [m[r] for m in M], coords) for r in range(3))
+        kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
+        if self.order == 0:
+            k0 = np.rint(kf).astype(np.intp)
+            res = _interp.sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
+                                        (pX - self.ipX[k0]) / st.d_col, order=0, cval=self.cval)
+        else:
+            k0 = np.clip(np.floor(kf).astype(np.intp), 0, max(N - 2, 0))
+            k1 = np.minimum(k0 + 1, N - 1)
+            w = (kf - k0).astype(np.float32)
+            # each slice sampled at the foot of the normal through the point (true positions)
+            res = _interp.sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
+                                        (pX - self.ipX[k0]) / st.d_col, order=1, cval=self.cval)
+            hi = _interp.sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
+                                       (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
+            hi -= res
+            hi *= w
+            res += hi
+        res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
+        return res
+
+
+def _affine_coord(base: float, gains: list[float], coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """``base + sum(gains[k] * coords[k])`` broadcast to full size with one full-size pass.
+
+    The coordinate arrays are small broadcastable vectors (one axis each);
+    the constant is folded into the smallest so that only the last addition
+    touches every point.
+    """
+    order = sorted(range(len(coords)), key=lambda k: coords[k].size)
+    acc = coords[order[0]] * gains[order[0]] + base
+    for k in order[1:]:
+        acc = acc + coords[k] * gains[k]
+    shape = np.broadcast_shapes(*[c.shape for c in coords])
+    return acc if acc.shape == shape else np.broadcast_to(acc, shape).copy()
+
+
 def _sample_grid(
     volume: ImageVolume,
     out_affine: npt.NDArray[np.float64],
@@ -303,57 +393,16 @@ def _sample_grid(
     threads: int,
 ) -> npt.NDArray:
     """Sample `volume` at every voxel centre of an arbitrary output grid."""
-    src = np.asarray(volume.pixels)
+    sampler = _PointSampler(volume, order, cval)
     out = np.empty(out_shape, dtype=dtype)
     O, E = out_affine[:3, 3], out_affine[:3, :3]
     n1, n2 = out_shape[1], out_shape[2]
     b = np.arange(n1, dtype=np.float64)[None, :, None]
     c = np.arange(n2, dtype=np.float64)[None, None, :]
-    if volume.regular:
-        Ainv = np.linalg.inv(volume.affine[:3, :3])
-        M = Ainv @ E
-        base = Ainv @ (O - volume.affine[:3, 3])
 
-        def work(chunk: tuple[int, int]) -> None:
-            a = np.arange(*chunk, dtype=np.float64)[:, None, None]
-            i, j, k = (base[r] + a * M[r, 0] + b * M[r, 1] + c * M[r, 2] for r in range(3))
-            _store(out[chunk[0]:chunk[1]], _interp.sample_points(src, i, j, k, order=order, cval=cval))
-
-    else:
-        st = _Stack.of(volume)
-        N = len(st.d)
-        # slice footprint along the normal: half the end gaps beyond the first/last slice
-        gap0 = (st.d[1] - st.d[0]) / 2 if N > 1 else 0.5
-        gap1 = (st.d[-1] - st.d[-2]) / 2 if N > 1 else 0.5
-        ipY, ipX = st.ipp @ st.Y, st.ipp @ st.X
-        o_n, o_Y, o_X = O @ st.n, O @ st.Y, O @ st.X
-        e_n, e_Y, e_X = E.T @ st.n, E.T @ st.Y, E.T @ st.X
-
-        def work(chunk: tuple[int, int]) -> None:
-            a = np.arange(*chunk, dtype=np.float64)[:, None, None]
-            d = o_n + a * e_n[0] + b * e_n[1] + c * e_n[2]
-            pY = o_Y + a * e_Y[0] + b * e_Y[1] + c * e_Y[2]
-            pX = o_X + a * e_X[0] + b * e_X[1] + c * e_X[2]
-            kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
-            if order == 0:
-                k0 = np.rint(kf).astype(np.intp)
-                res = _interp.sample_slices(src, k0, (pY - ipY[k0]) / st.d_row, (pX - ipX[k0]) / st.d_col,
-                                            order=0, cval=cval)
-            else:
-                k0 = np.clip(np.floor(kf).astype(np.intp), 0, max(N - 2, 0))
-                k1 = np.minimum(k0 + 1, N - 1)
-                w = (kf - k0).astype(np.float32)
-                # each slice sampled at the foot of the normal through the point (true positions)
-                lo = _interp.sample_slices(src, k0, (pY - ipY[k0]) / st.d_row, (pX - ipX[k0]) / st.d_col,
-                                           order=1, cval=cval)
-                hi = _interp.sample_slices(src, k1, (pY - ipY[k1]) / st.d_row, (pX - ipX[k1]) / st.d_col,
-                                           order=1, cval=cval)
-                hi -= lo
-                hi *= w
-                lo += hi
-                res = lo
-            res[(d < st.d[0] - gap0 - _EPS) | (d > st.d[-1] + gap1 + _EPS)] = cval
-            _store(out[chunk[0]:chunk[1]], res)
+    def work(chunk: tuple[int, int]) -> None:
+        a = np.arange(*chunk, dtype=np.float64)[:, None, None]
+        _store(out[chunk[0]:chunk[1]], sampler.grid(O, [E[:, 0], E[:, 1], E[:, 2]], [a, b, c]))
 
     _run(work, _chunks(out_shape[0], n1 * n2), threads)
     return out
