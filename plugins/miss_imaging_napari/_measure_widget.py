@@ -96,7 +96,7 @@ class MeasureWidget(QWidget):
         ):
             b = QPushButton(text)
             b.setToolTip(tip)
-            b.clicked.connect(lambda _=False, t=tool: self.start_tool(t))
+            b.clicked.connect(self._safe(lambda t=tool: self.start_tool(t)))
             tools.addWidget(b)
             self.tool_buttons[tool] = b
         layout.addLayout(tools)
@@ -124,7 +124,7 @@ class MeasureWidget(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.itemChanged.connect(self._on_item_changed)
+        self.table.itemChanged.connect(lambda item: self._safe(lambda: self._on_item_changed(item))())
         layout.addWidget(self.table)
 
         buttons = QHBoxLayout()

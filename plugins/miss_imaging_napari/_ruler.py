@@ -296,6 +296,16 @@ def _name_new_shapes(layer: Any) -> None:
 
 
 def _on_change(layer: Any, event: Any) -> None:
+    """Event handler: relabel; an unexpected error becomes a notification, never a viewer crash."""
+    try:
+        _relabel(layer, event)
+    except Exception as exc:  # noqa: BLE001 - runs inside napari's event loop
+        from napari.utils.notifications import show_error
+
+        show_error(f"{layer.name}: measurement update failed: {exc!r}")
+
+
+def _relabel(layer: Any, event: Any) -> None:
     info = layer.metadata.get(MEASURE_KEY)
     if not info or info.get("updating") or len(layer.features) != len(layer.data):
         return
