@@ -1,0 +1,166 @@
+"""Patient/study banner: shown when teaching mode is OFF, absent when it is ON.
+
+Clinicians need the patient on screen to avoid wrong-patient errors; an
+educator must never show it.  The banner is a canvas TextOverlay at the top
+of the view, built from ``volume.patient`` of the active miss-imaging image
+layer (else the first one): name, ID, birth date, study date, accession.
+In teaching mode the overlay is *deleted*, not hidden, so no identifier is
+left anywhere in the viewer's model.  It follows the toggle
+(:func:`miss_imaging.settings.set_teaching_mode`, from the widget or the CLI)
+and every layer insertion, removal and selection change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from miss_imaging import settings
+from miss_imaging.model import ImageVolume
+
+from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
+
+__all__ = ["BANNER_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden"]
+
+#: canvas overlay key of the banner
+BANNER_KEY = "miss_imaging_patient_banner"
+_POSITION = "top_right"  # top_center holds the anterior/superior orientation letter
+
+_viewers: list[weakref.ref[Any]] = []
+_log = logging.getLogger("miss_imaging")
+
+
+def _fmt_date(value: str) -> str:
+    v = str(value).strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
+def _fmt_name(value: str) -> str:
+    parts = [p for p in str(value).split("^")]
+    if len(parts) >= 2 and parts[0] and parts[1]:
+        return f"{parts[0]}, {' '.join(p for p in parts[1:] if p)}"
+    return str(value).replace("^", " ").strip()
+
+
+def banner_text(volume: ImageVolume) -> str:
+    """One line naming the patient and study, from ``volume.patient`` (DICOM keywords).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = ImageVolume(np.zeros((1, 2, 2)), (1, 1, 1), np.eye(4), "projection",
+    ...                 patient={"PatientName": "DOE^JANE", "PatientID": "123", "PatientBirthDate": "19600102",
+    ...                          "StudyDate": "20240105", "AccessionNumber": "A9"})
+    >>> banner_text(v)
+    'DOE, JANE  |  ID 123  |  born 1960-01-02  |  study 2024-01-05  |  acc. A9'
+    """
+    p = volume.patient or {}
+    fields = [
+        _fmt_name(p["PatientName"]) if p.get("PatientName") else "name unknown",
+        f"ID {p['PatientID']}" if p.get("PatientID") else "ID unknown",
+    ]
+    if p.get("PatientBirthDate"):
+        fields.append(f"born {_fmt_date(p['PatientBirthDate'])}")
+    if p.get("StudyDate"):
+        fields.append(f"study {_fmt_date(p['StudyDate'])}")
+    if p.get("AccessionNumber"):
+        fields.append(f"acc. {p['AccessionNumber']}")
+    return "  |  ".join(fields)
+
+
+def _volume_of(layer: Any) -> ImageVolume | None:
+    md = getattr(layer, "metadata", None) or {}
+    vol = md.get(SOURCE_KEY) or md.get(VOLUME_KEY)
+    return vol if isinstance(vol, ImageVolume) else None
+
+
+def active_volume(viewer: Any) -> tuple[Any, ImageVolume] | tuple[None, None]:
+    """(layer, volume) of the active miss-imaging image layer, else of the first one.
+
+    Measurement layers point at their image layer, so selecting a ruler keeps
+    its image's patient.
+    """
+    active = viewer.layers.selection.active
+    if active is not None:
+        vol = _volume_of(active)
+        if vol is not None:
+            return active, vol
+        image = (getattr(active, "metadata", None) or {}).get("miss_imaging_measure", {}).get("image")
+        if image is not None and _volume_of(image) is not None:
+            return image, _volume_of(image)  # type: ignore[return-value]
+    for layer in viewer.layers:
+        vol = _volume_of(layer)
+        if vol is not None:
+            return layer, vol
+    return None, None
+
+
+def update(viewer: Any) -> None:
+    """Install, refresh or remove the banner on `viewer` for the current mode and layers."""
+    overlays = viewer.canvas.overlays
+    _, vol = active_volume(viewer)
+    if settings.get_teaching_mode() or vol is None:
+        if BANNER_KEY in overlays:
+            del overlays[BANNER_KEY]
+        return
+    text = banner_text(vol)
+    if BANNER_KEY in overlays:
+        overlays[BANNER_KEY].text = text
+        overlays[BANNER_KEY].visible = True
+        return
+    from napari.components.overlays import TextOverlay
+
+    overlays[BANNER_KEY] = TextOverlay(
+        text=text, position=_POSITION, visible=True, font_size=12, color="white", box=True,
+        box_color=(0.55, 0.05, 0.05, 0.85),  # dark red box: unmistakably the patient, never mistaken for data
+    )
+
+
+def _on_mode(on: bool) -> None:
+    alive = []
+    for ref in _viewers:
+        viewer = ref()
+        if viewer is None:
+            continue
+        alive.append(ref)
+        try:
+            update(viewer)
+        except Exception as exc:  # a closed Qt window: drop it, never break the toggle
+            _log.debug("teaching banner update failed: %s", exc)
+    _viewers[:] = alive
+
+
+def attach(viewer: Any) -> None:
+    """Show/hide the patient banner on `viewer` and keep it current; idempotent."""
+    update(viewer)
+    if not mark_viewer(viewer, "teaching"):
+        return
+    _viewers.append(weakref.ref(viewer))
+    settings.add_listener(_on_mode)
+
+    def _refresh(event: Any = None) -> None:
+        try:
+            update(viewer)
+        except Exception as exc:  # never break napari's event loop for a banner
+            _log.debug("teaching banner update failed: %s", exc)
+
+    viewer.layers.events.inserted.connect(_refresh)
+    viewer.layers.events.removed.connect(_refresh)
+    viewer.layers.selection.events.active.connect(_refresh)
+
+
+@contextlib.contextmanager
+def banner_hidden(viewer: Any) -> Iterator[None]:
+    """Hide the banner (if any) for the duration of a screenshot, then restore it."""
+    overlay = viewer.canvas.overlays.get(BANNER_KEY) if hasattr(viewer.canvas.overlays, "get") else None
+    was = bool(overlay is not None and overlay.visible)
+    if overlay is not None:
+        overlay.visible = False
+    try:
+        yield
+    finally:
+        if overlay is not None and BANNER_KEY in viewer.canvas.overlays:
+            viewer.canvas.overlays[BANNER_KEY].visible = was

@@ -1,0 +1,186 @@
+"""Teaching widget and patient banner in a real napari viewer (Xvfb)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+
+from _deid_fixtures import FAKE, write_ct_series, write_xa_run  # noqa: E402
+from miss_imaging import settings  # noqa: E402
+from miss_imaging.deid import find_identifiers, identifier_variants  # noqa: E402
+from miss_imaging.load import load  # noqa: E402
+
+IDENTS = identifier_variants([FAKE["id"], FAKE["accession"], FAKE["institution"]],
+                             names=[FAKE["name"], FAKE["physician"]], dates=[FAKE["birth_date"], "20240105"])
+
+
+@pytest.fixture(autouse=True)
+def teaching_on():
+    settings.set_teaching_mode(True)
+    yield
+    settings.set_teaching_mode(True)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("teach")
+    write_ct_series(root / "ct", n=6, rows=40, cols=48)
+    write_xa_run(root / "xa", frames=5, rows=48, cols=64)
+    return {"root": root, "ct": root / "ct", "xa": root / "xa"}
+
+
+def _add(viewer, path: Path):
+    from miss_imaging_napari._layers import layer_data
+
+    pixels, kw, _ = layer_data(load(path))
+    return viewer.add_image(pixels, **kw)
+
+
+@pytest.fixture()
+def widget(make_napari_viewer, data):
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    viewer = make_napari_viewer(show=True)
+    _add(viewer, data["ct"])
+    xa = _add(viewer, data["xa"])
+    viewer.layers.selection.active = xa
+    return TeachingWidget(viewer)
+
+
+def _banner(viewer):
+    from miss_imaging_napari._teaching import BANNER_KEY
+
+    return viewer.canvas.overlays[BANNER_KEY] if BANNER_KEY in viewer.canvas.overlays else None
+
+
+def test_banner_follows_toggle_and_layers(widget, data):
+    from miss_imaging_napari import _teaching
+
+    viewer = widget.viewer
+    _teaching.attach(viewer)  # idempotent: a second attach adds no second handler
+    assert _banner(viewer) is None and widget.teaching.isChecked()
+    widget.teaching.setChecked(False)  # clinician mode, persisted
+    assert settings.get_teaching_mode() is False
+    assert "DOEFAKE, JOHNATHAN QUINCY" in _banner(viewer).text and "ID MRN-483920" in _banner(viewer).text
+    assert "born 1965-03-12" in _banner(viewer).text and "acc. ACC778899" in _banner(viewer).text
+    settings.set_teaching_mode(True)  # e.g. from the CLI or another widget
+    assert _banner(viewer) is None and widget.teaching.isChecked()
+    # layer names never carry identifiers in either mode
+    for on in (True, False):
+        settings.set_teaching_mode(on)
+        for layer in viewer.layers:
+            assert find_identifiers(layer.name, IDENTS) == []
+
+
+def test_banner_appears_on_layer_insertion(make_napari_viewer, data):
+    from miss_imaging_napari import _teaching
+
+    settings.set_teaching_mode(False)
+    viewer = make_napari_viewer()
+    _teaching.attach(viewer)
+    assert _banner(viewer) is None  # nothing open: no patient
+    _add(viewer, data["ct"])
+    assert "MRN-483920" in _banner(viewer).text
+    viewer.layers.clear()
+    assert _banner(viewer) is None
+
+
+def test_info_panel_technical_only_in_teaching_mode(widget):
+    text = widget.info.toPlainText()
+    for expected in ("Modality: XA", "78 kV", "9 mA", "Detector spacing: 0.308 x 0.308 mm",
+                     "Calibration: magnification-corrected (ERMF)", "Frame rate: 15 frames/s", "Window: C"):
+        assert expected in text, expected
+    assert find_identifiers(text, IDENTS) == []
+    widget.teaching.setChecked(False)
+    assert "Patient: DOEFAKE" in widget.info.toPlainText()
+    widget.teaching.setChecked(True)
+    assert find_identifiers(widget.info.toPlainText(), IDENTS) == []
+
+
+def test_snapshot_hides_banner_even_in_clinician_mode(widget, tmp_path):
+    from PIL import Image
+
+    viewer = widget.viewer
+    widget.teaching.setChecked(False)
+    with_banner = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
+    red = lambda a: np.sum((a[..., 0] > 100) & (a[..., 1] < 40) & (a[..., 2] < 40))  # noqa: E731  banner box
+    assert red(with_banner) > 200  # the banner is really on screen
+    path = widget.save_snapshot(tmp_path / "fig.png")
+    snap = np.asarray(Image.open(path))
+    assert red(snap) < 20
+    assert _banner(viewer).visible  # restored after the capture
+    raw = path.read_bytes()
+    assert b"tEXt" not in raw and b"iTXt" not in raw and b"zTXt" not in raw
+    assert find_identifiers(raw, IDENTS) == []
+
+
+def test_snapshot_shows_scale_bar_and_restores_it(widget, tmp_path):
+    from PIL import Image
+
+    viewer = widget.viewer
+    bar = viewer.canvas.overlays["scale_bar"]
+    bar.visible = False
+    plain = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3]
+    snap = np.asarray(Image.open(widget.save_snapshot(tmp_path / "fig.png")))
+    assert snap.shape == plain.shape
+    h, w = plain.shape[:2]
+    corner = np.abs(snap[h // 2:, w // 2:].astype(int) - plain[h // 2:, w // 2:].astype(int)).sum(axis=-1)
+    assert np.count_nonzero(corner) > 50  # the scale bar (bottom right) was drawn for the figure
+    assert bar.visible is False  # and hidden again afterwards
+
+
+def test_cine_and_deid_export_from_widget(widget, tmp_path, data):
+    rep = widget.export_cine(tmp_path / "run.gif", width_px=200)
+    assert rep.n_frames == 5 and rep.gif_delays_ms == [70, 60, 70, 70, 60]
+    assert find_identifiers(rep.path.read_bytes(), IDENTS) == []
+    report = widget.export_deidentified(tmp_path / "anon")
+    assert len(report.files_written) == 1 and report.burned_in_annotation
+    orig, copy = load(data["xa"]), load(tmp_path / "anon")
+    np.testing.assert_array_equal(np.asarray(orig.pixels), np.asarray(copy.pixels))
+    np.testing.assert_allclose(copy.affine, orig.affine)
+    assert copy.spacing == orig.spacing and copy.calibration == orig.calibration and copy.patient == {}
+    assert "BurnedInAnnotation" in widget.status.text()
+
+
+def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp_path, data):
+    from miss_imaging_napari import _ruler
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    viewer = widget.viewer
+    xa = viewer.layers.selection.active
+    _, res = _ruler.add_measurement(viewer, xa, "distance", [(2, 10, 5), (2, 10, 45)], name="rod")
+    assert res.measurement.mm == pytest.approx(40 * 0.308 / 1.4014)
+    xa.contrast_limits = (300.0, 3500.0)
+    viewer.layers.selection.active = xa
+    viewer.scene.camera.zoom = 2.5
+    path = widget.save_session(tmp_path / "case.json")
+
+    other = make_napari_viewer()
+    w2 = TeachingWidget(other)
+    report = w2.restore_session(path)
+    assert report.ok, report.problems
+    restored = [lay for lay in other.layers if lay.metadata.get("miss_imaging_volume") is not None]
+    assert sorted(lay.name for lay in restored) == sorted(lay.name for lay in viewer.layers
+                                                         if lay.metadata.get("miss_imaging_volume") is not None)
+    xa2 = next(lay for lay in restored if lay.name == xa.name)
+    assert tuple(xa2.contrast_limits) == (300.0, 3500.0)
+    ms = w2._measurements(xa2)
+    assert [m.name for m in ms] == ["rod"] and ms[0].mm == pytest.approx(res.measurement.mm, abs=1e-9)
+    assert other.scene.camera.zoom == pytest.approx(2.5)
+    # the second save of the restored state equals the first (exact round trip of what a session holds)
+    again = w2.current_session()
+    first = __import__("miss_imaging.session", fromlist=["load_session"]).load_session(path)[0]
+    assert again.windows == first.windows and again.measurements == first.measurements
+    assert [s.series_uid for s in again.series] == [s.series_uid for s in first.series]
+
+
+def test_restore_never_turns_teaching_off(widget, tmp_path):
+    widget.teaching.setChecked(False)
+    path = widget.save_session(tmp_path / "clin.json")
+    settings.set_teaching_mode(True)
+    report = widget.restore_session(path)
+    assert settings.get_teaching_mode() is True and "teaching mode left on" in report.notes[-1]
