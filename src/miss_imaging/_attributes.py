@@ -1,0 +1,222 @@
+"""Descriptive attributes of a loaded series: windows, VOI LUTs, projection
+tags, technical metadata and (kept apart) patient identifiers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from .enhanced import find_nested
+from .model import ProjectionTags, Window
+
+__all__ = ["windows", "voi_luts", "projection_tags", "technical_metadata", "patient_identifiers"]
+
+#: Non-identifying technical attributes copied into ``ImageVolume.metadata``.
+TECHNICAL_KEYWORDS = (
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "BodyPartExamined",
+    "KVP",
+    "XRayTubeCurrent",
+    "Exposure",
+    "ExposureTime",
+    "ConvolutionKernel",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "ImageType",
+    "RescaleType",
+    "PixelPaddingValue",
+    "BitsStored",
+    "PixelRepresentation",
+    "LossyImageCompression",
+    "BurnedInAnnotation",
+    "PatientPosition",
+    "ViewPosition",
+    "ImageLaterality",
+    "FieldOfViewShape",
+    "RecommendedDisplayFrameRate",
+    "CineRate",
+    "MagneticFieldStrength",
+)
+
+#: Patient/study identifiers: only ever stored in ``ImageVolume.patient``.
+PATIENT_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "InstitutionName",
+    "StudyDate",
+    "StudyDescription",
+    "ReferringPhysicianName",
+)
+
+
+def _plain(value: Any) -> Any:
+    """pydicom value -> plain Python (str, float, int, tuple)."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return None
+    if type(value).__name__ == "MultiValue" or isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if type(value).__name__ in ("DSfloat", "DSdecimal"):
+        return float(value)
+    if type(value).__name__ == "IS":
+        return int(value)
+    if isinstance(value, (int, float, str)):
+        return value
+    return str(value)
+
+
+def _multi(v: Any) -> list[Any]:
+    if v is None or v == "":
+        return []
+    if type(v).__name__ == "MultiValue" or isinstance(v, (list, tuple)):
+        return list(v)
+    return [v]
+
+
+def windows(ds: Dataset) -> list[Window]:
+    """Every (0028,1050)/(0028,1051) window pair with its (0028,1055) explanation.
+
+    Looks at the top level first, then the functional groups (FrameVOILUTSequence,
+    shared then first frame) of enhanced objects.
+    """
+    src: Dataset | None = ds if "WindowCenter" in ds else None
+    if src is None:
+        for seq_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+            seq = ds.get(seq_kw)
+            if seq:
+                voi = seq[0].get("FrameVOILUTSequence")
+                if voi and "WindowCenter" in voi[0]:
+                    src = voi[0]
+                    break
+    if src is None:
+        return []
+    centers = _multi(src.get("WindowCenter"))
+    widths = _multi(src.get("WindowWidth"))
+    expl = _multi(src.get("WindowCenterWidthExplanation"))
+    function = str(src.get("VOILUTFunction", "") or "LINEAR").upper()
+    out = []
+    for i, (c, w) in enumerate(zip(centers, widths)):
+        try:
+            out.append(Window(float(c), float(w), str(expl[i]) if i < len(expl) else "", function))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def voi_luts(ds: Dataset) -> list[tuple[tuple[int, int, int], np.ndarray]]:
+    """(0028,3010) VOI LUT Sequence items as (descriptor, table)."""
+    out = []
+    for item in ds.get("VOILUTSequence", None) or []:
+        desc = item.get("LUTDescriptor")
+        data = item.get("LUTData")
+        if desc is None or data is None:
+            continue
+        entries, first, bits = (int(x) for x in desc)
+        first = first - 65536 if first > 32767 else first  # may be signed (C.11.2.1.1)
+        if isinstance(data, (bytes, bytearray)):
+            table = np.frombuffer(data, dtype="<u2" if bits > 8 else "u1").copy()
+        else:
+            table = np.asarray(data)
+        out.append(((entries or 65536, first, bits), table))
+    return out
+
+
+def _floats(v: Any) -> tuple[float, ...] | None:
+    vals = _multi(v)
+    if not vals:
+        return None
+    try:
+        return tuple(float(x) for x in vals)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(v: Any) -> float | None:
+    t = _floats(v)
+    return t[0] if t else None
+
+
+def projection_tags(ds: Dataset, n_frames: int) -> ProjectionTags:
+    """Calibration, timing and positioner attributes as read (see ProjectionTags).
+
+    Enhanced XA/XRF keep some of them inside functional groups; those are
+    found in the shared group, then the first frame's.  Per-frame positioner
+    angles come from each frame's group, or from the cine's
+    PositionerPrimaryAngleIncrement (0018,1520) added to the start angle.
+    """
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    per = ds.get("PerFrameFunctionalGroupsSequence")
+    shared0 = shared[0] if shared else None
+    frame0 = per[0] if per else None
+
+    def get(keyword: str) -> Any:
+        v = ds.get(keyword)
+        if v is None:
+            v = find_nested(shared0, keyword)
+        if v is None:
+            v = find_nested(frame0, keyword)
+        return v
+
+    def angles(keyword: str, incr_keyword: str) -> tuple[float, ...] | None:
+        if per and len(per) == n_frames and find_nested(per[0], keyword) is not None:
+            vals = [_float(find_nested(f, keyword)) for f in per]
+            if all(v is not None for v in vals):
+                return tuple(vals)  # type: ignore[arg-type]
+        start = _float(get(keyword))
+        incr = _floats(ds.get(incr_keyword))
+        if start is not None and incr and len(incr) == n_frames:
+            return tuple(float(start + x) for x in np.cumsum(incr))
+        return None if start is None else (start,)
+
+    ps = _floats(get("PixelSpacing"))
+    ips = _floats(get("ImagerPixelSpacing"))
+    ctype = get("PixelSpacingCalibrationType")
+    cdesc = get("PixelSpacingCalibrationDescription")
+    ftv = _floats(ds.get("FrameTimeVector"))
+    return ProjectionTags(
+        pixel_spacing=ps[:2] if ps and len(ps) >= 2 else None,
+        imager_pixel_spacing=ips[:2] if ips and len(ips) >= 2 else None,
+        calibration_type=str(ctype) if ctype else None,
+        calibration_description=str(cdesc) if cdesc else None,
+        ermf=_float(get("EstimatedRadiographicMagnificationFactor")),
+        sid=_float(get("DistanceSourceToDetector")),
+        sod=_float(get("DistanceSourceToPatient")),
+        frame_time_ms=_float(get("FrameTime")),
+        frame_time_vector_ms=ftv,
+        primary_angle_deg=angles("PositionerPrimaryAngle", "PositionerPrimaryAngleIncrement"),
+        secondary_angle_deg=angles("PositionerSecondaryAngle", "PositionerSecondaryAngleIncrement"),
+    )
+
+
+def technical_metadata(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
+    """Small dict of non-identifying technical attributes (keyword -> plain value)."""
+    out: dict[str, Any] = {"TransferSyntaxUID": transfer_syntax}
+    for kw in TECHNICAL_KEYWORDS:
+        try:
+            v = _plain(ds.get(kw))
+        except Exception:  # an unparseable value is simply not reported
+            continue
+        if v not in (None, "", ()):
+            out[kw] = v
+    return out
+
+
+def patient_identifiers(ds: Dataset) -> dict[str, str]:
+    """Patient/study identifiers as strings (for the clinician's banner only)."""
+    out = {}
+    for kw in PATIENT_KEYWORDS:
+        try:
+            v = ds.get(kw)
+        except Exception:
+            continue
+        if v not in (None, ""):
+            out[kw] = str(v)
+    return out

@@ -1,0 +1,333 @@
+"""Per-file header facts, read fast from undecoded pydicom elements.
+
+``FileHeader`` holds what series assembly and the pixel reader need, taken
+from a pydicom ``Dataset`` whose elements are still raw (as left by
+:func:`miss_imaging._fastread.walk_header` or ``dcmread``).  Decoding the few
+needed values directly from their bytes is ~10x cheaper than pydicom's
+per-element conversion; the full ``Dataset`` stays available for everything
+else (windows, functional groups, technical metadata).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+from ._fastread import RawHeader
+from .errors import AbsurdDimensionsError, PixelDataError, TruncatedFileError
+
+__all__ = [
+    "FileHeader",
+    "MAX_PIXEL_BYTES",
+    "MAX_FRAMES",
+    "PROJECTION_MODALITIES",
+    "header_from_dataset",
+    "text",
+    "floats",
+    "integer",
+]
+
+#: Largest pixel payload (bytes, one file) accepted as plausible: 16 GiB.
+#: Above that a header is treated as corrupt rather than allocated.
+MAX_PIXEL_BYTES = 16 * 1024**3
+#: Largest NumberOfFrames accepted (a 30 fps run of over 9 hours).
+MAX_FRAMES = 1_000_000
+#: Modalities whose images are projections (frame, row, col), not slices.
+PROJECTION_MODALITIES = frozenset({"XA", "RF", "DX", "CR", "MG", "IO", "PX", "DR", "XR"})
+_PROJECTION_SOP_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.12.",  # XA, Enhanced XA, XRF, Enhanced XRF, 3D XA excluded below
+    "1.2.840.10008.5.1.4.1.1.1",  # CR (…1.1) and DX/MG/IO (…1.1.1.x, …1.1.2.x, …1.1.3.x)
+)
+_VOLUME_SOP = {
+    "1.2.840.10008.5.1.4.1.1.2",  # CT
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.2.2",  # Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4",  # MR
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.4.4",  # Legacy Converted Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.13.1.1",  # X-Ray 3D Angiographic
+    "1.2.840.10008.5.1.4.1.1.13.1.2",  # X-Ray 3D Craniofacial (cone-beam CT)
+}
+
+
+
+Source = Union[RawHeader, Dataset]
+
+
+def _el(ds: Dataset, tag: int) -> Any:
+    return ds._dict.get(tag)  # raw or converted element; None when absent
+
+
+def text(src: Source, tag: int) -> str:
+    """Value of a text element (UI, CS, DS, IS, LO...) with padding stripped; "" if absent."""
+    if isinstance(src, RawHeader):
+        v = src.value(tag)
+        return v.decode("latin-1").strip(" \x00") if v else ""
+    el = _el(src, tag)
+    if el is None:
+        return ""
+    if isinstance(el, RawDataElement):
+        v = el.value
+        return v.decode("latin-1").strip(" \x00") if v else ""
+    v = el.value
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue":
+        return "\\".join(str(x) for x in v)
+    return str(v).strip(" \x00")
+
+
+def floats(src: Source, tag: int) -> tuple[float, ...] | None:
+    """Backslash-separated DS/IS values as floats; None if absent, empty or not numbers."""
+    s = text(src, tag)
+    if not s:
+        return None
+    try:
+        return tuple(float(x) for x in s.split("\\"))
+    except ValueError:
+        return None
+
+
+def integer(src: Source, tag: int, default: int | None = None, *, binary: bool = False) -> int | None:
+    """First value of an element as int.
+
+    ``binary=True`` for US/SS attributes (2-byte binary; implicit VR files give
+    no VR, so the caller says so); otherwise the value is IS/DS text.
+    """
+    if isinstance(src, RawHeader):
+        v = src.value(tag)
+        vr, little = src.vr(tag), True
+    else:
+        el = _el(src, tag)
+        if el is None:
+            return default
+        if not isinstance(el, RawDataElement):
+            val = el.value
+            if val is None or val == "":
+                return default
+            if isinstance(val, (list, tuple)) or type(val).__name__ == "MultiValue":
+                val = val[0]
+            try:
+                return int(val)
+            except (TypeError, ValueError):
+                return default
+        v, vr, little = el.value, el.VR, el.is_little_endian
+    if not v:
+        return default
+    if binary:
+        if len(v) < 2:
+            return default
+        fmt = ("<" if little else ">") + ("h" if vr == "SS" else "H")
+        return struct.unpack_from(fmt, v)[0]
+    s = v.decode("latin-1").strip(" \x00").split("\\")[0].strip()
+    try:
+        return int(float(s)) if s else default
+    except ValueError:
+        return default
+
+
+def _has(src: Source, tag: int) -> bool:
+    return tag in (src.elements if isinstance(src, RawHeader) else src._dict)
+
+
+@dataclass(slots=True, eq=False)
+class FileHeader:
+    """What assembly and reading need from one file (values as read, mm)."""
+
+    path: Path
+    source: Source  # RawHeader (fast walker) or pydicom Dataset (fallback)
+    transfer_syntax: str
+    sop_class: str
+    series_uid: str
+    modality: str
+    rows: int
+    cols: int
+    frames: int
+    samples: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    photometric: str
+    iop: tuple[float, ...] | None
+    ipp: tuple[float, ...] | None
+    pixel_spacing: tuple[float, ...] | None
+    slope: float
+    intercept: float
+    image_type: tuple[str, ...]
+    acquisition_number: int | None
+    instance_number: int | None
+    enhanced: bool
+    pixel_offset: int | None = None  # fast path: byte offset of Pixel Data value
+    pixel_length: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    _dataset: Dataset | None = None
+
+    @property
+    def dataset(self) -> Dataset:
+        """The header as a pydicom Dataset (no pixels), built on first use."""
+        if self._dataset is None:
+            src = self.source
+            ds = src.dataset() if isinstance(src, RawHeader) else src
+            ds.filename = str(self.path)
+            self._dataset = ds
+        return self._dataset
+
+    @property
+    def frame_bytes(self) -> int:
+        return (self.rows * self.cols * self.samples * self.bits_allocated + 7) // 8
+
+    @property
+    def is_localizer(self) -> bool:
+        return "LOCALIZER" in self.image_type
+
+    @property
+    def is_mono(self) -> bool:
+        return self.samples == 1 and self.photometric in ("MONOCHROME1", "MONOCHROME2")
+
+    @property
+    def kind(self) -> str:
+        """``volume``, ``projection`` or ``other`` (localizer, colour)."""
+        if not self.is_mono or self.is_localizer:
+            return "other"
+        if self.sop_class in _VOLUME_SOP:
+            return "volume"
+        if self.modality in PROJECTION_MODALITIES or self.sop_class.startswith(_PROJECTION_SOP_PREFIXES):
+            return "projection"
+        if self.enhanced or self.ipp is not None:
+            return "volume"
+        return "projection"  # secondary capture and the like: a picture without patient geometry
+
+
+def header_from_dataset(
+    path: Path,
+    ds: Source,
+    transfer_syntax: str,
+    pixel_offset: int | None,
+    pixel_length: int | None,
+    file_size: int | None,
+    has_pixels: bool,
+) -> FileHeader:
+    """Build a :class:`FileHeader`, validating dimensions and Pixel Data length.
+
+    Raises
+    ------
+    PixelDataError
+        No (7FE0,0010) Pixel Data, zero length, or a length that does not match
+        Rows x Columns x NumberOfFrames x SamplesPerPixel x BitsAllocated / 8.
+    AbsurdDimensionsError
+        Rows/Columns 0, NumberOfFrames <= 0 or > MAX_FRAMES, BitsAllocated not
+        in {1, 8, 16, 32, 64}, or more than MAX_PIXEL_BYTES of pixels.
+    TruncatedFileError
+        The file ends before the Pixel Data length it announces.
+    """
+    if not has_pixels:
+        raise PixelDataError(
+            "no (7FE0,0010) Pixel Data: not an image"
+            + (f" (SOP class {text(ds, 0x00080016)})" if text(ds, 0x00080016) else ""),
+            path=path,
+            tag="(7FE0,0010) PixelData",
+        )
+    rows = integer(ds, 0x00280010, 0, binary=True) or 0
+    cols = integer(ds, 0x00280011, 0, binary=True) or 0
+    frames_s = text(ds, 0x00280008)
+    try:
+        frames = int(float(frames_s.split("\\")[0])) if frames_s else 1
+    except ValueError:
+        raise AbsurdDimensionsError(
+            f"(0028,0008) NumberOfFrames {frames_s!r} is not a number", path=path, tag="(0028,0008) NumberOfFrames"
+        ) from None
+    samples = integer(ds, 0x00280002, 1, binary=True) or 1
+    bits = integer(ds, 0x00280100, 0, binary=True) or 0
+    if rows <= 0 or cols <= 0:
+        raise AbsurdDimensionsError(
+            f"(0028,0010) Rows = {rows}, (0028,0011) Columns = {cols}: an image needs both > 0",
+            path=path,
+            tag="(0028,0010) Rows",
+        )
+    if not 0 < frames <= MAX_FRAMES:
+        raise AbsurdDimensionsError(
+            f"(0028,0008) NumberOfFrames = {frames} is outside 1..{MAX_FRAMES}",
+            path=path,
+            tag="(0028,0008) NumberOfFrames",
+        )
+    if bits not in (1, 8, 16, 32, 64):
+        raise AbsurdDimensionsError(
+            f"(0028,0100) BitsAllocated = {bits} (must be 1, 8, 16, 32 or 64)",
+            path=path,
+            tag="(0028,0100) BitsAllocated",
+        )
+    if samples not in (1, 3, 4):
+        raise AbsurdDimensionsError(
+            f"(0028,0002) SamplesPerPixel = {samples} (must be 1 or 3)", path=path, tag="(0028,0002) SamplesPerPixel"
+        )
+    total = (rows * cols * samples * bits * frames + 7) // 8
+    if total > MAX_PIXEL_BYTES:
+        raise AbsurdDimensionsError(
+            f"{rows} Rows x {cols} Columns x {frames} frames x {samples} samples x {bits} bits = "
+            f"{total / 1024**3:.1f} GiB of pixels exceeds the {MAX_PIXEL_BYTES // 1024**3} GiB limit "
+            "(corrupt header?)",
+            path=path,
+            tag="(0028,0010) Rows",
+        )
+    excess_warning = ""
+    if pixel_length is not None:
+        if pixel_length == 0:
+            raise PixelDataError("(7FE0,0010) Pixel Data is empty (zero length)", path=path, tag="(7FE0,0010) PixelData")
+        if pixel_offset is not None and file_size is not None and pixel_offset + pixel_length > file_size:
+            raise TruncatedFileError(
+                f"truncated: (7FE0,0010) Pixel Data announces {pixel_length} bytes but the file ends "
+                f"{file_size - pixel_offset} bytes after its start",
+                path=path,
+                tag="(7FE0,0010) PixelData",
+            )
+        photometric = text(ds, 0x00280004).upper()
+        if photometric.startswith("YBR") and ("422" in photometric or "420" in photometric):
+            total = total  # subsampled colour: length rules differ, and colour is not loaded anyway
+        elif pixel_length > total + 1:
+            excess_warning = (
+                f"{path.name}: (7FE0,0010) Pixel Data holds {pixel_length} bytes, {pixel_length - total} more "
+                f"than {rows} Rows x {cols} Columns x {frames} frames x {bits} bits need; the excess is ignored"
+            )
+        elif pixel_length < total:
+            raise PixelDataError(
+                f"(7FE0,0010) Pixel Data holds {pixel_length} bytes but {rows} Rows x {cols} Columns x "
+                f"{frames} frames x {samples} samples x {bits} bits need {total}",
+                path=path,
+                tag="(7FE0,0010) PixelData",
+            )
+    image_type = tuple(x.strip().upper() for x in text(ds, 0x00080008).split("\\") if x.strip())
+    slope_t = floats(ds, 0x00281053)
+    icpt_t = floats(ds, 0x00281052)
+    return FileHeader(
+        path=path,
+        source=ds,
+        transfer_syntax=transfer_syntax,
+        sop_class=text(ds, 0x00080016),
+        series_uid=text(ds, 0x0020000E),
+        modality=text(ds, 0x00080060).upper(),
+        rows=rows,
+        cols=cols,
+        frames=frames,
+        samples=samples,
+        bits_allocated=bits,
+        bits_stored=integer(ds, 0x00280101, bits, binary=True) or bits,
+        pixel_representation=integer(ds, 0x00280103, 0, binary=True) or 0,
+        photometric=text(ds, 0x00280004).upper() or "MONOCHROME2",
+        iop=floats(ds, 0x00200037),
+        ipp=floats(ds, 0x00200032),
+        pixel_spacing=floats(ds, 0x00280030),
+        slope=slope_t[0] if slope_t else 1.0,
+        intercept=icpt_t[0] if icpt_t else 0.0,
+        image_type=image_type,
+        acquisition_number=integer(ds, 0x00200012),
+        instance_number=integer(ds, 0x00200013),
+        enhanced=_has(ds, 0x52009229) or _has(ds, 0x52009230),
+        pixel_offset=pixel_offset,
+        pixel_length=pixel_length,
+        warnings=[excess_warning] if excess_warning else [],
+    )

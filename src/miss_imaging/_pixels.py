@@ -1,0 +1,341 @@
+"""Pixel decoding into modality values (HU for CT), slice by slice.
+
+Two paths give identical results (a test checks it):
+
+* **fast path** (uncompressed little endian, 8/16/32 bits, one sample): the
+  Pixel Data bytes of each slice/frame are read with ``readinto`` straight
+  into their place in the preallocated output.  When the output is int16 and
+  the stored values are 16-bit, the unused high bits are corrected and the
+  rescale applied in place, with no temporary at all.
+* **pydicom path** (everything else: compressed, big endian, deflated):
+  pydicom's pixel plugins decode (pylibjpeg for JPEG incl. 12-bit extended,
+  JPEG-LS, JPEG 2000, RLE), then rescale is applied per slice.
+
+Output dtype (ImageVolume contract): int16 when every slice's Rescale Slope
+and Intercept are integers and the rescaled range of the stored bits fits
+int16; float32 otherwise (exact for integers below 2**24 and computed from
+float64, like ``pydicom.pixels.apply_modality_lut``).  When the *theoretical*
+range does not fit (e.g. unsigned 16-bit stored values) but slope/intercept
+are integers, eager loading checks each slice's actual range and promotes to
+float32 only if a value would not fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pydicom
+import pydicom.pixels
+from pydicom.uid import UID
+
+from ._fastread import UNCOMPRESSED_LE
+from ._header import FileHeader
+from .errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
+
+__all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable"]
+
+_I16 = (-32768, 32767)
+#: Module switch used by tests to force the pydicom path and compare.
+FAST_PATH = True
+_INSTALL_HINT = (
+    "install the pixel plugins: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle "
+    "(or python-gdcm)"
+)
+
+
+@dataclass(slots=True)
+class Source:
+    """One output slice/frame: frame `frame` of `header`'s file, with its rescale."""
+
+    header: FileHeader
+    frame: int
+    slope: float
+    intercept: float
+
+
+class _Promote(Exception):
+    """A slice's rescaled values do not fit int16: switch to float32."""
+
+
+def stored_dtype(h: FileHeader) -> np.dtype:
+    kind = "i" if h.pixel_representation == 1 else "u"
+    return np.dtype(f"<{kind}{max(1, h.bits_allocated // 8)}")
+
+
+def _stored_range(h: FileHeader) -> tuple[int, int]:
+    bs = h.bits_stored if 0 < h.bits_stored <= h.bits_allocated else h.bits_allocated
+    if h.pixel_representation == 1:
+        return -(1 << (bs - 1)), (1 << (bs - 1)) - 1
+    return 0, (1 << bs) - 1
+
+
+def _integral(x: float) -> bool:
+    return math.isfinite(x) and float(x).is_integer()
+
+
+def _fits(lo: int, hi: int, slope: float, icpt: float) -> bool:
+    a, b = lo * slope + icpt, hi * slope + icpt
+    return _I16[0] <= min(a, b) and max(a, b) <= _I16[1]
+
+
+def choose_dtype(sources: list[Source]) -> tuple[np.dtype, bool]:
+    """(output dtype, whether int16 needs a per-slice range check)."""
+    if not all(_integral(s.slope) and _integral(s.intercept) for s in sources):
+        return np.dtype(np.float32), False
+    check = False
+    for s in sources:
+        lo, hi = _stored_range(s.header)
+        if not _fits(lo, hi, s.slope, s.intercept):
+            check = True
+            break
+    return np.dtype(np.int16), check
+
+
+def fast_ok(h: FileHeader) -> bool:
+    """True when the file's pixels can be read raw (uncompressed little endian, mono)."""
+    return (
+        FAST_PATH
+        and h.transfer_syntax in UNCOMPRESSED_LE
+        and h.pixel_offset is not None
+        and h.pixel_length is not None
+        and h.bits_allocated in (8, 16, 32)
+        and h.samples == 1
+    )
+
+
+def check_decodable(h: FileHeader) -> None:
+    """Raise UnsupportedTransferSyntaxError when no installed plugin decodes the file."""
+    if fast_ok(h):
+        return
+    uid = UID(h.transfer_syntax) if h.transfer_syntax else None
+    if uid is None:
+        return
+    name = uid.name if uid.is_transfer_syntax else "unknown transfer syntax"
+    try:
+        decoder = pydicom.pixels.get_decoder(uid)
+    except NotImplementedError:
+        raise UnsupportedTransferSyntaxError(
+            f"(0002,0010) TransferSyntaxUID {uid} ({name}) has no pixel decoder in pydicom; convert the file "
+            "(e.g. dcmdjpeg/gdcmconv) to an uncompressed syntax",
+            path=h.path,
+            tag="(0002,0010) TransferSyntaxUID",
+        ) from None
+    if not decoder.is_available:
+        missing = "; ".join(decoder.missing_dependencies) or "a decoding plugin"
+        raise UnsupportedTransferSyntaxError(
+            f"(0002,0010) TransferSyntaxUID {uid} ({name}) cannot be decoded: missing {missing}; {_INSTALL_HINT}",
+            path=h.path,
+            tag="(0002,0010) TransferSyntaxUID",
+        )
+
+
+def _decode_error(h: FileHeader, exc: Exception) -> MissImagingError:
+    uid = UID(h.transfer_syntax) if h.transfer_syntax else None
+    name = uid.name if uid is not None and uid.is_transfer_syntax else "unknown"
+    msg = str(exc)
+    if isinstance(exc, (EOFError,)) or "end of file" in msg.lower():
+        return TruncatedFileError(f"truncated: Pixel Data ends early ({msg})", path=h.path, tag="(7FE0,0010) PixelData")
+    if uid is not None and uid.is_compressed:
+        return UnsupportedTransferSyntaxError(
+            f"(0002,0010) TransferSyntaxUID {uid} ({name}): the installed plugins failed to decode the pixel "
+            f"data ({type(exc).__name__}: {msg}); the stream may be corrupt, or try another decoder "
+            "(pip install python-gdcm)",
+            path=h.path,
+            tag="(0002,0010) TransferSyntaxUID",
+        )
+    return PixelDataError(
+        f"(7FE0,0010) Pixel Data cannot be decoded ({type(exc).__name__}: {msg})",
+        path=h.path,
+        tag="(7FE0,0010) PixelData",
+    )
+
+
+def _fix_bits(a: np.ndarray, h: FileHeader) -> None:
+    """Clear/sign-extend bits above BitsStored in place (as pydicom does by default)."""
+    bs, ba = h.bits_stored, h.bits_allocated
+    if not 0 < bs < ba:
+        return
+    if h.pixel_representation == 1:
+        shift = ba - bs
+        a <<= shift
+        a >>= shift
+    else:
+        a &= a.dtype.type((1 << bs) - 1)
+
+
+def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) -> None:
+    """out2d[...] = stored * slope + intercept (dtype of out2d), per REFERENCE §2."""
+    if out2d.dtype == np.int16:
+        slope, icpt = int(s.slope), int(s.intercept)
+        if check:
+            lo, hi = int(stored.min()), int(stored.max())
+            if not _fits(lo, hi, slope, icpt):
+                raise _Promote
+        if slope == 1:
+            np.add(stored, icpt, out=out2d, dtype=np.int32, casting="unsafe")
+        else:
+            tmp = stored.astype(np.int32)
+            tmp *= slope
+            tmp += icpt
+            out2d[...] = tmp
+    else:
+        tmp = stored.astype(np.float64)
+        if s.slope != 1.0:
+            tmp *= s.slope
+        if s.intercept != 0.0:
+            tmp += s.intercept
+        out2d[...] = tmp
+
+
+def _fast_slot(f, s: Source, out2d: np.ndarray, check: bool) -> None:
+    """Read one frame's raw bytes into out2d (in place when stored is 16-bit and out int16)."""
+    h = s.header
+    offset = h.pixel_offset + s.frame * h.frame_bytes  # type: ignore[operator]
+    sd = stored_dtype(h)
+    if out2d.dtype == np.int16 and sd.itemsize == 2 and out2d.flags.c_contiguous:
+        buf = memoryview(out2d).cast("B")
+        f.seek(offset)
+        got = f.readinto(buf)
+        if got != len(buf):
+            raise TruncatedFileError(
+                f"truncated: frame {s.frame} of (7FE0,0010) Pixel Data has {got} of {len(buf)} bytes",
+                path=h.path,
+                tag="(7FE0,0010) PixelData",
+            )
+        view = out2d.view(sd)
+        _fix_bits(view, h)
+        slope, icpt = int(s.slope), int(s.intercept)
+        if check:
+            lo, hi = int(view.min()), int(view.max())
+            if not _fits(lo, hi, slope, icpt):
+                raise _Promote
+        if slope == 1:
+            if icpt:
+                # int16 wrap-around arithmetic is exact here: the result fits int16
+                out2d += np.int16(icpt)
+        else:
+            tmp = view.astype(np.int32)
+            tmp *= slope
+            tmp += icpt
+            out2d[...] = tmp
+        return
+    scratch = np.empty(out2d.shape, sd)
+    f.seek(offset)
+    got = f.readinto(memoryview(scratch).cast("B"))
+    if got != scratch.nbytes:
+        raise TruncatedFileError(
+            f"truncated: frame {s.frame} of (7FE0,0010) Pixel Data has {got} of {scratch.nbytes} bytes",
+            path=h.path,
+            tag="(7FE0,0010) PixelData",
+        )
+    _fix_bits(scratch, h)
+    _to_modality(scratch, s, out2d, check)
+
+
+def _pydicom_frames(h: FileHeader, indices: list[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, decoded stored values) via pydicom's plugins; errors named."""
+    check_decodable(h)
+    try:
+        if h.frames == 1:
+            ds = pydicom.dcmread(h.path, force=True)
+            if "PixelData" not in ds:
+                raise PixelDataError("no (7FE0,0010) Pixel Data", path=h.path, tag="(7FE0,0010) PixelData")
+            yield 0, ds.pixel_array
+            return
+        if indices is not None and len(indices) == 1:
+            yield indices[0], pydicom.pixels.pixel_array(str(h.path), index=indices[0])
+            return
+        for i, arr in enumerate(pydicom.pixels.iter_pixels(str(h.path))):
+            yield i, arr
+    except MissImagingError:
+        raise
+    except Exception as exc:
+        raise _decode_error(h, exc) from exc
+
+
+def _check_shape(h: FileHeader, arr: np.ndarray) -> None:
+    if arr.shape[-2:] != (h.rows, h.cols) or arr.ndim != 2:
+        raise PixelDataError(
+            f"decoded frame has shape {arr.shape}, expected ({h.rows}, {h.cols}) from (0028,0010) Rows and "
+            "(0028,0011) Columns",
+            path=h.path,
+            tag="(0028,0010) Rows",
+        )
+
+
+#: Threads used to read many single-frame files (reads and numpy release the GIL).
+READ_THREADS = 2
+
+
+def _fill_fast_threaded(sources: list[Source], out: np.ndarray) -> None:
+    """Fast path over many files in READ_THREADS threads, each a contiguous share."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(ks: range) -> None:
+        for k in ks:
+            s = sources[k]
+            with open(s.header.path, "rb", buffering=0) as f:
+                _fast_slot(f, s, out[k], False)
+
+    n = len(sources)
+    step = -(-n // READ_THREADS)
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        for fut in [pool.submit(work, range(i, min(n, i + step))) for i in range(0, n, step)]:
+            fut.result()
+
+
+def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
+    """Fill `out` (N, rows, cols) with every source; returns `out` (float32 if promoted)."""
+    if (
+        not check
+        and READ_THREADS > 1
+        and len(sources) >= 16
+        and len({id(s.header) for s in sources}) == len(sources)
+        and all(fast_ok(s.header) for s in sources)
+    ):
+        _fill_fast_threaded(sources, out)
+        return out
+    # group consecutive outputs by file so that each file is opened once
+    by_file: dict = {}
+    for k, s in enumerate(sources):
+        by_file.setdefault(s.header.path, []).append(k)
+    for path, ks in by_file.items():
+        h = sources[ks[0]].header
+        while True:
+            try:
+                if fast_ok(h):
+                    with open(path, "rb", buffering=0) as f:
+                        for k in ks:
+                            _fast_slot(f, sources[k], out[k], check)
+                else:
+                    where = {sources[k].frame: k for k in ks}
+                    for i, arr in _pydicom_frames(h):
+                        k = where.get(i)
+                        if k is None:
+                            continue
+                        _check_shape(h, arr)
+                        _to_modality(arr, sources[k], out[k], check)
+                break
+            except _Promote:
+                # a value does not fit int16: convert what is done, redo this file in float32
+                out = out.astype(np.float32)
+                check = False
+    return out
+
+
+def read_one(s: Source, dtype: np.dtype) -> np.ndarray:
+    """One (1, rows, cols) chunk for lazy loading (dtype decided up front, no check)."""
+    h = s.header
+    out = np.empty((1, h.rows, h.cols), dtype)
+    if fast_ok(h):
+        with open(h.path, "rb", buffering=0) as f:
+            _fast_slot(f, s, out[0], False)
+        return out
+    for _, arr in _pydicom_frames(h, [s.frame] if h.frames > 1 else None):
+        _check_shape(h, arr)
+        _to_modality(arr, s, out[0], False)
+    return out
+
