@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.presets import AUTO_EXPLANATION, PRESETS, auto_window, default_window, table_window
+from miss_imaging.presets import AUTO_EXPLANATION, PRESETS, auto_window, default_window, file_windows, table_window
 from miss_imaging.window import apply_voi_table, apply_window
 
 SEED = 6
@@ -121,3 +121,14 @@ def test_table_window_spans_the_rising_part():
     exact = apply_voi_table(x, (350, -1024, 12), table).astype(int)
     approx = apply_window(x, win.center, win.width).astype(int)
     assert np.abs(exact - approx).max() <= 2
+
+
+def test_file_windows_in_file_order_then_tables():
+    table = np.concatenate([np.zeros(10), np.arange(0, 256, 2), np.full(10, 254)])
+    vol = _vol("projection", "XA", np.zeros((1, 4, 4), np.uint8), [Window(100, 50, "A"), Window(120, 80, "B")])
+    vol.voi_lut = [((table.size, 0, 8), table)]
+    wins = file_windows(vol)
+    assert [w.explanation for w in wins[:2]] == ["A", "B"]
+    assert wins[2].explanation == "VOI LUT table (linear approximation)"
+    assert wins[2].contrast_limits == (10.0, 10.0 + 127)
+    assert file_windows(None) == []

@@ -23,7 +23,9 @@ def viewer_widget(make_napari_viewer):
     from miss_imaging_napari._window_widget import WindowWidget
 
     viewer = make_napari_viewer()
-    vol = ct_volume(windows=[Window(600, 1600, "FILE WINDOW 1"), Window(40, 350.5, "SOFT", "LINEAR_EXACT")])
+    table = np.concatenate([np.zeros(24), np.linspace(0, 4095, 1000).round(), np.full(24, 4095)])
+    vol = ct_volume(windows=[Window(600, 1600, "FILE WINDOW 1"), Window(40, 350.5, "SOFT", "LINEAR_EXACT")],
+                    voi_lut=[((table.size, -1024, 12), table)])
     layer = viewer.add_image(vol.pixels, name="ct", metadata={VOLUME_KEY: vol}, contrast_limits=(-1024, 3000))
     widget = WindowWidget(viewer)
     return viewer, layer, widget
@@ -78,6 +80,9 @@ def test_file_windows_listed_with_explanations_and_applied(viewer_widget):
     assert tuple(layer.contrast_limits) == (-200.0, 1399.0)
     widget._on_file_item(widget.file_list.item(1))  # LINEAR_EXACT: c -/+ w/2
     assert tuple(layer.contrast_limits) == (40 - 175.25, 40 + 175.25)
+    assert texts[2].endswith("VOI LUT table (linear approximation)")
+    widget._on_file_item(widget.file_list.item(2))  # the table's rising part: -1000 ... -1024 + 1023
+    assert tuple(layer.contrast_limits) == (-1000.0, -1.0)
 
 
 def test_plain_layer_without_volume(make_napari_viewer):

@@ -28,12 +28,12 @@ from qtpy.QtWidgets import (
 )
 
 from miss_imaging.model import Window
-from miss_imaging.presets import PRESETS, auto_window, table_window
+from miss_imaging.presets import PRESETS, auto_window, file_windows
 from miss_imaging.window import contrast_limits_to_window, window_to_contrast_limits
 
 from . import _mouse_wl
 
-__all__ = ["WindowWidget", "file_windows", "window_text"]
+__all__ = ["WindowWidget", "layer_file_windows", "window_text"]
 
 VOLUME_KEY = "miss_imaging_volume"
 PRESET_LABELS = {"bone": "Bone", "soft_tissue": "Soft tissue", "metal": "Metal / screws"}
@@ -49,19 +49,10 @@ def window_text(win: Window) -> str:
     return text
 
 
-def file_windows(layer: Any) -> list[Window]:
-    """The windows stored in the layer's file (empty for plain layers).
-
-    Window Center/Width pairs with their explanations first, then each VOI
-    LUT Sequence table as its linear approximation.
-    """
+def layer_file_windows(layer: Any) -> list[Window]:
+    """The file's windows of a layer made by the plugin (empty for plain layers)."""
     vol = getattr(layer, "metadata", {}).get(VOLUME_KEY) if layer is not None else None
-    if vol is None:
-        return []
-    wins = list(vol.windows)
-    for descriptor, table in vol.voi_lut:
-        wins.append(table_window(descriptor, table))
-    return wins
+    return file_windows(vol)
 
 
 class WindowWidget(QWidget):
@@ -200,7 +191,7 @@ class WindowWidget(QWidget):
             return
         layer.events.contrast_limits.connect(self._sync_fields)
         self.layer_label.setText(f"Layer: {layer.name}")
-        wins = file_windows(layer)
+        wins = layer_file_windows(layer)
         for win in wins:
             item = QListWidgetItem(window_text(win))
             item.setData(256, win)  # Qt.UserRole

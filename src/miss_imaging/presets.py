@@ -42,7 +42,7 @@ import numpy.typing as npt
 from .model import ImageVolume, Window
 from .window import contrast_limits_to_window
 
-__all__ = ["PRESETS", "default_window", "auto_window", "table_window", "AUTO_EXPLANATION"]
+__all__ = ["PRESETS", "default_window", "auto_window", "file_windows", "table_window", "AUTO_EXPLANATION"]
 
 PRESETS: dict[str, Window] = {
     "bone": Window(480.0, 2500.0, "Bone (spine CT; OHIF preset)"),
@@ -118,6 +118,17 @@ def auto_window(
         lo, hi = lo - 0.5, lo + 0.5
     center, width = contrast_limits_to_window(lo, hi)
     return Window(center, width, AUTO_EXPLANATION)
+
+
+def file_windows(volume: ImageVolume | None) -> list[Window]:
+    """The windows stored in the file, in file order, with their explanations.
+
+    (0028,1050/1051) pairs first (``volume.windows``), then each (0028,3010)
+    VOI LUT Sequence table as its LINEAR approximation (:func:`table_window`).
+    """
+    if volume is None:
+        return []
+    return [*volume.windows, *(table_window(d, t) for d, t in volume.voi_lut)]
 
 
 def table_window(descriptor: tuple[int, int, int], table: npt.ArrayLike) -> Window:
