@@ -296,3 +296,17 @@ def test_ct_bead_angle(spine_ct, truth):
     pts = [_bead_centroid(spine_ct, spine_ct.patient_to_index(lm[k])) for k in ("angle_arm1", "angle_vertex", "angle_arm2")]
     m = measure_angle(spine_ct, *pts)
     assert m.value == pytest.approx(t["angles_deg"]["angle_arm1-angle_vertex-angle_arm2"], abs=0.5)
+
+
+def test_profile_on_lazy_volume_reads_only_the_line():
+    da = pytest.importorskip("dask.array")
+    vol = ct()
+    touched = []
+
+    def load(block, block_info=None):
+        touched.append(block_info[None]["chunk-location"][0])
+        return block
+
+    vol.pixels = da.from_array(vol.pixels, chunks=(1, 64, 80)).map_blocks(load, dtype=vol.pixels.dtype)
+    d, v = intensity_profile(vol, (3, 5, 5), (5, 5, 5))
+    assert v == pytest.approx([300, 400, 500]) and sorted(set(touched)) == [3, 4, 5]
