@@ -145,3 +145,29 @@ def test_drag_limits_never_collapse():
 
     lo, hi = drag_limits((0.0, 256.0), -10_000, 0)
     assert hi - lo == 1.0  # one pixel's worth of span remains
+
+
+def test_real_qt_right_drag_windows_without_zoom(make_napari_viewer, qtbot):
+    """Real Qt mouse events on the canvas: limits change, the camera does not zoom or pan."""
+    from qtpy.QtCore import QPoint, Qt
+
+    from miss_imaging_napari._window_widget import WindowWidget
+
+    viewer = make_napari_viewer(show=True)
+    layer = viewer.add_image(np.random.default_rng(0).integers(0, 1000, (64, 64)).astype(np.int16),
+                             contrast_limits=(0, 512))
+    WindowWidget(viewer)
+    canvas = viewer.window._qt_viewer.canvas.native
+    camera = viewer.scene.camera
+    zoom, center = camera.zoom, tuple(camera.center)
+    c = canvas.rect().center()
+    qtbot.mousePress(canvas, Qt.MouseButton.RightButton, pos=c)
+    qtbot.mouseMove(canvas, QPoint(c.x() + 20, c.y() + 10))
+    qtbot.mouseMove(canvas, QPoint(c.x() + 40, c.y() + 20))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.RightButton, pos=QPoint(c.x() + 40, c.y() + 20))
+    lo, hi = layer.contrast_limits
+    # gain 2 per canvas pixel; how many of the moves arrive before the release (and the
+    # device-pixel ratio) is up to Qt, so check direction and the dx = 2 dy proportion
+    assert hi - lo > 512 and (lo + hi) / 2 > 256  # right = wider, down = higher level
+    assert (hi - lo - 512) == pytest.approx(2 * ((lo + hi) / 2 - 256), rel=1e-6)
+    assert camera.zoom == pytest.approx(zoom) and tuple(camera.center) == pytest.approx(center)
