@@ -22,6 +22,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 # Invalid values (wrong VR, too long) must fail loudly while generating, not be written.
 config.settings.writing_validation_mode = config.RAISE
+config.settings.reading_validation_mode = config.RAISE
 
 #: Fixed seed text of every UID: changing it changes every file.
 UID_ROOT_TEXT = "miss-imaging sample phantoms v1"
