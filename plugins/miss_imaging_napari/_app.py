@@ -23,13 +23,13 @@ import numpy as np
 
 __all__ = ["open_view", "build_demo", "screenshot", "main"]
 
-_WINDOW_SIZE = (1100, 760)
+_WINDOW_SIZE = (1280, 860)
 _MAX_PNG_BYTES = 300_000  # README screenshot budget; larger shots are saved with a 256-colour palette
 
 
-def _dock(viewer: Any, name: str) -> None:
+def _dock(viewer: Any, name: str, tabify: bool = False) -> None:
     try:
-        viewer.window.add_plugin_dock_widget("miss-imaging", name)
+        viewer.window.add_plugin_dock_widget("miss-imaging", name, tabify=tabify)
     except Exception as e:  # a missing tool widget must not stop the viewer
         from napari.utils.notifications import show_warning
 
@@ -84,9 +84,9 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
         notes.append(f"measurement tool layer unavailable: {e}")
     viewer.add_shapes(
         [lps[:, [1, 0]]], shape_type="line", ndim=2, units=("mm", "mm"), name="ruler (projected on slab)",
-        edge_color="yellow", edge_width=0.8,
+        edge_color="yellow", edge_width=0.6,
         features={"label": [item.measurement.text]},
-        text={"string": "{label}", "color": "yellow", "size": 12, "anchor": "upper_left"},
+        text={"string": "{label}", "color": "yellow", "size": 10, "anchor": "lower_left"},
     )
     return notes
 
@@ -95,6 +95,8 @@ def _add_projection_item(viewer: Any, item: Any) -> list[str]:
     from ._layers import layer_data
 
     data, kw, _ = layer_data(item.volume)
+    for r0, c0, r1, c1 in item.blank:  # burned-in patient text, in this process's copy only (files untouched)
+        data[:, r0:r1, c0:c1] = data.min()
     layer = viewer.add_image(data, **kw)
     layer.contrast_limits = item.window.contrast_limits
     frame = int(round(item.points_index[0][0]))
@@ -129,9 +131,8 @@ def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
         add = _add_volume_item if item.volume.kind == "volume" else _add_projection_item
         item.notes += add(viewer, item)
         viewer.layers.selection.active = viewer.layers[0]
-        _dock(viewer, "Series browser")
         _dock(viewer, "Measurements")
-        viewer.reset_view()
+        _dock(viewer, "Series browser", tabify=True)
         viewers.append(viewer)
     return viewers, items
 
@@ -143,6 +144,10 @@ def screenshot(viewers: list[Any], out: Path) -> Path:
     from PIL import Image
     from qtpy.QtWidgets import QApplication
 
+    for _ in range(5):
+        QApplication.processEvents()
+    for v in viewers:  # fit the data to the final canvas size, once the docks are laid out
+        v.reset_view()
     for _ in range(5):
         QApplication.processEvents()
     shots = [Image.fromarray(np.asarray(v.screenshot(canvas_only=False, flash=False))[..., :3]) for v in viewers]

@@ -100,7 +100,7 @@ def technical_info(vol: ImageVolume, source: ImageVolume | None = None, note: st
         orig = source or vol
         lines.append(f"Origin (LPS mm): {', '.join(f'{c:.2f}' for c in vol.origin)}")
         lines.append(f"Slice tilt from patient axes: {tilt_degrees(orig):.2f} deg; regular grid: {orig.regular}")
-        lines.append(f"Frame of reference: {vol.frame_of_reference_uid or '-'}")
+        # (no UIDs: Frame of Reference / Series / Study UIDs are identifying attributes of PS3.15 Table E.1-1)
     if vol.projection is not None:
         p = vol.projection
         for name, value in (("ImagerPixelSpacing (mm)", p.imager_pixel_spacing), ("PixelSpacing (mm)", p.pixel_spacing),

@@ -32,12 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import MissImagingError
 from .model import ImageVolume, Window
 
-__all__ = ["main", "samples_dir", "DemoItem", "demo_scene", "describe_scene", "parse_window", "info_table"]
+__all__ = ["main", "samples_dir", "DemoItem", "demo_scene", "describe_scene", "parse_window", "parse_box",
+           "info_table"]
 
 PLUGIN_NAME = "miss-imaging"  # npe2 plugin name (napari.yaml `name`)
 DEFAULT_DEMO_PNG = Path("out") / "demo.png"
@@ -88,6 +87,7 @@ class DemoItem:
     landmarks: tuple[str, str]
     truth_mm: float | None
     notes: list[str] = field(default_factory=list)
+    blank: list[tuple[int, int, int, int]] = field(default_factory=list)  # (row0, col0, row1, col1) burned-in text
 
 
 def _fluoro_pair(t: dict) -> tuple[tuple[str, str], list[list[float]], float | None]:
@@ -132,7 +132,13 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
         names, pts, truth_mm = _fluoro_pair(tf)
         q0, q1 = (tuple(p) for p in pts)
         mf = measure_distance(fl, q0, q1, name="fluoro beads")
-        items.append(DemoItem("fluoro", fl, default_window(fl), mf, (q0, q1), names, truth_mm))  # type: ignore[arg-type]
+        item = DemoItem("fluoro", fl, default_window(fl), mf, (q0, q1), names, truth_mm)  # type: ignore[arg-type]
+        box = tf.get("burned_in_text", {}).get("box_px")
+        if box:  # the phantom's burned-in patient text: kept off the demo picture (teaching display)
+            item.blank.append(tuple(int(v) for v in box))  # type: ignore[arg-type]
+            item.notes.append(f"burned-in patient text (0028,0301) blanked: rows {box[0]}-{box[2] - 1}, "
+                              f"cols {box[1]}-{box[3] - 1}")
+        items.append(item)
     return items
 
 
@@ -159,6 +165,17 @@ def describe_scene(items: Sequence[DemoItem]) -> str:
 
 
 # -- commands ---------------------------------------------------------------------------------------------------------
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """``x0,y0,x1,y1`` (pixel columns/rows, end excluded) -> ``(row0, col0, row1, col1)``."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected x0,y0,x1,y1 pixel integers") from None
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= x0 < x1 and 0 <= y0 < y1")
+    return (y0, x0, y1, x1)
 
 
 def parse_window(text: str) -> Window:
@@ -234,10 +251,10 @@ def _pick_series(path: str, number: int | None) -> ImageVolume:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
-    from .render import render_slice, save_png
+    from .render import burned_in, render_slice, save_png
 
     vol = _pick_series(args.path, args.series)
-    r = render_slice(vol, args.slice, window=args.window)
+    r = render_slice(vol, args.slice, window=args.window, blank=args.blank or ())
     out = save_png(r.image, args.output)
     where = f"slice {r.slab[0]}" if vol.kind == "volume" else f"frame {r.slab[0]}"
     print(f"{out}: {vol.label}, {where}, window C {r.window.center:g} / W {r.window.width:g}, "
@@ -245,6 +262,9 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
           f"({vol.calibration})")
     for w in vol.warnings:
         print(f"warning: {w}")
+    if burned_in(vol) and not args.blank:
+        print("warning: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient text; check the PNG "
+              "and blank it with --blank x0,y0,x1,y1 before sharing")
     return 0
 
 
@@ -314,7 +334,7 @@ def _render_demo(items: Sequence[DemoItem], out: Path) -> None:
     images = []
     for it in items:
         r = render_slice(it.volume, window=it.window, lines=[Line(*it.points_index, it.measurement.text)],
-                         width_px=560)
+                         width_px=560, blank=it.blank)
         images.append(r.image)
     save_png(side_by_side(images), out)
 
@@ -363,15 +383,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_deidentify(args: argparse.Namespace) -> int:
     from .deid import deidentify_series
 
-    regions = []
-    for b in args.blank or []:
-        try:
-            x0, y0, x1, y1 = (int(v) for v in b.split(","))
-        except ValueError:
-            print(f"--blank {b!r}: expected x0,y0,x1,y1 pixel integers", file=sys.stderr)
-            return 2
-        regions.append((x0, y0, x1, y1))
-    report = deidentify_series(args.src, args.out, blank_regions=regions or None)
+    report = deidentify_series(args.src, args.out, blank_regions=args.blank or None)
     print(report)
     return 0
 
@@ -397,6 +409,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--slice", type=int, default=None,
                    help="axial slice (patient grid, inferior first) or frame index; default the middle")
     s.add_argument("--series", type=int, default=None, help="SeriesNumber to render (default: the largest series)")
+    s.add_argument("--blank", action="append", type=parse_box, metavar="x0,y0,x1,y1",
+                   help="draw a pixel rectangle black (burned-in text); repeatable")
     s.add_argument("--teaching", action="store_true",
                    help="accepted for symmetry with `view`: snapshots never contain patient identifiers")
 
@@ -408,8 +422,8 @@ def _parser() -> argparse.ArgumentParser:
     x = sub.add_parser("deidentify", help="write a de-identified copy of a series")
     x.add_argument("src")
     x.add_argument("out")
-    x.add_argument("--blank", action="append", metavar="x0,y0,x1,y1",
-                   help="blank a pixel rectangle (burned-in text); repeatable")
+    x.add_argument("--blank", action="append", type=parse_box, metavar="x0,y0,x1,y1",
+                   help="blank a pixel rectangle (burned-in text; columns x, rows y, end excluded); repeatable")
     return p
 
 

@@ -26,7 +26,8 @@ import numpy.typing as npt
 
 from .model import ImageVolume, Window
 
-__all__ = ["Line", "Rendered", "render_slice", "save_png", "nice_length", "DEFAULT_WIDTH_PX"]
+__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "burned_in",
+           "DEFAULT_WIDTH_PX"]
 
 #: default output width (px) of a rendered slice
 DEFAULT_WIDTH_PX = 640
@@ -86,6 +87,11 @@ def nice_length(target: float) -> float:
     return float(10**k)
 
 
+def burned_in(volume: ImageVolume) -> bool:
+    """True when (0028,0301) BurnedInAnnotation = YES: the pixels may show patient text."""
+    return str(volume.metadata.get("BurnedInAnnotation", "")).upper() == "YES"
+
+
 def _font(size: int) -> Any:
     from PIL import ImageFont
 
@@ -120,6 +126,7 @@ def render_slice(
     slab: tuple[int, int] | None = None,
     width_px: int = DEFAULT_WIDTH_PX,
     title: str | None = None,
+    blank: Sequence[tuple[int, int, int, int]] = (),
 ) -> Rendered:
     """Render slice/frame `index` (or a max-intensity slab) of `volume`, windowed.
 
@@ -143,6 +150,10 @@ def render_slice(
         Output width in pixels.
     title : str, optional
         Top-left text; default the series label.
+    blank : sequence of (row0, col0, row1, col1)
+        Projections: pixel rectangles (0-based, end excluded, the convention of
+        :func:`miss_imaging.deid.deidentify_series`) drawn black, e.g. burned-in
+        patient text ((0028,0301) BurnedInAnnotation = YES).
 
     Returns
     -------
@@ -173,6 +184,11 @@ def render_slice(
     gray = apply_window(plane, window.center, window.width, function=window.function, out_dtype=np.uint8,
                         invert=shown.photometric.upper() == "MONOCHROME1")
 
+    if blank and shown.kind == "projection":
+        gray = np.array(gray, dtype=np.uint8, copy=True)
+    for r0, c0, r1, c1 in blank:
+        if shown.kind == "projection":
+            gray[max(0, r0):r1, max(0, c0):c1] = 0
     row_mm, col_mm = float(shown.spacing[1]), float(shown.spacing[2])
     pixels_only = shown.kind == "projection" and shown.calibration == "pixels only"
     field_w = gray.shape[1] * col_mm
