@@ -102,6 +102,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
         if others:
             listing = "; ".join(f"{s.label} ({s.kind}, {s.n_frames} frame(s) {s.rows}x{s.columns})" for s in others)
             extra.append(f"{path.name}: {len(others)} other series not loaded (use load_all or scan): {listing}")
+            extra += [w for s in others if s.kind == "other" for w in s.warnings]  # localizers, colour
         extra += [f"skipped {p.name}: {why}" for p, why in result.skipped]
         try:
             return _build(plan_of(chosen), chosen, lazy, extra)

@@ -1,0 +1,257 @@
+"""load(): geometry, HU values, ordering, splitting, enhanced and projections (synthetic, known truth)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from loader_factory import ct_slices, enhanced_ct, phantom, tilted_iop, xa_cine
+
+import miss_imaging
+from miss_imaging import _pixels
+from miss_imaging.errors import MissImagingWarning
+from miss_imaging.load import load, load_all
+
+
+def _hu(stored, slope=1, intercept=-1024):
+    return stored.astype(np.float64) * slope + intercept
+
+
+def test_ct_geometry_and_hu_exact(tmp_path):
+    stored = phantom(5, 12, 10)
+    iop = tilted_iop(7.0)
+    paths, ipps = ct_slices(tmp_path / "ct", stored, iop=iop, pixel_spacing=(0.5, 0.7))
+    with _no_warning():
+        vol = load(tmp_path / "ct")
+    assert vol.kind == "volume" and vol.modality == "CT"
+    assert vol.pixels.dtype == np.int16 and vol.pixels.shape == (5, 12, 10)
+    np.testing.assert_array_equal(vol.pixels, _hu(stored))
+    # every voxel centre at IPP_k + i*dcol*X + j*drow*Y (PixelSpacing = (row, col) = (0.5, 0.7))
+    x, y = np.array(iop[:3]), np.array(iop[3:])
+    for k, j, i in [(0, 0, 0), (4, 11, 9), (2, 5, 3)]:
+        expect = ipps[k] + i * 0.7 * x + j * 0.5 * y
+        np.testing.assert_allclose(vol.index_to_patient([k, j, i]), expect, atol=1e-9)
+    assert vol.spacing == pytest.approx((1.25, 0.5, 0.7))
+    np.testing.assert_allclose(vol.slice_positions, ipps, atol=1e-12)
+    assert vol.regular
+    assert [p.name for p in vol.files] == [p.name for p in paths]  # array order = position order
+    assert vol.windows[0].center == 40 and vol.windows[1].explanation == "BONE"
+    assert vol.patient["PatientName"] == "Doe^Jane"
+    assert "Doe^Jane" not in repr(vol.metadata) and "ID-42" not in repr(vol.metadata)
+    assert vol.metadata["Manufacturer"] == "TestCo"
+    assert "ID-42" not in vol.label
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+
+        self._cm = warnings.catch_warnings()
+        self._cm.__enter__()
+        warnings.simplefilter("error", MissImagingWarning)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+
+def test_sorted_by_position_not_instance_number(tmp_path):
+    stored = phantom(6)
+    # positions given in a scrambled order: file k sits at z = perm[k]
+    perm = np.array([3, 0, 5, 1, 4, 2])
+    pos = np.array([[0.0, 0.0, 2.0 * p] for p in perm])
+    ct_slices(tmp_path, stored, positions=pos)
+    vol = load(tmp_path)
+    order = np.argsort(perm)
+    np.testing.assert_array_equal(vol.pixels, _hu(stored[order]))
+    np.testing.assert_allclose(vol.affine[:3, 0], [0, 0, 2.0])
+
+
+@pytest.mark.parametrize("bits,signed,intercept", [(12, False, -1024), (16, True, 0), (12, True, -1000), (16, False, 0)])
+def test_fast_path_equals_pydicom(tmp_path, monkeypatch, bits, signed, intercept):
+    rng = np.random.default_rng(3)
+    if signed:
+        stored = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(4, 8, 9)).astype(np.int16)
+    else:
+        stored = rng.integers(0, 1 << bits, size=(4, 8, 9)).astype(np.uint16)
+    if bits < 16:  # garbage in the unused high bits must be ignored, as pydicom does
+        raw = stored.view(np.uint16) | np.uint16(0xA000)
+        stored_written = raw.view(np.int16) if signed else raw
+    else:
+        stored_written = stored
+    ct_slices(tmp_path, stored_written, bits_stored=bits, signed=signed, intercept=intercept)
+    fast = load(tmp_path)
+    monkeypatch.setattr(_pixels, "FAST_PATH", False)
+    slow = load(tmp_path)
+    ref = np.stack(
+        [pydicom.pixels.apply_modality_lut(pydicom.dcmread(f).pixel_array, pydicom.dcmread(f)) for f in fast.files]
+    )
+    assert fast.pixels.dtype == slow.pixels.dtype
+    np.testing.assert_array_equal(fast.pixels, slow.pixels)
+    np.testing.assert_array_equal(fast.pixels, ref.astype(fast.pixels.dtype))
+    assert fast.pixels.dtype == (np.float32 if (bits == 16 and not signed and stored.max() > 32767) else np.int16)
+
+
+def test_fractional_rescale_gives_float32(tmp_path):
+    stored = phantom(3)
+    ct_slices(tmp_path, stored, slope=0.5, intercept=-10.25)
+    vol = load(tmp_path)
+    assert vol.pixels.dtype == np.float32
+    np.testing.assert_array_equal(vol.pixels, (stored * 0.5 - 10.25).astype(np.float32))
+
+
+def test_implicit_vr_identical(tmp_path):
+    stored = phantom(3)
+    ct_slices(tmp_path / "e", stored)
+    ct_slices(tmp_path / "i", stored, implicit=True)
+    a, b = load(tmp_path / "e"), load(tmp_path / "i")
+    assert b.metadata["TransferSyntaxUID"] == "1.2.840.10008.1.2"
+    np.testing.assert_array_equal(a.pixels, b.pixels)
+    np.testing.assert_allclose(a.affine, b.affine)
+
+
+def test_lazy_equals_eager(tmp_path, monkeypatch):
+    stored = phantom(4)
+    ct_slices(tmp_path, stored)
+    eager = load(tmp_path, lazy=False)
+    lazy = load(tmp_path, lazy=True)
+    assert lazy.is_lazy and not eager.is_lazy
+    assert lazy.pixels.chunks[0] == (1, 1, 1, 1)
+    np.testing.assert_array_equal(lazy.pixels.compute(), eager.pixels)
+    monkeypatch.setattr(miss_imaging.load, "LAZY_THRESHOLD_BYTES", 100)
+    assert load(tmp_path).is_lazy  # above the threshold: lazy by default
+    assert not load(tmp_path, lazy=False).is_lazy
+
+
+def test_several_series_load_largest_and_warn(tmp_path):
+    ct_slices(tmp_path / "a", phantom(6), series_uid="1.2.3.4.1")
+    ct_slices(tmp_path / "b", phantom(3), series_uid="1.2.3.4.2")
+    with pytest.warns(MissImagingWarning, match="1 other series not loaded"):
+        vol = load(tmp_path)
+    assert vol.shape[0] == 6
+    vols = load_all(tmp_path)
+    assert [v.shape[0] for v in vols] == [6, 3]
+
+
+def test_localizer_never_in_volume(tmp_path):
+    ct_slices(tmp_path, phantom(5))
+    ct_slices(tmp_path / "loc", phantom(1), names=["scout.dcm"], iop=[0, 1, 0, 0, 0, -1],
+              extra={"ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"]})
+    with pytest.warns(MissImagingWarning, match=r"scout\.dcm: localizer"):
+        vol = load(tmp_path)
+    assert vol.shape[0] == 5 and all(p.name != "scout.dcm" for p in vol.files)
+
+
+def test_orientation_outlier_without_localizer_flag(tmp_path):
+    ct_slices(tmp_path, phantom(5))
+    ct_slices(tmp_path / "o", phantom(1), names=["odd.dcm"], iop=[0, 1, 0, 0, 0, -1])
+    with pytest.warns(MissImagingWarning, match=r"odd\.dcm: \(0020,0037\) ImageOrientationPatient differs"):
+        vol = load(tmp_path)
+    assert vol.shape[0] == 5
+
+
+def test_duplicate_dropped_naming_both(tmp_path):
+    stored = phantom(4)
+    pos = np.array([[0, 0, 0.0], [0, 0, 1.0], [0, 0, 1.0], [0, 0, 2.0]])
+    paths, _ = ct_slices(tmp_path, stored, positions=pos, names=["a.dcm", "b.dcm", "c.dcm", "d.dcm"])
+    # the factory gives InstanceNumber n - k: c.dcm (3 -> InstanceNumber 2) comes first, b.dcm is dropped
+    with pytest.warns(MissImagingWarning, match=r"duplicate slice: b\.dcm .* same position as c\.dcm.*kept c\.dcm"):
+        vol = load(tmp_path)
+    assert vol.shape[0] == 3
+    np.testing.assert_array_equal(vol.pixels, _hu(stored[[0, 2, 3]]))
+
+
+def test_two_acquisitions_split(tmp_path):
+    stored = phantom(6)
+    pos = np.array([[0, 0, z] for z in (0.0, 1.0, 2.0, 0.0, 1.0, 2.0)])
+    paths, _ = ct_slices(tmp_path, stored, positions=pos)
+    for k, p in enumerate(paths):
+        ds = pydicom.dcmread(p)
+        ds.AcquisitionNumber = 1 if k < 3 else 2
+        ds.save_as(p)
+    res = miss_imaging.scan(tmp_path)
+    assert [s.n_files for s in res] == [3, 3]
+    assert any("AcquisitionNumber" in w for w in res[0].warnings)
+
+
+def test_gap_keeps_positions(tmp_path):
+    stored = phantom(5)
+    z = np.array([0.0, 1.0, 2.0, 4.0, 5.0])
+    pos = np.stack([np.zeros(5), np.zeros(5), z], axis=1)
+    ct_slices(tmp_path, stored, positions=pos)
+    with pytest.warns(MissImagingWarning, match=r"gap: 2\.000 mm between .*about 1 slice\(s\) missing"):
+        vol = load(tmp_path)
+    assert not vol.regular
+    np.testing.assert_allclose(vol.slice_positions, pos)
+    np.testing.assert_array_equal(vol.pixels, _hu(stored))
+
+
+def test_gantry_tilt_sheared_affine(tmp_path):
+    a = np.radians(12.0)
+    step = np.array([0.0, np.sin(a), np.cos(a)]) * 1.5
+    stored = phantom(5)
+    paths, ipps = ct_slices(tmp_path, stored, step=step)
+    with pytest.warns(MissImagingWarning, match=r"gantry tilt 12\.00 degrees"):
+        vol = load(tmp_path)
+    np.testing.assert_allclose(vol.affine[:3, 0], step, atol=1e-9)
+    for k in range(5):  # the sheared affine places every slice at its own IPP
+        np.testing.assert_allclose(vol.index_to_patient([k, 0, 0]), ipps[k], atol=1e-9)
+    assert not vol.regular
+
+
+def test_inconsistent_rows_split(tmp_path):
+    ct_slices(tmp_path, phantom(4, 12, 10))
+    ct_slices(tmp_path / "x", phantom(1, 8, 10), names=["small.dcm"], origin=(-30, -20, 110.0))
+    with pytest.warns(MissImagingWarning, match=r"small\.dcm: \(0028,0010\) Rows x \(0028,0011\) Columns = 8x10"):
+        vol = load(tmp_path)
+    assert vol.shape == (4, 12, 10)
+
+
+def test_enhanced_ct_functional_groups(tmp_path):
+    stored = phantom(5, 9, 7)
+    iop = tilted_iop(4.0)
+    normal = np.cross(iop[:3], iop[3:])
+    ipps = np.array([10, -5, 40.0]) + np.arange(5)[:, None] * normal * 0.8
+    order = [3, 0, 4, 1, 2]  # frames stored out of position order
+    slopes = [1, 1, 1, 1, 1]
+    intercepts = [-1024, -1000, -1024, -1024, -990]  # per-frame rescale wins over shared
+    enhanced_ct(tmp_path / "e.dcm", stored, ipps, iop, ps=(0.6, 0.45), slopes=slopes, intercepts=intercepts,
+                frame_order=order)
+    vol = load(tmp_path / "e.dcm")
+    expect = np.stack([stored[k].astype(np.int32) + intercepts[k] for k in range(5)])
+    np.testing.assert_array_equal(vol.pixels, expect)
+    np.testing.assert_allclose(vol.slice_positions, ipps, atol=1e-9)
+    x, y = np.array(iop[:3]), np.array(iop[3:])
+    np.testing.assert_allclose(vol.index_to_patient([2, 3, 4]), ipps[2] + 4 * 0.45 * x + 3 * 0.6 * y, atol=1e-9)
+    assert vol.windows[0].center == 400
+    lazy = load(tmp_path / "e.dcm", lazy=True)
+    np.testing.assert_array_equal(lazy.pixels.compute(), vol.pixels)
+
+
+def test_xa_cine_projection(tmp_path):
+    frames = np.random.default_rng(1).integers(0, 4096, size=(4, 16, 12)).astype(np.uint16)
+    xa_cine(tmp_path / "xa.dcm", frames, ImagerPixelSpacing=[0.3, 0.3], DistanceSourceToDetector="1200",
+            DistanceSourceToPatient="800", EstimatedRadiographicMagnificationFactor="1.5", FrameTime="33.3",
+            PositionerPrimaryAngle="10", PositionerPrimaryAngleIncrement=[0, 1, 1, 1],
+            WindowCenter=[2048, 1000], WindowWidth=[4096, 500], WindowCenterWidthExplanation=["FULL", "NARROW"],
+            VOILUTFunction="LINEAR_EXACT")
+    vol = load(tmp_path / "xa.dcm")
+    assert vol.kind == "projection" and vol.pixels.dtype == np.int16
+    np.testing.assert_array_equal(vol.pixels, frames)
+    assert vol.spacing == pytest.approx((1.0, 0.2, 0.2))  # ImagerPixelSpacing / ERMF
+    assert vol.calibration == "magnification-corrected (ERMF)"
+    assert vol.projection.frame_time_ms == pytest.approx(33.3)
+    assert vol.projection.primary_angle_deg == pytest.approx((10, 11, 12, 13))
+    assert [w.explanation for w in vol.windows] == ["FULL", "NARROW"]
+    assert vol.windows[1].function == "LINEAR_EXACT"
+    lazy = load(tmp_path / "xa.dcm", lazy=True)
+    assert lazy.pixels.chunks[0] == (1, 1, 1, 1)
+    np.testing.assert_array_equal(lazy.pixels.compute(), frames)
+
+
+def test_scan_series_info_is_loadable(tmp_path):
+    ct_slices(tmp_path, phantom(3))
+    res = miss_imaging.scan(tmp_path)
+    vol = load(res[0])
+    assert vol.shape == (3, 12, 10)
+    assert res[0].headers[0].Modality == "CT"  # pydicom datasets, without pixels
+    assert "PixelData" not in res[0].headers[0]
