@@ -48,7 +48,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from . import __version__
 from ._deid_table import TABLE_E1_1
+from ._identifiers import find_identifiers, identifier_variants, patient_identifiers
 from .errors import MissImagingError, NotDicomError
 
 __all__ = [
@@ -126,28 +128,6 @@ _CODES = {
     "institution": ("113112", "Retain Institution Identity Option"),
 }
 
-# attributes whose values :func:`patient_identifiers` collects before de-identification
-_IDENTIFIER_SOURCES = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "OtherPatientIDs",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "AccessionNumber",
-    "StudyID",
-    "InstitutionName",
-    "InstitutionAddress",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "OperatorsName",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "MedicalRecordLocator",
-    "AdmissionID",
-)
-_MIN_PART = 3  # name parts shorter than this are too common to search for
 
 
 @dataclass(frozen=True)
@@ -295,130 +275,6 @@ class UIDMapper:
 
     def __len__(self) -> int:
         return len(self._map)
-
-
-# ---------------------------------------------------------------------------
-# identifiers and their variants (also used by the leak tests)
-
-
-def _date_variants(value: str) -> set[str]:
-    m = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", value.strip())
-    if not m:
-        return {value} if value else set()
-    y, mo, d = m.groups()
-    return {
-        f"{y}{mo}{d}",
-        f"{y}-{mo}-{d}",
-        f"{y}/{mo}/{d}",
-        f"{y}.{mo}.{d}",
-        f"{d}.{mo}.{y}",
-        f"{d}/{mo}/{y}",
-        f"{mo}/{d}/{y}",
-        f"{d}-{mo}-{y}",
-        f"{mo}-{d}-{y}",
-    }
-
-
-def _name_variants(value: str) -> set[str]:
-    parts = [p for p in re.split(r"[\^ ,]+", value) if p]
-    out = {value, " ".join(parts)}
-    out |= {p for p in parts if len(p) >= _MIN_PART}
-    if len(parts) >= 2:
-        fam, giv = parts[0], parts[1]
-        out |= {f"{giv} {fam}", f"{fam}, {giv}", f"{fam} {giv}", f"{fam},{giv}", f"{fam}^{giv}"}
-    return out
-
-
-def identifier_variants(
-    values: Mapping[str, Any] | Iterable[Any] = (), *, names: Iterable[str] = (), dates: Iterable[str] = ()
-) -> set[str]:
-    """Strings under which identifiers may appear, for searching.
-
-    Parameters
-    ----------
-    values : mapping or iterable
-        IDs, accession numbers, institution names, dates... used whole;
-        ``YYYYMMDD`` values get date variants.  A mapping's values are used,
-        and the values of keys containing "name" (but not "institution") are
-        treated as person names.  List values are expanded.
-    names : iterable of str
-        Person names (DICOM PN ``FAMILY^GIVEN^MIDDLE`` or free order).
-    dates : iterable of str
-        Extra ``YYYYMMDD`` dates (birth dates) to expand.
-
-    Returns
-    -------
-    set of str
-        The values, person-name parts of at least 3 characters,
-        "GIVEN FAMILY" / "FAMILY, GIVEN" / "FAMILY GIVEN" orders, and dates in
-        compact, ISO, dotted, slashed and dashed day/month orders.  Search
-        them case-insensitively (:func:`find_identifiers`).
-    """
-    names = list(names)
-    plain: list[Any] = []
-    if isinstance(values, Mapping):
-        for key, v in values.items():
-            k = str(key).lower()
-            (names if "name" in k and "institution" not in k else plain).append(v)
-    else:
-        plain = list(values)
-
-    def flat(items: Iterable[Any]) -> list[str]:
-        out = []
-        for v in items:
-            if v is None:
-                continue
-            if isinstance(v, (list, tuple, set, pydicom.multival.MultiValue)):
-                out += [str(x).strip() for x in v]
-            else:
-                out.append(str(v).strip())
-        return [v for v in out if v]
-
-    out: set[str] = set()
-    for value in flat(plain):
-        out |= _date_variants(value) if re.fullmatch(r"\d{8}", value) else {value}
-    for value in flat(names):
-        out |= _name_variants(value)
-    for d in flat(dates):
-        out |= _date_variants(d)
-    return {v for v in out if len(v) >= _MIN_PART}
-
-
-_NAME_SOURCES = frozenset(
-    {"PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName",
-     "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName"}
-)
-
-
-def patient_identifiers(ds: Dataset) -> set[str]:
-    """Identifier variants of one data set (before de-identification)."""
-    names: list[Any] = []
-    values: list[Any] = []
-    for kw in _IDENTIFIER_SOURCES:
-        v = ds.get(kw)
-        if v is None or v == "":
-            continue
-        v = [str(x) for x in v] if isinstance(v, (list, pydicom.multival.MultiValue)) else str(v)
-        (names if kw in _NAME_SOURCES else values).append(v)
-    for item in ds.get("OtherPatientIDsSequence", []) or []:
-        if item.get("PatientID"):
-            values.append(str(item.PatientID))
-    return identifier_variants(values, names=names)
-
-
-def find_identifiers(data: bytes | str, identifiers: Iterable[str]) -> list[str]:
-    """Identifiers found in `data`, case-insensitively (bytes as Latin-1, UTF-8 and UTF-16)."""
-    if isinstance(data, bytes):
-        hay = data.lower()
-        found = []
-        for ident in identifiers:
-            low = ident.lower()
-            if any(enc in hay for enc in (low.encode("utf-8"), low.encode("latin-1", "ignore"),
-                                          low.encode("utf-16-le"), low.encode("utf-16-be"))):
-                found.append(ident)
-        return sorted(set(found))
-    text = data.lower()
-    return sorted({i for i in identifiers if i.lower() in text})
 
 
 # ---------------------------------------------------------------------------
@@ -701,6 +557,26 @@ def _check_out_dir(out_dir: Path, roots: list[Path], files: list[Path]) -> None:
         raise ValueError(f"{out_dir}: the output folder contains source files")
 
 
+def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int, int, int, int], ...],
+                options: DeidOptions, uids: UIDMapper, report: DeidReport) -> None:
+    if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
+        # no file meta (raw data set): pydicom read it as implicit VR little endian
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2" if ds.is_implicit_VR else ExplicitVRLittleEndian
+    burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+    if regions:
+        _blank(ds, regions, path)
+    else:
+        _ensure_writable_syntax(ds)
+    deidentify_dataset(ds, options=options, uids=uids, report=report, blanked=bool(regions))
+    # dcmwrite (not save_as) so that a big endian source can be written little endian
+    pydicom.dcmwrite(target, ds, enforce_file_format=True)
+    report.files_written.append(target)
+    if burned:
+        report.burned_in_annotation = True
+        report.burned_in_files.append(target)
+
+
 def deidentify_series(
     src: Any,
     out_dir: str | Path,
@@ -748,44 +624,44 @@ def deidentify_series(
     report = DeidReport(options=options, blanked_regions=regions)
     uids = UIDMapper(options.uid_salt)
 
-    datasets: list[tuple[Path, Dataset]] = []
+    # pass 1, headers only: which files are images of the wanted series
+    chosen: list[Path] = []
     for path in files:
         if path.name.upper() == "DICOMDIR":
             report.skipped.append((path, "DICOMDIR (a directory record full of identifiers; not an image)"))
             continue
         try:
-            ds = pydicom.dcmread(path, force=True)
+            head = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         except Exception as exc:  # unreadable, truncated, not DICOM
             report.skipped.append((path, f"not readable as DICOM: {exc}"))
             continue
-        if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-            report.skipped.append((path, "no pixel data (not an image object)"))
+        if "Rows" not in head or ("SOPClassUID" not in head and "SOPInstanceUID" not in head):
+            report.skipped.append((path, "not a DICOM image (no Rows or SOP attributes)"))
             continue
-        if series_uid is not None and str(ds.get("SeriesInstanceUID", "")) != series_uid:
+        if series_uid is not None and str(head.get("SeriesInstanceUID", "")) != series_uid:
             continue
-        datasets.append((path, ds))
-    if not datasets:
-        raise NotDicomError("no DICOM image to export" + (f" with SeriesInstanceUID {series_uid}" if series_uid else ""), path=Path(str(src)) if isinstance(src, (str, Path)) else None)
+        chosen.append(path)
+    if not chosen:
+        what = "no DICOM image to export" + (f" with SeriesInstanceUID {series_uid}" if series_uid else "")
+        raise NotDicomError(what, path=Path(src) if isinstance(src, (str, Path)) else None)
 
+    # pass 2: one file at a time (never the whole series in memory); on failure remove what was written
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for n, (path, ds) in enumerate(datasets, start=1):
-        if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
-            # no file meta (raw data set): pydicom read it as implicit VR little endian
-            ds.file_meta = FileMetaDataset()
-            ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2" if ds.is_implicit_VR else ExplicitVRLittleEndian
-        burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
-        if regions:
-            _blank(ds, regions, path)
-        else:
-            _ensure_writable_syntax(ds)
-        deidentify_dataset(ds, options=options, uids=uids, report=report, blanked=bool(regions))
-        target = out_dir / f"IM{n:05d}.dcm"
-        # dcmwrite (not save_as) so that a big endian source can be written little endian
-        pydicom.dcmwrite(target, ds, enforce_file_format=True)
-        report.files_written.append(target)
-        if burned:
-            report.burned_in_annotation = True
-            report.burned_in_files.append(target)
+    try:
+        for path in chosen:
+            ds = pydicom.dcmread(path, force=True)
+            if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+                report.skipped.append((path, "no pixel data (not an image object)"))
+                continue
+            target = out_dir / f"IM{len(report.files_written) + 1:05d}.dcm"
+            _export_one(ds, path, target, regions, options, uids, report)
+    except BaseException:
+        for f in report.files_written:
+            f.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     report.uid_map_size = len(uids)
     if report.burned_in_annotation and not regions:
         report.warnings.append(
