@@ -171,3 +171,11 @@ def test_real_qt_right_drag_windows_without_zoom(make_napari_viewer, qtbot):
     assert hi - lo > 512 and (lo + hi) / 2 > 256  # right = wider, down = higher level
     assert (hi - lo - 512) == pytest.approx(2 * ((lo + hi) / 2 - 256), rel=1e-6)
     assert camera.zoom == pytest.approx(zoom) and tuple(camera.center) == pytest.approx(center)
+
+
+def test_mouse_module_docstring_examples():
+    import doctest
+
+    from miss_imaging_napari import _mouse_wl
+
+    assert doctest.testmod(_mouse_wl).failed == 0
