@@ -179,3 +179,65 @@ def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path
     errors = [n for n in new if str(n.severity).lower().endswith("error")]
     assert len(errors) == 1
     assert str(bad) in errors[0].message and "truncated.dcm" in errors[0].message
+
+
+# -- projections and the hostile cases from truth.json ---------------------------------------------------------------
+
+
+def test_fluoro_layer_frame_axis_and_ermf_scale(samples, truth):
+    t = truth["fluoro"]
+    (data, kw, _), = _npe2_read(samples / t["folder"])
+    assert data.shape == tuple(t["shape"])
+    # PS3.3 10.7.1.3: ImagerPixelSpacing / ERMF is the spacing at the isocentre plane
+    iso = np.asarray(t["imager_pixel_spacing_mm"]) / t["ermf"]
+    assert kw["scale"] == pytest.approx((1.0, *iso), abs=1e-6)
+    np.testing.assert_allclose(iso, t["pixel_spacing_at_isocenter_mm"], atol=1e-6)
+    assert kw["axis_labels"] == ("frame", "row", "col") and kw["units"] == ("", "mm", "mm")
+    assert kw["metadata"][VOLUME_KEY].calibration == "magnification-corrected (ERMF)"
+    # the two beads, 25.4 mm apart in the isocentre plane, are 25.4 mm apart in layer world coordinates
+    marks = t["landmarks_px"]
+    w = [np.asarray(marks[n]) * np.asarray(kw["scale"]) + np.asarray(kw["translate"]) for n in ("bead_a", "bead_b")]
+    assert np.linalg.norm(w[0][1:] - w[1][1:]) == pytest.approx(t["distances_mm"]["bead_a-bead_b"], abs=0.01)
+
+
+def test_radiograph_monochrome1_and_geometry_calibration(samples, truth):
+    t = truth["radiograph"]
+    (data, kw, _), = _npe2_read(samples / t["folder"])
+    assert kw["colormap"] == "gray_r"  # MONOCHROME1: minimum shown white (PS3.3 C.7.6.3.1.2)
+    assert kw["scale"][1:] == pytest.approx(tuple(t["pixel_spacing_mm"]), abs=1e-6)  # row spacing first
+    assert kw["units"] == ("", "mm", "mm")
+    assert "GEOMETRY" in kw["metadata"][VOLUME_KEY].calibration
+
+
+def _hostile_cases():
+    import json
+
+    from conftest import SAMPLES
+
+    path = SAMPLES / "truth.json"
+    if not path.is_file():
+        return []
+    cases = json.loads(path.read_text()).get("hostile", {}).get("cases", {})
+    return [pytest.param(name, case, id=name) for name, case in cases.items()]
+
+
+@pytest.mark.parametrize(("name", "case"), _hostile_cases())
+def test_hostile_cases_load_the_valid_slices_and_name_the_bad_files(samples, name, case):
+    before = len(_records())
+    layers = read_dicom(str(samples / case["folder"]))
+    msgs = " ".join(n.message for n in _records()[before:])
+    images = [ld for ld in layers if ld[0] is not None]
+    assert images, msgs
+    vols = [ld[1]["metadata"].get(SOURCE_KEY) or ld[1]["metadata"][VOLUME_KEY] for ld in images]
+    main = max(vols, key=lambda v: v.shape[0])
+    exp = case["expected"]
+    allowed = {exp["valid_slices"], 6} if name == "no_preamble" else {exp["valid_slices"]}
+    assert main.shape[0] in allowed
+    if "spacing_mm" in exp:
+        assert main.spacing == pytest.approx(tuple(exp["spacing_mm"]), abs=1e-6)
+    if name == "gap":
+        assert not main.regular and "gap" in msgs.lower()
+    for bad in case["bad_files"]:
+        if name in ("localizer", "no_preamble"):
+            continue  # may be shown as its own image / read as a slice: nothing to warn about
+        assert bad in msgs, (bad, msgs)
