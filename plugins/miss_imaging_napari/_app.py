@@ -148,6 +148,8 @@ def screenshot(viewers: list[Any], out: Path) -> Path:
         QApplication.processEvents()
     for v in viewers:  # fit the data to the final canvas size, once the docks are laid out
         v.reset_view()
+        cam = v.scene.camera if hasattr(v, "scene") else v.camera
+        cam.zoom *= 0.85  # room for the measurement labels at the edges
     for _ in range(5):
         QApplication.processEvents()
     shots = [Image.fromarray(np.asarray(v.screenshot(canvas_only=False, flash=False))[..., :3]) for v in viewers]
