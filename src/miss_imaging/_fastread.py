@@ -25,7 +25,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 
-__all__ = ["RawHeader", "walk_header", "read_pixels_into", "IMPLICIT_LE", "EXPLICIT_LE", "UNCOMPRESSED_LE"]
+__all__ = ["HeaderTruncated", "RawHeader", "walk_header", "read_pixels_into", "IMPLICIT_LE", "EXPLICIT_LE", "UNCOMPRESSED_LE"]
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -45,6 +45,10 @@ _HH = struct.Struct("<HH")
 _I = struct.Struct("<I")
 _HH2SH = struct.Struct("<HH2sH")
 _HHI = struct.Struct("<HHI")
+
+
+class HeaderTruncated(Exception):
+    """A Part 10 file (DICM prefix) that ends in the middle of a header element."""
 
 
 class _Short(Exception):
@@ -246,7 +250,9 @@ def walk_header(path: str | os.PathLike) -> RawHeader | None:
                 return _parse(buf, eof, size)
             except _Short:
                 if eof:
-                    return None  # truncated inside the header: pydicom reports it
+                    if buf[128:132] == b"DICM":
+                        raise HeaderTruncated(f"the file ends inside its header ({size} bytes)") from None
+                    return None
                 want *= 4
                 f.seek(0)
                 buf = f.read(want)

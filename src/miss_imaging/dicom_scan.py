@@ -19,7 +19,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 
-from ._fastread import walk_header
+from ._fastread import HeaderTruncated, walk_header
 from ._header import FileHeader, header_from_dataset
 from .errors import MissImagingError, NotDicomError, TruncatedFileError
 from .model import ScanResult
@@ -86,6 +86,8 @@ def read_header(path: str | os.PathLike) -> FileHeader:
     p = Path(path)
     try:
         raw = walk_header(p)
+    except HeaderTruncated as exc:
+        raise TruncatedFileError(f"truncated: {exc}", path=p) from None
     except OSError as exc:
         raise NotDicomError(f"cannot be read ({exc.strerror or exc})", path=p) from None
     if raw is not None:

@@ -1,0 +1,204 @@
+"""Bad input: one test per hostile case, asserting the specific error or warning text."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pydicom
+import pytest
+from loader_factory import ct_slices, phantom
+from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
+
+import miss_imaging
+from miss_imaging import _pixels
+from miss_imaging.errors import (
+    AbsurdDimensionsError,
+    MissImagingWarning,
+    MissingTagError,
+    NotDicomError,
+    PixelDataError,
+    TruncatedFileError,
+    UnsupportedTransferSyntaxError,
+)
+from miss_imaging.load import load
+
+
+@pytest.fixture
+def ct_dir(tmp_path):
+    paths, ipps = ct_slices(tmp_path / "ct", phantom(5), names=[f"s{k}.dcm" for k in range(5)])
+    return tmp_path / "ct", paths
+
+
+def _edit(path, **changes):
+    ds = pydicom.dcmread(path)
+    for k, v in changes.items():
+        if v is None:
+            delattr(ds, k)
+        else:
+            setattr(ds, k, v)
+    ds.save_as(path)
+
+
+def test_non_dicom_is_skipped_not_fatal(ct_dir):
+    folder, _ = ct_dir
+    (folder / "notes.txt").write_text("not an image\n" * 20)
+    res = miss_imaging.scan(folder)
+    assert len(res) == 1 and res[0].n_files == 5
+    assert [(p.name, "not a DICOM file" in why) for p, why in res.skipped] == [("notes.txt", True)]
+    with pytest.raises(NotDicomError, match=r"notes\.txt: not a DICOM file"):
+        load(folder / "notes.txt")
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(NotDicomError, match="no DICOM image found"):
+        load(tmp_path)
+
+
+def test_truncated_file(ct_dir):
+    folder, paths = ct_dir
+    data = paths[2].read_bytes()
+    paths[2].write_bytes(data[: len(data) - 100])
+    with pytest.raises(TruncatedFileError, match=r"s2\.dcm: truncated: \(7FE0,0010\) Pixel Data announces 240 bytes"):
+        load(paths[2])
+    res = miss_imaging.scan(folder)  # in a folder: skipped, the gap it leaves is reported
+    assert any(p.name == "s2.dcm" and "truncated" in why for p, why in res.skipped)
+    with pytest.warns(MissImagingWarning, match=r"gap: .* between s1\.dcm and s3\.dcm"):
+        vol = load(folder)
+    assert vol.shape[0] == 4 and not vol.regular
+
+
+def test_truncated_in_header(tmp_path, ct_dir):
+    _, paths = ct_dir
+    p = tmp_path / "cut.dcm"
+    p.write_bytes(paths[0].read_bytes()[:300])
+    with pytest.raises(TruncatedFileError, match=r"cut\.dcm: truncated: the file ends inside its header"):
+        load(p)
+
+
+def test_no_preamble_read_as_data_set(tmp_path, ct_dir):
+    _, paths = ct_dir
+    ds = pydicom.dcmread(paths[0])
+    p = tmp_path / "raw.dcm"
+    fp = DicomBytesIO()  # a bare implicit VR data set: no preamble, no DICM, no file meta
+    fp.is_little_endian, fp.is_implicit_VR = True, True
+    write_dataset(fp, ds)
+    p.write_bytes(fp.getvalue())
+    data = p.read_bytes()
+    assert data[128:132] != b"DICM"
+    vol = load(p)
+    np.testing.assert_array_equal(vol.pixels[0], load(paths[0]).pixels[0])
+
+
+def test_slice_missing_ipp_left_out(ct_dir):
+    folder, paths = ct_dir
+    _edit(paths[4], ImagePositionPatient=None)
+    with pytest.warns(MissImagingWarning, match=r"s4\.dcm: \(0020,0032\) ImagePositionPatient missing"):
+        vol = load(folder)
+    assert vol.shape[0] == 4 and "s4.dcm" not in [p.name for p in vol.files]
+
+
+def test_all_slices_missing_ipp(ct_dir):
+    folder, paths = ct_dir
+    for p in paths:
+        _edit(p, ImagePositionPatient=None)
+    with pytest.raises(MissingTagError, match=r"\(0020,0032\) ImagePositionPatient missing in every slice"):
+        load(folder)
+
+
+def test_inconsistent_rows_in_series(ct_dir):
+    folder, paths = ct_dir
+    ds = pydicom.dcmread(paths[0])
+    ds.Rows, ds.Columns = 6, 20  # same number of bytes, other shape
+    ds.save_as(paths[0])
+    with pytest.warns(MissImagingWarning, match=r"s0\.dcm: \(0028,0010\) Rows x \(0028,0011\) Columns = 6x20 differs"):
+        vol = load(folder)
+    assert vol.shape == (4, 12, 10)
+
+
+def test_zero_length_pixel_data(ct_dir):
+    _, paths = ct_dir
+    _edit(paths[1], PixelData=b"")
+    with pytest.raises(PixelDataError, match=r"s1\.dcm: \(7FE0,0010\) Pixel Data is empty \(zero length\)"):
+        load(paths[1])
+
+
+def test_pixel_data_too_short(ct_dir):
+    _, paths = ct_dir
+    ds = pydicom.dcmread(paths[1])
+    ds.PixelData = ds.PixelData[:100]
+    ds.save_as(paths[1])
+    with pytest.raises(PixelDataError, match=r"s1\.dcm: \(7FE0,0010\) Pixel Data holds 100 bytes but 12 Rows"):
+        load(paths[1])
+
+
+def test_pixel_data_too_long_warns(ct_dir):
+    _, paths = ct_dir
+    ds = pydicom.dcmread(paths[1])
+    ds.PixelData = ds.PixelData + b"\0" * 64
+    ds.save_as(paths[1])
+    with pytest.warns(MissImagingWarning, match=r"s1\.dcm: \(7FE0,0010\) Pixel Data holds 304 bytes, 64 more"):
+        vol = load(paths[1])
+    assert vol.shape == (1, 12, 10)
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"Rows": 0}, r"\(0028,0010\) Rows = 0"),
+        ({"NumberOfFrames": 0}, r"\(0028,0008\) NumberOfFrames = 0"),
+        ({"BitsAllocated": 12}, r"\(0028,0100\) BitsAllocated = 12"),
+        ({"Rows": 65535, "Columns": 65535, "NumberOfFrames": 5000}, r"GiB of pixels exceeds"),
+    ],
+)
+def test_absurd_dimensions(ct_dir, changes, pattern):
+    _, paths = ct_dir
+    _edit(paths[0], **changes)
+    with pytest.raises(AbsurdDimensionsError, match=pattern):
+        load(paths[0])
+
+
+def test_undecodable_stream_names_syntax():
+    path = get_testdata_file("JPEG-lossy.dcm")
+    with pytest.raises(
+        UnsupportedTransferSyntaxError,
+        match=r"JPEG-lossy\.dcm: \(0002,0010\) TransferSyntaxUID 1\.2\.840\.10008\.1\.2\.4\.51 \(JPEG Extended",
+    ):
+        load(path)
+
+
+def test_missing_decoder_says_what_to_install(monkeypatch):
+    path = get_testdata_file("MR_small_RLE.dcm")
+
+    class _NoDecoder:
+        is_available = False
+        missing_dependencies = ["pylibjpeg-rle"]
+
+    monkeypatch.setattr(_pixels.pydicom.pixels, "get_decoder", lambda uid: _NoDecoder())
+    with pytest.raises(UnsupportedTransferSyntaxError, match=r"1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\).*pip install"):
+        load(path)
+
+
+def test_colour_not_loaded():
+    with pytest.raises(PixelDataError, match=r"PhotometricInterpretation RGB: colour images are not supported"):
+        load(miss_imaging.scan(get_testdata_file("SC_rgb.dcm") or get_testdata_file("SC_rgb_rle.dcm"))[0])
+
+
+def test_sources_never_modified(ct_dir):
+    folder, paths = ct_dir
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    load(folder)
+    load(folder, lazy=True).pixels.compute()
+    assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_phantom_hostile_folder(samples, truth):
+    """Every case of sample_dicoms/hostile (when generated) is reported, never fatal."""
+    if "hostile" not in truth or not (samples / "hostile").is_dir():
+        pytest.skip("sample_dicoms/hostile not generated yet")
+    res = miss_imaging.scan(samples / "hostile")
+    reasons = " | ".join(why for _, why in res.skipped) + " | " + " | ".join(w for s in res for w in s.warnings)
+    for needle in ("not a DICOM file", "truncated", "(7FE0,0010) Pixel Data"):
+        assert needle in reasons
