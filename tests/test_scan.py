@@ -1,0 +1,83 @@
+"""scan(): discovery and the header walker, against pydicom's own parse."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pydicom
+import pytest
+from loader_factory import ct_slices, phantom, xa_cine
+from pydicom.dataset import Dataset
+
+import miss_imaging
+from miss_imaging._fastread import HeaderTruncated, walk_header
+from miss_imaging.dicom_scan import read_header
+
+TEST_FILES = sorted(glob.glob(os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files", "*.dcm")))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("path", TEST_FILES, ids=[os.path.basename(p) for p in TEST_FILES])
+def test_walker_agrees_with_pydicom(path):
+    if os.path.basename(path) == "rtplan_truncated.dcm":  # ends inside its header
+        with pytest.raises(HeaderTruncated):
+            walk_header(path)
+        return
+    raw = walk_header(path) if open(path, "rb").read(132)[128:132] == b"DICM" else None
+    if raw is None:
+        pytest.skip("handled by the pydicom fallback")
+    ours = raw.dataset()
+    ref = pydicom.dcmread(path, stop_before_pixels=True)
+    assert set(ours.keys()) == set(ref.keys())
+    for tag in ref.keys():
+        assert str(ours[tag].value) == str(ref[tag].value), tag
+    if "PixelData" in pydicom.dcmread(path):
+        full = pydicom.dcmread(path)
+        if full.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"):
+            with open(path, "rb") as f:
+                f.seek(raw.pixel_offset)
+                assert f.read(raw.pixel_length) == full.PixelData
+
+
+def test_scan_groups_and_orders(tmp_path):
+    ct_slices(tmp_path / "a", phantom(4), series_uid="1.2.3.4.10")
+    ct_slices(tmp_path / "b", phantom(2), series_uid="1.2.3.4.11")
+    (tmp_path / "c").mkdir()
+    xa_cine(tmp_path / "c" / "xa.dcm", np.zeros((3, 40, 40), np.uint16))
+    (tmp_path / "c" / "README").write_text("hello")
+    res = miss_imaging.scan(tmp_path)
+    assert [(s.kind, s.n_files, s.n_frames) for s in res] == [("projection", 1, 3), ("volume", 4, 4), ("volume", 2, 2)]
+    assert res[1].series_uid == "1.2.3.4.10" and res[1].modality == "CT"
+    assert (res[1].rows, res[1].columns) == (12, 10)
+    assert [p.name for p, _ in res.skipped] == ["README"]
+    assert res[1].label == "CT synthetic #2"
+
+
+def test_headers_are_pydicom_datasets(tmp_path):
+    paths, _ = ct_slices(tmp_path, phantom(3))
+    info = miss_imaging.scan(tmp_path)[0]
+    ds = info.headers[0]
+    assert isinstance(ds, Dataset)
+    ref = pydicom.dcmread(info.files[0], stop_before_pixels=True)
+    assert ds.ImagePositionPatient == ref.ImagePositionPatient
+    assert ds.WindowCenterWidthExplanation == ["SOFT", "BONE"]
+    assert len(list(info.headers)) == 3
+
+
+def test_scan_single_file_and_dicomdir(tmp_path):
+    paths, _ = ct_slices(tmp_path / "d", phantom(3))
+    assert miss_imaging.scan(paths[0])[0].n_files == 1
+    (tmp_path / "d" / "DICOMDIR").write_bytes(b"")  # stands for its folder, itself no image
+    res = miss_imaging.scan(tmp_path / "d" / "DICOMDIR")
+    assert res[0].n_files == 3 and not res.skipped
+
+
+def test_read_header_values(tmp_path):
+    paths, ipps = ct_slices(tmp_path, phantom(2), pixel_spacing=(0.5, 0.7), intercept=-1000)
+    h = read_header(paths[1])
+    assert (h.rows, h.cols, h.frames, h.bits_allocated, h.bits_stored) == (12, 10, 1, 16, 12)
+    np.testing.assert_allclose(h.ipp, ipps[1])
+    assert h.pixel_spacing == (0.5, 0.7) and h.intercept == -1000 and h.slope == 1
+    assert h.kind == "volume" and h.pixel_length == 240
