@@ -6,8 +6,9 @@ index 0 = centre of the first voxel) and returns float32.  Two families:
 * separable 1-D kernels (:func:`axis_weights`, :func:`apply_axis`) for grids
   whose axes are parallel to the input's axes (isotropic resampling);
 * point samplers (:func:`sample_points`, :func:`sample_slices`) for arbitrary
-  points (tilted grids, oblique planes), with precomputed flat-index
-  arithmetic instead of ``scipy.ndimage.map_coordinates`` for orders 0 and 1.
+  points (tilted grids, oblique planes): ``scipy.ndimage.map_coordinates``
+  (compiled, GIL-free) for regular volumes, a flat-index bilinear gather for
+  the per-slice sampling of irregular stacks.
 
 Boundary rule (both families): a sample inside the *footprint* of the
 volume (index in ``[-0.5, n - 0.5]`` on every axis) takes the value
@@ -184,54 +185,35 @@ def _split(i: npt.NDArray[np.float64], n: int) -> tuple[npt.NDArray[np.intp], np
 
 def sample_points(
     arr: npt.NDArray,
-    i: npt.NDArray[np.float64],
-    j: npt.NDArray[np.float64],
-    k: npt.NDArray[np.float64],
+    coords: npt.NDArray[np.float64],
     *,
     order: int = 1,
     cval: float = 0.0,
+    bounds: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Interpolate a 3-D array at fractional indices ``(i, j, k)`` (same shapes).
+    """Interpolate a 3-D array at fractional indices ``coords`` of shape ``(3, ...)``.
 
-    Order 0 and 1 gather through flat indices (one index computation, then
-    8 ``take`` calls for trilinear); order 3 crops the needed box (plus
-    :data:`CUBIC_MARGIN`), prefilters it and calls
-    ``scipy.ndimage.map_coordinates`` with mode ``"mirror"``.
+    Orders 0 and 1 call ``scipy.ndimage.map_coordinates`` with mode
+    ``"nearest"`` (compiled, and it releases the GIL, so callers can split
+    the points over threads); order 3 crops the needed box (plus
+    :data:`CUBIC_MARGIN`), prefilters it and evaluates the spline with mode
+    ``"mirror"``.  Points outside the footprint get `cval`; `bounds` (per-axis
+    min and max of `coords`, when the caller knows them) skips that test
+    when every point is inside.
     """
-    n0, n1, n2 = arr.shape
-    inside = _footprint(i, n0) & _footprint(j, n1) & _footprint(k, n2)
+    n = np.array(arr.shape, dtype=np.float64)
     if order == 3:
-        res = _cubic_points(arr, i, j, k)
+        res = _cubic_points(arr, coords)
     elif order in (0, 1):
-        a = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
-        flat = a.reshape(-1)
-        s0, s1 = n1 * n2, n2
-        if order == 0:
-            f = (
-                np.clip(np.rint(i), 0, n0 - 1).astype(np.intp) * s0
-                + np.clip(np.rint(j), 0, n1 - 1).astype(np.intp) * s1
-                + np.clip(np.rint(k), 0, n2 - 1).astype(np.intp)
-            )
-            res = flat.take(f).astype(np.float32)
-        else:
-            i0, wi = _split(i, n0)
-            j0, wj = _split(j, n1)
-            k0, wk = _split(k, n2)
-            f = i0 * s0
-            f += j0 * s1
-            f += k0
-            d0 = s0 if n0 > 1 else 0
-            d1 = s1 if n1 > 1 else 0
-            d2 = 1 if n2 > 1 else 0
-            # bilinear in (j, k) on slices i0 and i0+1, then lerp along i
-            lo = _bilerp(flat, f, d1, d2, wj, wk)
-            hi = _bilerp(flat, f + d0, d1, d2, wj, wk)
-            hi -= lo
-            hi *= wi
-            lo += hi
-            res = lo
+        res = np.empty(coords.shape[1:], np.float32)
+        ndimage.map_coordinates(arr, coords, output=res, order=order, mode="nearest", prefilter=False)
     else:
         raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
+    if bounds is not None and np.all(bounds[0] >= -0.5) and np.all(bounds[1] <= n - 0.5):
+        return res
+    inside = _footprint(coords[0], arr.shape[0])
+    inside &= _footprint(coords[1], arr.shape[1])
+    inside &= _footprint(coords[2], arr.shape[2])
     if not inside.all():
         res[~inside] = cval
     return res
@@ -263,20 +245,18 @@ def _bilerp(
     return lo
 
 
-def _cubic_points(
-    arr: npt.NDArray, i: npt.NDArray[np.float64], j: npt.NDArray[np.float64], k: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float32]:
-    coords = []
-    sl = []
-    for c, n in zip((i, j, k), arr.shape):
-        cc = np.clip(c, 0.0, n - 1.0)
-        lo = max(int(np.floor(cc.min())) - CUBIC_MARGIN, 0) if cc.size else 0
-        hi = min(int(np.ceil(cc.max())) + CUBIC_MARGIN + 1, n) if cc.size else n
-        sl.append(slice(lo, hi))
-        coords.append(cc - lo)
-    box = np.asarray(arr[tuple(sl)])
+def _cubic_points(arr: npt.NDArray, coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    crop = []
+    shifted = np.empty_like(coords)
+    for a, n in enumerate(arr.shape):
+        np.clip(coords[a], 0.0, n - 1.0, out=shifted[a])
+        lo = max(int(np.floor(shifted[a].min())) - CUBIC_MARGIN, 0) if shifted[a].size else 0
+        hi = min(int(np.ceil(shifted[a].max())) + CUBIC_MARGIN + 1, n) if shifted[a].size else n
+        crop.append(slice(lo, hi))
+        shifted[a] -= lo
+    box = np.asarray(arr[tuple(crop)])
     coef = ndimage.spline_filter(box, order=3, mode="mirror", output=np.float32)
-    return ndimage.map_coordinates(coef, coords, order=3, mode="mirror", prefilter=False, output=np.float32)
+    return ndimage.map_coordinates(coef, shifted, order=3, mode="mirror", prefilter=False, output=np.float32)
 
 
 def sample_slices(

@@ -340,12 +340,19 @@ class _PointSampler:
         if self.regular:
             base = self.Ainv @ (O - self.t)
             M = [self.Ainv @ e for e in steps]
-            ijk = [_affine_coord(base[r], [m[r] for m in M], coords) for r in range(3)]
-            return _interp.sample_points(self.src, *ijk, order=self.order, cval=self.cval)
+            shape = np.broadcast_shapes(*[c.shape for c in coords])
+            ijk = np.empty((3, *shape))
+            lo, hi = np.empty(3), np.empty(3)
+            for r in range(3):
+                lo[r], hi[r] = _affine_coord(base[r], [m[r] for m in M], coords, out=ijk[r])
+            return _interp.sample_points(self.src, ijk, order=self.order, cval=self.cval, bounds=(lo, hi))
         st, N = self.stack, len(self.stack.d)
         base = self.P @ O
         M = [self.P @ e for e in steps]
-        d, pY, pX = (_affine_coord(base[r], [m[r] for m in M], coords) for r in range(3))
+        shape = np.broadcast_shapes(*[c.shape for c in coords])
+        d, pY, pX = np.empty((3, *shape))
+        for r, dst in enumerate((d, pY, pX)):
+            _affine_coord(base[r], [m[r] for m in M], coords, out=dst)
         kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
         if self.order == 0:
             k0 = np.rint(kf).astype(np.intp)
@@ -367,19 +374,24 @@ class _PointSampler:
         return res
 
 
-def _affine_coord(base: float, gains: list[float], coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
-    """``base + sum(gains[k] * coords[k])`` broadcast to full size with one full-size pass.
+def _affine_coord(
+    base: float, gains: list[float], coords: list[npt.NDArray[np.float64]], *, out: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """Write ``base + sum(gains[k] * coords[k])`` (coords broadcast) into `out`; return its (min, max).
 
-    The coordinate arrays are small broadcastable vectors (one axis each);
-    the constant is folded into the smallest so that only the last addition
-    touches every point.
+    The coordinate arrays are small broadcastable vectors (one axis each), so
+    only the last addition touches every point, and the extremes follow from
+    the vectors' extremes without a pass over `out`.
     """
-    order = sorted(range(len(coords)), key=lambda k: coords[k].size)
-    acc = coords[order[0]] * gains[order[0]] + base
-    for k in order[1:]:
-        acc = acc + coords[k] * gains[k]
-    shape = np.broadcast_shapes(*[c.shape for c in coords])
-    return acc if acc.shape == shape else np.broadcast_to(acc, shape).copy()
+    terms = [c * g for c, g in zip(coords, gains)]
+    order = sorted(range(len(terms)), key=lambda k: terms[k].size)
+    acc = terms[order[0]] + base
+    for k in order[1:-1]:
+        acc = acc + terms[k]
+    np.add(acc, terms[order[-1]], out=out) if len(order) > 1 else np.copyto(out, np.broadcast_to(acc, out.shape))
+    lo = base + sum(float(t.min()) for t in terms if t.size)
+    hi = base + sum(float(t.max()) for t in terms if t.size)
+    return lo, hi
 
 
 def _sample_grid(
