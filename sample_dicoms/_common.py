@@ -11,6 +11,8 @@ gives byte-identical files on any machine.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,6 @@ from pydicom import config
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
 from pydicom.uid import UID, ExplicitVRLittleEndian
-
-# Invalid values (wrong VR, too long) must fail loudly while generating, not be written.
-config.settings.writing_validation_mode = config.RAISE
-config.settings.reading_validation_mode = config.RAISE
 
 #: Fixed seed text of every UID: changing it changes every file.
 UID_ROOT_TEXT = "miss-imaging sample phantoms v1"
@@ -49,6 +47,22 @@ PATIENT: dict[str, str] = {
     "StudyTime": "101530",
     "StationName": "ORSUITE3-CARM",
 }
+
+
+@contextmanager
+def strict_validation() -> Iterator[None]:
+    """Make pydicom raise on invalid values (wrong VR, too long) while generating.
+
+    Restores the previous modes afterwards, so that importing or running the
+    generator inside a test session does not change pydicom's behaviour elsewhere.
+    """
+    saved = (config.settings.reading_validation_mode, config.settings.writing_validation_mode)
+    config.settings.reading_validation_mode = config.RAISE
+    config.settings.writing_validation_mode = config.RAISE
+    try:
+        yield
+    finally:
+        config.settings.reading_validation_mode, config.settings.writing_validation_mode = saved
 
 
 def uid(*parts: object) -> UID:

@@ -122,8 +122,13 @@ def ellipse_thickness(y, x, cx, cy, ax, ay, depth_mm) -> np.ndarray:
     return depth_mm * np.sqrt(np.clip(q, 0.0, None))
 
 
-def spine_ap_attenuation(y_iso: np.ndarray, x_iso: np.ndarray, centers_y: tuple[float, ...]) -> np.ndarray:
-    """Line integral (dimensionless) of an AP lumbar-spine silhouette in the isocentre plane (mm)."""
+def spine_ap_attenuation(y_iso: np.ndarray, x_iso: np.ndarray, centers_y: tuple[float, ...],
+                         transverse: bool = True) -> np.ndarray:
+    """Line integral (dimensionless) of an AP lumbar-spine silhouette in the isocentre plane (mm).
+
+    Vertebral bodies 40 x 25 mm (|x| < 20), pedicle ovals at x = +-14, spinous
+    processes, and (``transverse``) transverse processes out to |x| = 40 mm.
+    """
     mu_soft, mu_bone = 0.010, 0.045  # 1/mm
     # a uniform 180 mm water-equivalent slab: flat background around the beads
     att = np.full(np.broadcast(y_iso, x_iso).shape, mu_soft * 180.0)
@@ -135,7 +140,7 @@ def spine_ap_attenuation(y_iso: np.ndarray, x_iso: np.ndarray, centers_y: tuple[
         for side in (-1, 1):  # pedicles: the "owl eyes", dense cortical rings
             att += mu_bone * 1.5 * ellipse_thickness(y_iso, x_iso, side * 14.0, cy - 5.0, 4.5, 6.5, 12.0)
         att += mu_bone * ellipse_thickness(y_iso, x_iso, 0.0, cy + 8.0, 3.5, 8.0, 14.0)  # spinous
-        for side in (-1, 1):  # transverse processes
+        for side in (-1, 1) if transverse else ():  # transverse processes
             att += mu_bone * np.where((np.abs(x_iso - side * 30.0) < 10) & (np.abs(y_iso - cy + 3.0) < 3.0),
                                       8.0, 0.0)
     return att
@@ -171,14 +176,15 @@ COLLIMATOR_CENTER = (128, 128)  # 0-based (row, col)
 COLLIMATOR_RADIUS = 118  # pixels
 BEAD_RADIUS = 0.9  # mm (1.8 mm steel beads)
 SPHERE_RADIUS = 12.5  # mm (25.0 mm calibration sphere)
-MU_STEEL = 0.25  # 1/mm, effective
+MU_STEEL = 0.25  # 1/mm, effective for the small beads and the rod (they stay below saturation)
+MU_SPHERE = 1.5  # 1/mm, steel calibration sphere: saturates within 0.03 mm of its edge (sharp disc)
 ROD_RADIUS = 1.5  # mm (3 mm trocar / Jamshidi needle)
 ROD_STEP_MM = 1.5  # tip advance per frame in the isocentre plane
 FLUORO_BEADS_ISO = {"bead_a": np.array([-42.0, -12.0]),
                     "bead_b": np.array([-42.0, -12.0]) + 25.4 * np.array([np.cos(np.pi / 3), np.sin(np.pi / 3)])}
-SPHERE_CENTER_ISO = np.array([26.0, 22.0])
-ROD_TIP0_ISO = np.array([-32.0, 38.0])
-ROD_DIR = np.array([0.6, -0.8])  # unit vector in the isocentre plane (x, y)
+SPHERE_CENTER_ISO = np.array([34.0, -10.0])
+ROD_TIP0_ISO = np.array([38.0, 26.0])
+ROD_DIR = np.array([-0.6, -0.8])  # unit vector of the advance in the isocentre plane (x, y)
 ROD_LENGTH = 90.0
 BURNED_TEXT = ["SPINEPHANTOM^JANE", "MISS-000417", "14-MAR-2026 10:15"]
 
@@ -199,10 +205,11 @@ def render_fluoro(ips: tuple[float, float]) -> tuple[np.ndarray, list[int]]:
     y_det, x_det = geo.sample_grid()
     m = geo.magnification
     y_iso, x_iso = y_det / m, x_det / m
-    static = spine_ap_attenuation(y_iso, x_iso, (-33.0, 0.0, 33.0))
+    # no transverse processes: the sphere and the instrument lie on flat background
+    static = spine_ap_attenuation(y_iso, x_iso, (-33.0, 0.0, 33.0), transverse=False)
     for c in FLUORO_BEADS_ISO.values():
         static += MU_STEEL * sphere_chord(geo, y_det, x_det, tuple(c), BEAD_RADIUS)
-    static += MU_STEEL * sphere_chord(geo, y_det, x_det, tuple(SPHERE_CENTER_ISO), SPHERE_RADIUS)
+    static += MU_SPHERE * sphere_chord(geo, y_det, x_det, tuple(SPHERE_CENTER_ISO), SPHERE_RADIUS)
     rr, cc = np.meshgrid(np.arange(geo.rows), np.arange(geo.cols), indexing="ij")
     # collimator: antialiased disc coverage (linear ramp over one pixel)
     dist = np.hypot(rr - COLLIMATOR_CENTER[0], cc - COLLIMATOR_CENTER[1])

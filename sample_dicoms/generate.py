@@ -19,8 +19,11 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the helper modules live beside this script
     sys.path.insert(0, str(HERE))
 
+import _compressed  # noqa: E402
 import _ct  # noqa: E402
-from _common import PATIENT, rounded  # noqa: E402
+import _hostile  # noqa: E402
+import _projection  # noqa: E402
+from _common import PATIENT, rounded, strict_validation  # noqa: E402
 
 #: Generated sub-folders (everything else in OUTDIR is left alone).
 OUTPUTS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir")
@@ -41,15 +44,10 @@ def generate(out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     _clean(out)
     truth: dict = {"schema_version": 1, "generator": "sample_dicoms/generate.py"}
-    truth.update(_ct.build(out))
-    for module_name in ("_projection", "_compressed", "_hostile", "_dicomdir"):
-        try:
-            module = __import__(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        truth.update(module.build(out, truth))
+    with strict_validation():
+        truth.update(_ct.build(out))
+        for module in (_projection, _compressed, _hostile):
+            truth.update(module.build(out, truth))
     truth["patient"] = dict(PATIENT)
     text = json.dumps(rounded(truth), indent=1) + "\n"
     (out / "truth.json").write_text(text)
