@@ -310,3 +310,104 @@ def test_profile_on_lazy_volume_reads_only_the_line():
     vol.pixels = da.from_array(vol.pixels, chunks=(1, 64, 80)).map_blocks(load, dtype=vol.pixels.dtype)
     d, v = intensity_profile(vol, (3, 5, 5), (5, 5, 5))
     assert v == pytest.approx([300, 400, 500]) and sorted(set(touched)) == [3, 4, 5]
+
+
+# ----------------------------------------------------------------- projection phantoms
+
+
+def _bead_centroid_2d(volume: ImageVolume, seed, r_in: float = 3.5, ring=(5.0, 7.0)):
+    """(frame, row, col) of a bead's attenuation centroid near `seed` (local background from a ring)."""
+    f = int(round(seed[0]))
+    c = np.asarray(seed[1:], dtype=np.float64)
+    lo = np.maximum(np.floor(c - ring[1] - 1).astype(int), 0)
+    img = np.asarray(volume.pixels[f, lo[0]:lo[0] + 2 * int(ring[1]) + 4, lo[1]:lo[1] + 2 * int(ring[1]) + 4], float)
+    rr, cc = np.mgrid[0:img.shape[0], 0:img.shape[1]] + lo[:, None, None]
+    for _ in range(3):
+        d = np.hypot(rr - c[0], cc - c[1])
+        bg = np.median(img[(d >= ring[0]) & (d <= ring[1])])
+        w = np.clip(bg - img, 0, None) * (d <= r_in)
+        c = np.array([(rr * w).sum() / w.sum(), (cc * w).sum() / w.sum()])
+    return np.array([f, *c])
+
+
+def _sphere_edges(volume: ImageVolume, frame: int, row: float, col: float, half_width_px: int = 50):
+    """Column positions of a steel sphere's two edges on one row: half-way crossings, as a user reads them."""
+    half_width_px = int(min(half_width_px, col, volume.shape[2] - 1 - col))
+    prof = intensity_profile(volume, (frame, row, col - half_width_px), (frame, row, col + half_width_px))
+    v = prof.values
+    x = np.linspace(col - half_width_px, col + half_width_px, len(v))
+    ic = len(v) // 2
+    floor = np.median(v[ic - 10:ic + 10])  # saturated (fully attenuating) centre
+
+    def crossing(step: int) -> float:
+        i = ic
+        while v[i] - floor < 100:  # walk out to where the edge starts
+            i += step
+        outside = np.median([v[i + k * step] for k in range(2, 6)])  # the level just outside the sphere
+        half = (outside + floor) / 2
+        j = ic
+        while v[j] < half:
+            j += step
+        k = j - step  # v[k] < half <= v[j]
+        return x[k] + (half - v[k]) / (v[j] - v[k]) * (x[j] - x[k])
+
+    return crossing(-1), crossing(+1)
+
+
+@pytest.fixture(scope="module")
+def fluoro_phantom(samples):
+    if not (samples / "truth.json").is_file() or not (samples / "fluoro").is_dir():
+        pytest.skip("sample_dicoms fluoro phantom not generated yet")
+    return miss_imaging.load(samples / "fluoro")
+
+
+def test_fluoro_beads_magnification_corrected_and_at_detector(fluoro_phantom, truth):
+    t = truth["fluoro"]
+    vol = fluoro_phantom
+    a, b = (_bead_centroid_2d(vol, t["landmarks_px"][k]) for k in ("bead_a", "bead_b"))
+    m = measure_distance(vol, a, b)
+    assert m.calibration == "magnification-corrected (ERMF)"
+    assert m.mm == pytest.approx(t["distances_mm"]["bead_a-bead_b"], rel=0.01)
+    # the detector-plane reading is 25.4 * SID/SOD
+    assert m.detector_mm == pytest.approx(25.4 * t["sid_mm"] / t["sod_mm"], rel=0.01)
+    det = measure_distance(vol, a, b, calibration=volume_calibration(vol).detector())
+    assert det.mm == pytest.approx(25.4 * t["sid_mm"] / t["sod_mm"], rel=0.01)
+    assert det.calibration == "at detector (not corrected)"
+
+
+def test_fluoro_instrument_advance_between_frames(fluoro_phantom, truth):
+    t = truth["fluoro"]
+    last = max(k for k in t["landmarks_px"] if k.startswith("tip_"))
+    m = measure_distance(fluoro_phantom, t["landmarks_px"]["tip_00"], t["landmarks_px"][last])
+    assert m.frame_indices == (0, int(last[-2:])) and m.frame is None
+    assert m.mm == pytest.approx(t["distances_mm"][f"tip_00-{last}"], rel=0.01)
+
+
+def test_fluoro_user_calibration_on_the_sphere(fluoro_phantom, truth):
+    t = truth["fluoro"]
+    vol = fluoro_phantom
+    row, col = t["calibration_sphere"]["center_px"]
+    left, right = _sphere_edges(vol, 0, row, col)
+    cal = user_calibration((0, row, left), (0, row, right), t["calibration_sphere"]["diameter_mm"], "sphere",
+                           base=volume_calibration(vol))
+    assert cal.label == "user-calibrated (sphere, 25.0 mm)"
+    a, b = (_bead_centroid_2d(vol, t["landmarks_px"][k]) for k in ("bead_a", "bead_b"))
+    m = measure_distance(vol, a, b, calibration=cal)
+    assert m.calibration == cal.label
+    assert m.mm == pytest.approx(t["distances_mm"]["bead_a-bead_b"], rel=0.01)
+
+
+def test_dx_uses_calibrated_pixel_spacing(samples, truth):
+    if not (samples / "radiograph").is_dir():
+        pytest.skip("sample_dicoms radiograph not generated yet")
+    t = truth["radiograph"]
+    vol = miss_imaging.load(samples / "radiograph")
+    cal = volume_calibration(vol)
+    assert cal.label == "calibrated (GEOMETRY)"
+    assert (cal.row_mm, cal.col_mm) == pytest.approx(tuple(t["pixel_spacing_mm"]))
+    assert (cal.detector_row_mm, cal.detector_col_mm) == pytest.approx(tuple(t["imager_pixel_spacing_mm"]))
+    for a, b in (("bead_a", "bead_b"), ("bead_c", "bead_d")):
+        pa, pb = (_bead_centroid_2d(vol, t["landmarks_px"][k]) for k in (a, b))
+        m = measure_distance(vol, pa, pb)
+        assert m.mm == pytest.approx(t["distances_mm"][f"{a}-{b}"], rel=0.01), (a, b)
+        assert m.detector_mm == pytest.approx(t["distances_mm_at_detector"][f"{a}-{b}"], rel=0.01)
