@@ -174,3 +174,32 @@ def test_unreadable_folder_leaves_napari_usable(make_napari_viewer, tmp_path):
     errs = [n for n in _records()[before:] if "error" in str(n.severity).lower()]
     assert len(errs) == 1 and "x.dcm" in errs[0].message
     viewer.add_image(np.zeros((4, 4)))  # still usable
+
+
+def test_fluoro_opens_with_calibrated_scale_and_no_patient_letters(make_napari_viewer, samples, truth):
+    t = truth["fluoro"]
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(str(samples / t["folder"]), plugin="miss-imaging")
+    np.testing.assert_allclose(layer.scale[1:], t["pixel_spacing_at_isocenter_mm"], atol=1e-6)
+    assert tuple(layer.axis_labels) == ("frame", "row", "col")
+    # projections carry no patient direction here: no orientation letters rather than guessed ones
+    assert not any(viewer.canvas.overlays[k].visible for k in OVERLAY_KEYS)
+    status = layer.get_status((0, 50.0, 50.0), world=True)["coordinates"]
+    assert status.startswith("frame 0, row 50.0 mm, col 50.0 mm (magnification-corrected (ERMF))")
+    assert status.endswith("(stored value)")
+
+
+def test_series_widget_scans_opens_and_docks_tools(make_napari_viewer, samples, truth):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("miss-imaging", "Series browser")
+    folder = samples / truth["hostile"]["cases"]["truncated"]["folder"]
+    widget.scan_folder(folder)
+    assert widget.table.rowCount() >= 1 and widget.table.item(0, 1).text() == "CT"
+    widget.table.selectRow(0)
+    assert "CT007.dcm" in widget.info.toPlainText()  # the truncated file is named
+    widget.open_selected()
+    assert len(viewer.layers) == 1 and viewer.layers[0].data.shape[0] == 6
+    widget.show_layers()
+    assert widget.table.rowCount() == 1
+    dock = widget.dock_tool("Measurements")
+    assert dock is not None

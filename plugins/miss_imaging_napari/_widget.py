@@ -142,6 +142,7 @@ class SeriesWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self._scanned: list[SeriesInfo] = []
+        self._skipped_text = ""
         self._mode = "layers"  # or "folder"
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -231,8 +232,8 @@ class SeriesWidget(QWidget):
         self.source_label.setText(f"Series in {folder} ({len(result.skipped)} file(s) skipped)")
         self._fill([series_row(s) for s in self._scanned])
         self.open_button.setEnabled(bool(self._scanned))
-        skipped = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
-        self.info.setPlainText(skipped or "Select a series and press Open selected.")
+        self._skipped_text = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
+        self.info.setPlainText(self._skipped_text or "Select a series and press Open selected.")
         if self._scanned:
             self.table.selectRow(0)
 
@@ -264,6 +265,8 @@ class SeriesWidget(QWidget):
             text = [f"Series: {s.label}", f"Modality: {s.modality}   kind: {s.kind}   SOP class: {s.sop_class_uid}",
                     f"{s.n_files} file(s), {s.n_frames} frame(s) of {s.rows}x{s.columns}"]
             text += [f"  - {w}" for w in s.warnings]
+            if self._skipped_text:
+                text += ["", "Files in the folder that are not usable images:", self._skipped_text]
             self.info.setPlainText("\n".join(text))
 
     def _follow_active(self, event: Any = None) -> None:
