@@ -153,7 +153,20 @@ class ResliceWidget(QWidget):
         self.viewer.layers.events.removed.connect(self._layer_removed)
         self.viewer.dims.events.point.connect(self._point_changed)
         self.viewer.mouse_drag_callbacks.append(self._record_click)
+        self.destroyed.connect(self._disconnect)
         self._fill_sources()
+
+    def _disconnect(self, *_: Any) -> None:
+        """Detach from the viewer when the dock widget is deleted (no callbacks into a dead widget)."""
+        for emitter, cb in ((self.viewer.layers.events.inserted, self._fill_sources),
+                            (self.viewer.layers.events.removed, self._layer_removed),
+                            (self.viewer.dims.events.point, self._point_changed)):
+            try:
+                emitter.disconnect(cb)
+            except (RuntimeError, ValueError, TypeError):
+                pass
+        if self._record_click in self.viewer.mouse_drag_callbacks:
+            self.viewer.mouse_drag_callbacks.remove(self._record_click)
 
     # ---------------------------------------------------------------- sources
     def _volume_layers(self) -> list[Any]:
