@@ -162,11 +162,15 @@ def test_pydicom_bundled_cr_files_use_detector_spacing():
     import pydicom
     from pydicom.data import get_testdata_file
 
+    import miss_imaging
+
     for name in ("77654033/CR1/6154", "77654033/CR2/6247", "77654033/CR3/6278"):
         ds = pydicom.dcmread(get_testdata_file(name), stop_before_pixels=True)
         assert ds.Modality == "CR" and "PixelSpacing" not in ds
         cal = projection_calibration(_tags(ds))
         assert (cal.row_mm, cal.col_mm, cal.source) == (0.1, 0.1, "detector")
+        vol = miss_imaging.load(get_testdata_file(name))  # and the loader agrees
+        assert vol.calibration == "at detector (not corrected)" and vol.spacing[1:] == (0.1, 0.1)
 
 
 def test_shared_files(shared_dicom):
@@ -181,3 +185,32 @@ def test_shared_files(shared_dicom):
         if f.suffix.lower() == ".dcm":
             xa = pydicom.dcmread(f, stop_before_pixels=True)
             assert projection_calibration(_tags(xa)).label == "pixels only"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+def test_loader_applies_the_rule(shared_dicom):
+    """What miss_imaging.load reports for real files matches the rule table."""
+    import miss_imaging
+
+    xa = miss_imaging.load(shared_dicom / "xa_catheter_cine")
+    assert xa.kind == "projection" and xa.calibration == "pixels only" and xa.spacing == (1.0, 1.0, 1.0)
+    dx = miss_imaging.load(shared_dicom / "misc" / "highdicom_dx_image.dcm")
+    assert dx.calibration == "at detector (not corrected)"
+    assert dx.spacing[1:] == tuple(dx.projection.imager_pixel_spacing)
+
+
+def test_phantom_projections_through_the_loader(samples, truth):
+    import miss_imaging
+
+    if not (samples / "fluoro").is_dir() or "fluoro" not in truth:
+        pytest.skip("sample_dicoms projection phantoms not generated yet")
+    fl = miss_imaging.load(samples / "fluoro")
+    t = truth["fluoro"]
+    assert fl.calibration == "magnification-corrected (ERMF)"
+    assert fl.spacing[1:] == pytest.approx(tuple(v / t["ermf"] for v in t["imager_pixel_spacing_mm"]), rel=1e-9)
+    cal = projection_calibration(fl.projection)
+    assert cal.warnings == ()  # ERMF agrees with SID/SOD
+    assert cal.detector_row_mm == t["imager_pixel_spacing_mm"][0]
+    dx = miss_imaging.load(samples / "radiograph")
+    assert dx.calibration == "calibrated (GEOMETRY)"
+    assert dx.spacing[1:] == pytest.approx(tuple(truth["radiograph"]["pixel_spacing_mm"]))
