@@ -167,6 +167,9 @@ def test_non_uniform_slices_regridded():
     assert out.shape == (19, 10, 12) and out.regular
     np.testing.assert_allclose(out.pixels, ramp(positions(out.affine, out.shape)), atol=2e-3)
     assert any("regridded" in w for w in out.warnings)
+    grid = to_patient_grid(vol, (0.5, 0.8, 0.8))  # axis-aligned but uneven: interpolated along z only
+    np.testing.assert_allclose(grid.pixels, ramp(positions(grid.affine, grid.shape)), atol=2e-3)
+    assert "slice gaps 0.5-2 mm" in grid.warnings[-1] and "tilted" not in grid.warnings[-1]
 
 
 def sheared_stack(tilt_deg=15.0, n=30, dz=1.25, shape=(48, 44), centres=()):

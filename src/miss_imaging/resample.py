@@ -591,9 +591,12 @@ def to_patient_grid(
     pixels = _sample_grid(volume, affine, n_out, order=order, cval=fill, dtype=_out_dtype(volume, order, dtype),
                           threads=threads)
     tilt = max(math.degrees(math.acos(min(1.0, abs(dirs[_LPS_OF_OUT[a], perm[a]])))) for a in range(3))
-    what = f"tilted {tilt:.2f} deg from the patient axes (0020,0037) ImageOrientationPatient"
+    reasons = []
+    if tilt >= 0.005 or volume.regular:
+        reasons.append(f"tilted {tilt:.2f} deg from the patient axes (0020,0037) ImageOrientationPatient")
     if not volume.regular:
-        what += f"; {_irregularity(volume, _Stack.of(volume))} (0020,0032) ImagePositionPatient"
+        reasons.append(f"{_irregularity(volume, _Stack.of(volume))} (0020,0032) ImagePositionPatient")
+    what = "; ".join(reasons)
     kind = {0: "nearest", 1: "linear", 3: "cubic"}[order]
     msg = (f"{_name(volume)}: resampled for display onto a patient-aligned grid "
            f"({s_out[2]:.4g} x {s_out[1]:.4g} x {s_out[0]:.4g} mm in x, y, z; {kind} interpolation) because the "
