@@ -298,3 +298,35 @@ def test_phantom_ct_beads_through_plugin_layer(widget, samples, truth):
     ruler = r.layer
     np.testing.assert_allclose(ruler.data[0][0], np.array(lm["inch_a"])[::-1], atol=1e-3)
     assert labels(ruler)[0] == "inch: 25.4 mm patient geometry (CT)"
+
+
+def test_phantom_fluoro_user_calibration_in_the_viewer(widget, samples, truth, notes):
+    """Fluoro cine as the reader shows it: ERMF label, then calibrate on the 25 mm sphere; beads stay ~25.4 mm."""
+    if not (samples / "fluoro").is_dir() or "fluoro" not in truth:
+        pytest.skip("sample_dicoms fluoro phantom not generated yet")
+    import miss_imaging
+    from miss_imaging_napari._layers import layer_data
+    from test_measure import _bead_centroid_2d, _sphere_edges
+
+    viewer, w = widget
+    t = truth["fluoro"]
+    data, kw, _ = layer_data(miss_imaging.load(samples / "fluoro"))
+    img = viewer.add_image(data, **kw)
+    vol = img.metadata[VOLUME_KEY]
+    a, b = (_bead_centroid_2d(vol, t["landmarks_px"][k]) for k in ("bead_a", "bead_b"))
+    beads = w.add_measurement("distance", [a, b], name="beads")
+    assert beads.measurement.mm == pytest.approx(25.4, rel=0.01)
+    assert labels(beads.layer)[0].endswith(" mm magnification-corrected (ERMF)")
+    row, col = t["calibration_sphere"]["center_px"]
+    left, right = _sphere_edges(vol, 0, row, col)
+    sphere = w.add_measurement("distance", [(0, row, left), (0, row, right)], name="sphere")
+    sphere.layer.selected_data = {1}
+    w.length_edit.setText("25.0")
+    w.object_edit.setText("sphere")
+    w.calibrate_button.click()
+    assert notes[-1][0] == "info" and "user-calibrated (sphere, 25.0 mm)" in notes[-1][1]
+    ms = {m.name: m for m in w.measurements()}
+    assert ms["beads"].mm == pytest.approx(25.4, rel=0.01) and ms["sphere"].mm == pytest.approx(25.0, abs=1e-6)
+    assert labels(beads.layer)[0].endswith("mm user-calibrated (sphere, 25.0 mm)")
+    # napari's scale bar now rests on the user calibration
+    assert tuple(img.scale)[1:] == pytest.approx((ms["sphere"].calibration_detail.row_mm,) * 2)
