@@ -241,3 +241,14 @@ def test_hostile_cases_load_the_valid_slices_and_name_the_bad_files(samples, nam
         if name in ("localizer", "no_preamble"):
             continue  # may be shown as its own image / read as a slice: nothing to warn about
         assert bad in msgs, (bad, msgs)
+
+
+def test_several_slice_files_form_one_volume(samples, truth):
+    names = truth["spine_ct"]["files_in_array_order"][10:15]
+    paths = [str(samples / "spine_ct" / n) for n in reversed(names)]  # order of selection must not matter
+    pm = npe2.PluginManager.instance()
+    pm.discover()
+    layers = npe2.read(paths, plugin_name="miss-imaging", stack=True)
+    assert len(layers) == 1
+    src = layers[0][1]["metadata"][SOURCE_KEY]
+    assert src.shape[0] == 5 and [f.name for f in src.files] == names

@@ -165,6 +165,29 @@ def _estimated_bytes(series: Any) -> int:
     return int(series.n_frames) * int(series.rows) * int(series.columns) * 2
 
 
+def _scan(paths: list[Path]) -> Any:
+    """:func:`miss_imaging.scan` of one path, or of several scanned together.
+
+    Several paths (napari's stack / multi-selection of slice files) are read
+    as one set of headers, so that slices of one series selected one by one
+    still form one volume.
+    """
+    from miss_imaging.dicom_scan import iter_files, read_header, scan
+    from miss_imaging.model import ScanResult
+    from miss_imaging.series import assemble
+
+    if len(paths) == 1:
+        return scan(paths[0])
+    headers, skipped = [], []
+    for p in paths:
+        for f in iter_files(p):
+            try:
+                headers.append(read_header(f))
+            except MissImagingError as e:
+                skipped.append((f, str(e)))
+    return ScanResult(assemble(headers), skipped)
+
+
 def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
     """Scan `paths` and load every image series.
 
@@ -178,24 +201,17 @@ def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
     """
     from napari.utils import progress
 
-    from miss_imaging.dicom_scan import scan
     from miss_imaging.load import load
 
     found: list[Any] = []
-    problems: list[str] = []
     infos: list[str] = []
-    for p in paths:
-        try:
-            result = scan(p)
-        except MissImagingError as e:
-            problems.append(str(e))
-            continue
-        problems += [reason if reason.startswith(str(path)) else f"{path}: {reason}" for path, reason in result.skipped]
-        for s in result:
-            if s.kind in ("volume", "projection"):
-                found.append(s)
-            else:
-                infos.append(f"{s.label}: not shown ({s.kind}: {s.n_files} file(s), e.g. {s.files[0].name})")
+    result = _scan(paths)
+    problems = [reason if reason.startswith(str(path)) else f"{path}: {reason}" for path, reason in result.skipped]
+    for s in result:
+        if s.kind in ("volume", "projection"):
+            found.append(s)
+        else:
+            infos.append(f"{s.label}: not shown ({s.kind}: {s.n_files} file(s), e.g. {s.files[0].name})")
     volumes = []
     big = sum(_estimated_bytes(s) for s in found) > PROGRESS_BYTES
     it = progress(found, desc="Loading DICOM") if big else found
