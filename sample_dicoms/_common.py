@@ -146,7 +146,13 @@ def base_dataset(sop_class: str, sop_instance: str, *, modality: str, series_uid
     ds.PatientID = PATIENT["PatientID"]
     ds.PatientBirthDate = PATIENT["PatientBirthDate"]
     ds.PatientSex = PATIENT["PatientSex"]
+    # (0010,1000) is retired but common in real files: de-identification must still remove it
     ds.OtherPatientIDs = PATIENT["OtherPatientIDs"]
+    other = Dataset()
+    other.PatientID = PATIENT["OtherPatientIDs"]
+    other.IssuerOfPatientID = PATIENT["InstitutionName"]
+    other.TypeOfPatientID = "TEXT"
+    ds.OtherPatientIDsSequence = [other]
     ds.PatientAddress = PATIENT["PatientAddress"]
     ds.PatientAge = PATIENT["PatientAge"]
     ds.PatientSize = "1.64"

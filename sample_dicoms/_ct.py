@@ -265,6 +265,7 @@ def enhanced_dataset(geo: CTGeometry, pixels: np.ndarray) -> Dataset:
     ds.PresentationLUTShape = "IDENTITY"
     ds.ImageComments = "Same volume as series 3, frames stored in shuffled order"
     ds.PatientPosition = "HFP"
+    ds.BodyPartExamined = "LSPINE"
     # Frame of Reference
     ds.FrameOfReferenceUID = FRAME_OF_REFERENCE_UID
     ds.PositionReferenceIndicator = ""
@@ -285,7 +286,6 @@ def enhanced_dataset(geo: CTGeometry, pixels: np.ndarray) -> Dataset:
     ])
     ds.AcquisitionContextSequence = Sequence([])
     _pixel_module(ds)
-    ds.KVP = "120"
     shared = Dataset()
     shared.PixelMeasuresSequence = Sequence([_item(
         PixelSpacing=[ds_str(ROW_MM), ds_str(COL_MM)], SliceThickness=ds_str(SLICE_MM),
@@ -300,14 +300,30 @@ def enhanced_dataset(geo: CTGeometry, pixels: np.ndarray) -> Dataset:
     shared.FrameVOILUTSequence = Sequence([_item(
         WindowCenter=[ds_str(c) for _, c, _ in WINDOWS], WindowWidth=[ds_str(w) for _, _, w in WINDOWS],
         WindowCenterWidthExplanation=[e for e, _, _ in WINDOWS])])
+    center = ds_list(FOV_CENTER, 6)
+    shared.FrameAnatomySequence = Sequence([_item(
+        FrameLaterality="U", AnatomicRegionSequence=Sequence([_item(
+            CodeValue="122496007", CodingSchemeDesignator="SCT", CodeMeaning="Lumbar spine")]))])
+    shared.IrradiationEventIdentificationSequence = Sequence([_item(
+        IrradiationEventUID=uid("irradiation-event", "spine_ct"))])
+    # one rotation of a cone-beam gantry with the table still: SEQUENCED
     shared.CTAcquisitionTypeSequence = Sequence([_item(
-        AcquisitionType="CONSTANT_ANGLE", ConstantVolumeFlag="NO", FluoroscopyFlag="NO")])
+        AcquisitionType="SEQUENCED", ConstantVolumeFlag="NO", FluoroscopyFlag="NO")])
+    shared.CTAcquisitionDetailsSequence = Sequence([_item(
+        DataCollectionDiameter=ds_str(200.0), GantryDetectorTilt="0", TableHeight="180",
+        RotationDirection="CW", RevolutionTime=13.0, SingleCollimationWidth=0.5,
+        TotalCollimationWidth=150.0)])
+    shared.CTTableDynamicsSequence = Sequence([_item(TableSpeed=0.0, TableFeedPerRotation=0.0)])
+    shared.CTGeometrySequence = Sequence([_item(DistanceSourceToDataCollectionCenter=650.0,
+                                                DistanceSourceToDetector=1150.0)])
     shared.CTReconstructionSequence = Sequence([_item(
         ReconstructionAlgorithm="ITERATIVE", ConvolutionKernel="BONE", ConvolutionKernelGroup="BONE",
-        ReconstructionDiameter=ds_str(COLS * COL_MM, 3), ImageFilter="NONE",
-        ReconstructionPixelSpacing=[ROW_MM, COL_MM])])
+        ImageFilter="NONE", ReconstructionAngle=360.0,
+        ReconstructionPixelSpacing=[ROW_MM, COL_MM], ReconstructionFieldOfView=[ROWS * ROW_MM, COLS * COL_MM])])
     shared.CTExposureSequence = Sequence([_item(
-        ExposureTimeInms=1000.0, XRayTubeCurrentInmA=50.0, ExposureInmAs=50.0, CTDIvol=4.2)])
+        ExposureTimeInms=1000.0, XRayTubeCurrentInmA=50.0, ExposureInmAs=50.0, ExposureModulationType="NONE",
+        CTDIvol=4.2, CTDIPhantomTypeCodeSequence=Sequence([_item(
+            CodeValue="113691", CodingSchemeDesignator="DCM", CodeMeaning="IEC Body Dosimetry Phantom")]))])
     shared.CTXRayDetailsSequence = Sequence([_item(
         KVP="120", FocalSpots=["0.6"], FilterType="FLAT", FilterMaterial=["ALUMINUM"])])
     ds.SharedFunctionalGroupsSequence = Sequence([shared])
@@ -321,6 +337,9 @@ def enhanced_dataset(geo: CTGeometry, pixels: np.ndarray) -> Dataset:
             FrameAcquisitionDuration=30.0, StackID="1", InStackPositionNumber=k + 1,
             DimensionIndexValues=[1, k + 1])])
         f.PlanePositionSequence = Sequence([_item(ImagePositionPatient=ds_list(geo.ipp[k], 6))])
+        f.CTPositionSequence = Sequence([_item(
+            TablePosition=0.0, ReconstructionTargetCenterPatient=[float(v) for v in center],
+            DataCollectionCenterPatient=[float(v) for v in center])])
         per_frame.append(f)
     ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
     ds.PixelData = np.ascontiguousarray(pixels[order]).tobytes()

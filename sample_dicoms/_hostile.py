@@ -52,6 +52,7 @@ def tiny_slice(case: str, k: int, *, position_index: float | None = None, instan
     ds.SliceThickness = str(STEP_MM)
     ds.KVP = "120"
     ds.PatientPosition = "HFS"
+    ds.BodyPartExamined = "LSPINE"
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = ROWS, COLS

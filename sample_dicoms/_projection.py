@@ -242,7 +242,8 @@ def fluoro_dataset(frames: np.ndarray, ips: tuple[float, float], ermf: float) ->
     ds.ContentTime = "102200"
     ds.AcquisitionDate = PATIENT["StudyDate"]
     ds.AcquisitionTime = "102200"
-    ds.PixelIntensityRelationship = "LOG"
+    # DISP: processed values ready for display (LOG would require a Modality LUT, PS3.3 C.8.7.1.1.2)
+    ds.PixelIntensityRelationship = "DISP"
     ds.LossyImageCompression = "00"
     ds.BurnedInAnnotation = "YES"
     # Image Pixel
@@ -425,7 +426,13 @@ def dx_dataset(pixels: np.ndarray, ips: tuple[float, float], ps: tuple[float, fl
     ds.ExposureTime = 40
     ds.XRayTubeCurrent = 400
     ds.Exposure = 16
-    ds.Grid = "IN"
+    ds.Grid = "FOCUSED"
+    ds.PositionerType = "COLUMN"
+    ds.ViewCodeSequence = Sequence([Dataset()])
+    view = ds.ViewCodeSequence[0]
+    view.CodeValue = "399348003"
+    view.CodingSchemeDesignator = "SCT"
+    view.CodeMeaning = "antero-posterior"
     ds.PatientPosition = ""
     ds.PixelData = pixels.tobytes()
     return ds

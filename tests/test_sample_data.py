@@ -577,3 +577,24 @@ def test_patient_identifiers_are_in_every_source_file(truth):
             assert value.encode() in raw, (q, value)
         ds = pydicom.dcmread(q, stop_before_pixels=True)
         assert str(ds.PatientName) == p["PatientName"] and ds.PatientID == p["PatientID"]
+
+
+# --- IOD validation (optional: dicom3tools' dciodvfy, e.g. `apt install dicom3tools`) ----------
+
+def test_iods_validate_with_dciodvfy(truth):
+    """Every non-hostile object has all type 1/2 attributes of its IOD (no dciodvfy errors)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.skip("dciodvfy (dicom3tools) is not installed")
+    files = [SAMPLES / truth["spine_ct"]["folder"] / truth["spine_ct"]["files_in_array_order"][0],
+             SAMPLES / truth["spine_ct_enhanced"]["folder"] / truth["spine_ct_enhanced"]["file"],
+             SAMPLES / truth["fluoro"]["folder"] / truth["fluoro"]["file"],
+             SAMPLES / truth["radiograph"]["folder"] / truth["radiograph"]["file"],
+             *[SAMPLES / c["file"] for c in truth["compressed"]["copies"].values()]]
+    for f in files:
+        out = subprocess.run([exe, str(f)], capture_output=True, text=True, timeout=60)
+        errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
+        assert not errors, (f.name, errors)
