@@ -226,6 +226,16 @@ def test_oblique_reslice_plane_is_measured_in_plane(widget):
     r = w.add_measurement("distance", [(0, 10, 10), (0, 40, 50)], image_layer=img)
     assert r.measurement.mm == pytest.approx(math.hypot(30 * 0.6, 40 * 0.4))
     assert r.measurement.points_patient[1][2] == pytest.approx(40 * 0.6 * s)  # LPS z of the far end
+    # the reslice view follows its trajectory: new plane (finer pixels) under the same layer -> relabelled
+    finer = ImageVolume(np.zeros((1, 100, 140), np.float32), (1.0, 0.3, 0.2), a @ np.diag([1, 0.5, 0.5, 1]), "volume",
+                        modality="CT", series_uid="1.2.840.3", series_description="oblique")
+    img.metadata[VOLUME_KEY] = finer
+    img.data = finer.pixels[0]  # data event; same scale -> same indices, half the mm
+    assert labels(r.layer)[0].endswith(f"{math.hypot(30 * 0.3, 40 * 0.2):.1f} mm patient geometry (CT)")
+    img.scale = (0.3, 0.2)  # scale event; world points unchanged -> twice the indices, same mm as before
+    assert labels(r.layer)[0].endswith(f"{math.hypot(30 * 0.6, 40 * 0.4):.1f} mm patient geometry (CT)")
+    (m,) = w.measurements()
+    assert m.points_index[1] == pytest.approx((0, 80, 100))
 
 
 def test_export_and_reload_onto_same_series(widget, make_napari_viewer, tmp_path, notes):

@@ -170,6 +170,15 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
     )
     for ev in (layer.events.set_data, layer.events.data, layer.events.features):
         ev.connect(lambda event=None, lay=layer: _on_change(lay, event))
+
+    # the image can change under the ruler (a reslice view follows its trajectory, a user
+    # recalibrates or moves it): measure again, on the pixels now under the same world points
+    def on_image_change(event: Any = None, lay: Any = layer) -> None:
+        if lay in viewer.layers:
+            _on_change(lay, None)
+
+    for name in ("data", "scale", "translate", "affine"):
+        getattr(image_layer.events, name).connect(on_image_change)
     viewer.layers.selection.active = layer
     return layer
 
