@@ -322,8 +322,9 @@ def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
 def _viewer_demo(out: Path, show: bool, env: dict[str, str]) -> tuple[bool, str]:
     """Run the napari demo in a child process; (succeeded, its stderr tail)."""
     cmd = [sys.executable, "-m", _adapter_module(), "demo", "--out", str(out)] + (["--show"] if show else [])
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if proc.stdout.strip():
+    # shown: the child's notes go straight to the terminal while its windows are open
+    proc = subprocess.run(cmd, env=env, stdout=None if show else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if proc.stdout and proc.stdout.strip():
         print(proc.stdout.rstrip())
     return proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
 
@@ -346,6 +347,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     how = ""
     if out.exists():
         out.unlink()  # never report a stale picture as this run's
+    print(describe_scene(items), flush=True)  # before a viewer window blocks
     if has_display:
         ok, err = _viewer_demo(out, show=True, env=dict(os.environ))
         how = "napari viewer (closed by the user)"
@@ -375,7 +377,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not out.is_file():
         _render_demo(items, out)
         how = "core renderer (no X server: numpy + Pillow)"
-    print(describe_scene(items))
     print(f"picture: {out} ({how})")
     return 0
 
