@@ -21,6 +21,7 @@ if str(HERE) not in sys.path:  # the helper modules live beside this script
 
 import _compressed  # noqa: E402
 import _ct  # noqa: E402
+import _dicomdir  # noqa: E402
 import _hostile  # noqa: E402
 import _projection  # noqa: E402
 from _common import PATIENT, rounded, strict_validation  # noqa: E402
@@ -46,7 +47,7 @@ def generate(out: Path) -> dict:
     truth: dict = {"schema_version": 1, "generator": "sample_dicoms/generate.py"}
     with strict_validation():
         truth.update(_ct.build(out))
-        for module in (_projection, _compressed, _hostile):
+        for module in (_projection, _compressed, _hostile, _dicomdir):
             truth.update(module.build(out, truth))
     truth["patient"] = dict(PATIENT)
     text = json.dumps(rounded(truth), indent=1) + "\n"
