@@ -48,7 +48,8 @@ def _notify(message: str, level: str = "info") -> None:
     {"info": show_info, "warning": show_warning, "error": show_error}[level](message)
 
 
-def _frames_text(m: Measurement | None, r: _ruler.Result) -> str:
+def _frames_text(m: Measurement | None) -> str:
+    """Slice/frame column: one index, or first-last when the points span several."""
     if m is None:
         return ""
     f = sorted(set(m.frame_indices))
@@ -274,7 +275,7 @@ class MeasureWidget(QWidget):
                     m.unit if m is not None else "",
                     m.calibration if m is not None else "",
                     series,
-                    _frames_text(m, r),
+                    _frames_text(m),
                     _points_text(m),
                 ]
                 for j, text in enumerate(cells):
@@ -285,6 +286,9 @@ class MeasureWidget(QWidget):
                         item.setToolTip(r.error or "")
                     elif j == 2 and m.detector_mm is not None and m.calibration_detail.source != "detector":
                         item.setToolTip(f"at the detector plane (not corrected): {m.detector_mm:.2f} mm")
+                    elif j == 7 and m is not None and m.points_patient is not None:
+                        item.setToolTip(f"{m.coordinate_frame} mm: " + "; ".join(
+                            "(" + ", ".join(f"{v:.2f}" for v in p) + ")" for p in m.points_patient))
                     self.table.setItem(i, j, item)
         finally:
             self._filling = False

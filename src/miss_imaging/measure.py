@@ -140,7 +140,12 @@ class Profile(tuple):  # (distances, values), unpacks as a pair
     calibration : str
     """
 
-    def __new__(cls, distances: npt.NDArray[np.float64], values: npt.NDArray[np.float64], unit: str, calibration: str):
+    unit: str
+    calibration: str
+
+    def __new__(
+        cls, distances: npt.NDArray[np.float64], values: npt.NDArray[np.float64], unit: str, calibration: str
+    ) -> Profile:
         self = super().__new__(cls, (distances, values))
         self.unit = unit
         self.calibration = calibration
