@@ -252,3 +252,13 @@ def test_several_slice_files_form_one_volume(samples, truth):
     assert len(layers) == 1
     src = layers[0][1]["metadata"][SOURCE_KEY]
     assert src.shape[0] == 5 and [f.name for f in src.files] == names
+
+
+@pytest.mark.parametrize("target", ["folder", "DICOMDIR"])
+def test_dicomdir_file_set_gives_each_series(samples, truth, target):
+    t = truth["dicomdir"]
+    path = samples / t["folder"] / (t["file"] if target == "DICOMDIR" else "")
+    assert get_reader(str(path)) is read_dicom
+    layers = read_dicom(str(path))
+    modalities = sorted(ld[1]["metadata"][VOLUME_KEY].modality for ld in layers)
+    assert modalities == sorted(s["modality"] for s in t["series"].values())
