@@ -188,6 +188,10 @@ def test_points_outside_and_no_image(widget, notes):
     data[0][1, 2] += 100.0  # drag the end 100 mm outside the image
     layer.data = data
     assert labels(layer)[0].endswith("outside the image")
+    assert notes[-1][0] == "warning" and "is outside the image" in notes[-1][1]  # told once, after the edit
+    n = len(notes)
+    layer.data = [d + 0.0 for d in layer.data]  # same error again: no new notification
+    assert len(notes) == n
     w.update_table()
     assert "outside the image" in w.table.item(0, 2).text()
 

@@ -323,19 +323,26 @@ def _relabel(layer: Any, event: Any) -> None:
         _name_new_shapes(layer)
     res = refresh(layer)
     if action in ("added", "changed"):
-        _notify_new_errors(layer, res)
+        _notify_new_errors(layer, res, action)
     for cb in list(info.get("listeners", ())):
         cb(layer)
 
 
-def _notify_new_errors(layer: Any, res: list[Result]) -> None:
-    """A napari warning for each new error after a finished edit (not on every mouse move)."""
+def _notify_new_errors(layer: Any, res: list[Result], action: str) -> None:
+    """A napari warning for each new error after a finished edit (not on every mouse move).
+
+    A line is complete when napari reports it "added" (mouse release); a path
+    is "added" at its first click and grows afterwards, so its errors are
+    only notified after later edits (its label shows them meanwhile).
+    """
     from napari.utils.notifications import show_warning
 
     info = layer.metadata[MEASURE_KEY]
+    types = list(layer.shape_type)
     now = {r.shapes: r.error for r in res if r.error and not r.error.startswith("Cobb: draw")}
     for key, err in now.items():
-        if info["errors"].get(key) != err:
+        drawing_path = action == "added" and any(types[i] == "path" for i in key if i < len(types))
+        if info["errors"].get(key) != err and not drawing_path:
             show_warning(f"{layer.name}: {err}")
     info["errors"] = now
 
