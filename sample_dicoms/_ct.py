@@ -69,11 +69,6 @@ class CTGeometry:
         a[:3, 3] = self.ipp[0]
         return a
 
-    def lps(self, k: np.ndarray, j: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """LPS mm (..., 3) of fractional indices, using each slice's own IPP for integer k."""
-        return (self.affine[:3, :3] @ np.stack([k, j, i]).reshape(3, -1)).T.reshape(
-            np.shape(k) + (3,)) + self.affine[:3, 3]
-
 
 def rotation() -> np.ndarray:
     """Scanner-to-patient rotation: Rz(TILT_Z) @ Rx(TILT_X)."""
@@ -396,7 +391,7 @@ def landmark_truth(geo: CTGeometry) -> dict:
 def geometry_truth(geo: CTGeometry) -> dict:
     """Geometry block shared by the series and the enhanced object."""
     return {
-        "sop_class_uid": CTImageStorage,
+        "sop_class_uid": CTImageStorage, "modality": "CT", "kind": "volume",
         "shape": [N_SLICES, ROWS, COLS],
         "rows": ROWS, "columns": COLS, "n_slices": N_SLICES,
         "spacing_mm": [SLICE_MM, ROW_MM, COL_MM],

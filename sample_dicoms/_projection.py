@@ -314,6 +314,8 @@ def fluoro_truth(ips: tuple[float, float], ermf: float, text_box: list[int]) -> 
         landmarks[f"tip_{f:02d}"] = [float(f), *tips_px[f].tolist()]
     return {
         "folder": "fluoro", "file": "FLUORO_XA.dcm", "sop_class_uid": XRayAngiographicImageStorage,
+        "modality": "XA", "kind": "projection",
+        "spacing_mm": [1.0, ips[0] / ermf, ips[1] / ermf], "calibration_source": "ermf",
         "shape": [N_FRAMES, geo.rows, geo.cols], "rows": geo.rows, "columns": geo.cols,
         "n_frames": N_FRAMES, "bits_stored": 12, "photometric": "MONOCHROME2",
         "imager_pixel_spacing_mm": list(ips),
@@ -444,6 +446,8 @@ def dx_truth(ips: tuple[float, float], ps: tuple[float, float], ermf: float) -> 
     dist = lambda a, b: float(np.linalg.norm(DX_BEADS_ISO[a] - DX_BEADS_ISO[b]))  # noqa: E731
     return {
         "folder": "radiograph", "file": "DX_LSPINE_AP.dcm", "sop_class_uid": DigitalXRayImageStorageForPresentation,
+        "modality": "DX", "kind": "projection",
+        "spacing_mm": [1.0, ps[0], ps[1]], "calibration_source": "calibrated",
         "shape": [1, geo.rows, geo.cols], "rows": geo.rows, "columns": geo.cols, "bits_stored": 12,
         "photometric": "MONOCHROME1",
         "imager_pixel_spacing_mm": list(ips), "pixel_spacing_mm": list(ps),

@@ -9,7 +9,6 @@ truth is independent of the code it will be used to test.
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
@@ -351,6 +350,17 @@ def test_fluoro_tags(fluoro, truth):
     assert ds.FrameIncrementPointer == 0x00181063
     assert ds.BurnedInAnnotation == "YES"
     assert ds.PositionerPrimaryAngle is not None and ds.PositionerSecondaryAngle is not None
+
+
+def test_projection_spacing_follows_the_calibration_rule(fluoro, truth):
+    """truth spacing_mm (frame, row, col) = IPS / ERMF for the XA, PixelSpacing for the GEOMETRY-calibrated DX."""
+    ermf = float(fluoro.EstimatedRadiographicMagnificationFactor)
+    ips = [float(v) for v in fluoro.ImagerPixelSpacing]
+    np.testing.assert_allclose(truth["fluoro"]["spacing_mm"], [1.0, ips[0] / ermf, ips[1] / ermf], rtol=1e-9)
+    t = truth["radiograph"]
+    dx = pydicom.dcmread(SAMPLES / t["folder"] / t["file"], stop_before_pixels=True)
+    np.testing.assert_allclose(t["spacing_mm"], [1.0, *[float(v) for v in dx.PixelSpacing]], rtol=1e-12)
+    assert t["spacing_mm"][1] != t["spacing_mm"][2], "anisotropic: catches a row/column swap"
 
 
 def test_fluoro_beads_and_calibrated_distance(fluoro, truth):
