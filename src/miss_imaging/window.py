@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -475,7 +476,15 @@ def _apply(
     if kind in "iu" and values.dtype.itemsize <= 2:
         lut = _domain_lut(values.dtype.str, transfer, key, top, invert, odt.str, slope, intercept)
         src = values.view(np.dtype(f"u{values.dtype.itemsize}"))  # bit patterns index the table
-        _run(src, out, lambda v, o: np.take(lut, v, out=o, mode="wrap"))
+
+        def lut_kernel(v: npt.NDArray[Any], o: npt.NDArray[Any]) -> None:
+            # np.take wants intp indices: convert into a reused per-thread buffer
+            # rather than letting take allocate (and fault in) one per chunk
+            idx = _index_buffer(v.shape)
+            np.copyto(idx, v, casting="unsafe")
+            np.take(lut, idx, out=o, mode="wrap")
+
+        _run(src, out, lut_kernel)
         return out
     if kind in "iu":
         lo, hi = int(values.min()), int(values.max())
@@ -504,6 +513,20 @@ def _apply(
 
     _run(values, out, float_kernel)
     return out
+
+
+_local = threading.local()
+
+
+def _index_buffer(shape: tuple[int, ...]) -> npt.NDArray[np.intp]:
+    """A per-thread intp scratch array of `shape` (at most CHUNK elements are kept)."""
+    n = int(np.prod(shape))
+    buf = getattr(_local, "idx", None)
+    if buf is None or buf.size < n:
+        buf = np.empty(max(n, CHUNK), np.intp)
+        if n <= CHUNK:
+            _local.idx = buf
+    return buf[:n].reshape(shape)
 
 
 @lru_cache(maxsize=32)
