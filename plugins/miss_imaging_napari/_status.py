@@ -15,24 +15,23 @@ import numpy as np
 
 from miss_imaging.model import ImageVolume
 
-from ._layers import VOLUME_KEY, mark_viewer
+from ._layers import NOTE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["status_text", "attach", "install"]
 
 _ATTACHED = "_miss_imaging_status"  # marker on layers and viewers (idempotence)
 
 
-def _fmt_value(volume: ImageVolume, value: Any) -> str:
+def _fmt_value(volume: ImageVolume, value: Any, interpolated: bool) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "outside the image"
     v = float(np.asarray(value).ravel()[0]) if np.ndim(value) else float(value)
     num = f"{v:.0f}" if v == round(v) else f"{v:.1f}"
-    if volume.modality.upper() == "CT" and volume.kind == "volume":
-        return f"{num} HU"
-    return f"{num} (stored value)"
+    unit = "HU" if volume.modality.upper() == "CT" and volume.kind == "volume" else "(stored value)"
+    return f"{num} {unit}" + (" interpolated" if interpolated else "")
 
 
-def status_text(volume: ImageVolume, world: Any, value: Any) -> str:
+def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bool = False) -> str:
     """The status line for a cursor at napari world position `world`.
 
     Parameters
@@ -45,6 +44,9 @@ def status_text(volume: ImageVolume, world: Any, value: Any) -> str:
         projections.
     value : number or None
         Layer value at that position (HU for CT; stored value otherwise).
+    interpolated : bool
+        The layer shows a display resample (tilted stack), so say the value
+        is interpolated between stored voxels.
 
     Returns
     -------
@@ -53,7 +55,7 @@ def status_text(volume: ImageVolume, world: Any, value: Any) -> str:
         ``"frame 3, row 41.2 mm, col 60.0 mm: 2100 (stored value)"``.
     """
     p = np.asarray(world, dtype=np.float64)[-3:]
-    val = _fmt_value(volume, value)
+    val = _fmt_value(volume, value, interpolated)
     if volume.kind == "projection":
         frame = int(np.round(p[0]))
         if volume.calibration == "pixels only":
@@ -73,6 +75,7 @@ def install(layer: Any) -> bool:
     if getattr(layer, _ATTACHED, False):
         return True
     original = layer.get_status
+    interpolated = NOTE_KEY in layer.metadata  # a display resample of a tilted/irregular stack
 
     def get_status(
         position: Any = None,
@@ -93,7 +96,7 @@ def install(layer: Any) -> bool:
                                         world=world)
             if not world:  # napari passes world=True; keep data positions correct too
                 pos = np.asarray(layer.data_to_world(pos[-layer.ndim:]))
-            text = status_text(volume, pos, value)
+            text = status_text(volume, pos, value, interpolated=interpolated)
         except Exception:  # a status line must never raise inside napari's status thread
             return status
         status["coordinates"] = text
