@@ -179,3 +179,17 @@ def test_mouse_module_docstring_examples():
     from miss_imaging_napari import _mouse_wl
 
     assert doctest.testmod(_mouse_wl).failed == 0
+
+
+def test_monochrome1_layer_note_and_windows_on_values(make_napari_viewer):
+    from miss_imaging_napari._window_widget import WindowWidget
+
+    viewer = make_napari_viewer()
+    vol = ImageVolume(np.zeros((1, 8, 8), np.uint16), (1.0, 0.2, 0.2), np.eye(4), "projection", modality="CR",
+                      photometric="MONOCHROME1", windows=[Window(550, 1024, "FILE")])
+    layer = viewer.add_image(vol.pixels, metadata={VOLUME_KEY: vol}, colormap="gray_r")
+    widget = WindowWidget(viewer)
+    assert "MONOCHROME1" in widget.layer_label.text()
+    widget._on_file_item(widget.file_list.item(0))
+    assert tuple(layer.contrast_limits) == (38.0, 1061.0)  # the same limits as MONOCHROME2; gray_r inverts
+    assert layer.colormap.name == "gray_r"

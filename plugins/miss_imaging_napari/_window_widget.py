@@ -190,7 +190,11 @@ class WindowWidget(QWidget):
             self.layer_label.setText("No image layer selected")
             return
         layer.events.contrast_limits.connect(self._sync_fields)
-        self.layer_label.setText(f"Layer: {layer.name}")
+        vol = layer.metadata.get(VOLUME_KEY)
+        note = ""
+        if vol is not None and vol.photometric.upper() == "MONOCHROME1":
+            note = "\nMONOCHROME1: shown inverted (low values white); W/L refer to the values"
+        self.layer_label.setText(f"Layer: {layer.name}{note}")
         wins = layer_file_windows(layer)
         for win in wins:
             item = QListWidgetItem(window_text(win))
