@@ -89,6 +89,7 @@ def test_ermf_sid_sod_disagreement_warns_with_both_values():
         (T(imager_pixel_spacing=IPS, ermf=0.0), "(0018,1114)"),
         (T(imager_pixel_spacing=IPS, ermf=-1.2), "(0018,1114)"),
         (T(imager_pixel_spacing=IPS, sid=700.0, sod=1000.0), "(0018,1111)"),
+        (T(imager_pixel_spacing=IPS, ermf=0.8), "(0018,1114)"),
         (T(pixel_spacing=(0.2, 0.2), imager_pixel_spacing=IPS, calibration_type="MAGIC"), "(0028,0A02)"),
     ],
 )

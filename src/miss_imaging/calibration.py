@@ -200,6 +200,9 @@ def projection_calibration(tags: ProjectionTags) -> Calibration:
     det_r, det_c = ips if ips is not None else (None, None)
     ctype = (tags.calibration_type or "").strip().upper()
 
+    if ermf is not None and ermf < 1.0:
+        # a point source can only enlarge; ERMF < 1 is a device error, but the value is what it states
+        warnings.append(f"{_ERMF} = {ermf:g} < 1 (projection cannot shrink an object); used as stated")
     # geometric magnification SID/SOD; an object cannot sit behind the detector
     m_geom: float | None = None
     if sid is not None and sod is not None:
