@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -11,7 +9,7 @@ from scipy import ndimage
 from miss_imaging.model import ImageVolume
 from miss_imaging.reslice import Plane, make_sampler, reslice
 from miss_imaging.resample import resample, to_patient_grid
-from test_resample import axial_affine, beads, centroid_mm, make_volume, positions, ramp, rotation, sheared_stack
+from test_resample import axial_affine, beads, make_volume, positions, ramp, rotation, sheared_stack
 
 # An asymmetric phantom: one bead toward each of patient left (+x), anterior (-y), superior (+z)
 CENTRE = np.array([0.0, 0.0, 0.0])

@@ -22,7 +22,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-__all__ = ["axis_weights", "apply_axis", "prefilter_axis", "sample_points", "sample_slices", "Workspace", "CUBIC_MARGIN"]
+__all__ = [
+    "axis_weights", "apply_axis", "prefilter_axis", "sample_points", "sample_slices", "Workspace", "CUBIC_MARGIN",
+]
 
 # Cubic B-spline prefilter is an IIR filter with pole z = sqrt(3) - 2 (|z| = 0.268);
 # cropping the input this many voxels beyond the samples changes results by

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from .model import ImageVolume
 from .resample import _default_cval, _PointSampler
 
-__all__ = ["Plane", "reslice", "SlabMode"]
+__all__ = ["Plane", "reslice", "make_sampler", "SlabMode"]
 
 SlabMode = Literal["mip", "mean", "minip"]
 
