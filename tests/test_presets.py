@@ -132,3 +132,18 @@ def test_file_windows_in_file_order_then_tables():
     assert wins[2].explanation == "VOI LUT table (linear approximation)"
     assert wins[2].contrast_limits == (10.0, 10.0 + 127)
     assert file_windows(None) == []
+
+
+def test_auto_window_on_fluoro_phantom(samples, truth):
+    """sample_dicoms fluoro run: round collimator (dark outside) and 4095 burned-in text (truth.json)."""
+    from pydicom import dcmread
+
+    t = truth["fluoro"]
+    frames = dcmread(samples / t["folder"] / t["file"]).pixel_array
+    rows, cols = np.indices(frames.shape[1:])
+    (cr, cc), radius = t["collimator"]["center_px"], t["collimator"]["radius_px"]
+    field = np.hypot(rows - cr, cols - cc) < radius - 2  # 2 px inside the blade edge
+    r0, c0, r1, c1 = t["burned_in_text"]["box_px"]
+    field[r0:r1, c0:c1] = False
+    assert np.percentile(frames, 99) == 4095  # the text would own the top of a naive window
+    assert_window_close(auto_window(frames), frames[:, field], 0.02)
