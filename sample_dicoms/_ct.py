@@ -113,13 +113,13 @@ def metal_coverage(sdf_fn, centres: np.ndarray, steps: np.ndarray, n: int) -> np
         are supersampled, the rest are 0 or 1.
     """
     coarse = sdf_fn(centres)
-    out = (coarse < 0).astype(np.float32)
+    out = (coarse < 0).astype(np.float64)
     half_diag = 0.5 * np.linalg.norm(steps.sum(axis=0)) + 0.05
     edge = np.abs(coarse) <= max(half_diag, 0.5 * np.linalg.norm(steps, axis=1).sum())
     f = (np.arange(n) + 0.5) / n - 0.5
     offs = np.stack(np.meshgrid(f, f, f, indexing="ij"), -1).reshape(-1, 3) @ steps  # (n^3, 3)
     pts = centres[edge]
-    inside = np.empty(len(pts), np.float32)
+    inside = np.empty(len(pts), np.float64)
     for s in range(0, len(pts), 2048):
         chunk = pts[s:s + 2048, None, :] + offs[None]
         inside[s:s + 2048] = (sdf_fn(chunk) < 0).mean(axis=1)
@@ -128,7 +128,12 @@ def metal_coverage(sdf_fn, centres: np.ndarray, steps: np.ndarray, n: int) -> np
 
 
 def render(geo: CTGeometry) -> np.ndarray:
-    """Stored values (uint16, HU + 1024) in array order (k, j, i)."""
+    """Stored values (uint16, HU + 1024) in array order (k, j, i).
+
+    Computed in float64 throughout: a last-bit difference between maths libraries
+    (e.g. SIMD exp/erf) then cannot move a value across a rounding boundary, so the
+    committed bytes are reproducible on other machines.
+    """
     lps = voxel_lps(geo)
     local = lps - ph.ORIGIN
     ramp = float(np.cbrt(SLICE_MM * ROW_MM * COL_MM))
@@ -136,15 +141,15 @@ def render(geo: CTGeometry) -> np.ndarray:
     steps = geo.affine[:3, :3].T  # rows: step of k, j, i in LPS mm
     screw = ph.make_screw()
     f = metal_coverage(lambda p: ph.screw_sdf(p, screw), lps, steps, 4)
-    hu += f * (np.float32(ph.HU_SCREW) - hu)
+    hu += f * (ph.HU_SCREW - hu)
     r = ph.BEAD_DIAMETER_MM / 2
     for centre in ph.make_beads().values():
         box = bead_box(geo, centre, r + 6 * ph.BEAD_PSF_SIGMA_MM)
         rho = np.linalg.norm(lps[box] - centre, axis=-1)
-        f = ph.blurred_ball(rho, r, ph.BEAD_PSF_SIGMA_MM).astype(np.float32)
-        hu[box] += f * (np.float32(ph.HU_STEEL) - hu[box])
+        f = ph.blurred_ball(rho, r, ph.BEAD_PSF_SIGMA_MM)
+        hu[box] += f * (ph.HU_STEEL - hu[box])
     rng = np.random.default_rng(SEED)
-    hu += rng.normal(0.0, NOISE_HU, hu.shape).astype(np.float32)
+    hu += rng.normal(0.0, NOISE_HU, hu.shape)
     stored = np.clip(np.rint(hu) - RESCALE_INTERCEPT, 0, 2**BITS_STORED - 1)
     return stored.astype(np.uint16)
 

@@ -208,12 +208,12 @@ def vertebra_sdf(u, v, w, wc: float) -> np.ndarray:
 
 
 def anatomy_hu(u: np.ndarray, v: np.ndarray, w: np.ndarray, ramp_mm: float) -> np.ndarray:
-    """Phantom HU (without metal) at local coordinates (mm), float32, same shape."""
-    out = np.full(u.shape, HU_AIR, dtype=np.float32)
+    """Phantom HU (without metal) at local coordinates (mm), float64, same shape."""
+    out = np.full(u.shape, HU_AIR, dtype=np.float64)
 
     def paint(sdf: np.ndarray, hu: float) -> None:
-        f = coverage(sdf, ramp_mm).astype(np.float32)
-        out[...] += f * (np.float32(hu) - out)
+        f = coverage(sdf, ramp_mm)
+        out[...] += f * (hu - out)
 
     vb = v - BODY_CENTER_V
     outline = sdf_ellipse(u, vb, *BODY_SEMI)
