@@ -135,7 +135,8 @@ class WindowWidget(QWidget):
     def apply_auto(self) -> None:
         """Auto window from the displayed data (a few frames of it, not the whole volume)."""
         if self._layer is not None:
-            self.set_window(auto_window(self._layer.data))
+            data = self._layer.data[-1] if self._layer.multiscale else self._layer.data  # coarsest level
+            self.set_window(auto_window(data))
 
     def set_mouse_enabled(self, on: bool) -> None:
         """Install (or remove) the mouse drag on every image layer."""
