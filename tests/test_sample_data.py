@@ -202,6 +202,27 @@ def test_ct_rescale_and_tissue_values(ct, truth):
     assert hu.max() > 3000  # metal
 
 
+def _hu_near(hu: np.ndarray, affine: np.ndarray, lps, radius_mm: float = 1.5) -> float:
+    """Median HU of the voxels within ``radius_mm`` of an LPS point (positions from the tags)."""
+    k, j, i = np.indices(hu.shape)
+    pos = np.stack([k, j, i], -1) @ affine[:3, :3].T + affine[:3, 3]
+    return float(np.median(hu[np.linalg.norm(pos - np.asarray(lps), axis=-1) < radius_mm]))
+
+
+def test_ct_anatomy_is_where_truth_says(ct, truth):
+    _, hu, affine, _ = ct
+    a = truth["spine_ct"]["anatomy"]
+    for vertebra in a["vertebrae"].values():  # cancellous bone at each body centre
+        assert _hu_near(hu, affine, vertebra["body_center_lps_mm"]) == pytest.approx(a["hu"]["cancellous_bone"], abs=5)
+    z0, z1 = a["disc_z_range_lps_mm"]
+    disc = np.array(a["origin_lps_mm"]) + [10.0, 0.0, 0.0]  # annulus, lateral in the disc plane
+    disc[2] = (z0 + z1) / 2
+    assert _hu_near(hu, affine, disc) == pytest.approx(a["hu"]["disc_annulus"], abs=5)
+    body = np.array(list(a["vertebrae"].values())[1]["body_center_lps_mm"])
+    cortex = body + [0.0, -(a["vertebrae"]["L4"]["body_semi_axes_x_y_mm"][1] - 0.6), 0.0]  # anterior cortex
+    assert _hu_near(hu, affine, cortex, 0.5) > 700
+
+
 def _bead_centroid(hu: np.ndarray, affine: np.ndarray, near_lps: np.ndarray) -> np.ndarray:
     """Intensity centroid (LPS mm) of the bead near ``near_lps``: HU above the local background,
     within 3 mm of the brightest voxel; background = median of the 3-5 mm shell."""
