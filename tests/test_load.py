@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pydicom
 import pytest
@@ -117,7 +119,7 @@ def test_lazy_equals_eager(tmp_path, monkeypatch):
     assert lazy.is_lazy and not eager.is_lazy
     assert lazy.pixels.chunks[0] == (1, 1, 1, 1)
     np.testing.assert_array_equal(lazy.pixels.compute(), eager.pixels)
-    monkeypatch.setattr(miss_imaging.load, "LAZY_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(sys.modules["miss_imaging.load"], "LAZY_THRESHOLD_BYTES", 100)
     assert load(tmp_path).is_lazy  # above the threshold: lazy by default
     assert not load(tmp_path, lazy=False).is_lazy
 

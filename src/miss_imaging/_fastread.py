@@ -21,6 +21,7 @@ import os
 import struct
 from dataclasses import dataclass
 
+import numpy as np
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
@@ -93,6 +94,41 @@ class RawHeader:
     pixel_vr: str | None
     file_size: int
     preamble: bool
+    _layout: tuple | None = None  # (byte indices, their values, ...): see layout_key()
+    walked: bool = True  # False when positions came (partly) from a template
+
+    def layout_key(self) -> tuple:
+        """Indices and values of every byte that decides where elements lie.
+
+        These are the element headers (tag, VR, length) of the meta group and
+        the data set, the transfer syntax and undefined-length sequence values
+        (whose item headers decide where they end), the Pixel Data header and
+        the DICM prefix.  A file whose bytes agree at these indices has, by
+        induction along the chain of lengths, exactly the same element
+        positions: its walk can be skipped (see ``walk_header(template=)``).
+        """
+        if self._layout is None:
+            parts = [np.arange(128, 132)] if self.preamble else []
+            for positions, implicit in ((self.meta, False), (self.elements, self.implicit)):
+                for tag, (vr, start, length) in positions.items():
+                    hdr = 8 if implicit or vr not in _LONG_VRS else 12
+                    end = start
+                    if length == _UNDEFINED or tag == 0x00020010:
+                        end = _skip_undefined(self.buf, start, implicit or vr == b"UN") if length == _UNDEFINED \
+                            else start + length
+                    parts.append(np.arange(start - hdr, end))
+            if self.pixel_offset is not None:
+                hdr = 8 if self.implicit or self.pixel_vr not in ("OB", "OW", "OD", "OF", "OL", "OV", "UN") else 12
+                parts.append(np.arange(self.pixel_offset - hdr, self.pixel_offset))
+            idx = np.concatenate(parts) if parts else np.zeros(0, np.intp)
+            # header start of each data set element, in file order, to resume a walk
+            starts = [start - (8 if self.implicit or vr not in _LONG_VRS else 12)
+                      for vr, start, _ in self.elements.values()]
+            self._layout = (
+                idx, np.frombuffer(self.buf, np.uint8)[idx].copy(), int(idx.max(initial=0)) + 1,
+                np.array(starts, np.intp), list(self.elements.items()),
+            )
+        return self._layout
 
     def value(self, tag: int) -> bytes | None:
         """Raw value bytes of a top-level element, None when absent."""
@@ -232,18 +268,68 @@ def _walk(buf: bytes, pos: int, implicit: bool, eof: bool, only_group2: bool):
         pos = end
 
 
-def walk_header(path: str | os.PathLike) -> RawHeader | None:
+def _same_layout(buf: bytes, size: int, template: RawHeader) -> RawHeader | None:
+    """``template``'s element positions applied to `buf` as far as its layout bytes match.
+
+    All of them match: the positions are reused as they are.  The first
+    mismatch lies in the data set: elements before it are reused and the walk
+    resumes at the element holding it.  Otherwise None (walk from the start).
+    """
+    idx, expect, need, starts, items = template.layout_key()
+    if template.pixel_offset is None or len(buf) < (idx[0] if len(idx) else 0) + 132:
+        return None
+    n = min(need, len(buf))
+    got = np.frombuffer(buf, np.uint8, count=n)
+    ok = idx < n
+    diff = np.flatnonzero(got[idx[ok]] != expect[ok]) if ok.all() else None
+    if diff is None or len(diff) or template.file_size != size:
+        first = int(idx[ok][diff[0]]) if diff is not None and len(diff) else int(idx[~ok][0]) if not ok.all() else None
+        if first is None:  # same layout, other file size: the pixel data length differs
+            return None
+        k = int(np.searchsorted(starts, first, side="right")) - 1  # element whose header/value holds it
+        if k < 1:
+            return None
+        try:
+            rest, _, pixel = _walk(buf, int(starts[k]), template.implicit, len(buf) >= size, only_group2=False)
+        except (_Short, _Malformed, struct.error):
+            return None
+        if pixel is None:
+            return None
+        elements = dict(items[:k])
+        elements.update(rest)
+        start, vr, length = pixel
+        return RawHeader(
+            buf, template.meta, elements, template.transfer_syntax, template.implicit, start,
+            None if length == _UNDEFINED else length, None if vr is None else vr.decode("ascii"), size,
+            template.preamble, None, False,
+        )
+    return RawHeader(
+        buf, template.meta, template.elements, template.transfer_syntax, template.implicit,
+        template.pixel_offset, template.pixel_length, template.pixel_vr, size, template.preamble, template._layout,
+        False,
+    )
+
+
+def walk_header(path: str | os.PathLike, template: RawHeader | None = None) -> RawHeader | None:
     """Split the header of a little endian DICOM file without decoding it.
 
     Returns ``None`` when the file is not something this walker handles with
     certainty (no ``DICM`` and no plausible group-0002/0008 start, big endian,
-    deflated, malformed); the caller then uses pydicom.  Raises ``OSError``
+    deflated, malformed); the caller then uses pydicom.  With `template` (the
+    header of a previous file, typically of the same series), a file whose
+    layout bytes equal the template's reuses its element positions without
+    walking (exact: see :meth:`RawHeader.layout_key`).  Raises ``OSError``
     only for I/O errors.
     """
     want = _FIRST_READ
-    with open(path, "rb", buffering=0) as f:
-        size = os.fstat(f.fileno()).st_size
-        buf = f.read(want)
+    fd = os.open(path, os.O_RDONLY)  # plain syscalls: this runs once per file of a scan
+    try:
+        size = os.fstat(fd).st_size
+        buf = os.read(fd, want)
+        if template is not None:
+            same = _same_layout(buf, size, template)
+            if same is not None:
+                return same
         while True:
             eof = len(buf) >= size
             try:
@@ -254,10 +340,11 @@ def walk_header(path: str | os.PathLike) -> RawHeader | None:
                         raise HeaderTruncated(f"the file ends inside its header ({size} bytes)") from None
                     return None
                 want *= 4
-                f.seek(0)
-                buf = f.read(want)
+                buf = os.pread(fd, want, 0)
             except (_Malformed, struct.error, UnicodeDecodeError):
                 return None
+    finally:
+        os.close(fd)
 
 
 def _parse(buf: bytes, eof: bool, size: int) -> RawHeader:

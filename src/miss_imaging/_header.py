@@ -21,6 +21,8 @@ from pydicom.dataset import Dataset
 from ._fastread import RawHeader
 from .errors import AbsurdDimensionsError, PixelDataError, TruncatedFileError
 
+_US = struct.Struct("<H")
+
 __all__ = [
     "FileHeader",
     "MAX_PIXEL_BYTES",
@@ -225,24 +227,56 @@ def header_from_dataset(
     TruncatedFileError
         The file ends before the Pixel Data length it announces.
     """
+    # Two tiny accessors chosen once per file: this runs for every file of a scan.
+    if isinstance(ds, RawHeader):
+        el, buf = ds.elements, ds.buf
+
+        def s(tag: int) -> str:
+            p = el.get(tag)
+            return buf[p[1] : p[1] + p[2]].decode("latin-1").strip(" \x00") if p else ""
+
+        def u(tag: int, default: int) -> int:
+            p = el.get(tag)
+            return _US.unpack_from(buf, p[1])[0] if p and p[2] >= 2 else default
+
+        def f(tag: int) -> tuple[float, ...] | None:
+            v = s(tag)
+            if not v:
+                return None
+            try:
+                return tuple(map(float, v.split("\\")))
+            except ValueError:
+                return None
+
+    else:
+
+        def s(tag: int) -> str:
+            return text(ds, tag)
+
+        def u(tag: int, default: int) -> int:
+            v = integer(ds, tag, default, binary=True)
+            return default if v is None else v
+
+        def f(tag: int) -> tuple[float, ...] | None:
+            return floats(ds, tag)
+
     if not has_pixels:
         raise PixelDataError(
-            "no (7FE0,0010) Pixel Data: not an image"
-            + (f" (SOP class {text(ds, 0x00080016)})" if text(ds, 0x00080016) else ""),
+            "no (7FE0,0010) Pixel Data: not an image" + (f" (SOP class {s(0x00080016)})" if s(0x00080016) else ""),
             path=path,
             tag="(7FE0,0010) PixelData",
         )
-    rows = integer(ds, 0x00280010, 0, binary=True) or 0
-    cols = integer(ds, 0x00280011, 0, binary=True) or 0
-    frames_s = text(ds, 0x00280008)
+    rows = u(0x00280010, 0)
+    cols = u(0x00280011, 0)
+    frames_s = s(0x00280008)
     try:
         frames = int(float(frames_s.split("\\")[0])) if frames_s else 1
     except ValueError:
         raise AbsurdDimensionsError(
             f"(0028,0008) NumberOfFrames {frames_s!r} is not a number", path=path, tag="(0028,0008) NumberOfFrames"
         ) from None
-    samples = integer(ds, 0x00280002, 1, binary=True) or 1
-    bits = integer(ds, 0x00280100, 0, binary=True) or 0
+    samples = u(0x00280002, 1) or 1
+    bits = u(0x00280100, 0)
     if rows <= 0 or cols <= 0:
         raise AbsurdDimensionsError(
             f"(0028,0010) Rows = {rows}, (0028,0011) Columns = {cols}: an image needs both > 0",
@@ -285,7 +319,8 @@ def header_from_dataset(
                 path=path,
                 tag="(7FE0,0010) PixelData",
             )
-        photometric = text(ds, 0x00280004).upper()
+    photometric = s(0x00280004).upper() or "MONOCHROME2"
+    if pixel_length is not None:
         if photometric.startswith("YBR") and ("422" in photometric or "420" in photometric):
             total = total  # subsampled colour: length rules differ, and colour is not loaded anyway
         elif pixel_length > total + 1:
@@ -300,34 +335,43 @@ def header_from_dataset(
                 path=path,
                 tag="(7FE0,0010) PixelData",
             )
-    image_type = tuple(x.strip().upper() for x in text(ds, 0x00080008).split("\\") if x.strip())
-    slope_t = floats(ds, 0x00281053)
-    icpt_t = floats(ds, 0x00281052)
+    image_type = tuple(x.strip().upper() for x in s(0x00080008).split("\\") if x.strip())
+    slope_t = f(0x00281053)
+    icpt_t = f(0x00281052)
+    ins = s(0x00200013)
+    acq = s(0x00200012)
     return FileHeader(
         path=path,
         source=ds,
         transfer_syntax=transfer_syntax,
-        sop_class=text(ds, 0x00080016),
-        series_uid=text(ds, 0x0020000E),
-        modality=text(ds, 0x00080060).upper(),
+        sop_class=s(0x00080016),
+        series_uid=s(0x0020000E),
+        modality=s(0x00080060).upper(),
         rows=rows,
         cols=cols,
         frames=frames,
         samples=samples,
         bits_allocated=bits,
-        bits_stored=integer(ds, 0x00280101, bits, binary=True) or bits,
-        pixel_representation=integer(ds, 0x00280103, 0, binary=True) or 0,
-        photometric=text(ds, 0x00280004).upper() or "MONOCHROME2",
-        iop=floats(ds, 0x00200037),
-        ipp=floats(ds, 0x00200032),
-        pixel_spacing=floats(ds, 0x00280030),
+        bits_stored=u(0x00280101, bits) or bits,
+        pixel_representation=u(0x00280103, 0),
+        photometric=photometric,
+        iop=f(0x00200037),
+        ipp=f(0x00200032),
+        pixel_spacing=f(0x00280030),
         slope=slope_t[0] if slope_t else 1.0,
         intercept=icpt_t[0] if icpt_t else 0.0,
         image_type=image_type,
-        acquisition_number=integer(ds, 0x00200012),
-        instance_number=integer(ds, 0x00200013),
+        acquisition_number=_int_or_none(acq),
+        instance_number=_int_or_none(ins),
         enhanced=_has(ds, 0x52009229) or _has(ds, 0x52009230),
         pixel_offset=pixel_offset,
         pixel_length=pixel_length,
         warnings=[excess_warning] if excess_warning else [],
     )
+
+
+def _int_or_none(v: str) -> int | None:
+    try:
+        return int(float(v.split("\\")[0])) if v else None
+    except ValueError:
+        return None

@@ -266,38 +266,8 @@ def _check_shape(h: FileHeader, arr: np.ndarray) -> None:
         )
 
 
-#: Threads used to read many single-frame files (reads and numpy release the GIL).
-READ_THREADS = 2
-
-
-def _fill_fast_threaded(sources: list[Source], out: np.ndarray) -> None:
-    """Fast path over many files in READ_THREADS threads, each a contiguous share."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def work(ks: range) -> None:
-        for k in ks:
-            s = sources[k]
-            with open(s.header.path, "rb", buffering=0) as f:
-                _fast_slot(f, s, out[k], False)
-
-    n = len(sources)
-    step = -(-n // READ_THREADS)
-    with ThreadPoolExecutor(READ_THREADS) as pool:
-        for fut in [pool.submit(work, range(i, min(n, i + step))) for i in range(0, n, step)]:
-            fut.result()
-
-
 def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
     """Fill `out` (N, rows, cols) with every source; returns `out` (float32 if promoted)."""
-    if (
-        not check
-        and READ_THREADS > 1
-        and len(sources) >= 16
-        and len({id(s.header) for s in sources}) == len(sources)
-        and all(fast_ok(s.header) for s in sources)
-    ):
-        _fill_fast_threaded(sources, out)
-        return out
     # group consecutive outputs by file so that each file is opened once
     by_file: dict = {}
     for k, s in enumerate(sources):

@@ -19,7 +19,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 
-from ._fastread import HeaderTruncated, walk_header
+from ._fastread import HeaderTruncated, RawHeader, walk_header
 from ._header import FileHeader, header_from_dataset
 from .errors import MissImagingError, NotDicomError, TruncatedFileError
 from .model import ScanResult
@@ -75,17 +75,22 @@ def _pydicom_header(path: Path) -> tuple[Dataset, str]:
     return ds, ts
 
 
-def read_header(path: str | os.PathLike) -> FileHeader:
+def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> FileHeader:
     """Read one file's header (never its pixels) into a :class:`FileHeader`.
+
+    `template` is the header of another file (usually the previous one in
+    the folder): when this file's layout bytes match, its element positions
+    are reused instead of walked (see :meth:`RawHeader.layout_key`).
 
     Raises
     ------
     NotDicomError, TruncatedFileError, PixelDataError, AbsurdDimensionsError
         Each naming the file and the tag concerned.
     """
-    p = Path(path)
+    p = path if isinstance(path, Path) else Path(path)
+    tsrc = template.source if template is not None and isinstance(template.source, RawHeader) else None
     try:
-        raw = walk_header(p)
+        raw = walk_header(p, tsrc)
     except HeaderTruncated as exc:
         raise TruncatedFileError(f"truncated: {exc}", path=p) from None
     except OSError as exc:
@@ -127,9 +132,13 @@ def scan(path: str | os.PathLike) -> ScanResult:
     headers: list[FileHeader] = []
     skipped: list[tuple[Path, str]] = []
     errors: dict[Path, MissImagingError] = {}
+    template = None
     for f in iter_files(path):
         try:
-            headers.append(read_header(f))
+            h = read_header(f, template)
+            headers.append(h)
+            if isinstance(h.source, RawHeader) and h.source.walked:
+                template = h  # the next files of a series usually share this layout
         except MissImagingError as exc:
             skipped.append((f, str(exc)))
             errors[f] = exc
