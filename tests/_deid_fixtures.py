@@ -116,7 +116,11 @@ def write_ct_series(folder: Path, n: int = 4, rows: int = 12, cols: int = 10) ->
     return paths
 
 
-def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, *, compress: bool = True) -> Path:
+TEXT_BOX = (2, 3, 9, 40)  # (row0, col0, row1, col1) of the burned-in "name" drawn by write_xa_run(text=True)
+
+
+def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, *, compress: bool = True,
+                 text: bool = False) -> Path:
     """XA multi-frame cine, 66.7 ms per frame, detector spacing + SID/SOD/ERMF, burned-in annotation."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(11)
@@ -148,6 +152,10 @@ def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, 
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     arr = rng.integers(100, 4000, (frames, rows, cols), dtype=np.uint16)
+    if text:  # glyph-like strokes at the 12-bit maximum, the same in every frame (an overlay burned in)
+        r0, c0, r1, c1 = TEXT_BOX
+        arr[:, r0:r1:2, c0:c1] = 4095
+        arr[:, r0:r1, c0:c1:4] = 4095
     ds.PixelData = arr.tobytes()
     if compress:
         ds.compress(RLELossless, arr, generate_instance_uid=False)

@@ -268,3 +268,41 @@ def test_real_files_export_and_reload_identically(shared_dicom: Path, tmp_path: 
             for f in report.files_written:
                 ds = pydicom.dcmread(f)
                 assert ds.PatientIdentityRemoved == "YES" and not any(e.tag.is_private for e in ds.iterall())
+
+
+def test_burned_in_text_is_found_and_blanked_by_default(tmp_path: Path):
+    from _deid_fixtures import TEXT_BOX
+
+    path = write_xa_run(tmp_path / "src", frames=4, rows=96, cols=128, text=True)
+    orig = pydicom.dcmread(path).pixel_array
+    report = deidentify_series(path, tmp_path / "auto")
+    (out_path,) = report.files_written
+    (box,) = report.auto_regions[out_path]
+    r0, c0, r1, c1 = TEXT_BOX
+    assert box[0] <= r0 and box[1] <= c0 and box[2] >= r1 and box[3] >= c1  # covers the text
+    assert (box[2] - box[0]) * (box[3] - box[1]) < 2 * (r1 - r0 + 4) * (c1 - c0 + 4)  # and not much more
+    arr = pydicom.dcmread(out_path).pixel_array
+    inside = np.zeros(orig.shape[1:], bool)
+    inside[box[0]:box[2], box[1]:box[3]] = True
+    assert not np.any(arr[:, inside] == 4095)
+    np.testing.assert_array_equal(arr[:, ~inside], orig[:, ~inside])
+    assert "113101" in [i.CodeValue for i in pydicom.dcmread(out_path).DeidentificationMethodCodeSequence]
+    assert "found and blanked" in report.summary() and "NOT removed" not in report.summary()
+    # explicitly no blanking: pixels kept, loud warning
+    kept = deidentify_series(path, tmp_path / "none", blank_regions=())
+    np.testing.assert_array_equal(pydicom.dcmread(kept.files_written[0]).pixel_array, orig)
+    assert kept.auto_regions == {} and "NOT removed" in kept.summary()
+
+
+def test_detect_text_regions_ignores_moving_and_central_bright_things():
+    from miss_imaging.burned_in import detect_text_regions
+
+    run = np.full((6, 128, 128), 1000, np.uint16)
+    for k in range(6):
+        run[k, 60:70, 40 + 5 * k:44 + 5 * k] = 4095  # a saturated instrument that moves
+    assert detect_text_regions(run, bits_stored=12) == []
+    single = np.full((200, 160), 800, np.uint16)
+    single[90:110, 70:90] = 4095  # saturated metal in the middle of a radiograph
+    single[5:12, 120:150:3] = 4095  # a marker letter block in the corner
+    assert detect_text_regions(single, bits_stored=12) == [(3, 118, 14, 150)]
+    assert detect_text_regions(np.zeros((4, 32, 32), np.uint16)) == []

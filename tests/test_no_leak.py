@@ -30,7 +30,7 @@ import pytest
 from miss_imaging import measurements_io, settings
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.deid import DeidOptions, deidentify_series, find_identifiers, identifier_variants
-from miss_imaging.export import export_cine_gif, measurement_lines, write_png
+from miss_imaging.export import blanked_volume, burned_in_regions, export_cine_gif, measurement_lines, write_png
 from miss_imaging.load import load, load_all
 from miss_imaging.measure import measure_distance
 from miss_imaging.render import render_slice
@@ -42,11 +42,15 @@ SAMPLE_KEYS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compres
 
 
 def _available() -> list[str]:
+    """Sample keys with a folder; hostile cases as ``hostile/<case>``."""
     try:
         truth = json.loads((SAMPLES / "truth.json").read_text())
     except (OSError, ValueError):
         return []
-    return [k for k in SAMPLE_KEYS if isinstance(truth.get(k), dict) and "folder" in truth[k]]
+    keys = [k for k in SAMPLE_KEYS if isinstance(truth.get(k), dict) and "folder" in truth[k]]
+    cases = (truth.get("hostile") or {}).get("cases") or {}
+    keys += [f"hostile/{c}" for c, v in cases.items() if isinstance(v, dict) and "folder" in v]
+    return keys
 
 
 AVAILABLE = _available()
@@ -54,6 +58,8 @@ pytestmark = pytest.mark.skipif(not AVAILABLE, reason="sample_dicoms/truth.json 
 
 
 def _sample_path(truth: dict, key: str) -> Path:
+    if key.startswith("hostile/"):
+        return SAMPLES / truth["hostile"]["cases"][key.split("/", 1)[1]]["folder"]
     entry = truth[key]
     return SAMPLES / entry["folder"] / entry["file"] if entry.get("file") else SAMPLES / entry["folder"]
 
@@ -112,7 +118,17 @@ def test_sample_exports_leak_nothing_and_reload_identically(key, truth, idents, 
                 assert_clean_dicom(f.read_bytes(), idents, f"{where} export {f.name}")
         assert_clean(report.summary(), idents, f"{where} export report")
         copy = load(out)
-        np.testing.assert_array_equal(np.asarray(copy.pixels), np.asarray(vol.pixels), err_msg=where)
+        a, b = np.asarray(vol.pixels), np.asarray(copy.pixels)
+        outside = np.ones(a.shape[1:], bool)  # burned-in text is blanked by default; everything else identical
+        for boxes in report.auto_regions.values():
+            for r0, c0, r1, c1 in boxes:
+                outside[r0:r1, c0:c1] = False
+        np.testing.assert_array_equal(b[:, outside], a[:, outside], err_msg=where)
+        burned = (truth.get(key) or {}).get("burned_in_text") if isinstance(truth.get(key), dict) else None
+        if burned:  # the phantom's name/ID/date box is inside what was blanked, and the text is gone
+            r0, c0, r1, c1 = burned["box_px"]
+            assert not outside[r0:r1, c0:c1].any(), (where, report.auto_regions)
+            assert b[:, ~outside].max() < a[:, r0:r1, c0:c1].max()
         np.testing.assert_allclose(copy.affine, vol.affine, rtol=0, atol=1e-9, err_msg=where)
         assert copy.spacing == vol.spacing and copy.kind == vol.kind and copy.calibration == vol.calibration
         assert copy.projection == vol.projection, where
@@ -127,11 +143,15 @@ def test_sample_exports_leak_nothing_and_reload_identically(key, truth, idents, 
             a, b = (copy.patient_to_index(lm[k]) for k in ("inch_a", "inch_b"))
             assert measure_distance(copy, a, b).mm == pytest.approx(25.4, abs=1e-6)
         # --- figures, cine, measurement files, session -----------------------------------
-        png = write_png(render_slice(vol, p0[0], lines=measurement_lines([m0])).image, tmp_path / f"{n}.png")
+        shared = blanked_volume(vol, burned_in_regions(vol))  # what a shared figure shows
+        png = write_png(render_slice(shared, p0[0], lines=measurement_lines([m0])).image, tmp_path / f"{n}.png")
         assert_clean(png.read_bytes(), idents, f"{where} PNG")
         if vol.kind == "projection" and vol.shape[0] > 1:
             gif = export_cine_gif(vol, tmp_path / f"{n}.gif", measurements=[m0], width_px=256)
             assert_clean(gif.path.read_bytes(), idents, f"{where} GIF")
+            if burned:
+                r0, c0, r1, c1 = burned["box_px"]
+                assert any(b[0] <= r0 and b[1] <= c0 and b[2] >= r1 and b[3] >= c1 for b in gif.blanked_regions)
         for f in (measurements_io.save_csv([m0], tmp_path / f"{n}.csv"),
                   measurements_io.save_json([m0], tmp_path / f"{n}.json")):
             assert_clean(f.read_bytes(), idents, f"{where} {f.suffix}")

@@ -29,7 +29,7 @@ def teaching_on():
 def data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("teach")
     write_ct_series(root / "ct", n=6, rows=40, cols=48)
-    write_xa_run(root / "xa", frames=5, rows=48, cols=64)
+    write_xa_run(root / "xa", frames=5, rows=96, cols=128, text=True)
     return {"root": root, "ct": root / "ct", "xa": root / "xa"}
 
 
@@ -134,16 +134,25 @@ def test_snapshot_shows_scale_bar_and_restores_it(widget, tmp_path):
 
 
 def test_cine_and_deid_export_from_widget(widget, tmp_path, data):
+    from _deid_fixtures import TEXT_BOX
+
     rep = widget.export_cine(tmp_path / "run.gif", width_px=200)
     assert rep.n_frames == 5 and rep.gif_delays_ms == [70, 60, 70, 70, 60]
+    (box,) = rep.blanked_regions  # the burned-in text is not in the clip
+    assert box[0] <= TEXT_BOX[0] and box[1] <= TEXT_BOX[1] and box[2] >= TEXT_BOX[2] and box[3] >= TEXT_BOX[3]
     assert find_identifiers(rep.path.read_bytes(), IDENTS) == []
     report = widget.export_deidentified(tmp_path / "anon")
     assert len(report.files_written) == 1 and report.burned_in_annotation
+    assert list(report.auto_regions.values()) == [(box,)]
     orig, copy = load(data["xa"]), load(tmp_path / "anon")
-    np.testing.assert_array_equal(np.asarray(orig.pixels), np.asarray(copy.pixels))
+    outside = np.ones(orig.shape[1:], bool)
+    outside[box[0]:box[2], box[1]:box[3]] = False
+    a, b = np.asarray(orig.pixels), np.asarray(copy.pixels)
+    np.testing.assert_array_equal(a[:, outside], b[:, outside])
+    assert not np.any(b[:, ~outside] == 4095)
     np.testing.assert_allclose(copy.affine, orig.affine)
     assert copy.spacing == orig.spacing and copy.calibration == orig.calibration and copy.patient == {}
-    assert "BurnedInAnnotation" in widget.status.text()
+    assert "burned-in text found and blanked" in widget.status.text()
 
 
 def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp_path, data):
@@ -184,3 +193,39 @@ def test_restore_never_turns_teaching_off(widget, tmp_path):
     settings.set_teaching_mode(True)
     report = widget.restore_session(path)
     assert settings.get_teaching_mode() is True and "teaching mode left on" in report.notes[-1]
+
+
+def _mask_layers(viewer):
+    from miss_imaging_napari._teaching import MASK_KEY
+
+    return [lay for lay in viewer.layers if MASK_KEY in lay.metadata]
+
+
+def test_burned_in_text_masked_in_teaching_mode_and_snapshots(widget, tmp_path):
+    from PIL import Image
+
+    viewer = widget.viewer
+    xa = viewer.layers.selection.active
+    (mask,) = _mask_layers(viewer)  # teaching mode: the XA run's burned-in text is covered
+    assert mask.ndim == 2 and mask.metadata["miss_imaging_text_mask"]["image"] is xa
+    assert viewer.layers.selection.active is xa  # adding the mask did not steal the selection
+    assert "Burned-in annotation: YES" in widget.info.toPlainText()
+    # the mask covers the text box (pixel edges, in the image layer's data coordinates)
+    from _deid_fixtures import TEXT_BOX
+
+    corners = np.array([xa.world_to_data((0.0, *p))[-2:] for p in np.asarray(mask.data[0])])
+    assert corners[:, 0].min() <= TEXT_BOX[0] - 0.5 and corners[:, 0].max() >= TEXT_BOX[2] - 0.5
+    assert corners[:, 1].min() <= TEXT_BOX[1] - 0.5 and corners[:, 1].max() >= TEXT_BOX[3] - 0.5
+    white = lambda a: int(np.sum(a[..., :3].min(axis=-1) > 240))  # noqa: E731
+    for frame in (0, 4):  # a 2-D mask: on every frame
+        viewer.dims.set_point(0, frame)
+        shot = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
+        widget.teaching.setChecked(False)
+        assert _mask_layers(viewer) == []  # clinician mode: the clinician sees the file as it is
+        raw = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
+        assert white(raw) > white(shot) + 3000  # the burned-in text is on screen without the mask
+        snap = np.asarray(Image.open(widget.save_snapshot(tmp_path / f"clin{frame}.png")))
+        assert white(snap) < white(raw) - 3000  # ...but never in a file written for sharing
+        assert _mask_layers(viewer) == []  # the temporary mask is gone again
+        widget.teaching.setChecked(True)
+        assert len(_mask_layers(viewer)) == 1

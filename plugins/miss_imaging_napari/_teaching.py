@@ -1,4 +1,4 @@
-"""Patient/study banner: shown when teaching mode is OFF, absent when it is ON.
+"""Patient/study banner (teaching mode OFF) and burned-in text masks (teaching mode ON).
 
 Clinicians need the patient on screen to avoid wrong-patient errors; an
 educator must never show it.  The banner is a canvas TextOverlay at the top
@@ -8,6 +8,13 @@ In teaching mode the overlay is *deleted*, not hidden, so no identifier is
 left anywhere in the viewer's model.  It follows the toggle
 (:func:`miss_imaging.settings.set_teaching_mode`, from the widget or the CLI)
 and every layer insertion, removal and selection change.
+
+Fluoroscopy runs often carry the patient's name *in the pixels*
+(BurnedInAnnotation = YES).  In teaching mode each such layer gets an opaque
+black 2-D Shapes layer over the text found by
+:func:`miss_imaging.burned_in.detect_text_regions` (2-D, so it covers every
+frame); it is removed in clinician mode.  Snapshots use
+:func:`text_masks_shown` to mask the text in both modes.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
-__all__ = ["BANNER_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden"]
+__all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
+           "update_masks", "text_masks_shown"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
+#: metadata key of a burned-in text mask layer: {"image": the image layer}
+MASK_KEY = "miss_imaging_text_mask"
+_REGIONS_KEY = "miss_imaging_text_regions"  # image layer metadata: cached detected boxes
 _POSITION = "top_right"  # top_center holds the anterior/superior orientation letter
 
 _viewers: list[weakref.ref[Any]] = []
@@ -98,18 +109,90 @@ def active_volume(viewer: Any) -> tuple[Any, ImageVolume] | tuple[None, None]:
     return None, None
 
 
+def _mask_layers(viewer: Any) -> list[Any]:
+    return [lay for lay in viewer.layers if MASK_KEY in (getattr(lay, "metadata", None) or {})]
+
+
+def _text_regions(layer: Any) -> list[tuple[int, int, int, int]]:
+    md = layer.metadata
+    if _REGIONS_KEY not in md:
+        from miss_imaging.export import burned_in_regions
+
+        vol = md.get(VOLUME_KEY)
+        md[_REGIONS_KEY] = burned_in_regions(vol) if isinstance(vol, ImageVolume) and vol.kind == "projection" else []
+    return list(md[_REGIONS_KEY])
+
+
+_busy: set[int] = set()  # ids of viewers whose masks are being added (napari fires selection events meanwhile)
+
+
+def update_masks(viewer: Any, show: bool, *, temporary: bool = False) -> list[Any]:
+    """Add (``show=True``) or remove every burned-in text mask; returns the masks added.
+
+    The active layer is left as it was (adding a layer would select it).
+    ``temporary`` masks (a snapshot's) are left alone by ``show=False``;
+    their owner removes them.
+    """
+    if id(viewer) in _busy:
+        return []
+    _busy.add(id(viewer))
+    try:
+        return _update_masks(viewer, show, temporary)
+    finally:
+        _busy.discard(id(viewer))
+
+
+def _update_masks(viewer: Any, show: bool, temporary: bool) -> list[Any]:
+    import numpy as np
+
+    masks = _mask_layers(viewer)
+    if not show:
+        for m in masks:
+            if not m.metadata[MASK_KEY].get("temporary"):
+                viewer.layers.remove(m)
+        return []
+    images = [lay for lay in viewer.layers if isinstance((getattr(lay, "metadata", None) or {}).get(VOLUME_KEY),
+                                                         ImageVolume)]
+    for m in masks:  # masks of layers that are gone
+        if all(m.metadata[MASK_KEY]["image"] is not img for img in images):
+            viewer.layers.remove(m)
+    covered = {id(m.metadata[MASK_KEY]["image"]) for m in _mask_layers(viewer)}
+    added = []
+    active = viewer.layers.selection.active
+    for img in images:
+        if id(img) in covered:
+            continue
+        regions = _text_regions(img)
+        if not regions:
+            continue
+        rects = []
+        for r0, c0, r1, c1 in regions:  # pixel edges, not centres
+            corners = [(r0 - 0.5, c0 - 0.5), (r0 - 0.5, c1 - 0.5), (r1 - 0.5, c1 - 0.5), (r1 - 0.5, c0 - 0.5)]
+            lead = (0,) * (img.ndim - 2)
+            rects.append(np.array([img.data_to_world(lead + c)[-2:] for c in corners]))
+        added.append(viewer.add_shapes(
+            rects, shape_type="rectangle", ndim=2, face_color="black", edge_width=0, opacity=1.0,
+            blending="translucent_no_depth", name=f"burned-in text mask [{img.name}]",
+            units=tuple(img.units)[-2:], metadata={MASK_KEY: {"image": img, "temporary": temporary}},
+        ))
+    if added and active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return added
+
+
 def update(viewer: Any) -> None:
-    """Install, refresh or remove the banner on `viewer` for the current mode and layers."""
+    """Install, refresh or remove the banner and text masks of `viewer` for the current mode and layers."""
+    teaching = settings.get_teaching_mode()
+    update_masks(viewer, teaching)
     overlays = viewer.canvas.overlays
     _, vol = active_volume(viewer)
-    if settings.get_teaching_mode() or vol is None:
+    if teaching or vol is None:
         if BANNER_KEY in overlays:
             del overlays[BANNER_KEY]
         return
     text = banner_text(vol)
     if BANNER_KEY in overlays:
-        overlays[BANNER_KEY].text = text
-        overlays[BANNER_KEY].visible = True
+        overlays[BANNER_KEY].text = text  # visibility untouched: a snapshot may have hidden it for the capture
         return
     from napari.components.overlays import TextOverlay
 
@@ -147,8 +230,12 @@ def attach(viewer: Any) -> None:
         except Exception as exc:  # never break napari's event loop for a banner
             _log.debug("teaching banner update failed: %s", exc)
 
-    viewer.layers.events.inserted.connect(_refresh)
-    viewer.layers.events.removed.connect(_refresh)
+    def _refresh_unless_mask(event: Any = None) -> None:
+        if MASK_KEY not in (getattr(getattr(event, "value", None), "metadata", None) or {}):
+            _refresh()
+
+    viewer.layers.events.inserted.connect(_refresh_unless_mask)
+    viewer.layers.events.removed.connect(_refresh_unless_mask)
     viewer.layers.selection.events.active.connect(_refresh)
 
 
@@ -164,3 +251,15 @@ def banner_hidden(viewer: Any) -> Iterator[None]:
     finally:
         if overlay is not None and BANNER_KEY in viewer.canvas.overlays:
             viewer.canvas.overlays[BANNER_KEY].visible = was
+
+
+@contextlib.contextmanager
+def text_masks_shown(viewer: Any) -> Iterator[None]:
+    """Cover burned-in text for the duration of a screenshot (clinician mode too), then undo."""
+    added = update_masks(viewer, True, temporary=True)
+    try:
+        yield
+    finally:
+        for m in added:
+            if m in viewer.layers:
+                viewer.layers.remove(m)

@@ -111,6 +111,8 @@ def info_lines(volume: ImageVolume, *, window: Window | None = None, teaching: b
         if tags is not None and tags.sid and tags.sod:
             lines.append(f"SID / SOD: {tags.sid:g} / {tags.sod:g} mm")
     lines.append(f"Calibration: {volume.calibration}")
+    if str(md.get("BurnedInAnnotation", "")).upper() == "YES":
+        lines.append("Burned-in annotation: YES (text masked in teaching mode and in every export)")
     if volume.kind == "projection" and volume.shape[0] > 1:
         durations, _warn = frame_times_ms(volume)
         has_timing = volume.projection is not None and (
@@ -235,7 +237,7 @@ class TeachingWidget(QWidget):
             if bar is not None:
                 bar.visible = True
             _orientation.update(viewer)
-            with _teaching.banner_hidden(viewer):
+            with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
                 image = viewer.screenshot(canvas_only=True, flash=False)
         finally:
             if bar is not None:

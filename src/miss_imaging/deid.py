@@ -34,8 +34,9 @@ positioner angles, rescale and window attributes.  Pixel data are copied
 byte for byte (compressed stays compressed) unless regions are blanked, in
 which case the frames are decoded, blanked and re-encoded uncompressed
 (Explicit VR Little Endian).  Burned-in annotation (0028,0301) = YES is
-reported: the profile's Clean Pixel Data option is applied only to the
-rectangles the user names.
+reported, and by default the text found in such objects
+(:mod:`miss_imaging.burned_in`) is blanked (Clean Pixel Data option); the
+caller may name the rectangles instead, or none.
 
 Source files are only ever opened for reading; the output folder must be
 empty (or absent) and must not lie inside the source folder.  Output files
@@ -65,6 +66,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 from . import __version__
 from ._deid_table import TABLE_E1_1
 from ._identifiers import find_identifiers, identifier_variants, patient_identifiers
+from .dicom_scan import read_header
 from .errors import MissImagingError, NotDicomError
 
 __all__ = [
@@ -189,7 +191,12 @@ class DeidReport:
     burned_in_files : list of Path
         The output files concerned (check them visually or blank regions).
     blanked_regions : tuple of (row0, col0, row1, col1)
-        Rectangles set to the display-black value in every frame.
+        Rectangles given by the caller, set to display-black in every frame
+        of every image.
+    auto_regions : dict of Path -> tuple of (row0, col0, row1, col1)
+        Burned-in text found by :func:`miss_imaging.burned_in.detect_text_regions`
+        and blanked, per output file (``blank_regions=None`` on objects with
+        BurnedInAnnotation = YES).
     removed, emptied, replaced : dict of str -> int
         ``"(gggg,eeee) Keyword"`` -> number of elements removed (X), emptied
         (Z) or given a dummy value (D), summed over files and sequences.
@@ -210,6 +217,7 @@ class DeidReport:
     burned_in_annotation: bool = False
     burned_in_files: list[Path] = field(default_factory=list)
     blanked_regions: tuple[tuple[int, int, int, int], ...] = ()
+    auto_regions: dict[Path, tuple[tuple[int, int, int, int], ...]] = field(default_factory=dict)
     removed: dict[str, int] = field(default_factory=dict)
     emptied: dict[str, int] = field(default_factory=dict)
     replaced: dict[str, int] = field(default_factory=dict)
@@ -231,15 +239,19 @@ class DeidReport:
             f"overlay/curve {self.overlay_curve_removed}, scrubbed {sum(self.scrubbed.values())}",
         ]
         if self.burned_in_annotation:
+            n = len(self.burned_in_files)
             if self.blanked_regions:
+                lines.append(f"BurnedInAnnotation = YES in {n} file(s): {len(self.blanked_regions)} given region(s) "
+                             "blanked; check the images before sharing")
+            missed = [f for f in self.burned_in_files if f not in self.auto_regions]
+            if self.auto_regions:
+                boxes = sorted({b for regs in self.auto_regions.values() for b in regs})
+                lines.append(f"burned-in text found and blanked in {len(self.auto_regions)} file(s) "
+                             f"(row0, col0, row1, col1: {boxes}); check the images before sharing")
+            if missed and not self.blanked_regions:
                 lines.append(
-                    f"BurnedInAnnotation = YES in {len(self.burned_in_files)} file(s): "
-                    f"{len(self.blanked_regions)} region(s) blanked; check the images before sharing"
-                )
-            else:
-                lines.append(
-                    f"WARNING: BurnedInAnnotation = YES in {len(self.burned_in_files)} file(s): text is in "
-                    "the pixels and was NOT removed; blank its regions before sharing"
+                    f"WARNING: BurnedInAnnotation = YES in {len(missed)} file(s) where no text was found "
+                    "automatically: text may be in the pixels and was NOT removed; give blank_regions"
                 )
         if self.skipped:
             lines.append(f"{len(self.skipped)} file(s) skipped")
@@ -557,13 +569,22 @@ def _check_out_dir(out_dir: Path, roots: list[Path], files: list[Path]) -> None:
         raise ValueError(f"{out_dir}: the output folder contains source files")
 
 
-def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int, int, int, int], ...],
+def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int, int, int, int], ...] | None,
                 options: DeidOptions, uids: UIDMapper, report: DeidReport) -> None:
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
         # no file meta (raw data set): pydicom read it as implicit VR little endian
         ds.file_meta = FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2" if ds.is_implicit_VR else ExplicitVRLittleEndian
     burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
+    auto = regions is None
+    if auto:
+        regions = ()
+        if burned:
+            from .burned_in import detect_text_regions
+
+            regions = tuple(detect_text_regions(ds.pixel_array, bits_stored=int(ds.get("BitsStored", 16))))
+            if regions:
+                report.auto_regions[target] = regions
     if regions:
         _blank(ds, regions, path)
     else:
@@ -595,10 +616,15 @@ def deidentify_series(
     out_dir : str or Path
         Empty or new folder, not inside the source folder.  Receives
         ``IM00001.dcm``, ``IM00002.dcm`` ... in input order.
-    blank_regions : iterable of (row0, col0, row1, col1), optional
-        Pixel-index rectangles (end excluded) set to display-black in every
-        frame of every image (Clean Pixel Data option, e.g. burned-in
-        names).  The pixels are then stored uncompressed.
+    blank_regions : iterable of (row0, col0, row1, col1), or None
+        Clean Pixel Data option.  ``None`` (default, privacy by default): in
+        every object flagged BurnedInAnnotation = YES, the text found by
+        :func:`miss_imaging.burned_in.detect_text_regions` is blanked (and
+        listed in ``report.auto_regions``); other objects are untouched.  A
+        list: these pixel-index rectangles (0-based, end excluded) in every
+        frame of every image, and nothing automatic.  ``()``: no blanking at
+        all (the report then warns about each flagged object).  Blanked
+        objects are stored uncompressed; the others keep their pixel bytes.
     options : DeidOptions, optional
         Profile options; see :class:`DeidOptions` for the defaults.
     series_uid : str, optional
@@ -617,11 +643,11 @@ def deidentify_series(
         If `src` holds no exportable DICOM image.
     """
     options = options or DeidOptions()
-    regions = _normalize_regions(blank_regions)
+    regions = None if blank_regions is None else _normalize_regions(blank_regions)
     files, roots = _source_files(src)
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, roots, files)
-    report = DeidReport(options=options, blanked_regions=regions)
+    report = DeidReport(options=options, blanked_regions=regions or ())
     uids = UIDMapper(options.uid_salt)
 
     # pass 1, headers only: which files are images of the wanted series
@@ -631,9 +657,11 @@ def deidentify_series(
             report.skipped.append((path, "DICOMDIR (a directory record full of identifiers; not an image)"))
             continue
         try:
+            # the loader's header check: not DICOM, truncated, empty or wrong-length Pixel Data -> skipped
+            read_header(path)
             head = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         except Exception as exc:  # unreadable, truncated, not DICOM
-            report.skipped.append((path, f"not readable as DICOM: {exc}"))
+            report.skipped.append((path, str(exc) if isinstance(exc, MissImagingError) else f"not readable as DICOM: {exc}"))
             continue
         if "Rows" not in head or ("SOPClassUID" not in head and "SOPInstanceUID" not in head):
             report.skipped.append((path, "not a DICOM image (no Rows or SOP attributes)"))
@@ -663,7 +691,7 @@ def deidentify_series(
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     report.uid_map_size = len(uids)
-    if report.burned_in_annotation and not regions:
+    if report.burned_in_annotation and not regions and len(report.auto_regions) < len(report.burned_in_files):
         report.warnings.append(
             "BurnedInAnnotation = YES: identifying text may be in the pixels; export again with blank_regions"
         )

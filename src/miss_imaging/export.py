@@ -36,6 +36,8 @@ __all__ = [
     "frame_times_ms",
     "gif_delays_ms",
     "measurement_lines",
+    "burned_in_regions",
+    "blanked_volume",
     "render_cine_frames",
     "export_cine_gif",
 ]
@@ -170,6 +172,62 @@ def measurement_lines(measurements: Iterable[Any]) -> list[Any]:
     return lines
 
 
+class _BlankedFrames:
+    """Read-only view of ``(frames, rows, cols)`` pixels with rectangles set to a fill value.
+
+    Frames are copied one slab at a time when indexed, so blanking never
+    copies the whole run.
+    """
+
+    def __init__(self, pixels: Any, regions: Sequence[tuple[int, int, int, int]], fill: float):
+        self._pixels = pixels
+        self._regions = list(regions)
+        self._fill = fill
+        self.shape = tuple(pixels.shape)
+        self.dtype = pixels.dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key: Any) -> npt.NDArray[Any]:
+        block = np.array(self._pixels[key], copy=True)
+        view = block if block.ndim == 3 else block[None]
+        if view.ndim == 3 and view.shape[1:] == self.shape[1:]:
+            for r0, c0, r1, c1 in self._regions:
+                view[:, r0:r1, c0:c1] = self._fill
+        return block
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> npt.NDArray[Any]:
+        return np.asarray(self[:], dtype=dtype)
+
+
+def burned_in_regions(volume: ImageVolume) -> list[tuple[int, int, int, int]]:
+    """Burned-in text boxes of a volume flagged BurnedInAnnotation = YES (else empty).
+
+    See :func:`miss_imaging.burned_in.detect_text_regions`.
+    """
+    if str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() != "YES":
+        return []
+    from .burned_in import detect_text_regions
+
+    bits = (volume.metadata or {}).get("BitsStored")
+    return detect_text_regions(volume.pixels, bits_stored=int(bits) if bits else None)
+
+
+def blanked_volume(volume: ImageVolume, regions: Sequence[tuple[int, int, int, int]]) -> ImageVolume:
+    """A view of `volume` whose pixels read display-black inside `regions` (every frame).
+
+    Display-black is the dtype's minimum (maximum for MONOCHROME1), which any
+    window maps to black.  Nothing is copied until frames are read.
+    """
+    import dataclasses
+
+    if not regions:
+        return volume
+    dt = np.dtype(volume.pixels.dtype)
+    info = np.iinfo(dt) if np.issubdtype(dt, np.integer) else np.finfo(dt)
+    fill = info.max if volume.photometric.upper() == "MONOCHROME1" else info.min
+    return dataclasses.replace(volume, pixels=_BlankedFrames(volume.pixels, regions, fill))
+
+
 @dataclass
 class CineReport:
     """What :func:`export_cine_gif` wrote.
@@ -186,6 +244,8 @@ class CineReport:
         Mean frame rates (frames per second) of the acquisition and of the GIF.
     max_start_error_ms : float
         Largest difference between a frame's start in the GIF and in the file.
+    blanked_regions : list of (row0, col0, row1, col1)
+        Pixel boxes shown black (burned-in text found or given).
     warnings : list of str
     """
 
@@ -196,6 +256,7 @@ class CineReport:
     source_fps: float
     gif_fps: float
     max_start_error_ms: float
+    blanked_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -269,6 +330,7 @@ def export_cine_gif(
     frames: Sequence[int] | None = None,
     width_px: int = 512,
     loop: int = 0,
+    blank_regions: Sequence[tuple[int, int, int, int]] | None = None,
 ) -> CineReport:
     """Write a fluoro run as an animated GIF at the file's frame rate, with overlays.
 
@@ -282,6 +344,12 @@ def export_cine_gif(
         See :func:`render_cine_frames`.
     loop : int
         GIF loop count (0 = forever).
+    blank_regions : list of (row0, col0, row1, col1), optional
+        Pixel boxes (0-based, end excluded) shown black in every frame.
+        ``None`` (default): the burned-in text found in a run flagged
+        BurnedInAnnotation = YES (:func:`burned_in_regions`), so that a clip
+        written for sharing never shows the name the modality burned in;
+        ``[]``: none.
 
     Returns
     -------
@@ -297,7 +365,12 @@ def export_cine_gif(
     durations = [float(starts[e] - starts[s]) for s, e in zip(idx, ends)]
     delays, w2 = gif_delays_ms(durations)
     warnings += w2
-    images = render_cine_frames(volume, window=window, measurements=measurements, frames=idx, width_px=width_px,
+    regions = burned_in_regions(volume) if blank_regions is None else [tuple(map(int, r)) for r in blank_regions]
+    flagged = str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() == "YES"
+    if flagged and not regions:
+        warnings.append("BurnedInAnnotation = YES but no text was blanked: check the clip before sharing")
+    shown = blanked_volume(volume, regions)  # type: ignore[arg-type]
+    images = render_cine_frames(shown, window=window, measurements=measurements, frames=idx, width_px=width_px,
                                 durations_ms=all_durations)
     # fresh images carry no .info (no comment/extension blocks); P mode with one adaptive palette per frame
     from PIL import Image
@@ -316,5 +389,6 @@ def export_cine_gif(
         source_fps=len(idx) * 1000.0 / total_true,
         gif_fps=len(idx) * 1000.0 / total_gif,
         max_start_error_ms=float(np.max(np.abs(true_t - gif_t))) if len(idx) else 0.0,
+        blanked_regions=list(regions),  # type: ignore[arg-type]
         warnings=warnings,
     )

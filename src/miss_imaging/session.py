@@ -228,16 +228,6 @@ def _read_uids(path: Path) -> tuple[str, str] | None:
     return str(ser), str(sop)
 
 
-def _files_under(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    out = []
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        out += [Path(root) / f for f in sorted(files) if f.upper() != "DICOMDIR" and not f.startswith(".")]
-    return out
-
-
 def series_ref(volume: Any, *, path: str | Path | None = None) -> SeriesRef:
     """A :class:`SeriesRef` for a loaded :class:`~miss_imaging.model.ImageVolume`.
 
@@ -274,6 +264,11 @@ def locate_series(ref: SeriesRef, candidates: Iterable[Path]) -> tuple[Path | No
         the series is there with other SOP instances; ``(None, reason)`` when
         not found.
     """
+    import warnings
+
+    from .dicom_scan import scan
+    from .errors import MissImagingWarning
+
     tried = []
     for cand in candidates:
         if cand is None:
@@ -282,14 +277,21 @@ def locate_series(ref: SeriesRef, candidates: Iterable[Path]) -> tuple[Path | No
         tried.append(str(cand))
         if not cand.exists():
             continue
-        sops = [s for f in _files_under(cand) if (u := _read_uids(f)) is not None and u[0] == ref.series_uid
-                for s in [u[1]]]
-        if not sops:
+        # the loader's own view of the folder: unreadable, truncated and duplicate files are not instances
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissImagingWarning)
+            infos = [i for i in scan(cand) if i.series_uid == ref.series_uid]
+        if not infos:
             continue
-        if sop_uids_digest(sops) != ref.sop_uids_sha256:
-            return cand, (f"changed: {ref.label} ({ref.series_uid}) at {cand} now has {len(sops)} instance(s), "
-                          f"{ref.n_instances} when the session was saved, or other ones")
-        return cand, None
+        digests = {}
+        for info in infos:
+            sops = [str(h.SOPInstanceUID) for h in info.headers if h.get("SOPInstanceUID")]
+            digests[sop_uids_digest(sops)] = len(sops)
+        if ref.sop_uids_sha256 in digests:
+            return cand, None
+        n_now = max(digests.values())
+        return cand, (f"changed: {ref.label} ({ref.series_uid}) at {cand} now has {n_now} instance(s), "
+                      f"{ref.n_instances} when the session was saved, or other ones")
     return None, f"missing: {ref.label} ({ref.series_uid}) not found at {' or '.join(tried) or 'no path'}"
 
 
