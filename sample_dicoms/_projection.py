@@ -349,19 +349,20 @@ def fluoro_truth(ips: tuple[float, float], ermf: float, text_box: list[int]) -> 
 
 # --- DX radiograph --------------------------------------------------------------------------
 
-DX = ProjectionGeometry(rows=320, cols=256, ips=(0.5, 0.4), sid=1000.0, sod=850.0)
-DX_BEADS_ISO = {"bead_a": np.array([-36.0, -40.0]),
-                "bead_b": np.array([-36.0, -40.0]) + 25.4 * np.array([0.28, 0.96]),
-                "bead_c": np.array([33.0, 12.0]),
-                "bead_d": np.array([33.0, 12.0]) + 12.7 * np.array([0.2, 0.98]) / np.hypot(0.2, 0.98)}
-DX_VERTEBRAE_Y = (-58.0, -25.0, 8.0, 41.0, 74.0)  # L1..L5 body centres, mm in the isocentre plane
+DX = ProjectionGeometry(rows=320, cols=256, ips=(0.6, 0.5), sid=1000.0, sod=850.0)
+DX_BEADS_ISO = {"bead_a": np.array([-36.0, -48.0]),
+                "bead_b": np.array([-36.0, -48.0]) + 25.4 * np.array([0.28, 0.96]),
+                "bead_c": np.array([33.0, 6.0]),
+                "bead_d": np.array([33.0, 6.0]) + 12.7 * np.array([0.2, 0.98]) / np.hypot(0.2, 0.98)}
+DX_VERTEBRAE_Y = (-60.0, -30.0, 0.0, 30.0, 60.0)  # L1..L5 body centres, mm in the isocentre plane
+DX_SUPERSAMPLE = 8  # per axis: the body edges (landmarks) are placed to 1/16 pixel
 
 
 def render_dx(ips: tuple[float, float]) -> np.ndarray:
     """(1, rows, cols) uint16, MONOCHROME1: value grows with the detector signal (log), so bone
     and metal have low values and display white (the minimum displays white)."""
     geo = ProjectionGeometry(DX.rows, DX.cols, ips, DX.sid, DX.sod)
-    y_det, x_det = geo.sample_grid()
+    y_det, x_det = geo.sample_grid(DX_SUPERSAMPLE)
     m = geo.magnification
     att = spine_ap_attenuation(y_det / m, x_det / m, DX_VERTEBRAE_Y)
     for c in DX_BEADS_ISO.values():
@@ -463,7 +464,8 @@ def dx_truth(ips: tuple[float, float], ps: tuple[float, float], ermf: float) -> 
         "distances_mm_at_detector": {"bead_a-bead_b": dist("bead_a", "bead_b") * geo.magnification,
                                      "bead_c-bead_d": dist("bead_c", "bead_d") * geo.magnification},
         "note": "PixelSpacing = ImagerPixelSpacing / ERMF (row, col); landmarks (frame, row, col) 0-based; "
-                "imager pixels are anisotropic (row 0.5 mm, col 0.4 mm) on purpose",
+                "imager pixels are anisotropic (row 0.6 mm, col 0.5 mm) on purpose; vertebral bodies are "
+                "40 x 25 mm rectangles in the isocentre plane (|x| < 20)",
     }
 
 

@@ -336,6 +336,18 @@ def test_enhanced_ct_is_the_same_volume(ct, truth):
     np.testing.assert_array_equal(frames, hu)
     positions = [f.FrameContentSequence[0].InStackPositionNumber for f in enh.PerFrameFunctionalGroupsSequence]
     assert [positions[i] for i in order] == list(range(1, len(order) + 1))
+    # the beads, measured through the enhanced object's own tags
+    d_row, d_col = (float(v) for v in pm.PixelSpacing)
+    enh_affine = np.eye(4)
+    enh_affine[:3, 0] = (ipp[order][-1] - ipp[order][0]) / (len(order) - 1)
+    enh_affine[:3, 1] = d_row * iop[3:]
+    enh_affine[:3, 2] = d_col * iop[:3]
+    enh_affine[:3, 3] = ipp[order][0]
+    found = {k: _bead_centroid(frames, enh_affine, np.array(p)) for k, p in t["landmarks_lps_mm"].items()}
+    for key, mm in t["distances_mm"].items():
+        a, b = key.split("-")
+        if not a.startswith("screw"):
+            assert np.linalg.norm(found[a] - found[b]) == pytest.approx(mm, abs=CT_LANDMARK_TOL_MM), key
 
 
 # --- projections ----------------------------------------------------------------------------
@@ -434,6 +446,10 @@ def test_fluoro_instrument_tip_moves_as_truth_says(fluoro, truth):
         tips.append(rc + offset * direction)
     steps_mm = np.linalg.norm(np.diff(tips, axis=0) * ips, axis=1) / m
     np.testing.assert_allclose(steps_mm, t["instrument"]["tip_step_mm_per_frame"], atol=0.1)
+    last = t["n_frames"] - 1
+    travel = np.linalg.norm((tips[-1] - tips[0]) * ips)
+    assert travel / m == pytest.approx(t["distances_mm"][f"tip_00-tip_{last:02d}"], abs=0.1)
+    assert travel == pytest.approx(t["distances_mm_at_detector"][f"tip_00-tip_{last:02d}"], abs=0.1)
 
 
 def test_fluoro_calibration_sphere_diameter(fluoro, truth):
@@ -503,9 +519,27 @@ def test_dx_calibration_and_distances(truth):
         assert mm == pytest.approx(t["distances_mm"][key], abs=0.05), key
     assert t["distances_mm"]["bead_a-bead_b"] == pytest.approx(25.4, abs=1e-9)
     assert t["distances_mm"]["bead_c-bead_d"] == pytest.approx(12.7, abs=1e-9)
+    # L1-L5 body centres: contrast centroid along rows of each body (+-15 mm window, reaching into
+    # the discs) on the columns 7 mm left and right of the midline (clear of pedicles and spinous)
+    centres = []
+    for x_mm in (-7.0, 7.0):
+        col = int(round(t["principal_point_px"][1] + x_mm / ps[1]))
+        profile = frame[:, col]
+        soft = profile.max() - 5.0  # soft tissue level (noise sd 2)
+        row_idx = np.arange(len(profile))
+        per_column = []
+        for _, y in t["vertebral_body_centers_iso_mm"].values():
+            near = np.abs(row_idx - (t["principal_point_px"][0] + y / ps[0])) < 15.0 / ps[0]
+            w = np.clip(soft - profile[near], 0, None)
+            per_column.append((row_idx[near] * w).sum() / w.sum())
+        centres.append(per_column)
+    rows = np.mean(centres, axis=0)
+    expected = [t["principal_point_px"][0] + y / ps[0] for _, y in t["vertebral_body_centers_iso_mm"].values()]
+    np.testing.assert_allclose(rows, expected, atol=0.1)
+    assert (rows[-1] - rows[0]) * ps[0] == pytest.approx(t["distances_mm"]["L1-L5 body centres"], abs=0.1)
     # bone attenuates: a vertebral body centre has a lower value than soft tissue beside it
     r_mid, c_mid = (np.array(frame.shape) - 1) / 2
-    assert frame[int(r_mid + 8 / ps[0]), int(c_mid)] < frame[int(r_mid), int(c_mid + 35 / ps[1])]
+    assert frame[int(r_mid), int(c_mid + 7 / ps[1])] < frame[int(r_mid + 15 / ps[0]), int(c_mid + 35 / ps[1])]
 
 
 # --- compressed copies -------------------------------------------------------------------
