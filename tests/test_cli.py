@@ -183,3 +183,17 @@ def test_deidentify_writes_a_copy(samples, truth, tmp_path, capsys):
     for ident in _identifiers(truth):
         assert ident.encode() not in blob
     assert json.dumps(capsys.readouterr().out)  # printed a report
+
+
+def test_demo_scene_blanks_the_burned_in_text_found_by_detection(truth):
+    from miss_imaging.cli import demo_scene
+
+    items = {it.key: it for it in demo_scene()}
+    fl = items["fluoro"]
+    r0, c0, r1, c1 = truth["fluoro"]["burned_in_text"]["box_px"]
+    covered = np.zeros(fl.volume.shape[1:], bool)
+    for a, b, c, d in fl.blank:
+        covered[a:c, b:d] = True
+    assert covered[r0:r1, c0:c1].all()  # every pixel of the phantom's burned-in text
+    assert covered.mean() < 0.1  # and not the image
+    assert items["spine_ct"].blank == []

@@ -94,9 +94,7 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
 def _add_projection_item(viewer: Any, item: Any) -> list[str]:
     from ._layers import layer_data
 
-    data, kw, _ = layer_data(item.volume)
-    for r0, c0, r1, c1 in item.blank:  # burned-in patient text, in this process's copy only (files untouched)
-        data[:, r0:r1, c0:c1] = data.min()
+    data, kw, _ = layer_data(item.volume)  # burned-in text: covered by the teaching tool's mask layers
     layer = viewer.add_image(data, **kw)
     layer.contrast_limits = item.window.contrast_limits
     frame = int(round(item.points_index[0][0]))
@@ -137,6 +135,24 @@ def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
     return viewers, items
 
 
+def _text_masks(viewer: Any) -> Any:
+    """The teaching tool's screenshot contexts: burned-in text covered, patient banner hidden (both modes).
+
+    Pictures are files for sharing, de-identified whatever the teaching mode; no-op if the tool is absent.
+    """
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    try:
+        from ._teaching import banner_hidden, text_masks_shown
+
+        stack.enter_context(banner_hidden(viewer))
+        stack.enter_context(text_masks_shown(viewer))
+    except Exception:
+        pass
+    return stack
+
+
 def screenshot(viewers: list[Any], out: Path) -> Path:
     """Save the viewers' windows side by side as one PNG (<= 300 kB: palette if needed)."""
     import io
@@ -152,7 +168,10 @@ def screenshot(viewers: list[Any], out: Path) -> Path:
         cam.zoom *= 0.85  # room for the measurement labels at the edges
     for _ in range(5):
         QApplication.processEvents()
-    shots = [Image.fromarray(np.asarray(v.screenshot(canvas_only=False, flash=False))[..., :3]) for v in viewers]
+    shots = []
+    for v in viewers:
+        with _text_masks(v):  # burned-in patient text covered in the picture, in either teaching mode
+            shots.append(Image.fromarray(np.asarray(v.screenshot(canvas_only=False, flash=False))[..., :3]))
     width = sum(s.width for s in shots)
     joined = Image.new("RGB", (width, max(s.height for s in shots)))
     x = 0

@@ -111,6 +111,7 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
     list of DemoItem
         CT (bone window) first, then the fluoroscopy run (the file's window).
     """
+    from .export import burned_in_regions
     from .load import load
     from .measure import measure_distance
     from .presets import default_window
@@ -133,11 +134,11 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
         q0, q1 = (tuple(p) for p in pts)
         mf = measure_distance(fl, q0, q1, name="fluoro beads")
         item = DemoItem("fluoro", fl, default_window(fl), mf, (q0, q1), names, truth_mm)  # type: ignore[arg-type]
-        box = tf.get("burned_in_text", {}).get("box_px")
-        if box:  # the phantom's burned-in patient text: kept off the demo picture (teaching display)
-            item.blank.append(tuple(int(v) for v in box))  # type: ignore[arg-type]
-            item.notes.append(f"burned-in patient text (0028,0301) blanked: rows {box[0]}-{box[2] - 1}, "
-                              f"cols {box[1]}-{box[3] - 1}")
+        regions = burned_in_regions(fl)  # (0028,0301) = YES: patient text in the pixels, kept off the picture
+        if regions:
+            item.blank.extend(regions)
+            item.notes.append(f"burned-in text (0028,0301) detected and blanked: {len(regions)} region(s) "
+                              + ", ".join(f"rows {r0}-{r1 - 1} cols {c0}-{c1 - 1}" for r0, c0, r1, c1 in regions))
         items.append(item)
     return items
 
@@ -251,10 +252,12 @@ def _pick_series(path: str, number: int | None) -> ImageVolume:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from .export import burned_in_regions
     from .render import burned_in, render_slice, save_png
 
     vol = _pick_series(args.path, args.series)
-    r = render_slice(vol, args.slice, window=args.window, blank=args.blank or ())
+    detected = burned_in_regions(vol) if vol.kind == "projection" else []  # files for sharing: blanked by default
+    r = render_slice(vol, args.slice, window=args.window, blank=detected + list(args.blank or ()))
     out = save_png(r.image, args.output)
     where = f"slice {r.slab[0]}" if vol.kind == "volume" else f"frame {r.slab[0]}"
     print(f"{out}: {vol.label}, {where}, window C {r.window.center:g} / W {r.window.width:g}, "
@@ -262,9 +265,10 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
           f"({vol.calibration})")
     for w in vol.warnings:
         print(f"warning: {w}")
-    if burned_in(vol) and not args.blank:
-        print("warning: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient text; check the PNG "
-              "and blank it with --blank x0,y0,x1,y1 before sharing")
+    if burned_in(vol):
+        print(f"warning: (0028,0301) BurnedInAnnotation = YES: {len(detected)} text region(s) detected and blanked"
+              f"{f', {len(args.blank)} given with --blank' if args.blank else ''}; detection is a helper, not a "
+              "guarantee: check the PNG before sharing (add --blank x0,y0,x1,y1 for anything left)")
     return 0
 
 
