@@ -268,8 +268,8 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
         _show_warnings(vol.label, list(vol.warnings))
         if str(vol.metadata.get("BurnedInAnnotation", "")).upper() == "YES":
             _notify("warning", f"{vol.label}: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient "
-                    "text, which stays visible in the viewer; blank it before sharing pictures "
-                    "(miss-imaging deidentify/snapshot --blank x0,y0,x1,y1).")
+                    "text. Teaching mode covers the text it detects; detection is a helper, not a guarantee: "
+                    "check before sharing pictures (miss-imaging snapshot/deidentify --blank x0,y0,x1,y1).")
         note = ld[1]["metadata"].get(NOTE_KEY)
         if note:
             _notify("info", note)
