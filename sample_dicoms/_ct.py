@@ -109,13 +109,15 @@ def metal_coverage(sdf_fn, centres: np.ndarray, steps: np.ndarray, n: int) -> np
     steps : (3, 3) ndarray
         Rows = LPS step vectors of the three index axes (one voxel).
     n : int
-        Samples per axis; only voxels within one voxel diagonal of the surface
-        are supersampled, the rest are 0 or 1.
+        Samples per axis; only voxels that the surface may cross are
+        supersampled, the rest are 0 or 1.
     """
     coarse = sdf_fn(centres)
     out = (coarse < 0).astype(np.float64)
-    half_diag = 0.5 * np.linalg.norm(steps.sum(axis=0)) + 0.05
-    edge = np.abs(coarse) <= max(half_diag, 0.5 * np.linalg.norm(steps, axis=1).sum())
+    # Half the sum of the step lengths (1.125 mm here) exceeds the half-diagonal (0.66 mm) by
+    # enough to also cover the tip cone, whose distance estimate is up to 1/cos(29 deg) too large.
+    reach = 0.5 * np.linalg.norm(steps, axis=1).sum()
+    edge = np.abs(coarse) <= reach
     f = (np.arange(n) + 0.5) / n - 0.5
     offs = np.stack(np.meshgrid(f, f, f, indexing="ij"), -1).reshape(-1, 3) @ steps  # (n^3, 3)
     pts = centres[edge]
