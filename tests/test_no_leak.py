@@ -38,7 +38,7 @@ from miss_imaging.session import Session, load_session, save_session, series_ref
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
-SAMPLE_KEYS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile")
+SAMPLE_KEYS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir")
 
 
 def _available() -> list[str]:
@@ -171,8 +171,10 @@ def test_napari_shows_no_identifier_in_teaching_mode(make_napari_viewer, truth, 
     settings.set_teaching_mode(True)
     viewer = make_napari_viewer(show=True)
     widget = TeachingWidget(viewer)
+    # the hostile cases all share one tiny CT: one of them is enough on screen (all are exported above)
+    keys = [k for k in AVAILABLE if not k.startswith("hostile/")] + [k for k in AVAILABLE if k.startswith("hostile/")][:1]
     try:
-        for key in AVAILABLE:
+        for key in keys:
             viewer.layers.clear()
             viewer.open(str(_sample_path(truth, key)), plugin="miss-imaging")
             images = [lay for lay in viewer.layers if "miss_imaging_volume" in lay.metadata]

@@ -229,3 +229,16 @@ def test_burned_in_text_masked_in_teaching_mode_and_snapshots(widget, tmp_path):
         assert _mask_layers(viewer) == []  # the temporary mask is gone again
         widget.teaching.setChecked(True)
         assert len(_mask_layers(viewer)) == 1
+
+
+def test_regions_field_drives_exports(widget, tmp_path):
+    widget.regions.setText("0,0,5,5")
+    rep = widget.export_cine(tmp_path / "r.gif", width_px=120)
+    assert rep.blanked_regions == [(0, 0, 5, 5)]
+    report = widget.export_deidentified(tmp_path / "anon")
+    assert report.blanked_regions == ((0, 0, 5, 5),) and report.auto_regions == {}
+    widget.regions.setText("none")
+    assert widget.export_cine(tmp_path / "n.gif", width_px=120).blanked_regions == []
+    widget.regions.setText("1,2,3")
+    with pytest.raises(ValueError, match="row0,col0,row1,col1"):
+        widget.export_cine(tmp_path / "x.gif")

@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QLabel,
+    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -52,7 +53,7 @@ from miss_imaging.window import contrast_limits_to_window
 from . import _teaching
 from ._layers import SOURCE_KEY, VOLUME_KEY
 
-__all__ = ["TeachingWidget", "info_lines"]
+__all__ = ["TeachingWidget", "info_lines", "parse_regions"]
 
 _log = logging.getLogger("miss_imaging")
 
@@ -127,6 +128,30 @@ def info_lines(volume: ImageVolume, *, window: Window | None = None, teaching: b
     return lines
 
 
+def parse_regions(text: str) -> list[tuple[int, int, int, int]] | None:
+    """Blank-region field: ``""``/``"auto"`` -> None (burned-in text found automatically),
+    ``"none"`` -> [] (no blanking), else ``"row0,col0,row1,col1; ..."`` (pixels, end excluded).
+
+    Examples
+    --------
+    >>> parse_regions("4,3,35,104; 0,0,10,10"), parse_regions(" auto "), parse_regions("none")
+    ([(4, 3, 35, 104), (0, 0, 10, 10)], None, [])
+    """
+    t = text.strip().lower()
+    if t in ("", "auto"):
+        return None
+    if t == "none":
+        return []
+    out = []
+    for part in t.split(";"):
+        if part.strip():
+            vals = [int(v) for v in part.replace(" ", "").split(",")]
+            if len(vals) != 4:
+                raise ValueError(f"blank region {part.strip()!r}: expected row0,col0,row1,col1")
+            out.append((vals[0], vals[1], vals[2], vals[3]))
+    return out
+
+
 def _on_mode(on: bool) -> None:
     for w in list(_widgets):
         try:
@@ -151,10 +176,16 @@ class TeachingWidget(QWidget):
         self.info.setReadOnly(True)
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        self.regions = QLineEdit()
+        self.regions.setPlaceholderText("auto: burned-in text found in flagged images")
+        self.regions.setToolTip("Pixel boxes to blank in exports: row0,col0,row1,col1; ...  "
+                                "(empty/auto: detected burned-in text; none: no blanking)")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.teaching)
         layout.addWidget(self.info)
+        layout.addWidget(QLabel("Blank regions (DICOM export and cine):"))
+        layout.addWidget(self.regions)
         for text, slot in (
             ("De-identified DICOM export...", self._ask_export),
             ("Annotated snapshot (PNG)...", self._ask_snapshot),
@@ -218,8 +249,13 @@ class TeachingWidget(QWidget):
         return out
 
     # ------------------------------------------------------------------ actions (callable from tests)
-    def export_deidentified(self, out_dir: str | Path, *, blank_regions: Any = None) -> DeidReport:
-        """De-identified copy of the active series' source files into `out_dir` (empty or new)."""
+    def export_deidentified(self, out_dir: str | Path, *, blank_regions: Any = "field") -> DeidReport:
+        """De-identified copy of the active series' source files into `out_dir` (empty or new).
+
+        `blank_regions` defaults to the widget's field (see :func:`parse_regions`).
+        """
+        if isinstance(blank_regions, str) and blank_regions == "field":
+            blank_regions = parse_regions(self.regions.text())
         _, _, source = self._active()
         report = deidentify_series(source.files, out_dir, blank_regions=blank_regions,
                                    series_uid=source.series_uid or None)
@@ -247,10 +283,11 @@ class TeachingWidget(QWidget):
         return out
 
     def export_cine(self, path: str | Path, *, width_px: int = 512) -> CineReport:
-        """Animated GIF of the active fluoro run at its frame rate, with overlays."""
+        """Animated GIF of the active fluoro run at its frame rate, with overlays (blank regions from the field)."""
         layer, shown, _ = self._active(projection=True)
         report = export_cine_gif(shown, path, window=self._layer_window(layer, shown),
-                                 measurements=self._measurements(layer), width_px=width_px)
+                                 measurements=self._measurements(layer), width_px=width_px,
+                                 blank_regions=parse_regions(self.regions.text()))
         self.status.setText(
             f"cine written: {report.n_frames} frames at {report.gif_fps:.3g} frames/s "
             f"(acquired {report.source_fps:.3g})" + "".join(f"\n{w}" for w in report.warnings)
