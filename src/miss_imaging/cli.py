@@ -146,7 +146,8 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
 def _spacing(v: ImageVolume) -> str:
     if v.kind == "projection":
         return f"{v.spacing[1]:.4g} x {v.spacing[2]:.4g} mm/px (row x col)" if v.calibration != "pixels only" else "pixels"
-    return " x ".join(f"{s:.4g}" for s in v.spacing) + " mm (slice x row x col)"
+    text = " x ".join(f"{s:.4g}" for s in v.spacing) + " mm (slice x row x col)"
+    return text if v.regular else text + ", slices uneven/sheared (mean step)"
 
 
 def describe_scene(items: Sequence[DemoItem]) -> str:
@@ -223,7 +224,7 @@ def info_table(path: str | os.PathLike[str]) -> str:
     if not result:
         lines.append("(no DICOM image series found)")
     lines += [f"warning: {n}" for n in notes]
-    lines += [f"skipped {p}: {why}" for p, why in result.skipped]
+    lines += [f"skipped {why}" if why.startswith(str(p)) else f"skipped {p}: {why}" for p, why in result.skipped]
     return "\n".join(lines)
 
 
@@ -435,6 +436,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``miss-imaging`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    # the commands print every loader warning themselves (with the series they belong to): keep the
+    # logging/warnings copies of the same sentences off the terminal
+    import logging
+    import warnings
+
+    from .errors import MissImagingWarning
+
+    logging.getLogger("miss_imaging").addHandler(logging.NullHandler())
+    warnings.simplefilter("ignore", MissImagingWarning)
     handler = {"view": _cmd_view, "info": _cmd_info, "snapshot": _cmd_snapshot, "demo": _cmd_demo,
                "deidentify": _cmd_deidentify}[args.command]
     try:
