@@ -443,12 +443,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .errors import MissImagingWarning
 
-    logging.getLogger("miss_imaging").addHandler(logging.NullHandler())
-    warnings.simplefilter("ignore", MissImagingWarning)
+    log = logging.getLogger("miss_imaging")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
     handler = {"view": _cmd_view, "info": _cmd_info, "snapshot": _cmd_snapshot, "demo": _cmd_demo,
                "deidentify": _cmd_deidentify}[args.command]
     try:
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissImagingWarning)
+            return handler(args)
     except (MissImagingError, FileNotFoundError) as e:
         print(f"miss-imaging {args.command}: {e}", file=sys.stderr)
         return 1
