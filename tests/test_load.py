@@ -257,3 +257,43 @@ def test_scan_series_info_is_loadable(tmp_path):
     assert vol.shape == (3, 12, 10)
     assert res[0].headers[0].Modality == "CT"  # pydicom datasets, without pixels
     assert "PixelData" not in res[0].headers[0]
+
+
+def test_enhanced_xa_per_frame_angles_and_calibration(tmp_path):
+    from loader_factory import base_dataset
+    from pydicom.dataset import Dataset
+    from pydicom.filewriter import dcmwrite
+    from pydicom.sequence import Sequence
+
+    frames = np.random.default_rng(2).integers(0, 4096, size=(3, 10, 8)).astype(np.uint16)
+    ds = base_dataset("1.2.840.10008.5.1.4.1.1.12.1.1", "XA", "1.2.3.4.400")  # Enhanced XA
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE", "NONE"]
+    ds.NumberOfFrames = 3
+    ds.Rows, ds.Columns = 10, 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.DistanceSourceToDetector = "1100"
+    ds.DistanceSourceToPatient = "770"
+    shared = Dataset()
+    det = Dataset()
+    det.ImagerPixelSpacing = [0.22, 0.22]
+    shared.FramePixelDataPropertiesSequence = Sequence([det])  # (0028,9443), holds ImagerPixelSpacing
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per = []
+    for k in range(3):
+        f = Dataset()
+        pos = Dataset()
+        pos.PositionerPrimaryAngle = 20.0 + k
+        pos.PositionerSecondaryAngle = -5.0
+        f.PositionerPositionSequence = Sequence([pos])
+        per.append(f)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per)
+    ds.PixelData = frames.astype("<u2").tobytes()
+    dcmwrite(tmp_path / "exa.dcm", ds, enforce_file_format=True)
+    vol = load(tmp_path / "exa.dcm")
+    assert vol.kind == "projection"
+    np.testing.assert_array_equal(vol.pixels, frames)
+    assert vol.projection.primary_angle_deg == pytest.approx((20, 21, 22))
+    assert vol.projection.secondary_angle_deg == pytest.approx((-5, -5, -5))
+    assert vol.projection.imager_pixel_spacing == pytest.approx((0.22, 0.22))
+    # SID/SOD only: magnification corrected by SOD/SID
+    assert vol.spacing[1] == pytest.approx(0.22 * 770 / 1100)

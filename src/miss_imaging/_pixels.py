@@ -23,6 +23,7 @@ float32 only if a value would not fit.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -190,15 +191,25 @@ def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) 
         out2d[...] = tmp
 
 
-def _fast_slot(f, s: Source, out2d: np.ndarray, check: bool) -> None:
+def _read_at(fd: int, buf: memoryview, offset: int) -> int:
+    """pread straight into `buf` (one syscall; loops only on short reads)."""
+    got = os.preadv(fd, [buf], offset)
+    while 0 < got < len(buf):
+        more = os.preadv(fd, [buf[got:]], offset + got)
+        if more <= 0:
+            break
+        got += more
+    return got
+
+
+def _fast_slot(fd: int, s: Source, out2d: np.ndarray, check: bool) -> None:
     """Read one frame's raw bytes into out2d (in place when stored is 16-bit and out int16)."""
     h = s.header
     offset = h.pixel_offset + s.frame * h.frame_bytes  # type: ignore[operator]
     sd = stored_dtype(h)
     if out2d.dtype == np.int16 and sd.itemsize == 2 and out2d.flags.c_contiguous:
         buf = memoryview(out2d).cast("B")
-        f.seek(offset)
-        got = f.readinto(buf)
+        got = _read_at(fd, buf, offset)
         if got != len(buf):
             raise TruncatedFileError(
                 f"truncated: frame {s.frame} of (7FE0,0010) Pixel Data has {got} of {len(buf)} bytes",
@@ -223,8 +234,7 @@ def _fast_slot(f, s: Source, out2d: np.ndarray, check: bool) -> None:
             out2d[...] = tmp
         return
     scratch = np.empty(out2d.shape, sd)
-    f.seek(offset)
-    got = f.readinto(memoryview(scratch).cast("B"))
+    got = _read_at(fd, memoryview(scratch).cast("B"), offset)
     if got != scratch.nbytes:
         raise TruncatedFileError(
             f"truncated: frame {s.frame} of (7FE0,0010) Pixel Data has {got} of {scratch.nbytes} bytes",
@@ -277,9 +287,12 @@ def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
         while True:
             try:
                 if fast_ok(h):
-                    with open(path, "rb", buffering=0) as f:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
                         for k in ks:
-                            _fast_slot(f, sources[k], out[k], check)
+                            _fast_slot(fd, sources[k], out[k], check)
+                    finally:
+                        os.close(fd)
                 else:
                     where = {sources[k].frame: k for k in ks}
                     for i, arr in _pydicom_frames(h):
@@ -301,8 +314,11 @@ def read_one(s: Source, dtype: np.dtype) -> np.ndarray:
     h = s.header
     out = np.empty((1, h.rows, h.cols), dtype)
     if fast_ok(h):
-        with open(h.path, "rb", buffering=0) as f:
-            _fast_slot(f, s, out[0], False)
+        fd = os.open(h.path, os.O_RDONLY)
+        try:
+            _fast_slot(fd, s, out[0], False)
+        finally:
+            os.close(fd)
         return out
     for _, arr in _pydicom_frames(h, [s.frame] if h.frames > 1 else None):
         _check_shape(h, arr)

@@ -43,10 +43,11 @@ def iter_files(path: str | os.PathLike) -> list[Path]:
     out: list[Path] = []
     for root, dirs, files in os.walk(p):
         dirs.sort()
+        base = Path(root)
         for name in sorted(files):
             if name.upper() == "DICOMDIR" or name.startswith("."):
                 continue
-            out.append(Path(root) / name)
+            out.append(base / name)
     return out
 
 

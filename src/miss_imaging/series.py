@@ -90,7 +90,8 @@ def _sort_stack(hs: list[FileHeader], iop: tuple[float, ...]) -> tuple[list[File
     nx, ny, nz = (float(v) for v in normal)
     d = np.array([nx * h.ipp[0] + ny * h.ipp[1] + nz * h.ipp[2] for h in hs])  # type: ignore[index]
     inst = [h.instance_number if h.instance_number is not None else 1 << 62 for h in hs]
-    order = sorted(range(len(hs)), key=lambda k: (d[k], inst[k], str(hs[k].path)))
+    # ties (duplicates) go by InstanceNumber, then by scan order (paths sorted)
+    order = sorted(range(len(hs)), key=lambda k: (d[k], inst[k], k))
     return [hs[k] for k in order], d[order]
 
 
