@@ -185,6 +185,7 @@ def test_napari_shows_no_identifier_in_teaching_mode(make_napari_viewer, truth, 
                 world = np.asarray(lay.data_to_world(np.asarray(lay.data.shape) / 2.0))
                 status = lay.get_status(world, world=True)
                 assert_clean(json.dumps(status, default=str), idents, f"{key} status")
+                assert_clean(lay.get_source_str(), idents, f"{key} layer tooltip")
             texts = [o.text for o in viewer.canvas.overlays.values() if isinstance(o, TextOverlay)]
             assert_clean("\n".join(texts + [viewer.title, str(viewer.status)]), idents, f"{key} canvas text")
             snap = widget.save_snapshot(tmp_path / f"{key}.png")

@@ -242,3 +242,23 @@ def test_regions_field_drives_exports(widget, tmp_path):
     widget.regions.setText("1,2,3")
     with pytest.raises(ValueError, match="row0,col0,row1,col1"):
         widget.export_cine(tmp_path / "x.gif")
+
+
+def test_source_folder_named_after_patient_is_hidden_in_teaching_mode(make_napari_viewer, data, tmp_path):
+    import shutil
+
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    case = tmp_path / "DOEFAKE_JOHNATHAN_MRN-483920"  # what PACS exports often look like
+    shutil.copytree(data["xa"], case)
+    viewer = make_napari_viewer()
+    widget = TeachingWidget(viewer)
+    viewer.open(str(case), plugin="miss-imaging")
+    layer = next(lay for lay in viewer.layers if "miss_imaging_volume" in lay.metadata)
+    world = layer.data_to_world(np.asarray(layer.data.shape) / 2.0)
+    shown = lambda: layer.get_source_str() + str(layer.get_status(world, world=True))  # noqa: E731
+    assert find_identifiers(shown(), IDENTS) == []
+    widget.teaching.setChecked(False)
+    assert "DOEFAKE_JOHNATHAN_MRN-483920" in layer.get_source_str()  # clinician mode: as napari shows it
+    widget.teaching.setChecked(True)
+    assert find_identifiers(shown(), IDENTS) == []

@@ -14,7 +14,9 @@ Fluoroscopy runs often carry the patient's name *in the pixels*
 black 2-D Shapes layer over the text found by
 :func:`miss_imaging.burned_in.detect_text_regions` (2-D, so it covers every
 frame); it is removed in clinician mode.  Snapshots use
-:func:`text_masks_shown` to mask the text in both modes.
+:func:`text_masks_shown` to mask the text in both modes.  In teaching mode
+the layers' source file names (status bar, layer tooltip) are hidden too
+(:func:`hide_sources`): case folders are often named after the patient.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from miss_imaging.model import ImageVolume
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
-           "update_masks", "text_masks_shown"]
+           "update_masks", "text_masks_shown", "hide_sources"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
@@ -180,9 +182,40 @@ def _update_masks(viewer: Any, show: bool, temporary: bool) -> list[Any]:
     return added
 
 
+_SOURCE_HIDDEN = "_miss_imaging_source_hidden"  # marker on layers whose source name is hidden
+
+
+def hide_sources(viewer: Any, hide: bool) -> None:
+    """Hide (or show again) the source file/folder name of every layer.
+
+    napari shows ``basename(layer.source.path)`` in the status bar and in the
+    layer list tooltip; case folders are often named after the patient
+    (``DOE_JOHN_12345/``).  In teaching mode the name is replaced by the
+    layer name (never an identifier).  Per-instance override of napari's
+    ``Layer._get_source_info`` (private; the only place both read it from).
+    """
+    for layer in viewer.layers:
+        src = getattr(layer, "source", None)
+        hidden = getattr(layer, _SOURCE_HIDDEN, False)
+        if hide and not hidden and src is not None and getattr(src, "path", None):
+            original = type(layer)._get_source_info
+
+            def info(layer: Any = layer, original: Any = original) -> dict:
+                d = dict(original(layer))
+                d["layer_base"] = layer.name
+                return d
+
+            layer._get_source_info = info
+            setattr(layer, _SOURCE_HIDDEN, True)
+        elif not hide and hidden:
+            del layer._get_source_info  # back to the class method
+            setattr(layer, _SOURCE_HIDDEN, False)
+
+
 def update(viewer: Any) -> None:
-    """Install, refresh or remove the banner and text masks of `viewer` for the current mode and layers."""
+    """Install, refresh or remove the banner, text masks and source names of `viewer` for the mode."""
     teaching = settings.get_teaching_mode()
+    hide_sources(viewer, teaching)
     update_masks(viewer, teaching)
     overlays = viewer.canvas.overlays
     _, vol = active_volume(viewer)
