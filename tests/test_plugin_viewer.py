@@ -141,8 +141,10 @@ def test_sample_data_entries_load(make_napari_viewer, samples):
     assert "spine_ct" in present
     for key in present:
         added = viewer.open_sample("miss-imaging", key)
-        assert added and isinstance(added[0].metadata[VOLUME_KEY], object)
-        assert added[0].metadata[VOLUME_KEY].modality
+        from miss_imaging.model import ImageVolume
+
+        assert added and isinstance(added[0].metadata[VOLUME_KEY], ImageVolume), key
+        assert added[0].name == added[0].metadata[VOLUME_KEY].label
 
 
 def test_hostile_folder_notifies_and_raises_nothing(make_napari_viewer, samples, truth, tmp_path, qtbot):
