@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,27 +300,26 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", _adapter_module(), "view", str(args.path)])
 
 
-def _free_display() -> int:
-    for n in range(99, 160):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number between :99 and :159")
-
-
 def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Start Xvfb on a free display; returns (process, ":N") once it accepts clients."""
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sock = Path(f"/tmp/.X11-unix/X{n}")
-    for _ in range(100):  # up to 10 s
-        if sock.exists():
-            return proc, f":{n}"
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"Xvfb did not start on :{n}")
+    """Start Xvfb on a display number it picks itself (``-displayfd``: no race with other X servers).
+
+    Returns (process, ":N") once it accepts clients.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,))
+    finally:
+        os.close(write_fd)
+    import select
+
+    with os.fdopen(read_fd, "rb") as pipe:
+        ready, _, _ = select.select([pipe], [], [], 10.0)  # Xvfb writes "N\n" when it is ready
+        number = pipe.readline().strip() if ready else b""
+    if not number.isdigit():
+        proc.kill()
+        raise RuntimeError("Xvfb did not report a display within 10 s")
+    return proc, f":{number.decode()}"
 
 
 def _viewer_demo(out: Path, show: bool, env: dict[str, str]) -> tuple[bool, str]:
