@@ -262,3 +262,12 @@ def test_dicomdir_file_set_gives_each_series(samples, truth, target):
     layers = read_dicom(str(path))
     modalities = sorted(ld[1]["metadata"][VOLUME_KEY].modality for ld in layers)
     assert modalities == sorted(s["modality"] for s in t["series"].values())
+
+
+def test_sample_data_without_the_phantoms_says_where_and_what_to_do(tmp_path, monkeypatch):
+    from miss_imaging.errors import MissImagingError
+    from miss_imaging_napari import _sample_data
+
+    monkeypatch.setenv("MISS_IMAGING_SAMPLES", str(tmp_path / "nowhere"))
+    with pytest.raises(MissImagingError, match=r"nowhere.*pip install -e \."):
+        _sample_data.spine_ct()
