@@ -255,6 +255,11 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
             geo = (plan.iop, ipps, in_plane, plan.geometry)
     pixels = _pixels(sources, lazy)
     ds = h0.dataset
+    if "ModalityLUTSequence" in ds:
+        warnings.append(
+            f"{h0.path.name}: (0028,3000) ModalityLUTSequence is not applied (only Rescale Slope/Intercept are): "
+            "pixels are stored values"
+        )
     n = len(sources)
     projection = None
     slice_positions = None
