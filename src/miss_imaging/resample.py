@@ -46,6 +46,7 @@ ALIGNED_TOL_MM = 0.01
 # Output voxels per work chunk: small enough to stay in cache-friendly
 # temporaries (a few MB), large enough to amortise numpy call overhead.
 CHUNK_VOXELS = 1 << 20
+_MIN_ROWS = 4
 
 _EPS = 1e-9
 
@@ -245,7 +246,7 @@ def _separable(
             dst[:, :, ~in2] = fill
 
     plane = out.shape[1] * out.shape[2]
-    _run(work, _chunks(out.shape[0], plane, min_rows=4 if order != 3 else 32), threads)
+    _run(work, _chunks(out.shape[0], plane, min_rows=_MIN_ROWS if order != 3 else 32), threads)
 
 
 def _replace(
