@@ -254,3 +254,11 @@ def test_phantom_to_patient_grid_landmarks(phantom, truth):
         w = np.clip(grid.pixels[m].astype(np.float64) - 45.0, 0, None)
         c = (p[m] * w[:, None]).sum(0) / w.sum()
         assert np.linalg.norm(c - lm) < 0.1, name
+
+
+def test_lazy_volume(asym):
+    da = pytest.importorskip("dask.array")
+    lazy = ImageVolume(da.from_array(asym.pixels, chunks=(4, 68, 68)), asym.spacing, asym.affine, "volume")
+    pl = Plane.coronal((0.5, 0.0, 1.0), pixel_mm=0.6, shape=(40, 50))
+    np.testing.assert_array_equal(reslice(lazy, pl).pixels, reslice(asym, pl).pixels)
+    np.testing.assert_array_equal(to_patient_grid(lazy).pixels, to_patient_grid(asym).pixels)

@@ -313,15 +313,15 @@ class _PointSampler:
     and sample each slice at the foot of the normal (true positions).
     """
 
-    def __init__(self, volume: ImageVolume, order: int, cval: float) -> None:
+    def __init__(self, volume: ImageVolume, order: int, cval: float | None = None) -> None:
         if order not in (0, 1, 3):
             raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
-        src = np.asarray(volume.pixels)
+        src = np.asarray(volume.pixels)  # a lazy (dask) volume is decoded once, here
         self.src = src if src.flags.c_contiguous else np.ascontiguousarray(src)
         self.regular = volume.regular
         self.requested_order = order
         self.order = order if volume.regular else min(order, 1)
-        self.cval = cval
+        self.cval = float(self.src.min()) if cval is None else float(cval)
         if self.regular:
             self.Ainv = np.linalg.inv(volume.affine[:3, :3])
             self.t = volume.affine[:3, 3]
@@ -401,12 +401,13 @@ def _sample_grid(
     out_shape: tuple[int, int, int],
     *,
     order: int,
-    cval: float,
+    cval: float | None,
     dtype: np.dtype,
     threads: int,
-) -> npt.NDArray:
-    """Sample `volume` at every voxel centre of an arbitrary output grid."""
+) -> tuple[npt.NDArray, float]:
+    """Sample `volume` at every voxel centre of an arbitrary output grid; also return the fill value."""
     sampler = _PointSampler(volume, order, cval)
+    cval = sampler.cval
     out = np.empty(out_shape, dtype=dtype)
     O, E = out_affine[:3, 3], out_affine[:3, :3]
     n1, n2 = out_shape[1], out_shape[2]
@@ -418,7 +419,7 @@ def _sample_grid(
         _store(out[chunk[0]:chunk[1]], sampler.grid(O, [E[:, 0], E[:, 1], E[:, 2]], [a, b, c]))
 
     _run(work, _chunks(out_shape[0], n1 * n2), threads)
-    return out
+    return out, cval
 
 
 def _resample_irregular(
@@ -448,9 +449,8 @@ def _resample_irregular(
     affine = np.eye(4)
     affine[:3, 0], affine[:3, 1], affine[:3, 2] = st.n * s_out[0], st.Y * s_out[1], st.X * s_out[2]
     affine[:3, 3] = st.ipp[0]
-    fill = _default_cval(volume) if cval is None else cval
-    pixels = _sample_grid(volume, affine, n_out, order=order, cval=fill, dtype=_out_dtype(volume, order, dtype),
-                          threads=threads)
+    pixels, _ = _sample_grid(volume, affine, n_out, order=order, cval=cval, dtype=_out_dtype(volume, order, dtype),
+                             threads=threads)
     msg = (f"{_name(volume)}: irregular stack ({_irregularity(volume, st)}) regridded along the slice normal "
            f"from the true slice positions (0020,0032) at {s_out[0]:.4g} mm")
     res = _replace(volume, pixels, tuple(float(v) for v in s_out), affine, msg)
@@ -588,9 +588,8 @@ def to_patient_grid(
 
     if not volume.regular and order == 3:
         order = 1
-    fill = _default_cval(volume) if cval is None else cval
-    pixels = _sample_grid(volume, affine, n_out, order=order, cval=fill, dtype=_out_dtype(volume, order, dtype),
-                          threads=threads)
+    pixels, fill = _sample_grid(volume, affine, n_out, order=order, cval=cval,
+                                dtype=_out_dtype(volume, order, dtype), threads=threads)
     tilt = max(math.degrees(math.acos(min(1.0, abs(dirs[_LPS_OF_OUT[a], perm[a]])))) for a in range(3))
     reasons = []
     if tilt >= 0.005 or volume.regular:

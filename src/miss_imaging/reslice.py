@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import ImageVolume
-from .resample import _default_cval, _PointSampler
+from .resample import _PointSampler
 
 __all__ = ["Plane", "reslice", "make_sampler", "SlabMode"]
 
@@ -301,9 +301,9 @@ def reslice(
         raise ValueError(f"`mode` must be 'mip', 'mean' or 'minip'; got {mode!r}")
     if thickness_mm < 0 or not math.isfinite(thickness_mm):
         raise ValueError(f"`thickness_mm` must be >= 0 mm; got {thickness_mm!r}")
-    fill = (_default_cval(volume) if sampler is None else sampler.cval) if cval is None else float(cval)
-    if sampler is None or sampler.cval != fill or sampler.requested_order != order:
-        sampler = _PointSampler(volume, order, fill)
+    if sampler is None or sampler.requested_order != order or (cval is not None and sampler.cval != float(cval)):
+        sampler = _PointSampler(volume, order, cval)
+    fill = sampler.cval
     rows, cols = plane.shape
     px = plane.pixel_mm
     steps = [np.asarray(plane.v) * px, np.asarray(plane.u) * px]
@@ -352,4 +352,4 @@ def reslice(
 
 def make_sampler(volume: ImageVolume, *, order: int = 1, cval: float | None = None) -> Any:
     """Prepare `volume` once for repeated :func:`reslice` calls (live dragging)."""
-    return _PointSampler(volume, order, _default_cval(volume) if cval is None else float(cval))
+    return _PointSampler(volume, order, cval)
