@@ -8,7 +8,10 @@ index 0 = centre of the first voxel) and returns float32.  Two families:
 * point samplers (:func:`sample_points`, :func:`sample_slices`) for arbitrary
   points (tilted grids, oblique planes): ``scipy.ndimage.map_coordinates``
   (compiled, GIL-free) for regular volumes, a flat-index bilinear gather for
-  the per-slice sampling of irregular stacks.
+  the per-slice sampling of irregular stacks;
+* :class:`PointSampler` -- a volume prepared once (decoded, inverse affine or
+  the slice geometry of an irregular stack, :class:`Stack`) and sampled at
+  LPS points laid out on affine grids (tilted output grids, oblique planes).
 
 Boundary rule (both families): a sample inside the *footprint* of the
 volume (index in ``[-0.5, n - 0.5]`` on every axis) takes the value
@@ -18,12 +21,17 @@ the footprint gets ``cval``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from .model import ImageVolume
+
 __all__ = [
     "axis_weights", "apply_axis", "prefilter_axis", "sample_points", "sample_slices", "Workspace", "CUBIC_MARGIN",
+    "Stack", "PointSampler", "affine_coord", "source_name",
 ]
 
 # Cubic B-spline prefilter is an IIR filter with pole z = sqrt(3) - 2 (|z| = 0.268);
@@ -33,6 +41,7 @@ CUBIC_MARGIN = 16
 
 # index tolerance (voxels) for "exactly on a grid position"
 _ON_GRID = 1e-9
+_EPS = 1e-9  # mm tolerance on slice positions
 
 
 def _bspline3(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -290,3 +299,138 @@ def sample_slices(
         res = _bilerp(flat, base + j0 * n2 + k0, n2 if n1 > 1 else 0, 1 if n2 > 1 else 0, wj, wk)
     res[~inside] = cval
     return res
+
+
+# ---------------------------------------------------------------------------
+# geometry of a (possibly irregular) stack, and sampling on affine grids
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Stack:
+    """Slice geometry: in-plane unit vectors, spacings, and each slice's IPP."""
+
+    X: npt.NDArray[np.float64]  # row direction (col index grows), unit
+    Y: npt.NDArray[np.float64]  # column direction (row index grows), unit
+    n: npt.NDArray[np.float64]  # slice normal, oriented so that d grows with index
+    d_row: float  # mm per row step
+    d_col: float  # mm per column step
+    ipp: npt.NDArray[np.float64]  # (N, 3) LPS mm
+    d: npt.NDArray[np.float64]  # (N,) position along n, increasing
+
+    @classmethod
+    def of(cls, volume: ImageVolume) -> "Stack":
+        A = volume.affine[:3, :3]
+        d_row, d_col = float(np.linalg.norm(A[:, 1])), float(np.linalg.norm(A[:, 2]))
+        Y, X = A[:, 1] / d_row, A[:, 2] / d_col
+        n = np.cross(X, Y)
+        n /= np.linalg.norm(n)
+        if volume.slice_positions is not None and len(volume.slice_positions) == volume.shape[0]:
+            ipp = np.asarray(volume.slice_positions, dtype=np.float64)
+        else:
+            ipp = volume.affine[:3, 3][None, :] + np.arange(volume.shape[0])[:, None] * A[:, 0][None, :]
+        d = ipp @ n
+        if len(d) > 1 and d[-1] < d[0]:
+            n, d = -n, -d
+        if np.any(np.diff(d) <= 0):
+            raise ValueError(
+                f"{source_name(volume)}: slice positions (0020,0032) ImagePositionPatient are not strictly "
+                "monotonic along the slice normal; cannot regrid"
+            )
+        return cls(X, Y, n, d_row, d_col, ipp, d)
+
+
+def source_name(volume: ImageVolume) -> str:
+    return str(volume.files[0]) if volume.files else volume.label
+
+
+class PointSampler:
+    """Samples a volume at LPS points laid out on an affine grid.
+
+    Regular volumes map LPS to fractional indices with the inverse affine
+    (one multiply-add per axis per point, computed by broadcasting from the
+    grid's step vectors).  Irregular stacks (``regular=False``) find each
+    point's two neighbouring slices from its position along the slice normal
+    and sample each slice at the foot of the normal (true positions).
+    """
+
+    def __init__(self, volume: ImageVolume, order: int, cval: float | None = None) -> None:
+        if order not in (0, 1, 3):
+            raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
+        src = np.asarray(volume.pixels)  # a lazy (dask) volume is decoded once, here
+        self.src = src if src.flags.c_contiguous else np.ascontiguousarray(src)
+        self.regular = volume.regular
+        self.requested_order = order
+        self.order = order if volume.regular else min(order, 1)
+        self.cval = float(self.src.min()) if cval is None else float(cval)
+        if self.regular:
+            self.Ainv = np.linalg.inv(volume.affine[:3, :3])
+            self.t = volume.affine[:3, 3]
+        else:
+            st = self.stack = Stack.of(volume)
+            N = len(st.d)
+            # slice footprint along the normal: half the end gaps beyond the first/last slice
+            self.d_lo = st.d[0] - ((st.d[1] - st.d[0]) / 2 if N > 1 else 0.5)
+            self.d_hi = st.d[-1] + ((st.d[-1] - st.d[-2]) / 2 if N > 1 else 0.5)
+            self.ipY, self.ipX = st.ipp @ st.Y, st.ipp @ st.X
+            self.P = np.stack([st.n, st.Y, st.X])  # LPS -> (d, y', x') projections
+
+    def grid(self, origin: npt.ArrayLike, steps: list[npt.NDArray[np.float64]],
+             coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float32]:
+        """Values at ``origin + sum_k coords[k] * steps[k]`` (coords broadcast together), float32."""
+        O = np.asarray(origin, dtype=np.float64)
+        if self.regular:
+            base = self.Ainv @ (O - self.t)
+            M = [self.Ainv @ e for e in steps]
+            shape = np.broadcast_shapes(*[c.shape for c in coords])
+            ijk = np.empty((3, *shape))
+            lo, hi = np.empty(3), np.empty(3)
+            for r in range(3):
+                lo[r], hi[r] = affine_coord(base[r], [m[r] for m in M], coords, out=ijk[r])
+            return sample_points(self.src, ijk, order=self.order, cval=self.cval, bounds=(lo, hi))
+        st, N = self.stack, len(self.stack.d)
+        base = self.P @ O
+        M = [self.P @ e for e in steps]
+        shape = np.broadcast_shapes(*[c.shape for c in coords])
+        d, pY, pX = np.empty((3, *shape))
+        for r, dst in enumerate((d, pY, pX)):
+            affine_coord(base[r], [m[r] for m in M], coords, out=dst)
+        kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
+        if self.order == 0:
+            k0 = np.rint(kf).astype(np.intp)
+            res = sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
+                                        (pX - self.ipX[k0]) / st.d_col, order=0, cval=self.cval)
+        else:
+            k0 = np.clip(np.floor(kf).astype(np.intp), 0, max(N - 2, 0))
+            k1 = np.minimum(k0 + 1, N - 1)
+            w = (kf - k0).astype(np.float32)
+            # each slice sampled at the foot of the normal through the point (true positions)
+            res = sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
+                                        (pX - self.ipX[k0]) / st.d_col, order=1, cval=self.cval)
+            hi = sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
+                                       (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
+            hi -= res
+            hi *= w
+            res += hi
+        res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
+        return res
+
+
+def affine_coord(
+    base: float, gains: list[float], coords: list[npt.NDArray[np.float64]], *, out: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """Write ``base + sum(gains[k] * coords[k])`` (coords broadcast) into `out`; return its (min, max).
+
+    The coordinate arrays are small broadcastable vectors (one axis each), so
+    only the last addition touches every point, and the extremes follow from
+    the vectors' extremes without a pass over `out`.
+    """
+    terms = [c * g for c, g in zip(coords, gains)]
+    order = sorted(range(len(terms)), key=lambda k: terms[k].size)
+    acc = terms[order[0]] + base
+    for k in order[1:-1]:
+        acc = acc + terms[k]
+    np.add(acc, terms[order[-1]], out=out) if len(order) > 1 else np.copyto(out, np.broadcast_to(acc, out.shape))
+    lo = base + sum(float(t.min()) for t in terms if t.size)
+    hi = base + sum(float(t.max()) for t in terms if t.size)
+    return lo, hi

@@ -261,138 +261,8 @@ def _replace(
 
 
 # ---------------------------------------------------------------------------
-# geometry of a (possibly irregular) stack
+# arbitrary grids (tilted, sheared, non-uniform)
 # ---------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Stack:
-    """Slice geometry: in-plane unit vectors, spacings, and each slice's IPP."""
-
-    X: npt.NDArray[np.float64]  # row direction (col index grows), unit
-    Y: npt.NDArray[np.float64]  # column direction (row index grows), unit
-    n: npt.NDArray[np.float64]  # slice normal, oriented so that d grows with index
-    d_row: float  # mm per row step
-    d_col: float  # mm per column step
-    ipp: npt.NDArray[np.float64]  # (N, 3) LPS mm
-    d: npt.NDArray[np.float64]  # (N,) position along n, increasing
-
-    @classmethod
-    def of(cls, volume: ImageVolume) -> "_Stack":
-        A = volume.affine[:3, :3]
-        d_row, d_col = float(np.linalg.norm(A[:, 1])), float(np.linalg.norm(A[:, 2]))
-        Y, X = A[:, 1] / d_row, A[:, 2] / d_col
-        n = np.cross(X, Y)
-        n /= np.linalg.norm(n)
-        if volume.slice_positions is not None and len(volume.slice_positions) == volume.shape[0]:
-            ipp = np.asarray(volume.slice_positions, dtype=np.float64)
-        else:
-            ipp = volume.affine[:3, 3][None, :] + np.arange(volume.shape[0])[:, None] * A[:, 0][None, :]
-        d = ipp @ n
-        if len(d) > 1 and d[-1] < d[0]:
-            n, d = -n, -d
-        if np.any(np.diff(d) <= 0):
-            raise ValueError(
-                f"{_name(volume)}: slice positions (0020,0032) ImagePositionPatient are not strictly "
-                "monotonic along the slice normal; cannot regrid"
-            )
-        return cls(X, Y, n, d_row, d_col, ipp, d)
-
-
-def _name(volume: ImageVolume) -> str:
-    return str(volume.files[0]) if volume.files else volume.label
-
-
-class _PointSampler:
-    """Samples a volume at LPS points laid out on an affine grid.
-
-    Regular volumes map LPS to fractional indices with the inverse affine
-    (one multiply-add per axis per point, computed by broadcasting from the
-    grid's step vectors).  Irregular stacks (``regular=False``) find each
-    point's two neighbouring slices from its position along the slice normal
-    and sample each slice at the foot of the normal (true positions).
-    """
-
-    def __init__(self, volume: ImageVolume, order: int, cval: float | None = None) -> None:
-        if order not in (0, 1, 3):
-            raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}")
-        src = np.asarray(volume.pixels)  # a lazy (dask) volume is decoded once, here
-        self.src = src if src.flags.c_contiguous else np.ascontiguousarray(src)
-        self.regular = volume.regular
-        self.requested_order = order
-        self.order = order if volume.regular else min(order, 1)
-        self.cval = float(self.src.min()) if cval is None else float(cval)
-        if self.regular:
-            self.Ainv = np.linalg.inv(volume.affine[:3, :3])
-            self.t = volume.affine[:3, 3]
-        else:
-            st = self.stack = _Stack.of(volume)
-            N = len(st.d)
-            # slice footprint along the normal: half the end gaps beyond the first/last slice
-            self.d_lo = st.d[0] - ((st.d[1] - st.d[0]) / 2 if N > 1 else 0.5)
-            self.d_hi = st.d[-1] + ((st.d[-1] - st.d[-2]) / 2 if N > 1 else 0.5)
-            self.ipY, self.ipX = st.ipp @ st.Y, st.ipp @ st.X
-            self.P = np.stack([st.n, st.Y, st.X])  # LPS -> (d, y', x') projections
-
-    def grid(self, origin: npt.ArrayLike, steps: list[npt.NDArray[np.float64]],
-             coords: list[npt.NDArray[np.float64]]) -> npt.NDArray[np.float32]:
-        """Values at ``origin + sum_k coords[k] * steps[k]`` (coords broadcast together), float32."""
-        O = np.asarray(origin, dtype=np.float64)
-        if self.regular:
-            base = self.Ainv @ (O - self.t)
-            M = [self.Ainv @ e for e in steps]
-            shape = np.broadcast_shapes(*[c.shape for c in coords])
-            ijk = np.empty((3, *shape))
-            lo, hi = np.empty(3), np.empty(3)
-            for r in range(3):
-                lo[r], hi[r] = _affine_coord(base[r], [m[r] for m in M], coords, out=ijk[r])
-            return _interp.sample_points(self.src, ijk, order=self.order, cval=self.cval, bounds=(lo, hi))
-        st, N = self.stack, len(self.stack.d)
-        base = self.P @ O
-        M = [self.P @ e for e in steps]
-        shape = np.broadcast_shapes(*[c.shape for c in coords])
-        d, pY, pX = np.empty((3, *shape))
-        for r, dst in enumerate((d, pY, pX)):
-            _affine_coord(base[r], [m[r] for m in M], coords, out=dst)
-        kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
-        if self.order == 0:
-            k0 = np.rint(kf).astype(np.intp)
-            res = _interp.sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
-                                        (pX - self.ipX[k0]) / st.d_col, order=0, cval=self.cval)
-        else:
-            k0 = np.clip(np.floor(kf).astype(np.intp), 0, max(N - 2, 0))
-            k1 = np.minimum(k0 + 1, N - 1)
-            w = (kf - k0).astype(np.float32)
-            # each slice sampled at the foot of the normal through the point (true positions)
-            res = _interp.sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
-                                        (pX - self.ipX[k0]) / st.d_col, order=1, cval=self.cval)
-            hi = _interp.sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
-                                       (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
-            hi -= res
-            hi *= w
-            res += hi
-        res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
-        return res
-
-
-def _affine_coord(
-    base: float, gains: list[float], coords: list[npt.NDArray[np.float64]], *, out: npt.NDArray[np.float64]
-) -> tuple[float, float]:
-    """Write ``base + sum(gains[k] * coords[k])`` (coords broadcast) into `out`; return its (min, max).
-
-    The coordinate arrays are small broadcastable vectors (one axis each), so
-    only the last addition touches every point, and the extremes follow from
-    the vectors' extremes without a pass over `out`.
-    """
-    terms = [c * g for c, g in zip(coords, gains)]
-    order = sorted(range(len(terms)), key=lambda k: terms[k].size)
-    acc = terms[order[0]] + base
-    for k in order[1:-1]:
-        acc = acc + terms[k]
-    np.add(acc, terms[order[-1]], out=out) if len(order) > 1 else np.copyto(out, np.broadcast_to(acc, out.shape))
-    lo = base + sum(float(t.min()) for t in terms if t.size)
-    hi = base + sum(float(t.max()) for t in terms if t.size)
-    return lo, hi
 
 
 def _sample_grid(
@@ -406,7 +276,7 @@ def _sample_grid(
     threads: int,
 ) -> tuple[npt.NDArray, float]:
     """Sample `volume` at every voxel centre of an arbitrary output grid; also return the fill value."""
-    sampler = _PointSampler(volume, order, cval)
+    sampler = _interp.PointSampler(volume, order, cval)
     cval = sampler.cval
     out = np.empty(out_shape, dtype=dtype)
     O, E = out_affine[:3, 3], out_affine[:3, :3]
@@ -433,11 +303,11 @@ def _resample_irregular(
     cval: float | None,
     threads: int,
 ) -> ImageVolume:
-    st = _Stack.of(volume)
+    st = _interp.Stack.of(volume)
     note = None
     if order == 3:
         order = 1
-        note = (f"{_name(volume)}: cubic interpolation is not defined over uneven slice positions "
+        note = (f"{_interp.source_name(volume)}: cubic interpolation is not defined over uneven slice positions "
                 "(0020,0032); linear interpolation used")
     span = np.array([st.d[-1] - st.d[0], (volume.shape[1] - 1) * st.d_row, (volume.shape[2] - 1) * st.d_col])
     if shape is not None:
@@ -451,7 +321,8 @@ def _resample_irregular(
     affine[:3, 3] = st.ipp[0]
     pixels, _ = _sample_grid(volume, affine, n_out, order=order, cval=cval, dtype=_out_dtype(volume, order, dtype),
                              threads=threads)
-    msg = (f"{_name(volume)}: irregular stack ({_irregularity(volume, st)}) regridded along the slice normal "
+    msg = (f"{_interp.source_name(volume)}: irregular stack ({_irregularity(volume, st)}) regridded along the slice "
+           f"normal "
            f"from the true slice positions (0020,0032) at {s_out[0]:.4g} mm")
     res = _replace(volume, pixels, tuple(float(v) for v in s_out), affine, msg)
     if note:
@@ -459,7 +330,7 @@ def _resample_irregular(
     return res
 
 
-def _irregularity(volume: ImageVolume, st: _Stack) -> str:
+def _irregularity(volume: ImageVolume, st: _interp.Stack) -> str:
     parts = []
     gaps = np.diff(st.d)
     if len(gaps) and gaps.max() - gaps.min() > 1e-3:
@@ -570,7 +441,7 @@ def to_patient_grid(
         corners_idx = np.array(list(itertools.product(*[(0, n - 1) for n in n_in])), dtype=np.float64)
         corners = volume.index_to_patient(corners_idx)
     else:
-        st = _Stack.of(volume)
+        st = _interp.Stack.of(volume)
         sp = {0: float(np.median(np.diff(st.d))) if len(st.d) > 1 else 1.0, 1: st.d_row, 2: st.d_col}
         native = np.array([sp[perm[a]] for a in range(3)])
         rc = np.array([(0, 0), (0, n_in[2] - 1), (n_in[1] - 1, 0), (n_in[1] - 1, n_in[2] - 1)], dtype=np.float64)
@@ -595,10 +466,10 @@ def to_patient_grid(
     if tilt >= 0.005 or volume.regular:
         reasons.append(f"tilted {tilt:.2f} deg from the patient axes (0020,0037) ImageOrientationPatient")
     if not volume.regular:
-        reasons.append(f"{_irregularity(volume, _Stack.of(volume))} (0020,0032) ImagePositionPatient")
+        reasons.append(f"{_irregularity(volume, _interp.Stack.of(volume))} (0020,0032) ImagePositionPatient")
     what = "; ".join(reasons)
     kind = {0: "nearest", 1: "linear", 3: "cubic"}[order]
-    msg = (f"{_name(volume)}: resampled for display onto a patient-aligned grid "
+    msg = (f"{_interp.source_name(volume)}: resampled for display onto a patient-aligned grid "
            f"({s_out[2]:.4g} x {s_out[1]:.4g} x {s_out[0]:.4g} mm in x, y, z; {kind} interpolation) because the "
            f"stack is {what}; pixels outside the original field = {fill:g}")
     return _replace(volume, pixels, tuple(float(v) for v in s_out), affine, msg)

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import ImageVolume
-from .resample import _PointSampler
+from ._interp import PointSampler
 
 __all__ = ["Plane", "reslice", "make_sampler", "SlabMode"]
 
@@ -274,7 +274,7 @@ def reslice(
     cval : float, optional
         Value where the plane leaves the volume (default the volume minimum).
     sampler : optional
-        A cached ``_PointSampler`` for the same volume and order, from
+        A cached ``PointSampler`` for the same volume and order, from
         :func:`make_sampler` (saves the minimum scan when following the mouse).
     threads : int
         Worker threads (rows are split between them).
@@ -302,7 +302,7 @@ def reslice(
     if thickness_mm < 0 or not math.isfinite(thickness_mm):
         raise ValueError(f"`thickness_mm` must be >= 0 mm; got {thickness_mm!r}")
     if sampler is None or sampler.requested_order != order or (cval is not None and sampler.cval != float(cval)):
-        sampler = _PointSampler(volume, order, cval)
+        sampler = PointSampler(volume, order, cval)
     fill = sampler.cval
     rows, cols = plane.shape
     px = plane.pixel_mm
@@ -311,7 +311,7 @@ def reslice(
     if len(offsets) == 1:
         out = _plane_values(sampler, plane.origin, steps, rows, cols, threads)
     else:
-        sampler_nan = _PointSampler.__new__(_PointSampler)
+        sampler_nan = PointSampler.__new__(PointSampler)
         sampler_nan.__dict__.update(sampler.__dict__)
         sampler_nan.cval = np.nan  # outside samples are ignored by fmax / fmin / nanmean
         acc: npt.NDArray[np.float32] | None = None
@@ -352,4 +352,4 @@ def reslice(
 
 def make_sampler(volume: ImageVolume, *, order: int = 1, cval: float | None = None) -> Any:
     """Prepare `volume` once for repeated :func:`reslice` calls (live dragging)."""
-    return _PointSampler(volume, order, cval)
+    return PointSampler(volume, order, cval)
