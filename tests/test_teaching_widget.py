@@ -262,3 +262,30 @@ def test_source_folder_named_after_patient_is_hidden_in_teaching_mode(make_napar
     assert "DOEFAKE_JOHNATHAN_MRN-483920" in layer.get_source_str()  # clinician mode: as napari shows it
     widget.teaching.setChecked(True)
     assert find_identifiers(shown(), IDENTS) == []
+
+
+def test_manifest_contribution_opens_the_widget(make_napari_viewer):
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("miss-imaging", "Teaching and export")
+    assert isinstance(widget, TeachingWidget)  # npe2 injects a public-only proxy of `viewer`
+    assert widget.teaching.isChecked() is True  # privacy by default
+
+
+def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, data, tmp_path):
+    import shutil
+    import warnings
+
+    case = tmp_path / "DOEFAKE_JOHNATHAN"
+    shutil.copytree(data["xa"], case)
+    viewer = make_napari_viewer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # napari's proxy warns on private access: there must be none
+        _, widget = viewer.window.add_plugin_dock_widget("miss-imaging", "Teaching and export")
+        viewer.open(str(case), plugin="miss-imaging")
+        widget.teaching.setChecked(False)
+        widget.teaching.setChecked(True)
+    layer = next(lay for lay in viewer.layers if "miss_imaging_volume" in lay.metadata)
+    assert "DOEFAKE" not in layer.get_source_str()
+    assert "JOHNATHAN" not in widget.info.toPlainText()
