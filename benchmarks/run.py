@@ -7,7 +7,8 @@ Each ``benchmarks/bench_<name>.py`` exposes ``run(workdir: Path, rounds: int)
 process, in a fresh temporary folder (never the repository) that is deleted
 afterwards; they generate their own synthetic data there.  For each group
 the table gives the median time, the ratio to the group's limit kernel
-(``kind == "limit"``), the speedup over the fastest reference
+(its first ``kind == "limit"`` row; other kinds such as ``"floor"`` are
+shown with their ratio to it), the speedup over the fastest reference
 (``kind == "reference"``: > 1 means faster than it), the peak extra memory
 (VmHWM) and, when a row's note carries ``out_mb=<MB>``, that peak as a
 multiple of the output size.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
@@ -63,7 +65,7 @@ def table(rows: list[Row]) -> str:
     for group, rs in groups.items():
         limit = [r.median_s for r in rs if r.kind == "limit"]
         refs = [r.median_s for r in rs if r.kind == "reference"]
-        lim = min(limit) if limit else None
+        lim = limit[0] if limit else None  # the group's first limit row is THE limit kernel
         best = min(refs) if refs else None
         lines += ["", f"== {group}", head]
         for r in rs:
@@ -73,7 +75,7 @@ def table(rows: list[Row]) -> str:
             lines.append(
                 f"{r.name[:46]:<46} {r.kind:<9} {r.median_s * 1e3:>10.1f} "
                 f"{_fmt(r.median_s / lim if lim else None, '>8.2f'):>8} "
-                f"{_fmt(best / r.median_s if best and r.kind != 'limit' else None, '>10.2f'):>11} "
+                f"{_fmt(best / r.median_s if best and r.kind in ('impl', 'reference') else None, '>10.2f'):>11} "
                 f"{r.peak_extra_mb:>8.1f} {_fmt(r.peak_extra_mb / out_mb if out_mb else None, '>6.2f'):>6}  {note}"
             )
     return "\n".join(lines)
@@ -112,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             all_rows += rows
     finally:
         shutil.rmtree(workroot, ignore_errors=True)
+    load1, load5, _ = os.getloadavg()
+    print(f"# {len(all_rows)} rows, {args.rounds} rounds; load average {load1:.2f} (1 min) {load5:.2f} (5 min) "
+          f"on {os.cpu_count()} CPUs: other processes make medians noisy, compare ratios")
     print(table(all_rows))
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in all_rows], indent=1))
