@@ -289,3 +289,33 @@ def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, d
     layer = next(lay for lay in viewer.layers if "miss_imaging_volume" in lay.metadata)
     assert "DOEFAKE" not in layer.get_source_str()
     assert "JOHNATHAN" not in widget.info.toPlainText()
+
+
+def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, data, tmp_path):
+    from miss_imaging.reslice import Plane, reslice
+    from miss_imaging_napari import _ruler
+    from miss_imaging_napari._teaching_widget import PLANE_KEY, ROLE_KEY, TeachingWidget
+
+    viewer = make_napari_viewer()
+    ct = _add(viewer, data["ct"])
+    src = ct.metadata.get("miss_imaging_source") or ct.metadata["miss_imaging_volume"]
+    plane = Plane(center=(5.0, 6.0, 16.0), u=(1.0, 0.0, 0.0), v=(0.0, 0.6, -0.8), pixel_mm=0.5, shape=(20, 30))
+    img = reslice(src, plane)
+    view = viewer.add_image(img.pixels[0], name="oblique (CT)", scale=(0.5, 0.5), translate=(0.0, 40.0),
+                            units=("mm", "mm"), metadata={"miss_imaging_volume": img, PLANE_KEY: plane,
+                                                          ROLE_KEY: "oblique"})
+    _, res = _ruler.add_measurement(viewer, view, "distance", [(0, 2, 3), (0, 2, 23)], name="on plane")
+    assert res.measurement.mm == pytest.approx(10.0)
+    w = TeachingWidget(viewer)
+    s = w.current_session()
+    assert len(s.series) == 1 and len(s.planes) == 1 and s.planes[0]["role"] == "oblique"
+    path = w.save_session(tmp_path / "p.json")
+
+    other = make_napari_viewer()
+    report = TeachingWidget(other).restore_session(path)
+    assert report.ok, report.problems
+    restored = next(lay for lay in other.layers if PLANE_KEY in lay.metadata)
+    np.testing.assert_array_equal(restored.data, view.data)
+    assert tuple(restored.translate) == (0.0, 40.0)
+    ms = [r.measurement for lay in _ruler.tool_layers(other, restored) for r in _ruler.results(lay)]
+    assert [m.name for m in ms] == ["on plane"] and ms[0].mm == pytest.approx(10.0)

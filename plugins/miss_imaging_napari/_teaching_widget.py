@@ -152,6 +152,29 @@ def parse_regions(text: str) -> list[tuple[int, int, int, int]] | None:
     return out
 
 
+PLANE_KEY = "miss_imaging_plane"  # reslice view layers (see _reslice_widget)
+ROLE_KEY = "miss_imaging_reslice_role"
+
+
+def _plane_entry(layer: Any, vol: ImageVolume, md: dict) -> dict:
+    """Session record of a reslice view layer: its plane, slab and display placement."""
+    import dataclasses
+
+    plane = md[PLANE_KEY]
+    rs = (vol.metadata or {}).get("reslice", {})
+    return {
+        "series_uid": vol.series_uid,
+        "role": md.get(ROLE_KEY, "oblique"),
+        "name": layer.name,
+        "plane": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(plane).items()},
+        "thickness_mm": float(rs.get("thickness_mm", 0.0)),
+        "mode": "mip" if rs.get("mode", "thin") == "thin" else str(rs["mode"]),
+        "order": int(rs.get("order", 1)),
+        "translate": [float(t) for t in layer.translate],
+        "contrast_limits": [float(c) for c in layer.contrast_limits],
+    }
+
+
 def _on_mode(on: bool) -> None:
     for w in list(_widgets):
         try:
@@ -298,28 +321,33 @@ class TeachingWidget(QWidget):
         """The viewer's state as a :class:`~miss_imaging.session.Session`."""
         viewer = self.viewer
         session = Session(teaching_mode=settings.get_teaching_mode())
+        seen: set[str] = set()
         for layer in viewer.layers:
-            vol = layer.metadata.get(VOLUME_KEY) if hasattr(layer, "metadata") else None
+            md = getattr(layer, "metadata", None) or {}
+            vol = md.get(VOLUME_KEY)
             if not isinstance(vol, ImageVolume):
                 continue
-            source = layer.metadata.get(SOURCE_KEY, vol)
+            if PLANE_KEY in md:  # a reslice view: saved as a plane of its series, rebuilt on restore
+                session.planes.append(_plane_entry(layer, vol, md))
+                session.measurements += [dict(measurements_io.to_dict(m), on_plane=layer.name)
+                                         for m in self._measurements(layer)]
+                continue
+            source = md.get(SOURCE_KEY, vol)
+            if source.series_uid in seen:
+                continue
             src_path = getattr(getattr(layer, "source", None), "path", None)
             try:
                 ref = series_ref(source, path=src_path)
             except Exception as exc:  # a volume without files (e.g. computed): cannot be reopened
                 _log.warning("%s not saved in the session: %s", vol.label, exc)
                 continue
+            seen.add(source.series_uid)
             session.series.append(ref)
             w = self._layer_window(layer, vol)
             session.windows[source.series_uid] = LayerWindow(
                 w.center, w.width, w.function, tuple(float(v) for v in layer.contrast_limits),
                 float(layer.gamma), str(layer.colormap.name), bool(layer.visible), float(layer.opacity))
             session.measurements += [measurements_io.to_dict(m) for m in self._measurements(layer)]
-            plane = layer.metadata.get("miss_imaging_plane")
-            if plane is not None:
-                from miss_imaging.session import _jsonable
-
-                session.planes.append({"series_uid": source.series_uid, "plane": _jsonable(plane)})
         active, vol = _teaching.active_volume(viewer)
         session.active_series = None if vol is None else vol.series_uid
         cam = _camera(viewer)
@@ -338,6 +366,8 @@ class TeachingWidget(QWidget):
     def _layer_for(self, series_uid: str) -> Any:
         for layer in self.viewer.layers:
             md = getattr(layer, "metadata", {}) or {}
+            if PLANE_KEY in md:
+                continue
             vol = md.get(SOURCE_KEY) or md.get(VOLUME_KEY)
             if isinstance(vol, ImageVolume) and vol.series_uid == series_uid:
                 return layer
@@ -391,8 +421,11 @@ class TeachingWidget(QWidget):
                     layer.colormap = w.colormap
                 except Exception:
                     report.problems.append(f"not restored: colormap {w.colormap!r} of {ref.label}")
+        for p in session.planes:
+            self._restore_plane(p, report)
         for d in session.measurements:
-            layer = self._layer_for(str(d.get("series_uid", "")))
+            layer = (self._plane_layer(str(d["on_plane"])) if d.get("on_plane")
+                     else self._layer_for(str(d.get("series_uid", ""))))
             if layer is None:
                 continue  # the series is missing: already reported by load_session
             saved = measurements_io.from_dict(d)
@@ -431,6 +464,31 @@ class TeachingWidget(QWidget):
         self.status.setText("session restored" if report.ok else "session restored with problems:\n"
                             + "\n".join(report.problems))
         return report
+
+    def _plane_layer(self, name: str) -> Any:
+        return next((lay for lay in self.viewer.layers if lay.name == name and PLANE_KEY in lay.metadata), None)
+
+    def _restore_plane(self, p: dict, report: RestoreReport) -> None:
+        from miss_imaging.reslice import Plane, reslice
+
+        source_layer = self._layer_for(str(p.get("series_uid", "")))
+        if source_layer is None:
+            return  # missing series: already reported by load_session
+        md = source_layer.metadata
+        source = md.get(SOURCE_KEY) or md[VOLUME_KEY]
+        try:
+            plane = Plane(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["plane"].items()})
+            img = reslice(source, plane, thickness_mm=float(p.get("thickness_mm", 0.0)), mode=p.get("mode", "mip"),
+                          order=int(p.get("order", 1)))
+        except Exception as exc:
+            report.problems.append(f"not restored: {p.get('role', 'oblique')} plane of {source.label}: {exc}")
+            return
+        meta = {VOLUME_KEY: img, PLANE_KEY: plane, ROLE_KEY: p.get("role", "oblique")}
+        self.viewer.add_image(
+            img.pixels[0], name=str(p.get("name") or f"{p.get('role', 'oblique')} ({source.label})"),
+            scale=(plane.pixel_mm, plane.pixel_mm), translate=tuple(p.get("translate", (0.0, 0.0))),
+            units=("mm", "mm"), axis_labels=("y", "x"), contrast_limits=tuple(p["contrast_limits"]),
+            colormap=source_layer.colormap, metadata=meta)
 
     # ------------------------------------------------------------------ dialogs (thin)
     def _run(self, fn: Any, *args: Any) -> None:
