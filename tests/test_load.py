@@ -68,7 +68,9 @@ def test_sorted_by_position_not_instance_number(tmp_path):
     np.testing.assert_allclose(vol.affine[:3, 0], [0, 0, 2.0])
 
 
-@pytest.mark.parametrize("bits,signed,intercept", [(12, False, -1024), (16, True, 0), (12, True, -1000), (16, False, 0)])
+@pytest.mark.parametrize(
+    "bits,signed,intercept", [(12, False, -1024), (16, True, 0), (12, True, -1000), (16, False, 0)]
+)
 def test_fast_path_equals_pydicom(tmp_path, monkeypatch, bits, signed, intercept):
     rng = np.random.default_rng(3)
     if signed:

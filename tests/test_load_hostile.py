@@ -177,7 +177,9 @@ def test_missing_decoder_says_what_to_install(monkeypatch):
         missing_dependencies = ["pylibjpeg-rle"]
 
     monkeypatch.setattr(_pixels.pydicom.pixels, "get_decoder", lambda uid: _NoDecoder())
-    with pytest.raises(UnsupportedTransferSyntaxError, match=r"1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\).*pip install"):
+    with pytest.raises(
+        UnsupportedTransferSyntaxError, match=r"1\.2\.840\.10008\.1\.2\.5 \(RLE Lossless\).*pip install"
+    ):
         load(path)
 
 

@@ -1,18 +1,21 @@
-"""A minimal DICOM tag walker and ``readinto`` pixel reader for little endian files.
+"""A minimal DICOM tag walker for little endian files.
 
-Why: pydicom's header parse costs ~0.5 ms per file, which alone is 5x the
-time to read a CT slice's pixels from the page cache.  This walker reads the
-first few KiB of a file, splits the top-level data set into pydicom
-``RawDataElement`` objects (values stay undecoded: pydicom converts them on
-first access, exactly as after ``dcmread``) and records where the Pixel Data
-value starts, so that pixels can be read with ``readinto`` straight into their
-place in a preallocated volume.
+Why: pydicom's header parse costs ~0.5 ms per file, which alone is more than
+the time to read a CT slice's pixels from the page cache.  This walker reads
+the first few KiB of a file, records the position of every top-level element
+(values stay undecoded; :meth:`RawHeader.dataset` turns them into a pydicom
+``Dataset`` of ``RawDataElement`` objects that pydicom converts on first
+access, exactly as after ``dcmread``) and where the Pixel Data value starts,
+so that pixels can be read straight into their place in a preallocated
+volume (:mod:`miss_imaging._pixels`).  Files of one series usually share
+their layout: a header whose layout bytes equal a template's reuses its
+positions, exactly (:meth:`RawHeader.layout_key`).
 
-It handles Part 10 files (with or without preamble) in Implicit VR Little
-Endian and Explicit VR Little Endian, including the encapsulated (compressed)
-syntaxes, whose headers are explicit little endian too.  Anything else
-(big endian, deflated, malformed) returns ``None`` and the caller falls back
-to ``pydicom.dcmread``.
+It handles Part 10 files (with or without preamble) and bare data sets in
+Implicit VR Little Endian and Explicit VR Little Endian, including the
+encapsulated (compressed) syntaxes, whose headers are explicit little endian
+too.  Anything else (big endian, deflated, malformed) returns ``None`` and
+the caller falls back to ``pydicom.dcmread``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
 
-__all__ = ["HeaderTruncated", "RawHeader", "walk_header", "read_pixels_into", "IMPLICIT_LE", "EXPLICIT_LE", "UNCOMPRESSED_LE"]
+__all__ = [
+    "HeaderTruncated",
+    "RawHeader",
+    "walk_header",
+    "IMPLICIT_LE",
+    "EXPLICIT_LE",
+    "UNCOMPRESSED_LE",
+]
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -383,16 +393,3 @@ def _parse(buf: bytes, eof: bool, size: int) -> RawHeader:
         size,
         preamble,
     )
-
-
-def read_pixels_into(path: str | os.PathLike, offset: int, out: memoryview) -> int:
-    """Read ``len(out)`` bytes at `offset` of `path` into `out`; returns bytes read."""
-    with open(path, "rb", buffering=0) as f:
-        f.seek(offset)
-        got = f.readinto(out)
-        total = got or 0
-        # readinto on a regular file returns everything unless EOF; loop for safety
-        while got and total < len(out):
-            got = f.readinto(out[total:])
-            total += got or 0
-        return total

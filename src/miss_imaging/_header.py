@@ -311,7 +311,9 @@ def header_from_dataset(
     excess_warning = ""
     if pixel_length is not None:
         if pixel_length == 0:
-            raise PixelDataError("(7FE0,0010) Pixel Data is empty (zero length)", path=path, tag="(7FE0,0010) PixelData")
+            raise PixelDataError(
+                "(7FE0,0010) Pixel Data is empty (zero length)", path=path, tag="(7FE0,0010) PixelData"
+            )
         if pixel_offset is not None and file_size is not None and pixel_offset + pixel_length > file_size:
             raise TruncatedFileError(
                 f"truncated: (7FE0,0010) Pixel Data announces {pixel_length} bytes but the file ends "

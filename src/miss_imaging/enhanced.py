@@ -145,7 +145,9 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFa
         warnings.append(f"{name}: (0020,0032) ImagePositionPatient missing in {have_ipp.count(False)} frame(s)")
     return FrameFacts(
         np.array([v if v is not None else [np.nan] * 3 for v in ipps], float) if any(have_ipp) else None,
-        np.array([v if v is not None else [np.nan] * 6 for v in iops], float) if any(v is not None for v in iops) else None,
+        np.array([v if v is not None else [np.nan] * 6 for v in iops], float)
+        if any(v is not None for v in iops)
+        else None,
         None if ps is None else (float(ps[0]), float(ps[1])),
         None if st in (None, "") else float(st),
         np.array([1.0 if v in (None, "") else float(v) for v in slopes]),

@@ -161,7 +161,9 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
             )
         if facts.iop is None or np.isnan(facts.iop).any():
             raise MissingTagError(
-                f"{fg}(0020,0037) ImageOrientationPatient missing", path=h.path, tag="(0020,0037) ImageOrientationPatient"
+                f"{fg}(0020,0037) ImageOrientationPatient missing",
+                path=h.path,
+                tag="(0020,0037) ImageOrientationPatient",
             )
         iop = tuple(facts.iop[0])
         bad = [i for i in range(h.frames) if not same_orientation(facts.iop[i], iop)]

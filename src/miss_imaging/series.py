@@ -37,7 +37,14 @@ import numpy as np
 
 from ._header import FileHeader, integer
 from .errors import MissingTagError
-from .geometry import DUPLICATE_ATOL_MM, TILT_ATOL_DEG, StackGeometry, orientation_axes, same_orientation, stack_geometry
+from .geometry import (
+    DUPLICATE_ATOL_MM,
+    TILT_ATOL_DEG,
+    StackGeometry,
+    orientation_axes,
+    same_orientation,
+    stack_geometry,
+)
 from .model import SeriesInfo
 
 __all__ = ["Plan", "assemble", "plan_of", "geometry_warnings", "MIN_STACK"]
