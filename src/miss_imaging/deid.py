@@ -55,7 +55,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydicom
 from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
@@ -64,6 +63,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from . import __version__
+from ._deid_pixels import blank_regions_in, ensure_writable_syntax, normalize_regions
 from ._deid_table import TABLE_E1_1
 from ._identifiers import find_identifiers, identifier_variants, patient_identifiers
 from .dicom_scan import read_header
@@ -478,61 +478,6 @@ def deidentify_dataset(
 
 
 # ---------------------------------------------------------------------------
-# pixels
-
-
-def _normalize_regions(regions: Iterable[Sequence[int]] | None) -> tuple[tuple[int, int, int, int], ...]:
-    out = []
-    for r in regions or ():
-        if len(r) != 4:
-            raise ValueError(f"`blank_regions` items must be (row0, col0, row1, col1); got {r!r}")
-        r0, c0, r1, c1 = (int(v) for v in r)
-        if r0 < 0 or c0 < 0 or r1 <= r0 or c1 <= c0:
-            raise ValueError(
-                f"`blank_regions` item {r!r}: need 0 <= row0 < row1 and 0 <= col0 < col1 (pixel indices, end excluded)"
-            )
-        out.append((r0, c0, r1, c1))
-    return tuple(out)
-
-
-def _blank(ds: Dataset, regions: tuple[tuple[int, int, int, int], ...], path: Path) -> None:
-    """Blank `regions` in every frame and re-encode uncompressed (Explicit VR Little Endian)."""
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:  # any decoder failure: say which file
-        raise MissImagingError(f"cannot decode pixels to blank regions: {exc}", path=path, tag="(7FE0,0010) PixelData") from exc
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    samples = int(ds.get("SamplesPerPixel", 1))
-    arr = np.array(arr, dtype=arr.dtype.newbyteorder("<"), copy=True)  # little endian output
-    view = arr.reshape((frames, rows, cols, samples) if samples > 1 else (frames, rows, cols))
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    # fill with what displays as black: the minimum (the maximum for MONOCHROME1)
-    fill = view.max() if photometric == "MONOCHROME1" else view.min()
-    for r0, c0, r1, c1 in regions:
-        if r0 >= rows or c0 >= cols:
-            raise ValueError(f"{path.name}: blank region {(r0, c0, r1, c1)} lies outside the {rows}x{cols} image")
-        view[:, r0:min(r1, rows), c0:min(c1, cols)] = fill
-    if samples > 1 and photometric.startswith("YBR"):
-        photometric = "RGB"  # pydicom returns RGB after decoding YBR
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.set_original_encoding(False, True)
-    ds.set_pixel_data(view if frames > 1 else view[0], photometric, int(ds.BitsStored), generate_instance_uid=False)
-
-
-def _ensure_writable_syntax(ds: Dataset) -> None:
-    """Big endian data sets are converted to Explicit VR Little Endian (pixels decoded, values unchanged)."""
-    ts = UID(str(ds.file_meta.TransferSyntaxUID))
-    if ts.is_little_endian or ts.is_compressed:
-        return
-    arr = ds.pixel_array
-    arr = arr.astype(arr.dtype.newbyteorder("<"))  # decoded big endian data come back as ">i2"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.set_original_encoding(False, True)
-    ds.set_pixel_data(arr, str(ds.PhotometricInterpretation), int(ds.BitsStored), generate_instance_uid=False)
-
-
-# ---------------------------------------------------------------------------
 # a series
 
 
@@ -586,9 +531,9 @@ def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int,
             if regions:
                 report.auto_regions[target] = regions
     if regions:
-        _blank(ds, regions, path)
+        blank_regions_in(ds, regions, path)
     else:
-        _ensure_writable_syntax(ds)
+        ensure_writable_syntax(ds)
     deidentify_dataset(ds, options=options, uids=uids, report=report, blanked=bool(regions))
     # dcmwrite (not save_as) so that a big endian source can be written little endian
     pydicom.dcmwrite(target, ds, enforce_file_format=True)
@@ -643,7 +588,7 @@ def deidentify_series(
         If `src` holds no exportable DICOM image.
     """
     options = options or DeidOptions()
-    regions = None if blank_regions is None else _normalize_regions(blank_regions)
+    regions = None if blank_regions is None else normalize_regions(blank_regions)
     files, roots = _source_files(src)
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, roots, files)
