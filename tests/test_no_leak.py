@@ -174,7 +174,8 @@ def test_napari_shows_no_identifier_in_teaching_mode(make_napari_viewer, truth, 
     viewer = make_napari_viewer(show=True)
     widget = TeachingWidget(viewer)
     # the hostile cases all share one tiny CT: one of them is enough on screen (all are exported above)
-    keys = [k for k in AVAILABLE if not k.startswith("hostile/")] + [k for k in AVAILABLE if k.startswith("hostile/")][:1]
+    hostile = [k for k in AVAILABLE if k.startswith("hostile/")]
+    keys = [k for k in AVAILABLE if not k.startswith("hostile/")] + hostile[:1]
     try:
         for key in keys:
             viewer.layers.clear()

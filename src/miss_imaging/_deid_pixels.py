@@ -39,7 +39,8 @@ def blank_regions_in(ds: Dataset, regions: tuple[tuple[int, int, int, int], ...]
     try:
         arr = ds.pixel_array
     except Exception as exc:  # any decoder failure: say which file
-        raise MissImagingError(f"cannot decode pixels to blank regions: {exc}", path=path, tag="(7FE0,0010) PixelData") from exc
+        raise MissImagingError(f"(7FE0,0010) PixelData cannot be decoded to blank regions: {exc}", path=path,
+                               tag="(7FE0,0010) PixelData") from exc
     rows, cols = int(ds.Rows), int(ds.Columns)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1))

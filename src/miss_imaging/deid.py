@@ -320,7 +320,10 @@ def _count(d: dict[str, int], key: str) -> None:
 
 
 def _empty(elem: DataElement) -> None:
-    elem.value = DicomSequence([]) if elem.VR == "SQ" else ("" if elem.VR not in ("US", "SS", "UL", "SL", "FL", "FD") else None)
+    if elem.VR == "SQ":
+        elem.value = DicomSequence([])
+    else:  # zero-length value; binary numbers cannot hold "" and take None
+        elem.value = None if elem.VR in ("US", "SS", "UL", "SL", "FL", "FD") else ""
 
 
 def _text_of(elem: DataElement) -> str:
@@ -606,7 +609,8 @@ def deidentify_series(
             read_header(path)
             head = pydicom.dcmread(path, force=True, stop_before_pixels=True)
         except Exception as exc:  # unreadable, truncated, not DICOM
-            report.skipped.append((path, str(exc) if isinstance(exc, MissImagingError) else f"not readable as DICOM: {exc}"))
+            why = str(exc) if isinstance(exc, MissImagingError) else f"not readable as DICOM: {exc}"
+            report.skipped.append((path, why))
             continue
         if "Rows" not in head or ("SOPClassUID" not in head and "SOPInstanceUID" not in head):
             report.skipped.append((path, "not a DICOM image (no Rows or SOP attributes)"))
