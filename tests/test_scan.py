@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -81,3 +82,30 @@ def test_read_header_values(tmp_path):
     np.testing.assert_allclose(h.ipp, ipps[1])
     assert h.pixel_spacing == (0.5, 0.7) and h.intercept == -1000 and h.slope == 1
     assert h.kind == "volume" and h.pixel_length == 240
+
+
+def test_template_reuse_is_exact(tmp_path):
+    """A header read with another file as layout template equals a full walk (any pair of files)."""
+    stored = phantom(6)
+    # positions whose text lengths vary ("-1.25", "10.0", ...), so layouts differ between files
+    pos = np.array([[0.5 * k, -3.0 + k, -2.5 + 2.5 * k] for k in range(6)])
+    paths, _ = ct_slices(tmp_path, stored, positions=pos)
+    others = [p for p in TEST_FILES if walk_header_safe(p) is not None][:20]
+    files = [*paths, *map(Path, others)]
+    for a in files:
+        ta = walk_header_safe(a)
+        for b in files[:9]:
+            full = walk_header_safe(b)
+            got = walk_header(b, ta) if full is not None else None
+            if full is None:
+                continue
+            assert got.elements == full.elements, (a, b)
+            assert (got.pixel_offset, got.pixel_length, got.transfer_syntax) == (
+                full.pixel_offset, full.pixel_length, full.transfer_syntax), (a, b)
+
+
+def walk_header_safe(path):
+    try:
+        return walk_header(path)
+    except HeaderTruncated:
+        return None

@@ -288,12 +288,14 @@ def _same_layout(buf: bytes, size: int, template: RawHeader) -> RawHeader | None
     idx, expect, need, starts, items = template.layout_key()
     if template.pixel_offset is None or len(buf) < (idx[0] if len(idx) else 0) + 132:
         return None
-    n = min(need, len(buf))
-    got = np.frombuffer(buf, np.uint8, count=n)
-    ok = idx < n
-    diff = np.flatnonzero(got[idx[ok]] != expect[ok]) if ok.all() else None
-    if diff is None or len(diff) or template.file_size != size:
-        first = int(idx[ok][diff[0]]) if diff is not None and len(diff) else int(idx[~ok][0]) if not ok.all() else None
+    if len(buf) >= need:
+        neq = np.frombuffer(buf, np.uint8, count=need)[idx] != expect
+        first = int(idx[neq.argmax()]) if neq.any() else None
+    else:  # the buffer ends before the template's layout does: compare what is there
+        ok = idx < len(buf)
+        neq = np.frombuffer(buf, np.uint8)[idx[ok]] != expect[ok]
+        first = int(idx[ok][neq.argmax()]) if neq.any() else int(idx[~ok][0])
+    if first is not None or template.file_size != size:
         if first is None:  # same layout, other file size: the pixel data length differs
             return None
         k = int(np.searchsorted(starts, first, side="right")) - 1  # element whose header/value holds it
