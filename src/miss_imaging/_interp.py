@@ -387,6 +387,11 @@ class PointSampler:
             lo, hi = np.empty(3), np.empty(3)
             for r in range(3):
                 lo[r], hi[r] = affine_coord(base[r], [m[r] for m in M], coords, out=ijk[r])
+            n = np.array(self.src.shape, dtype=np.float64)
+            partly_outside = np.any(lo < -0.5) or np.any(hi > n - 0.5)
+            if partly_outside and self.order in (0, 1) and _is_inner_arange(coords[-1]):
+                del ijk
+                return self._rows_inside(base, M, coords, shape)
             return sample_points(self.src, ijk, order=self.order, cval=self.cval, bounds=(lo, hi))
         st, N = self.stack, len(self.stack.d)
         base = self.P @ O
@@ -414,6 +419,60 @@ class PointSampler:
             res += hi
         res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
         return res
+
+
+    def _rows_inside(self, base: npt.NDArray[np.float64], M: list[npt.NDArray[np.float64]],
+                     coords: list[npt.NDArray[np.float64]], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+        """Sample only the points inside the footprint; the rest get `cval`.
+
+        The grid's last coordinate is ``arange(n)`` along the last axis, so on
+        every row the index coordinates are ``row_value + c * gain``; the
+        footprint ``[-0.5, n - 0.5]`` of each axis bounds ``c`` to an interval
+        solved in closed form.  A tilted grid's bounding box is often a
+        quarter empty: those points are never interpolated.
+        """
+        n_inner = shape[-1]
+        n = self.src.shape
+        rows_shape = np.broadcast_shapes(*[c.shape for c in coords[:-1]], (1,) * len(shape))
+        R = int(np.prod(rows_shape))
+        rows = []
+        for r in range(3):
+            acc = np.full(rows_shape, base[r])
+            for c, m in zip(coords[:-1], M[:-1]):
+                acc = acc + c * m[r]
+            rows.append(np.broadcast_to(acc, rows_shape).reshape(-1))
+        gains = [float(M[-1][r]) for r in range(3)]
+        c_lo = np.zeros(R)
+        c_hi = np.full(R, n_inner - 1.0)
+        for r in range(3):
+            a, b = -0.5 - _ON_GRID, n[r] - 0.5 + _ON_GRID
+            if abs(gains[r]) < 1e-15:
+                c_hi[(rows[r] < a) | (rows[r] > b)] = -1.0
+                continue
+            c1, c2 = (a - rows[r]) / gains[r], (b - rows[r]) / gains[r]
+            np.maximum(c_lo, np.minimum(c1, c2), out=c_lo)
+            np.minimum(c_hi, np.maximum(c1, c2), out=c_hi)
+        cmin = np.ceil(c_lo - 1e-9).astype(np.intp)
+        counts = np.maximum(np.floor(c_hi + 1e-9).astype(np.intp) - cmin + 1, 0)
+        out = np.full(R * n_inner, self.cval, np.float32)
+        total = int(counts.sum())
+        if total:
+            row_id = np.repeat(np.arange(R), counts)
+            starts = np.cumsum(counts) - counts
+            col = np.arange(total) - starts[row_id] + cmin[row_id]
+            pts = np.empty((3, total))
+            for r in range(3):
+                np.multiply(col, gains[r], out=pts[r])
+                pts[r] += rows[r][row_id]
+            vals = np.empty(total, np.float32)
+            ndimage.map_coordinates(self.src, pts, output=vals, order=self.order, mode="nearest", prefilter=False)
+            out[row_id * n_inner + col] = vals
+        return out.reshape(shape)
+
+
+def _is_inner_arange(c: npt.NDArray[np.float64]) -> bool:
+    """True when `c` is ``arange(n)`` laid along the last axis (shape ``(1, ..., n)``)."""
+    return c.ndim >= 1 and c.size == c.shape[-1] and np.array_equal(c.reshape(-1), np.arange(c.shape[-1]))
 
 
 def affine_coord(
