@@ -299,3 +299,20 @@ def test_enhanced_xa_per_frame_angles_and_calibration(tmp_path):
     assert vol.projection.imager_pixel_spacing == pytest.approx((0.22, 0.22))
     # SID/SOD only: magnification corrected by SOD/SID
     assert vol.spacing[1] == pytest.approx(0.22 * 770 / 1100)
+
+
+def test_enhanced_two_orientations_keeps_largest_stack(tmp_path):
+    stored = phantom(5, 9, 7)
+    iop = [1.0, 0, 0, 0, 1.0, 0]
+    ipps = np.array([[0, 0, 1.0 * k] for k in range(5)])
+    enhanced_ct(tmp_path / "e.dcm", stored, ipps, iop)
+    ds = pydicom.dcmread(tmp_path / "e.dcm")
+    for k in (3, 4):  # two frames become sagittal
+        po = pydicom.Dataset()
+        po.ImageOrientationPatient = [0, 1.0, 0, 0, 0, -1.0]
+        ds.PerFrameFunctionalGroupsSequence[k].PlaneOrientationSequence = pydicom.Sequence([po])
+    ds.save_as(tmp_path / "e.dcm")
+    with pytest.warns(MissImagingWarning, match=r"2 frame\(s\) in 1 other orientation"):
+        vol = load(tmp_path / "e.dcm")
+    assert vol.shape == (3, 9, 7)
+    np.testing.assert_array_equal(vol.pixels, stored[:3].astype(np.int32) - 1024)

@@ -165,14 +165,32 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
                 path=h.path,
                 tag="(0020,0037) ImageOrientationPatient",
             )
-        iop = tuple(facts.iop[0])
-        bad = [i for i in range(h.frames) if not same_orientation(facts.iop[i], iop)]
-        if bad:
-            raise SeriesGeometryError(
-                f"frames {bad[:5]} have a different (0020,0037) ImageOrientationPatient from frame 0: "
-                "not one volume",
-                path=h.path,
-                tag="(0020,0037) ImageOrientationPatient",
+        # frames in several orientations (multi-stack enhanced MR...): the largest stack
+        # is the volume, like the majority orientation of a single-frame series
+        groups: list[list[int]] = []
+        for i in range(h.frames):
+            for g in groups:
+                if same_orientation(facts.iop[g[0]], facts.iop[i]):
+                    g.append(i)
+                    break
+            else:
+                groups.append([i])
+        groups.sort(key=len, reverse=True)
+        order = groups[0]
+        iop = tuple(facts.iop[order[0]])
+        if len(groups) > 1:
+            dropped = sum(len(g) for g in groups[1:])
+            if len(order) < 2:
+                raise SeriesGeometryError(
+                    f"its {h.frames} frames have {len(groups)} different (0020,0037) ImageOrientationPatient: "
+                    "no stack to build a volume from",
+                    path=h.path,
+                    tag="(0020,0037) ImageOrientationPatient",
+                )
+            warnings.append(
+                f"{h.path.name}: {dropped} frame(s) in {len(groups) - 1} other orientation(s) "
+                "((0020,0037) ImageOrientationPatient) left out; the volume is the largest stack "
+                f"({len(order)} frames)"
             )
         if facts.pixel_spacing is None:
             raise MissingTagError(
