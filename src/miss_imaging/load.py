@@ -37,7 +37,7 @@ from .errors import (
 )
 from .geometry import DUPLICATE_ATOL_MM, orientation_axes, plane_affine, same_orientation, stack_geometry
 from .model import ImageVolume, ScanResult, SeriesInfo
-from .series import Plan, geometry_warnings, plan_of
+from .series import Plan, geometry_warnings, plan_of, summarize
 
 __all__ = ["load", "load_all", "LAZY_THRESHOLD_BYTES"]
 
@@ -200,14 +200,16 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
         d = facts.ipp @ n
         order = sorted(order, key=lambda i: (d[i], i))
         keep = [order[0]]
+        lines = []
         for i in order[1:]:
             if abs(d[i] - d[keep[-1]]) < DUPLICATE_ATOL_MM:
-                warnings.append(
+                lines.append(
                     f"{h.path.name}: frame {i} is at the same position as frame {keep[-1]} "
                     f"(n.IPP = {d[i]:.3f} mm); kept frame {keep[-1]}, dropped frame {i}"
                 )
             else:
                 keep.append(i)
+        warnings += summarize(lines, "frames at repeated positions dropped (temporal or duplicate frames)")
         order = keep
         ipps = facts.ipp[order]
         geo = (iop, ipps, facts.pixel_spacing, stack_geometry(ipps, iop, facts.slice_thickness or 1.0))

@@ -47,7 +47,7 @@ from .geometry import (
 )
 from .model import SeriesInfo
 
-__all__ = ["Plan", "assemble", "plan_of", "geometry_warnings", "MIN_STACK"]
+__all__ = ["Plan", "assemble", "plan_of", "geometry_warnings", "summarize", "MIN_STACK", "MAX_LISTED"]
 
 #: A minority orientation inside a series with fewer slices than this is a localizer.
 MIN_STACK = 3
@@ -68,6 +68,17 @@ class Plan:
     @property
     def n_frames(self) -> int:
         return sum(h.frames for h in self.headers)
+
+
+#: At most this many warnings of one kind are listed one by one (then a count).
+MAX_LISTED = 10
+
+
+def summarize(lines: list[str], what: str, limit: int = MAX_LISTED) -> list[str]:
+    """`lines` as they are, or the first `limit` and a count of the rest of `what`."""
+    if len(lines) <= limit:
+        return lines
+    return lines[:limit] + [f"... and {len(lines) - limit} more {what} ({len(lines)} in all)"]
 
 
 def _names(hs: list[FileHeader], limit: int = 6) -> str:
@@ -198,17 +209,21 @@ def _stack_plans(hs: list[FileHeader], notes: list[str]) -> list[Plan]:
                     ]
                     out.extend(_stack_plans(g, w))
                 return out
-        warnings = list(notes)
-        keep = [k for k in range(len(hs)) if k not in set(dups)]
-        for k in dups:
-            first = max(j for j in keep if j < k)
-            warnings.append(
+        dset = set(dups)
+        keep = [k for k in range(len(hs)) if k not in dset]
+        lines = []
+        first = 0
+        for k in range(len(hs)):
+            if k not in dset:
+                first = k  # the kept slice that later duplicates repeat
+                continue
+            lines.append(
                 f"duplicate slice: {hs[k].path.name} is at the same position as {hs[first].path.name} "
                 f"(n.IPP = {d[k]:.3f} mm); kept {hs[first].path.name}, dropped {hs[k].path.name}"
             )
         hs = [hs[k] for k in keep]
         d = d[keep]
-        notes = warnings
+        notes = list(notes) + summarize(lines, "duplicate slices dropped")
     ipps = np.array([h.ipp for h in hs], dtype=np.float64)
     thickness = _slice_thickness(hs[0])
     geom = stack_geometry(ipps, iop, thickness)
@@ -218,14 +233,16 @@ def _stack_plans(hs: list[FileHeader], notes: list[str]) -> list[Plan]:
 
 def geometry_warnings(geom: StackGeometry, labels: list[str]) -> list[str]:
     """Warnings for gaps, non-uniform spacing and shear; `labels` name the slices in order."""
-    warnings = []
+    warnings: list[str] = []
+    gap_lines = []
     for k, step in geom.gaps:
         missing = round(step / geom.median_step_mm) - 1
-        warnings.append(
+        gap_lines.append(
             f"gap: {step:.3f} mm between {labels[k]} and {labels[k + 1]} where the median step "
             f"is {geom.median_step_mm:.3f} mm (about {missing} slice(s) missing); kept as one volume with "
             "regular=False: slice_positions hold the true positions (resample to regrid)"
         )
+    warnings += summarize(gap_lines, "gaps")
     if geom.tilt_deg > TILT_ATOL_DEG:
         warnings.append(
             f"sheared stack (gantry tilt {geom.tilt_deg:.2f} degrees): slices step along IPP_last - IPP_first, "
