@@ -96,7 +96,7 @@ def test_info_lists_series_without_identifiers(samples, truth, capsys):
 
 
 def test_snapshot_puts_the_screw_on_the_right(samples, truth, tmp_path, capsys):
-    from miss_imaging.load import load
+    from miss_imaging.loader import load
     from miss_imaging.resample import to_patient_grid
 
     t = truth["spine_ct"]

@@ -251,7 +251,7 @@ def test_real_files_export_and_reload_identically(shared_dicom: Path, tmp_path: 
     import warnings
 
     from miss_imaging.errors import MissImagingWarning
-    from miss_imaging.load import load, load_all
+    from miss_imaging.loader import load, load_all
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissImagingWarning)

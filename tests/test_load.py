@@ -12,7 +12,7 @@ from loader_factory import ct_slices, enhanced_ct, phantom, tilted_iop, xa_cine
 import miss_imaging
 from miss_imaging import _pixels
 from miss_imaging.errors import MissImagingWarning
-from miss_imaging.load import load, load_all
+from miss_imaging.loader import load, load_all
 
 
 def _hu(stored, slope=1, intercept=-1024):
@@ -121,7 +121,7 @@ def test_lazy_equals_eager(tmp_path, monkeypatch):
     assert lazy.is_lazy and not eager.is_lazy
     assert lazy.pixels.chunks[0] == (1, 1, 1, 1)
     np.testing.assert_array_equal(lazy.pixels.compute(), eager.pixels)
-    monkeypatch.setattr(sys.modules["miss_imaging.load"], "LAZY_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(sys.modules["miss_imaging.loader"], "LAZY_THRESHOLD_BYTES", 100)
     assert load(tmp_path).is_lazy  # above the threshold: lazy by default
     assert not load(tmp_path, lazy=False).is_lazy
 

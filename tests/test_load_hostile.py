@@ -23,7 +23,7 @@ from miss_imaging.errors import (
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
-from miss_imaging.load import load
+from miss_imaging.loader import load
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from miss_imaging import measurements_io, settings
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.deid import DeidOptions, deidentify_series, find_identifiers, identifier_variants
 from miss_imaging.export import blanked_volume, burned_in_regions, export_cine_gif, measurement_lines, write_png
-from miss_imaging.load import load, load_all
+from miss_imaging.loader import load, load_all
 from miss_imaging.measure import measure_distance
 from miss_imaging.render import render_slice
 from miss_imaging.session import Session, load_session, save_session, series_ref

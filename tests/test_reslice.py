@@ -188,7 +188,7 @@ def test_plane_validation():
 def phantom(samples):
     if not (samples / "truth.json").is_file() or not (samples / "spine_ct").is_dir():
         pytest.skip("sample_dicoms/spine_ct not generated yet")
-    from miss_imaging.load import load
+    from miss_imaging.loader import load
 
     return load(samples / "spine_ct")
 

@@ -12,7 +12,7 @@ pytest.importorskip("napari")
 from _deid_fixtures import FAKE, write_ct_series, write_xa_run  # noqa: E402
 from miss_imaging import settings  # noqa: E402
 from miss_imaging.deid import find_identifiers, identifier_variants  # noqa: E402
-from miss_imaging.load import load  # noqa: E402
+from miss_imaging.loader import load  # noqa: E402
 
 IDENTS = identifier_variants([FAKE["id"], FAKE["accession"], FAKE["institution"]],
                              names=[FAKE["name"], FAKE["physician"]], dates=[FAKE["birth_date"], "20240105"])

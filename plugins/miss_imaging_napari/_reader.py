@@ -201,7 +201,7 @@ def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
     """
     from napari.utils import progress
 
-    from miss_imaging.load import load
+    from miss_imaging.loader import load
 
     found: list[Any] = []
     infos: list[str] = []

@@ -375,7 +375,7 @@ class TeachingWidget(QWidget):
 
     def _open(self, path: Path, series_uid: str) -> Any:
         from miss_imaging.dicom_scan import scan
-        from miss_imaging.load import load
+        from miss_imaging.loader import load
 
         from ._layers import layer_data
 

@@ -285,7 +285,7 @@ class SeriesWidget(QWidget):
         """Load the selected scanned series into the viewer (notifications on failure)."""
         from napari.utils.notifications import show_error, show_info, show_warning
 
-        from miss_imaging.load import load
+        from miss_imaging.loader import load
 
         from ._reader import attach_viewer_tools
 

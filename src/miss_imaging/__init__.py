@@ -4,6 +4,7 @@ The public API (a contract other tools rely on)::
 
     scan(path) -> ScanResult (list of SeriesInfo, plus .skipped)
     load(path_or_series, *, lazy=None) -> ImageVolume
+    load_all(path, *, lazy=None) -> list[ImageVolume]
     apply_window(values, center, width, *, function="LINEAR", out_dtype=np.uint8, out=None, invert=False)
     resample(volume, spacing, *, order=1, ...) -> ImageVolume
     reslice(volume, plane, ...) -> ImageVolume
@@ -30,7 +31,8 @@ _EXPORTS = {
     "MissImagingError": "errors",
     "MissImagingWarning": "errors",
     "scan": "dicom_scan",
-    "load": "load",
+    "load": "loader",
+    "load_all": "loader",
     "apply_window": "window",
     "resample": "resample",
     "reslice": "reslice",
@@ -40,8 +42,20 @@ _EXPORTS = {
     "measure_angle": "measure",
     "measure_cobb": "measure",
     "intensity_profile": "measure",
+    "Measurement": "measure",
+    "Calibration": "calibration",
     "projection_calibration": "calibration",
+    "user_calibration": "calibration",
+    "to_patient_grid": "resample",
+    "PRESETS": "presets",
+    "default_window": "presets",
+    "auto_window": "presets",
     "deidentify_series": "deid",
+    "get_teaching_mode": "settings",
+    "set_teaching_mode": "settings",
+    "export_cine_gif": "export",
+    "save_session": "session",
+    "load_session": "session",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

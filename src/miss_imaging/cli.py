@@ -111,7 +111,7 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
         CT (bone window) first, then the fluoroscopy run (the file's window).
     """
     from .export import burned_in_regions
-    from .load import load
+    from .loader import load
     from .measure import measure_distance
     from .presets import default_window
 
@@ -202,7 +202,7 @@ def parse_window(text: str) -> Window:
 def info_table(path: str | os.PathLike[str]) -> str:
     """Scan summary: series, modality, frames, size, spacing, calibration, warnings."""
     from .dicom_scan import scan
-    from .load import load
+    from .loader import load
 
     result = scan(path)
     rows = [("series", "modality", "frames", "size", "spacing", "calibration", "warnings")]
@@ -234,7 +234,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _pick_series(path: str, number: int | None) -> ImageVolume:
     from .dicom_scan import scan
-    from .load import load
+    from .loader import load
 
     result = scan(path)
     images = [s for s in result if s.kind in ("volume", "projection")]
@@ -388,7 +388,7 @@ def _cmd_deidentify(args: argparse.Namespace) -> int:
     from .deid import deidentify_series
 
     report = deidentify_series(args.src, args.out, blank_regions=args.blank or None)
-    print(report)
+    print(report.summary())
     return 0
 
 

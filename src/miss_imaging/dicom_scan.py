@@ -144,7 +144,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
             skipped.append((f, str(exc)))
             errors[f] = exc
     result = ScanResult(assemble(headers), skipped)
-    result.errors = errors  # type: ignore[attr-defined]
+    result.errors.update(errors)
     return result
 
 

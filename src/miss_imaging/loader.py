@@ -16,8 +16,6 @@ is a dask array with one chunk per file (single-frame series) or per frame
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -342,17 +340,3 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         slice_positions=slice_positions,
         regular=regular,
     )
-
-
-# ``miss_imaging.load`` names both this module and (through the package's lazy
-# exports) the function above, whichever was bound last: the import system binds
-# the submodule, the package's ``__getattr__`` the function.  Make both usable
-# either way: the module is callable (it calls ``load``) and the function
-# carries ``load_all``.
-class _CallableModule(types.ModuleType):
-    def __call__(self, path_or_series, *, lazy=None):  # noqa: D102
-        return load(path_or_series, lazy=lazy)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-load.load_all = load_all  # type: ignore[attr-defined]

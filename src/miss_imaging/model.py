@@ -250,9 +250,12 @@ class ScanResult(list):  # list[SeriesInfo]
     """The series found by :func:`miss_imaging.scan`, largest first.
 
     ``skipped`` lists ``(path, reason)`` for every file that is not a usable
-    DICOM image (not DICOM, truncated, no pixel data...).
+    DICOM image (not DICOM, truncated, no pixel data...); ``errors`` maps
+    each of those paths to the specific exception, so that loading that one
+    file can raise it.
     """
 
     def __init__(self, series: list[SeriesInfo] = (), skipped: list[tuple[Path, str]] | None = None):  # type: ignore[assignment]
         super().__init__(series)
         self.skipped: list[tuple[Path, str]] = list(skipped or [])
+        self.errors: dict[Path, Exception] = {}

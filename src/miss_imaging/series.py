@@ -326,7 +326,7 @@ def assemble(headers: list[FileHeader]) -> list[SeriesInfo]:
     list of SeriesInfo
         Image series (volumes, projections) largest first, then ``"other"``
         series (localizers, colour images).  Each carries a ``_plan`` used by
-        :func:`miss_imaging.load.load`.
+        :func:`miss_imaging.loader.load`.
     """
     by_uid: dict[str, list[FileHeader]] = defaultdict(list)
     for h in headers:
