@@ -450,3 +450,24 @@ def test_byte_order_and_small_dtypes(dtype):
         x = x % 2
     y = x.astype(dtype)
     np.testing.assert_array_equal(apply_window(y, 40, 400), apply_window(x.astype(np.float64), 40, 400))
+
+
+@pytest.mark.parametrize(("c", "w", "function"), [(480, 2500, "LINEAR"), (40, 400, "LINEAR"), (-600, 1500, "LINEAR_EXACT")])
+def test_affine_fast_path_equals_table_on_every_int16_value(monkeypatch, c, w, function):
+    """The float32 kernel is used only when it reproduces the exact table; check both on all 65,536 values."""
+    import miss_imaging.window as mod
+
+    x = np.arange(-32768, 32768, dtype=np.int64).astype(np.int16)
+    key = ("window", function, float(c), float(w))
+    lut, affine = mod._domain_lut("<i2", mod._window_transfer(float(c), float(w), function), key, 255.0, False,
+                                  "|u1", 1.0, 0.0)
+    assert affine is not None  # the common windows take the fast path
+    fast = apply_window(x, c, w, function=function)
+    monkeypatch.setattr(mod, "_affine_params", lambda *a, **k: None)
+    mod._domain_lut_cached.cache_clear()
+    try:
+        table = apply_window(x, c, w, function=function)
+    finally:
+        mod._domain_lut_cached.cache_clear()
+    np.testing.assert_array_equal(fast, table)
+    np.testing.assert_array_equal(fast, lut[x.view(np.uint16)])

@@ -39,7 +39,10 @@ Integer input of at most 16 bits goes through one lookup table over the
 whole input domain (65,536 entries, built in float64 by the same formula and
 cached), applied with ``np.take(..., out=)`` on cache-sized flat chunks,
 each of two threads walking its own half of the volume (numpy releases the
-GIL in ``take``).  Wider integers use a table
+GIL in ``take``).  For LINEAR/LINEAR_EXACT windows on 16-bit input a float32
+affine kernel (multiply, add, clip, truncate) replaces the table when it
+reproduces the table bit for bit on all 65,536 possible inputs (checked
+once per window and cached); it is faster because it needs no gather.  Wider integers use a table
 over ``[min, max]`` when that range is small, else the float path.  Float
 input is computed in float64 in cache-sized chunks (no volume-sized
 temporaries).  Dask arrays are windowed lazily chunk by chunk.
@@ -58,7 +61,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -474,7 +477,10 @@ def _apply(
         return out
     kind = values.dtype.kind
     if kind in "iu" and values.dtype.itemsize <= 2:
-        lut = _domain_lut(values.dtype.str, transfer, key, top, invert, odt.str, slope, intercept)
+        lut, affine = _domain_lut(values.dtype.str, transfer, key, top, invert, odt.str, slope, intercept)
+        if affine is not None:  # verified bit-identical to `lut` on every possible input value
+            _run(values, out, lambda v, o: _affine_kernel(v, o, affine))
+            return out
         src = values.view(np.dtype(f"u{values.dtype.itemsize}"))  # bit patterns index the table
 
         def lut_kernel(v: npt.NDArray[Any], o: npt.NDArray[Any]) -> None:
@@ -518,27 +524,79 @@ def _apply(
 _local = threading.local()
 
 
-def _index_buffer(shape: tuple[int, ...]) -> npt.NDArray[np.intp]:
-    """A per-thread intp scratch array of `shape` (at most CHUNK elements are kept)."""
+def _scratch(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    """A per-thread scratch array of `shape` and `dtype` (buffers up to CHUNK elements are kept)."""
+    dt = np.dtype(dtype)
     n = int(np.prod(shape))
-    buf = getattr(_local, "idx", None)
+    bufs = _local.__dict__.setdefault("bufs", {})
+    buf = bufs.get(dt)
     if buf is None or buf.size < n:
-        buf = np.empty(max(n, CHUNK), np.intp)
+        buf = np.empty(max(n, CHUNK), dt)
         if n <= CHUNK:
-            _local.idx = buf
+            bufs[dt] = buf
     return buf[:n].reshape(shape)
+
+
+def _index_buffer(shape: tuple[int, ...]) -> npt.NDArray[np.intp]:
+    return _scratch(shape, np.intp)
+
+
+class _Affine(NamedTuple):
+    """``out = trunc(clip(float32(x) * a + b, 0, M + 0.5))`` for LINEAR windows on 16-bit input."""
+
+    a: np.float32
+    b: np.float32  # includes the +0.5 of rounding half up
+    top: np.float32  # M + 0.5: truncates to M, and nothing leaves [0, M]
+
+
+def _affine_kernel(v: npt.NDArray[Any], o: npt.NDArray[Any], p: _Affine) -> None:
+    # five streaming SIMD passes over a cache-resident buffer, no gather: measured
+    # 15-30 % faster than the table on 512x512x300 int16 (noisy shared machine)
+    f = _scratch(v.shape, np.float32)
+    np.copyto(f, v)
+    np.multiply(f, p.a, out=f)
+    np.add(f, p.b, out=f)
+    np.clip(f, np.float32(0.0), p.top, out=f)
+    np.copyto(o, f, casting="unsafe")  # truncation of values in [0, M + 0.5]
+
+
+def _affine_params(dt: np.dtype, key: tuple[Any, ...], top: float, invert: bool, odt: np.dtype, slope: float,
+                   intercept: float, domain: npt.NDArray[Any], lut: npt.NDArray[Any]) -> _Affine | None:
+    """Float32 affine form of a LINEAR/LINEAR_EXACT window, if exact on the whole input domain.
+
+    float32 rounding can move a value across an integer, so the kernel is run
+    on every possible input value (65,536 for 16-bit input) and used only if
+    it reproduces the exact table bit for bit; otherwise the table is used.
+    """
+    if invert or odt.kind != "u" or dt.itemsize != 2 or not dt.isnative:
+        return None
+    if key[0] != "window" or key[1] not in ("LINEAR", "LINEAR_EXACT"):
+        return None
+    _, func, c, w = key
+    ce, we = (c - 0.5, w - 1.0) if func == "LINEAR" else (c, w)
+    if we <= 0:
+        return None
+    a = top / we * slope
+    b = top / we * (intercept - ce) + top / 2.0 + 0.5
+    params = _Affine(np.float32(a), np.float32(b), np.float32(top + 0.5))
+    if not (np.isfinite(params.a) and np.isfinite(params.b)):
+        return None
+    check = np.empty(domain.shape, odt)
+    for s in range(0, domain.size, CHUNK):
+        _affine_kernel(domain[s : s + CHUNK], check[s : s + CHUNK], params)
+    return params if np.array_equal(check, lut) else None
 
 
 @lru_cache(maxsize=32)
 def _domain_lut_cached(dtype_str: str, key: tuple[Any, ...], top: float, invert: bool, odt_str: str,
-                       slope: float, intercept: float, transfer: Transfer) -> npt.NDArray[Any]:
+                       slope: float, intercept: float, transfer: Transfer) -> tuple[npt.NDArray[Any], _Affine | None]:
     dt = np.dtype(dtype_str)
     n = 1 << (8 * dt.itemsize)
     # table index = the value's unsigned bit pattern, so signed inputs need no offset
-    xs = np.arange(n, dtype=np.uint64).astype(np.dtype(f"u{dt.itemsize}")).view(dt).astype(np.float64)
-    lut = _lut_from(xs, transfer, top, invert, np.dtype(odt_str), slope, intercept)
+    domain = np.arange(n, dtype=np.uint64).astype(np.dtype(f"u{dt.itemsize}")).view(dt)
+    lut = _lut_from(domain.astype(np.float64), transfer, top, invert, np.dtype(odt_str), slope, intercept)
     lut.flags.writeable = False
-    return lut
+    return lut, _affine_params(dt, key, top, invert, np.dtype(odt_str), slope, intercept, domain, lut)
 
 
 class _KeyedTransfer:
@@ -558,7 +616,7 @@ class _KeyedTransfer:
 
 
 def _domain_lut(dtype_str: str, transfer: Transfer, key: tuple[Any, ...], top: float, invert: bool,
-                odt_str: str, slope: float, intercept: float) -> npt.NDArray[Any]:
+                odt_str: str, slope: float, intercept: float) -> tuple[npt.NDArray[Any], _Affine | None]:
     return _domain_lut_cached(dtype_str, key, top, invert, odt_str, slope, intercept, _KeyedTransfer(key, transfer))
 
 
