@@ -33,7 +33,7 @@ def fluoro_volume(tags, shape=(6, 100, 120), uid="1.2.840.2"):
 def add_volume(viewer, vol):
     """Add as the plugin does (its `_layers.image_kwargs` rules, restated to stay independent of it)."""
     if vol.kind == "projection":
-        units = ("", "mm", "mm") if vol.calibration != "pixels only" else ("", "pixel", "pixel")
+        units = ("mm", "mm", "mm") if vol.calibration != "pixels only" else ("pixel", "pixel", "pixel")
         return viewer.add_image(vol.pixels, name=vol.label, scale=(1.0, *vol.spacing[1:]), units=units,
                                 axis_labels=("frame", "row", "col"), metadata={VOLUME_KEY: vol})
     return viewer.add_image(vol.pixels, name=vol.label, scale=vol.spacing,

@@ -88,7 +88,7 @@ def test_projection_kwargs_frame_axis_and_calibrated_plane():
     kw = image_kwargs(vol)
     assert kw["scale"] == pytest.approx((1.0, 0.2, 0.25))
     assert kw["axis_labels"] == ("frame", "row", "col")
-    assert kw["units"] == ("", "mm", "mm")
+    assert kw["units"] == ("mm", "mm", "mm")
     assert kw["contrast_limits"] == pytest.approx((2047.5 - 2047.5, 2047.5 + 2047.5))  # LINEAR C.11.2.1.2.1
 
 
@@ -97,7 +97,7 @@ def test_pixels_only_projection_does_not_claim_mm_and_monochrome1_inverts():
                       photometric="MONOCHROME1", calibration="pixels only",
                       windows=[__import__("miss_imaging").Window(100, 200)])
     kw = image_kwargs(vol)
-    assert kw["units"] == ("", "pixel", "pixel")
+    assert kw["units"] == ("pixel", "pixel", "pixel")
     assert kw["colormap"] == "gray_r"
 
 
@@ -192,7 +192,7 @@ def test_fluoro_layer_frame_axis_and_ermf_scale(samples, truth):
     iso = np.asarray(t["imager_pixel_spacing_mm"]) / t["ermf"]
     assert kw["scale"] == pytest.approx((1.0, *iso), abs=1e-6)
     np.testing.assert_allclose(iso, t["pixel_spacing_at_isocenter_mm"], atol=1e-6)
-    assert kw["axis_labels"] == ("frame", "row", "col") and kw["units"] == ("", "mm", "mm")
+    assert kw["axis_labels"] == ("frame", "row", "col") and kw["units"] == ("mm", "mm", "mm")
     assert kw["metadata"][VOLUME_KEY].calibration == "magnification-corrected (ERMF)"
     # the two beads, 25.4 mm apart in the isocentre plane, are 25.4 mm apart in layer world coordinates
     marks = t["landmarks_px"]
@@ -205,7 +205,7 @@ def test_radiograph_monochrome1_and_geometry_calibration(samples, truth):
     (data, kw, _), = _npe2_read(samples / t["folder"])
     assert kw["colormap"] == "gray_r"  # MONOCHROME1: minimum shown white (PS3.3 C.7.6.3.1.2)
     assert kw["scale"][1:] == pytest.approx(tuple(t["pixel_spacing_mm"]), abs=1e-6)  # row spacing first
-    assert kw["units"] == ("", "mm", "mm")
+    assert kw["units"] == ("mm", "mm", "mm")
     assert "GEOMETRY" in kw["metadata"][VOLUME_KEY].calibration
 
 
@@ -271,3 +271,15 @@ def test_sample_data_without_the_phantoms_says_where_and_what_to_do(tmp_path, mo
     monkeypatch.setenv("MISS_IMAGING_SAMPLES", str(tmp_path / "nowhere"))
     with pytest.raises(MissImagingError, match=r"nowhere.*pip install -e \."):
         _sample_data.spine_ct()
+
+
+def test_ct_and_fluoro_in_one_viewer_keep_mm_units(samples):
+    """napari drops every unit when layers disagree on one axis: the scale bar must keep "mm"."""
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    for folder in ("spine_ct", "fluoro"):
+        for data, kw, _ in read_dicom(str(samples / folder)):
+            viewer.add_image(data, **kw)
+    assert viewer.layers.units is not None
+    assert {str(u) for u in viewer.layers.units} == {"millimeter"}

@@ -164,8 +164,11 @@ def image_kwargs(volume: ImageVolume) -> dict[str, Any]:
         calibrated = volume.calibration != "pixels only"
         kw["scale"] = (1.0, float(volume.spacing[1]), float(volume.spacing[2]))
         kw["translate"] = (0.0, 0.0, 0.0)
-        # frames carry no unit; a pixels-only image must not claim mm (its scale bar reads "pixel")
-        kw["units"] = ("", "mm", "mm") if calibrated else ("", "pixel", "pixel")
+        # napari keeps one unit per world axis for all layers: a unitless frame axis
+        # beside a CT's mm z axis makes it drop every unit (the scale bar loses "mm").
+        # The frame axis (step 1, labelled "frame") therefore carries the in-plane unit;
+        # it is never displayed as a length.  A pixels-only image must not claim mm.
+        kw["units"] = ("mm", "mm", "mm") if calibrated else ("pixel", "pixel", "pixel")
         kw["axis_labels"] = _PROJECTION_AXES
         return kw
     world = _world_affine(volume)
