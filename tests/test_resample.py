@@ -276,3 +276,16 @@ def test_to_patient_grid_tilted_ramp_exact_inside():
     idx = to_index(vol, positions(out.affine, out.shape))
     inside = np.all((idx >= 0) & (idx <= np.array(vol.shape) - 1), axis=-1)
     np.testing.assert_allclose(out.pixels[inside], ramp(positions(out.affine, out.shape))[inside], atol=2e-3)
+
+
+def test_to_patient_grid_lazy_equals_eager(samples):
+    """The lazy (slice-by-slice dask) display grid holds exactly the eager values."""
+    from miss_imaging import load, to_patient_grid
+
+    vol = load(samples / "spine_ct")
+    eager = to_patient_grid(vol, lazy=False)
+    lazy = to_patient_grid(vol, lazy=True)
+    assert not isinstance(lazy.pixels, np.ndarray) and lazy.pixels.chunks[0] == (1,) * eager.shape[0]
+    np.testing.assert_array_equal(lazy.affine, eager.affine)
+    np.testing.assert_array_equal(np.asarray(lazy.pixels[17]), eager.pixels[17])
+    np.testing.assert_array_equal(np.asarray(lazy.pixels), eager.pixels)
