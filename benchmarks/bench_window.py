@@ -4,8 +4,10 @@ Rows (one run, interleaved rounds, medians):
 
 * limit kernel: ``np.copyto(out, vol, casting="unsafe")``, a plain int16 ->
   uint8 cast into a preallocated output (the memory-bound floor).
-* ``apply_window`` LUT path into a preallocated ``out`` and allocating its
-  output; the float path on a float32 copy of the volume.
+* ``apply_window`` on the int16 volume into a preallocated ``out`` (table,
+  two threads), on one thread (the verified float32 affine kernel), on one
+  thread with the table forced, and allocating its output; the float path on
+  a float32 copy of the volume.
 * references: pydicom ``apply_voi_lut`` and ``apply_windowing`` timed alone
   (their float64 output is not yet the uint8 image: this favours them), and
   ``apply_voi_lut`` followed by the mapping to the same uint8 output; the
@@ -15,7 +17,7 @@ Rows (one run, interleaved rounds, medians):
 
 Identity with pydicom is checked (outside the timings) after mapping its
 output to [0, 255] and rounding half up; the note says "identical" or
-counts differing voxels.  Bars (issue 6): LUT path <= 8x the limit, >= 12x
+counts differing voxels.  Bars (issue 6): int16 path <= 8x the limit, >= 12x
 faster than ``apply_voi_lut``, extra peak memory <= the output (78.6 MB);
 one slice <= 1 ms.
 """
@@ -85,20 +87,28 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     def naive():
         return (np.clip((vol.astype(np.float64) - CENTER + 0.5) / (WIDTH - 1) + 0.5, 0, 1) * 255).astype(np.uint8)
 
-    def one_thread():
-        import miss_imaging.window as mod
+    import miss_imaging.window as mod
 
+    def one_thread():
         threads, mod.THREADS = mod.THREADS, 1
         try:
             return apply_window(vol, CENTER, WIDTH, out=out)
         finally:
             mod.THREADS = threads
 
+    def table_only():
+        use, mod.USE_AFFINE = mod.USE_AFFINE, False
+        try:
+            return one_thread()
+        finally:
+            mod.USE_AFFINE = use
+
     fast = {
         "limit: int16->uint8 cast into preallocated out": lambda: np.copyto(out, vol, casting="unsafe"),
-        "apply_window (LUT path, out=)": lambda: apply_window(vol, CENTER, WIDTH, out=out),
-        "apply_window (LUT path, out=, 1 thread)": one_thread,
-        "apply_window (LUT path, allocates output)": lambda: apply_window(vol, CENTER, WIDTH),
+        "apply_window (int16 path, out=)": lambda: apply_window(vol, CENTER, WIDTH, out=out),
+        "apply_window (int16 path, out=, 1 thread)": one_thread,
+        "apply_window (int16 path, allocates output)": lambda: apply_window(vol, CENTER, WIDTH),
+        "apply_window (int16, 1 thread, table forced)": table_only,
         "apply_window (float path, float32 input, out=)": lambda: apply_window(vol32, CENTER, WIDTH, out=out),
     }
     slow = {
@@ -118,8 +128,15 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     diff = int(np.count_nonzero(ours != ref))
     notes["pydicom apply_voi_lut"] = "identical output after mapping" if diff == 0 else f"{diff} voxels differ"
     notes["pydicom apply_voi_lut + map to uint8"] = notes["pydicom apply_voi_lut"]
-    notes["apply_window (LUT path, out=)"] = ("identical to pydicom apply_voi_lut (mapped)" if diff == 0
-                                              else f"{diff} voxels differ from pydicom")
+    _, affine = mod._domain_lut(vol.dtype.str, mod._window_transfer(float(CENTER), float(WIDTH), "LINEAR"),
+                                ("window", "LINEAR", float(CENTER), float(WIDTH)), 255.0, False, "|u1", 1.0, 0.0)
+    notes["apply_window (int16 path, out=)"] = "table, 2 threads; " + (
+        "identical to pydicom apply_voi_lut (mapped)" if diff == 0 else f"{diff} voxels differ from pydicom")
+    notes["apply_window (int16 path, out=, 1 thread)"] = (
+        "float32 affine kernel (verified exact)" if affine is not None else "table")
+    table_only_out = table_only()  # writes into `out`; `ours` is a separate array
+    notes["apply_window (int16, 1 thread, table forced)"] = (
+        "identical" if np.array_equal(table_only_out, ours) else "differs") + " to the int16 path"
     del ref
     f32 = apply_window(vol32, CENTER, WIDTH)
     notes["apply_window (float path, float32 input, out=)"] = (
@@ -134,7 +151,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
         kind = "limit" if name.startswith("limit") else ("reference" if name in slow else "impl")
         mem = peak_extra_mb(fn)
         note = notes.get(name, "")
-        if name.startswith("apply_window (LUT path"):
+        if name.startswith("apply_window (int16 path"):
             note = (note + "; bar: <= 8x limit, >= 12x faster than apply_voi_lut, peak <= 1x out").lstrip("; ")
         rows.append(Row(group, name, times[name], mem, kind, f"{note}; out_mb={out_mb:.1f}".lstrip("; ")))
     del vol32
