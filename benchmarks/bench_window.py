@@ -140,7 +140,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     del ref
     f32 = apply_window(vol32, CENTER, WIDTH)
     notes["apply_window (float path, float32 input, out=)"] = (
-        "identical to LUT path" if np.array_equal(f32, ours) else "differs from LUT path")
+        "identical to the int16 path" if np.array_equal(f32, ours) else "differs from the int16 path")
     del f32
     nv = naive()
     notes["naive float64 np.clip expression"] = f"{int(np.count_nonzero(nv != ours))} voxels differ (truncates)"
@@ -167,8 +167,8 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     sgroup = "window one 512x512 slice int16->uint8"
     sl = {
         "limit: slice cast into preallocated out": lambda: np.copyto(so, s, casting="unsafe"),
-        "apply_window slice (cached table)": lambda: apply_window(s, CENTER, WIDTH, out=so),
-        "apply_window slice (new window, table rebuilt)": new_window,
+        "apply_window slice (cached window)": lambda: apply_window(s, CENTER, WIDTH, out=so),
+        "apply_window slice (new window: table rebuilt)": new_window,
         "pydicom apply_voi_lut slice": lambda: apply_voi_lut(s, ds),
     }
     stimes = interleaved(sl, max(rounds, 20))
