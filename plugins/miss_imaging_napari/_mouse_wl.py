@@ -1,12 +1,15 @@
 """Mouse-drag window/level on napari image layers (right-drag or Ctrl+left-drag).
 
 The drag changes only ``layer.contrast_limits`` (the GPU windows); the data
-is never recomputed.  Direction and gain follow Cornerstone3D's
-WindowLevelTool (the OHIF viewer's default): dragging right widens the window
-(less contrast), dragging down raises the level (darker image).  The gain is
-relative: a drag of :data:`PIXELS_PER_SPAN` canvas pixels changes width or
-level by the window's span at the start of the drag, so the same gesture is
-as useful on a 0-255 fluoroscopy frame as on a -1024..3071 HU CT.
+is never recomputed.  The direction follows Cornerstone3D's WindowLevelTool
+(the OHIF viewer's default; ``windowWidth += dx * m``, ``windowCenter += dy *
+m`` in canvas pixels, y down): dragging right widens the window (less
+contrast), dragging down raises the level (darker image).  The gain differs:
+Cornerstone scales ``m`` with the image's dynamic range; here it is relative
+to the window itself (a drag of :data:`PIXELS_PER_SPAN` canvas pixels changes
+width or level by the window's span at the start of the drag), so the same
+gesture is as fine on a narrow soft-tissue window as on a wide metal window,
+and on a 0-255 fluoroscopy frame as on HU.
 
 napari facts used (NAPARI.md section 5): layer drag callbacks run only for the
 active layer; ``layer.mouse_pan = False`` during the drag stops the camera
