@@ -97,7 +97,7 @@ def test_info_lists_series_without_identifiers(samples, truth, capsys):
 
 def test_snapshot_puts_the_screw_on_the_right(samples, truth, tmp_path, capsys):
     from miss_imaging.loader import load
-    from miss_imaging.resample import to_patient_grid
+    from miss_imaging.resampling import to_patient_grid
 
     t = truth["spine_ct"]
     mid = (np.asarray(t["screw"]["entry_lps_mm"]) + np.asarray(t["screw"]["tip_lps_mm"])) / 2

@@ -282,7 +282,7 @@ def test_ct_bead_pairs_on_the_original_volume(spine_ct, truth):
 
 @pytest.mark.parametrize("how", ["resample 0.6 mm", "to_patient_grid 0.6 mm"])
 def test_ct_bead_pairs_on_an_isotropic_resample(spine_ct, truth, how):
-    from miss_imaging.resample import resample, to_patient_grid
+    from miss_imaging.resampling import resample, to_patient_grid
 
     iso = resample(spine_ct, (0.6, 0.6, 0.6)) if how.startswith("resample") else to_patient_grid(spine_ct, (0.6, 0.6, 0.6))
     assert iso.spacing == pytest.approx((0.6, 0.6, 0.6))

@@ -23,8 +23,10 @@ sys.meta_path.insert(0, Block())
 import miss_imaging
 for m in pkgutil.iter_modules(miss_imaging.__path__):
     importlib.import_module('miss_imaging.' + m.name)
+import types
 for name in miss_imaging.__all__:
-    getattr(miss_imaging, name)
+    # a submodule named like a public function would shadow it once imported
+    assert not isinstance(getattr(miss_imaging, name), types.ModuleType), name
 print('ok')
 """
 

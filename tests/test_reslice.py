@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage
 
 from miss_imaging.model import ImageVolume
-from miss_imaging.reslice import Plane, make_sampler, reslice
-from miss_imaging.resample import resample, to_patient_grid
+from miss_imaging.reslicing import Plane, make_sampler, reslice
+from miss_imaging.resampling import resample, to_patient_grid
 from test_resample import axial_affine, beads, make_volume, positions, ramp, rotation, sheared_stack
 
 # An asymmetric phantom: one bead toward each of patient left (+x), anterior (-y), superior (+z)

@@ -292,7 +292,7 @@ def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, d
 
 
 def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, data, tmp_path):
-    from miss_imaging.reslice import Plane, reslice
+    from miss_imaging.reslicing import Plane, reslice
     from miss_imaging_napari import _ruler
     from miss_imaging_napari._teaching_widget import PLANE_KEY, ROLE_KEY, TeachingWidget
 

@@ -469,7 +469,7 @@ class TeachingWidget(QWidget):
         return next((lay for lay in self.viewer.layers if lay.name == name and PLANE_KEY in lay.metadata), None)
 
     def _restore_plane(self, p: dict, report: RestoreReport) -> None:
-        from miss_imaging.reslice import Plane, reslice
+        from miss_imaging.reslicing import Plane, reslice
 
         source_layer = self._layer_for(str(p.get("series_uid", "")))
         if source_layer is None:

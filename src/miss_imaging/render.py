@@ -9,7 +9,7 @@ the series label (modality, description, number), the window and the
 measurements.  PNGs are written without text chunks (no metadata).
 
 Geometry: volumes are first put on the patient grid
-(:func:`miss_imaging.resample.to_patient_grid`, exact views for axis-aligned
+(:func:`miss_imaging.resampling.to_patient_grid`, exact views for axis-aligned
 stacks), so an axial slice shows anterior at the top and the patient's left
 on the image's right (radiological convention), as in the napari viewer.
 """
@@ -105,7 +105,7 @@ def _on_grid(volume: ImageVolume, lines: Sequence[Line]) -> tuple[ImageVolume, l
     """Patient-grid view of a volume, with the lines' indices mapped onto it."""
     if volume.kind != "volume":
         return volume, list(lines)
-    from .resample import to_patient_grid
+    from .resampling import to_patient_grid
 
     shown = to_patient_grid(volume)
     if shown is volume:

@@ -13,7 +13,7 @@ Layout (``"schema": "miss-imaging.session"``, ``"version": 1``)::
      "windows": {series_uid: {"center", "width", "function", "contrast_limits", "gamma", "colormap",
                               "visible", "opacity"}},
      "measurements": [miss_imaging.measurements_io.to_dict(m), ...],
-     "planes": [{"series_uid", "plane": {...}}],    # miss_imaging.reslice.Plane fields
+     "planes": [{"series_uid", "plane": {...}}],    # miss_imaging.reslicing.Plane fields
      "camera": {"center", "zoom", "angles", "perspective"} | null,
      "dims": {"point", "ndisplay", "order"} | null,
      "teaching_mode": bool, "active_series": series_uid | null}
