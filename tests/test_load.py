@@ -316,3 +316,36 @@ def test_enhanced_two_orientations_keeps_largest_stack(tmp_path):
         vol = load(tmp_path / "e.dcm")
     assert vol.shape == (3, 9, 7)
     np.testing.assert_array_equal(vol.pixels, stored[:3].astype(np.int32) - 1024)
+
+
+def test_enhanced_zero_iop_and_negative_spacing_are_errors(tmp_path):
+    from miss_imaging.errors import SeriesGeometryError
+
+    stored = phantom(3, 9, 7)
+    ipps = np.array([[0, 0, 1.0 * k] for k in range(3)])
+    enhanced_ct(tmp_path / "z.dcm", stored, ipps, [0, 0, 0, 0, 0, 0])
+    with pytest.raises(SeriesGeometryError, match=r"z\.dcm: .*\(0020,0037\) ImageOrientationPatient of frame 0"):
+        load(tmp_path / "z.dcm")
+    enhanced_ct(tmp_path / "n.dcm", stored, ipps, [1.0, 0, 0, 0, 1.0, 0], ps=(-0.5, 0.5))
+    with pytest.raises(SeriesGeometryError, match=r"n\.dcm: .*\(0028,0030\) PixelSpacing = \[-0.5, 0.5\]"):
+        load(tmp_path / "n.dcm")
+
+
+def test_stacked_projections_with_different_calibration_warn(tmp_path):
+    # single-frame DX files of one series and size become frames measured with the first
+    # file's spacing: a frame taken at another spacing must be named, not silently mis-measured
+    from loader_factory import DX, base_dataset
+    from pydicom.filewriter import dcmwrite
+
+    for k, ips in enumerate([(0.1, 0.1), (0.10, 0.100), (0.2, 0.2)]):
+        ds = base_dataset(DX, "DX", "1.2.3.9")
+        ds.InstanceNumber = k + 1
+        ds.ImagerPixelSpacing = [f"{v:.3f}" if k == 1 else v for v in ips]  # "0.100" equals 0.1
+        ds.Rows = ds.Columns = 8
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = np.zeros((8, 8), "<u2").tobytes()
+        dcmwrite(tmp_path / f"d{k}.dcm", ds, enforce_file_format=True)
+    with pytest.warns(MissImagingWarning, match=r"^d2\.dcm: \(0018,1164\) ImagerPixelSpacing differs from d0\.dcm's"):
+        vol = load(tmp_path)
+    assert vol.shape == (3, 8, 8) and vol.spacing[1:] == pytest.approx((0.1, 0.1))
+    assert not any("d1.dcm" in w for w in vol.warnings)

@@ -20,6 +20,7 @@ from miss_imaging.errors import (
     MissingTagError,
     NotDicomError,
     PixelDataError,
+    SeriesGeometryError,
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
@@ -105,6 +106,44 @@ def test_all_slices_missing_ipp(ct_dir):
     for p in paths:
         _edit(p, ImagePositionPatient=None)
     with pytest.raises(MissingTagError, match=r"\(0020,0032\) ImagePositionPatient missing in every slice"):
+        load(folder)
+
+
+def test_malformed_ipp_names_ipp(ct_dir):
+    folder, paths = ct_dir
+    for p in paths:
+        _edit(p, ImagePositionPatient=[1.0, 2.0])  # two values: the tag at fault is IPP, not IOP
+    with pytest.raises(MissingTagError, match=r"\(0020,0032\) ImagePositionPatient malformed \(1, 2\) in every"):
+        load(folder)
+
+
+@pytest.mark.parametrize(
+    "iop", [[0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 2, 0], [1, 0, 0, 0.6, 0.8, 0], ["nan", 0, 0, 0, 1, 0]],
+    ids=["zero", "non-unit", "oblique", "nan"],
+)
+def test_malformed_iop_is_an_error_not_a_nan_affine(ct_dir, iop):
+    folder, paths = ct_dir
+    for p in paths:
+        _edit(p, ImageOrientationPatient=iop)
+    with pytest.raises(MissingTagError, match=r"\(0020,0037\) ImageOrientationPatient malformed"):
+        load(folder)
+
+
+def test_one_slice_with_zero_iop_left_out(ct_dir):
+    folder, paths = ct_dir
+    _edit(paths[2], ImageOrientationPatient=[0, 0, 0, 0, 0, 0])
+    with pytest.warns(MissImagingWarning, match=r"s2\.dcm: \(0020,0037\) ImageOrientationPatient missing or malformed"):
+        vol = load(folder)
+    assert vol.shape[0] == 4 and np.isfinite(vol.affine).all()
+
+
+@pytest.mark.parametrize("ps", [[0.0, 0.0], [-0.5, 0.7], [0.5, "inf"]])
+def test_pixel_spacing_not_positive(ct_dir, ps):
+    # a negative value would mirror the axis in the affine while `spacing` (a norm) still looked right
+    folder, paths = ct_dir
+    for p in paths:
+        _edit(p, PixelSpacing=ps)
+    with pytest.raises(SeriesGeometryError, match=r"s0\.dcm: \(0028,0030\) PixelSpacing = .*must be > 0 mm"):
         load(folder)
 
 

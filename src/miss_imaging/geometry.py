@@ -24,8 +24,10 @@ __all__ = [
     "DUPLICATE_ATOL_MM",
     "GAP_FACTOR",
     "TILT_ATOL_DEG",
+    "IOP_VALID_ATOL",
     "StackGeometry",
     "orientation_axes",
+    "valid_orientation",
     "same_orientation",
     "plane_affine",
     "stack_geometry",
@@ -66,6 +68,29 @@ def orientation_axes(iop: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], ...]:
     row_dir = v[0] / np.linalg.norm(v[0])
     col_dir = v[1] / np.linalg.norm(v[1])
     return row_dir, col_dir, np.cross(row_dir, col_dir)
+
+
+#: An IOP is usable when each cosine triplet has unit length and the two are
+#: perpendicular, both within this tolerance (unitless; scanners write 1e-6).
+IOP_VALID_ATOL = 1e-2
+
+
+def valid_orientation(iop: npt.ArrayLike) -> bool:
+    """True when an IOP is six finite cosines: two unit vectors at right angles.
+
+    A zero, non-finite, non-unit or oblique pair has no plane to place pixels
+    in (the normal would be NaN or the affine skewed); such a value is treated
+    as malformed rather than normalised into a guess.
+    """
+    v = np.asarray(iop, dtype=np.float64).ravel()
+    if v.size != 6 or not np.isfinite(v).all():
+        return False
+    x, y = v[:3], v[3:]
+    return (
+        abs(float(np.linalg.norm(x)) - 1.0) <= IOP_VALID_ATOL
+        and abs(float(np.linalg.norm(y)) - 1.0) <= IOP_VALID_ATOL
+        and abs(float(x @ y)) <= IOP_VALID_ATOL
+    )
 
 
 def same_orientation(a: npt.ArrayLike, b: npt.ArrayLike, atol: float = ORIENTATION_ATOL) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _attributes as attrs
-from ._header import FileHeader
+from ._header import FileHeader, floats, text
 from ._pixels import Source, check_decodable, choose_dtype, fill, read_one
 from .dicom_scan import scan
 from .enhanced import frame_facts
@@ -33,7 +33,14 @@ from .errors import (
     SeriesGeometryError,
     warn_and_log,
 )
-from .geometry import DUPLICATE_ATOL_MM, orientation_axes, plane_affine, same_orientation, stack_geometry
+from .geometry import (
+    DUPLICATE_ATOL_MM,
+    orientation_axes,
+    plane_affine,
+    same_orientation,
+    stack_geometry,
+    valid_orientation,
+)
 from .model import ImageVolume, ScanResult, SeriesInfo
 from .series import Plan, geometry_warnings, plan_of, summarize
 
@@ -194,6 +201,15 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
             raise MissingTagError(
                 f"{fg}(0028,0030) PixelSpacing missing", path=h.path, tag="(0028,0030) PixelSpacing"
             )
+        _check_spacing(facts.pixel_spacing, h.path, fg)
+        if not all(valid_orientation(v) for v in facts.iop):
+            bad = next(i for i, v in enumerate(facts.iop) if not valid_orientation(v))
+            raise SeriesGeometryError(
+                f"{fg}(0020,0037) ImageOrientationPatient of frame {bad} = {facts.iop[bad].tolist()} is not two "
+                "unit vectors at right angles: cannot place the frames in patient space",
+                path=h.path,
+                tag="(0020,0037) ImageOrientationPatient",
+            )
         n = orientation_axes(iop)[2]
         d = facts.ipp @ n
         order = sorted(order, key=lambda i: (d[i], i))
@@ -214,6 +230,54 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
         warnings += geometry_warnings(geo[3], [f"{h.path.name} frame {i}" for i in order])
     sources = [Source(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in order]
     return sources, geo, facts.pixel_spacing
+
+
+#: Tags whose value sets a projection's in-plane calibration (see calibration.py).
+_CALIBRATION_TAGS = {
+    0x00280030: "(0028,0030) PixelSpacing",
+    0x00181164: "(0018,1164) ImagerPixelSpacing",
+    0x00280A02: "(0028,0A02) PixelSpacingCalibrationType",
+    0x00181114: "(0018,1114) EstimatedRadiographicMagnificationFactor",
+    0x00181110: "(0018,1110) DistanceSourceToDetector",
+    0x00181111: "(0018,1111) DistanceSourceToPatient",
+}
+
+
+def _calibration_differences(headers: list[FileHeader]) -> list[str]:
+    """Warnings for single-frame projections stacked as frames whose calibration tags differ.
+
+    Only the first file's tags set the stack's spacing, so a frame acquired
+    with another magnification would be measured with the wrong one.
+    """
+    out = []
+    h0 = headers[0]
+    for tag, name in _CALIBRATION_TAGS.items():
+        # numbers compared as numbers ("0.1" == "0.10"), the calibration type as text
+        get = text if tag == 0x00280A02 else floats
+        v0 = get(h0.source, tag)
+        odd = [h.path.name for h in headers[1:] if get(h.source, tag) != v0]
+        if odd:
+            shown = "(absent)" if not v0 else v0 if isinstance(v0, str) else "\\".join(f"{v:g}" for v in v0)
+            out.append(
+                f"{', '.join(odd[:5])}{' and more' if len(odd) > 5 else ''}: {name} differs from "
+                f"{h0.path.name}'s {shown}; every frame is measured with {h0.path.name}'s calibration"
+            )
+    return out
+
+
+def _check_spacing(ps, path: Path, where: str = "") -> None:
+    """Raise unless PixelSpacing is two finite values > 0 (PS3.3 10.7.1.3).
+
+    Zero would collapse the image and a negative value would mirror an axis
+    (the affine column flips) while ``spacing`` still looked positive.
+    """
+    r, c = float(ps[0]), float(ps[1])
+    if not (np.isfinite(r) and np.isfinite(c) and r > 0 and c > 0):
+        raise SeriesGeometryError(
+            f"{where}(0028,0030) PixelSpacing = [{r:g}, {c:g}]: row and column spacing must be > 0 mm",
+            path=path,
+            tag="(0028,0030) PixelSpacing",
+        )
 
 
 def _pixels(sources: list[Source], lazy: bool | None):
@@ -265,6 +329,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
                     "(0028,0030) PixelSpacing missing: in-plane distances unknown", path=h0.path,
                     tag="(0028,0030) PixelSpacing",
                 )
+            _check_spacing(in_plane, h0.path)
             odd = [h.path.name for h in plan.headers if h.pixel_spacing != h0.pixel_spacing]
             if odd:
                 warnings.append(
@@ -294,6 +359,8 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         from .calibration import projection_calibration
 
         projection = attrs.projection_tags(ds, n)
+        if not multi:
+            warnings += _calibration_differences(plan.headers)
         cal = projection_calibration(projection)
         warnings += list(cal.warnings)
         calibration = cal.label

@@ -44,6 +44,7 @@ from .geometry import (
     orientation_axes,
     same_orientation,
     stack_geometry,
+    valid_orientation,
 )
 from .model import SeriesInfo
 
@@ -125,16 +126,29 @@ def _duplicates(hs: list[FileHeader], d: np.ndarray) -> list[int]:
     return dups
 
 
+def _placement_problem(h: FileHeader) -> str:
+    """The geometry tag that keeps `h` from being placed in patient space ("" if none)."""
+    if h.ipp is None or len(h.ipp) != 3 or not all(np.isfinite(h.ipp)):
+        return "(0020,0032) ImagePositionPatient"
+    if h.iop is None or not valid_orientation(h.iop):
+        return "(0020,0037) ImageOrientationPatient"
+    return ""
+
+
+def _state(h: FileHeader, tag: str) -> str:
+    value = h.ipp if "0032" in tag else h.iop
+    return "missing" if value is None else f"malformed ({', '.join(f'{v:g}' for v in value)})"
+
+
 def _volume_plans(hs: list[FileHeader], uid: str) -> list[Plan]:
     """Split, sort and check the single-frame slices of one series."""
     plans: list[Plan] = []
-    missing = [h for h in hs if h.ipp is None or h.iop is None or len(h.ipp) != 3 or len(h.iop) != 6]
-    usable = [h for h in hs if h not in missing]
+    problems = {id(h): _placement_problem(h) for h in hs}
+    missing = [h for h in hs if problems[id(h)]]
+    usable = [h for h in hs if not problems[id(h)]]
     notes: list[str] = []
     if missing:
-        tag = "(0020,0032) ImagePositionPatient" if any(h.ipp is None for h in missing) else (
-            "(0020,0037) ImageOrientationPatient"
-        )
+        tag = problems[id(missing[0])]
         msg = f"{_names(missing)}: {tag} missing or malformed; left out of the volume (its position is unknown)"
         if not usable and len(missing) == 1:
             # one picture without patient geometry (e.g. a lone slice): shown in its own pixel frame
@@ -142,7 +156,7 @@ def _volume_plans(hs: list[FileHeader], uid: str) -> list[Plan]:
                                                                        "without patient coordinates")])]
         if not usable:
             err = MissingTagError(
-                f"{tag} missing in every slice of series {uid or '(no UID)'}: cannot place the slices "
+                f"{tag} {_state(missing[0], tag)} in every slice of series {uid or '(no UID)'}: cannot place the slices "
                 "in patient space",
                 path=missing[0].path,
                 tag=tag,
