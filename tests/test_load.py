@@ -349,3 +349,32 @@ def test_stacked_projections_with_different_calibration_warn(tmp_path):
         vol = load(tmp_path)
     assert vol.shape == (3, 8, 8) and vol.spacing[1:] == pytest.approx((0.1, 0.1))
     assert not any("d1.dcm" in w for w in vol.warnings)
+
+
+@pytest.mark.parametrize("bits,values", [(8, [0, 100, 200, 255]), (12, [0, 1000, 2000, 4095])])
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_voi_lut_ow_table_one_word_per_entry(tmp_path, bits, values, big_endian):
+    # (0028,3006) LUT Data in OW holds one 16-bit word per entry even for 8 bits per entry
+    # (pydicom's apply_voi_lut reads it so); reading bytes as uint8 interleaved zeros into the table
+    from pydicom.dataelem import DataElement
+    from pydicom.uid import ExplicitVRBigEndian
+
+    from miss_imaging import _attributes
+    from miss_imaging.window import apply_voi_table
+
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [4, 0, bits]
+    item.add(DataElement(0x00283006, "OW", np.array(values, ">u2" if big_endian else "<u2").tobytes()))
+    paths, _ = ct_slices(tmp_path, phantom(2), extra={"VOILUTSequence": pydicom.Sequence([item])})
+    ds = pydicom.dcmread(paths[0])
+    if big_endian:  # the table's byte order follows the transfer syntax
+        ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+        (desc, table), = _attributes.voi_luts(ds)
+    else:
+        (desc, table), = load(tmp_path).voi_lut
+    assert desc == (4, 0, bits) and table.tolist() == values
+    x = np.array([0, 1, 2, 3, 7])
+    expect = np.round(np.array(values + [values[-1]], float)[[0, 1, 2, 3, 4]] * 255 / (2**bits - 1))
+    np.testing.assert_array_equal(apply_voi_table(x, desc, table), expect)
+    if not big_endian:
+        np.testing.assert_array_equal(pydicom.pixels.apply_voi_lut(x, ds), values + [values[-1]])

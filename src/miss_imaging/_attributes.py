@@ -122,11 +122,24 @@ def voi_luts(ds: Dataset) -> list[tuple[tuple[int, int, int], np.ndarray]]:
         entries, first, bits = (int(x) for x in desc)
         first = first - 65536 if first > 32767 else first  # may be signed (C.11.2.1.1)
         if isinstance(data, (bytes, bytearray)):
-            table = np.frombuffer(data, dtype="<u2" if bits > 8 else "u1").copy()
+            # OW: one 16-bit word per entry whatever the bits per entry (8 included),
+            # in the file's byte order, as pydicom's apply_voi_lut reads it
+            order = "<" if _little_endian(ds) else ">"
+            table = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype=f"{order}u2").astype(np.uint16)
         else:
-            table = np.asarray(data)
+            table = np.asarray([data] if isinstance(data, int) else list(data))
         out.append(((entries or 65536, first, bits), table))
     return out
+
+
+def _little_endian(ds: Dataset) -> bool:
+    """Byte order of the data set's values (file meta transfer syntax, else as read)."""
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if uid is not None and uid.is_transfer_syntax:
+        return bool(uid.is_little_endian)
+    little = getattr(ds, "original_encoding", (None, None))[1]
+    return True if little is None else bool(little)
 
 
 def _floats(v: Any) -> tuple[float, ...] | None:
