@@ -47,6 +47,10 @@ _EPS = 1e-9  # mm tolerance on slice positions
 # Sample only the inside points of a grid when fewer than this fraction are inside
 SPARSE_FRACTION = 0.85
 
+# Points per block of the trilinear row kernel (PointSampler._trilinear_rows):
+# 8192 measured fastest (its 8 gathers stay in L2; 2k: +20 %, 32k: +60 %).
+_TRI_BLOCK = 8192
+
 
 def _bspline3(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Cubic B-spline basis at offsets ``t`` (voxels)."""
@@ -387,13 +391,16 @@ class PointSampler:
             base = self.Ainv @ (O - self.t)
             M = [self.Ainv @ e for e in steps]
             shape = np.broadcast_shapes(*[c.shape for c in coords])
+            if self.order == 1 and _is_inner_arange(coords[-1]):
+                # affine rows: numpy trilinear gather (see _trilinear_rows for the measurements)
+                return self._trilinear_rows(self._row_spans(base, M, coords, shape), shape)
             ijk = np.empty((3, *shape))
             lo, hi = np.empty(3), np.empty(3)
             for r in range(3):
                 lo[r], hi[r] = affine_coord(base[r], [m[r] for m in M], coords, out=ijk[r])
             n = np.array(self.src.shape, dtype=np.float64)
             partly_outside = np.any(lo < -0.5) or np.any(hi > n - 0.5)
-            if partly_outside and self.order in (0, 1) and _is_inner_arange(coords[-1]):
+            if partly_outside and self.order == 0 and _is_inner_arange(coords[-1]):
                 spans = self._row_spans(base, M, coords, shape)
                 # compacting the inside points costs ~10 cheap passes: worth it only when many are outside
                 if spans[3].sum() < SPARSE_FRACTION * int(np.prod(shape)):
@@ -461,6 +468,100 @@ class PointSampler:
         cmin = np.ceil(c_lo - 1e-9).astype(np.intp)
         counts = np.maximum(np.floor(c_hi + 1e-9).astype(np.intp) - cmin + 1, 0)
         return rows, gains, cmin, counts
+
+    def _trilinear_rows(self, spans: tuple[Any, ...], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+        """Trilinear interpolation on a grid of affine rows (from :meth:`_row_spans`), float32.
+
+        Along a row the fractional indices are ``row_start + c * gain``, so
+        each block of rows needs only: float64 coordinates (one add per axis),
+        floor indices and float32 weights, flat indices
+        ``i0 * s0 + i1 * s1 + i2``, eight ``take`` of the raw (e.g. int16)
+        volume and seven float32 lerps.  Points outside the footprint (per-row
+        column spans) are skipped and get `cval`; edge points are clamped
+        (mode ``"nearest"``), as :func:`sample_points`.
+
+        Measured (oblique 512 x 512 plane through 512 x 512 x 300 int16, one
+        thread, best of 30, busy 2-core machine): ``map_coordinates`` order 1
+        12.8-17 ms, and it holds the GIL (two threads: no gain); the same
+        arithmetic on the whole plane at once 10.6 ms (8 takes 5.7 ms,
+        indices 3.5 ms, lerps 1.7 ms); in blocks of :data:`_TRI_BLOCK`
+        points, with scratch reused, 9.6 ms (the eight gathers of a block
+        hit cache lines still in L2).  The clip/min passes are skipped for
+        blocks whose indices are inside.
+        """
+        rows, gains, cmin, counts = spans
+        n_inner = shape[-1]
+        n_rows = len(cmin)
+        src = self.src
+        flat = src.reshape(-1)
+        n = src.shape
+        # flat offset of +1 along each axis (0 for a length-1 axis: both taps are the same voxel)
+        d0, d1, d2 = (n[1] * n[2] if n[0] > 1 else 0, n[2] if n[1] > 1 else 0, 1 if n[2] > 1 else 0)
+        out = np.empty((n_rows, n_inner), np.float32)
+        cmax = cmin + counts  # exclusive
+        cg = [np.arange(n_inner, dtype=np.float64) * g for g in gains]
+        per = max(1, _TRI_BLOCK // n_inner)
+        # scratch for one block, reused (fresh allocations per block cost more than the arithmetic)
+        size = min(per, n_rows) * n_inner
+        bufs = {k: np.empty(size, dt) for k, dt in (("x", np.float64), ("i", np.intp), ("f", np.intp),
+                                                    ("idx", np.intp), ("ga", src.dtype), ("gb", src.dtype),
+                                                    ("wz", np.float32), ("wy", np.float32), ("wx", np.float32),
+                                                    ("t0", np.float32), ("t1", np.float32), ("t2", np.float32))}
+        for a in range(0, n_rows, per):
+            b = min(a + per, n_rows)
+            live = counts[a:b] > 0
+            if not live.any():
+                out[a:b] = self.cval
+                continue
+            c0, c1 = int(cmin[a:b][live].min()), int(cmax[a:b][live].max())
+            out[a:b, :c0] = self.cval
+            out[a:b, c1:] = self.cval
+            bshape = (b - a, c1 - c0)
+            m = bshape[0] * bshape[1]
+            x, i, f, idx, ga, gb, wz, wy, wx, t0, t1, t2 = (v[:m].reshape(bshape) for v in bufs.values())
+            for ax, w in enumerate((wz, wy, wx)):
+                r = rows[ax][a:b]
+                np.add(r[:, None], cg[ax][None, c0:c1], out=x)
+                ends = (cg[ax][c0], cg[ax][c1 - 1])
+                if float(r.min()) + min(ends) < 0.0 or float(r.max()) + max(ends) >= n[ax] - 1.0:
+                    np.clip(x, 0.0, n[ax] - 1.0, out=x)
+                    np.copyto(i, x, casting="unsafe")  # x >= 0: truncation is floor
+                    np.minimum(i, max(n[ax] - 2, 0), out=i)
+                else:
+                    np.copyto(i, x, casting="unsafe")
+                np.subtract(x, i, out=x)
+                np.copyto(w, x, casting="same_kind")
+                if ax == 0:
+                    np.multiply(i, n[1] * n[2], out=f)
+                elif ax == 1:
+                    np.multiply(i, n[2], out=i)
+                    f += i
+                else:
+                    f += i
+            res = out[a:b, c0:c1]
+            # four lerps along x at the (z, y) corners, then y, then z; all float32
+            for k, (dz, dy) in enumerate(((0, 0), (0, d1), (d0, 0), (d0, d1))):
+                dst = (res, t0, t1, t2)[k]
+                np.add(f, dz + dy, out=idx)
+                flat.take(idx, out=ga, mode="clip")  # indices are in range; "clip" skips the error path
+                idx += d2
+                flat.take(idx, out=gb, mode="clip")
+                np.subtract(gb, ga, out=dst, dtype=np.float32)
+                dst *= wx
+                np.add(dst, ga, out=dst, dtype=np.float32)
+            t0 -= res
+            t0 *= wy
+            res += t0
+            t2 -= t1
+            t2 *= wy
+            t1 += t2
+            t1 -= res
+            t1 *= wz
+            res += t1
+            if not live.all() or cmin[a:b][live].max() > c0 or cmax[a:b][live].min() < c1:
+                col = np.arange(c0, c1)[None, :]
+                res[(col < cmin[a:b, None]) | (col >= cmax[a:b, None])] = self.cval
+        return out.reshape(shape)
 
     def _sample_spans(self, spans: tuple[Any, ...], shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
         """Interpolate only the points inside the footprint (from :meth:`_row_spans`); the rest get `cval`.
