@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 
 import numpy as np
 import pydicom
@@ -145,6 +147,32 @@ def test_pixel_spacing_not_positive(ct_dir, ps):
         _edit(p, PixelSpacing=ps)
     with pytest.raises(SeriesGeometryError, match=r"s0\.dcm: \(0028,0030\) PixelSpacing = .*must be > 0 mm"):
         load(folder)
+
+
+@pytest.mark.parametrize(
+    "changes,pattern",
+    [
+        ({"RescaleIntercept": b"-10x4"}, r"\(0028,1052\) RescaleIntercept = '-10x4(\.0)?' is not a finite number"),
+        ({"RescaleSlope": "nan"}, r"\(0028,1053\) RescaleSlope = 'nan' is not a finite number"),
+        ({"RescaleSlope": "0"}, r"\(0028,1053\) RescaleSlope = 0: every pixel would equal the intercept"),
+    ],
+)
+def test_unusable_rescale_skips_the_slice_by_name(ct_dir, changes, pattern):
+    # read as slope 1 / intercept 0 it would shift every HU of the slice silently
+    folder, paths = ct_dir
+    if isinstance(changes.get("RescaleIntercept"), bytes):  # pydicom refuses to write it: patch the bytes
+        data = paths[2].read_bytes()
+        assert data.count(b"-1024") == 1
+        paths[2].write_bytes(data.replace(b"-1024", changes["RescaleIntercept"]))
+    else:
+        with warnings.catch_warnings():  # pydicom warns about writing an invalid DS
+            warnings.simplefilter("ignore")
+            _edit(paths[2], **changes)
+    res = miss_imaging.scan(folder)
+    assert [p.name for p, _ in res.skipped] == ["s2.dcm"] and res[0].n_files == 4
+    assert re.search(pattern, res.skipped[0][1])
+    with pytest.raises(MissingTagError, match=r"s2\.dcm: " + pattern):
+        load(paths[2])
 
 
 def test_inconsistent_rows_in_series(ct_dir):

@@ -10,6 +10,7 @@ else (windows, functional groups, technical metadata).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from ._fastread import RawHeader
-from .errors import AbsurdDimensionsError, PixelDataError, TruncatedFileError
+from .errors import AbsurdDimensionsError, MissingTagError, PixelDataError, TruncatedFileError
 
 _US = struct.Struct("<H")
 
@@ -340,6 +341,15 @@ def header_from_dataset(
     image_type = tuple(x.strip().upper() for x in s(0x00080008).split("\\") if x.strip())
     slope_t = f(0x00281053)
     icpt_t = f(0x00281052)
+    for tag, value, name in ((0x00281053, slope_t, "(0028,1053) RescaleSlope"),
+                             (0x00281052, icpt_t, "(0028,1052) RescaleIntercept")):
+        # present but unusable: reading it as 1 / 0 would give silently wrong HU
+        if (value is None and s(tag)) or (value is not None and not all(map(math.isfinite, value))):
+            raise MissingTagError(f"{name} = {s(tag)!r} is not a finite number: modality values (HU) unknown",
+                                  path=path, tag=name)
+    if slope_t is not None and slope_t[0] == 0:
+        raise MissingTagError("(0028,1053) RescaleSlope = 0: every pixel would equal the intercept",
+                              path=path, tag="(0028,1053) RescaleSlope")
     ins = s(0x00200013)
     acq = s(0x00200012)
     return FileHeader(
