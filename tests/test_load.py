@@ -378,3 +378,31 @@ def test_voi_lut_ow_table_one_word_per_entry(tmp_path, bits, values, big_endian)
     np.testing.assert_array_equal(apply_voi_table(x, desc, table), expect)
     if not big_endian:
         np.testing.assert_array_equal(pydicom.pixels.apply_voi_lut(x, ds), values + [values[-1]])
+
+
+def test_enhanced_unparseable_functional_group_values_name_frame_and_tag(tmp_path):
+    from miss_imaging.errors import MissingTagError
+
+    stored = phantom(3, 9, 7)
+    ipps = np.array([[0, 0, 1.5], [0, 0, 3.25], [0, 0, 5.5]])
+    enhanced_ct(tmp_path / "i.dcm", stored, ipps, [1.0, 0, 0, 0, 1.0, 0], slopes=[1, 1, 1],
+                intercepts=[-1024, -1024, -1000])
+    data = (tmp_path / "i.dcm").read_bytes()  # pydicom will not write a bad DS: patch the bytes
+    assert data.count(b"-1000") == 1 and data.count(b"3.25") == 1
+    (tmp_path / "i.dcm").write_bytes(data.replace(b"-1000", b"-10x0"))
+    with pytest.raises(MissingTagError, match=r"i\.dcm: frame 2: PixelValueTransformationSequence > "
+                                              r"\(0028,1052\) RescaleIntercept = '-10x0"):
+        load(tmp_path / "i.dcm")
+    (tmp_path / "i.dcm").write_bytes(data.replace(b"3.25", b"3x25"))
+    with pytest.raises(MissingTagError, match=r"frame 1: PlanePositionSequence > \(0020,0032\) ImagePositionPatient"):
+        load(tmp_path / "i.dcm")
+
+
+def test_cine_with_malformed_geometry_tags_still_loads(tmp_path):
+    # a projection is not placed in patient space: junk IPP/IOP must not stop it loading
+    frames = np.arange(2 * 4 * 5, dtype=np.uint16).reshape(2, 4, 5)
+    xa_cine(tmp_path / "x.dcm", frames, ImagePositionPatient="1\\2", ImageOrientationPatient="0\\0\\0\\0\\0\\0",
+            ImagerPixelSpacing=[0.2, 0.2])
+    vol = load(tmp_path / "x.dcm")
+    assert vol.kind == "projection" and vol.spacing == pytest.approx((1.0, 0.2, 0.2))
+    np.testing.assert_array_equal(vol.pixels, frames)

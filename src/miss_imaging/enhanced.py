@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
 
+from .errors import MissingTagError
+
 __all__ = ["FrameFacts", "frame_facts", "group_value", "find_nested"]
 
 # functional group macro -> attribute inside it
@@ -42,6 +44,30 @@ def group_value(shared: Dataset | None, frame: Dataset | None, macro: str, keywo
     """``keyword`` inside functional group ``macro``: the frame's value, else the shared one."""
     v = _item_value(frame, macro, keyword)
     return v if v is not None else _item_value(shared, macro, keyword)
+
+
+def _multi(v: Any) -> list[Any]:
+    """A possibly multi-valued element value as a list."""
+    return list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "MultiValue" else [v]
+
+
+def _numbers(v: Any, count: int, tag: str, path: Path | None, where: str = "") -> tuple[float, ...] | None:
+    """The first `count` values of an element as floats; None when absent or empty.
+
+    Raises
+    ------
+    MissingTagError
+        Present but not `count` finite numbers (naming `where` and `tag`).
+    """
+    if v is None or v == "":
+        return None
+    try:
+        t = tuple(float(x) for x in _multi(v))[:count]
+    except (TypeError, ValueError):
+        t = ()
+    if len(t) < count or not all(map(np.isfinite, t)):
+        raise MissingTagError(f"{where}{tag} = {v!r} is not {count} finite number(s)", path=path, tag=tag)
+    return t
 
 
 def find_nested(item: Dataset | None, keyword: str, depth: int = 3) -> Any:
@@ -83,7 +109,7 @@ class FrameFacts:
     warnings: list[str] = field(default_factory=list)
 
 
-def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFacts:
+def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None, *, geometry: bool = True) -> FrameFacts:
     """Read per-frame geometry and rescale of a multi-frame data set.
 
     Parameters
@@ -94,19 +120,40 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFa
         (0028,0008) NumberOfFrames.
     path : Path, optional
         Used in warnings.
+    geometry : bool
+        False for projections, which are not placed in patient space: a
+        malformed position, orientation or spacing is then read as absent
+        instead of raising.
+
+    Raises
+    ------
+    MissingTagError
+        A value present but not the expected count of finite numbers.
     """
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     per_seq = ds.get("PerFrameFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
     name = path.name if path is not None else "file"
     warnings: list[str] = []
+
+    def geo(read, *args):  # geometry values: malformed means absent when not placing the frames
+        try:
+            return read(*args)
+        except MissingTagError:
+            if geometry:
+                raise
+            return None if read is _numbers else [None] * n_frames
+
     if shared is None and not per_seq:
-        ipp = ds.get("ImagePositionPatient")
-        iop = ds.get("ImageOrientationPatient")
-        ps = ds.get("PixelSpacing")
-        st = ds.get("SliceThickness")
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        icpt = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+        ipp = geo(_numbers, ds.get("ImagePositionPatient"), 3, "(0020,0032) ImagePositionPatient", path)
+        iop = geo(_numbers, ds.get("ImageOrientationPatient"), 6, "(0020,0037) ImageOrientationPatient", path)
+        ps = geo(_numbers, ds.get("PixelSpacing"), 2, "(0028,0030) PixelSpacing", path)
+        try:
+            st = float(ds.get("SliceThickness") or 0) or None
+        except (TypeError, ValueError):
+            st = None  # only gives a one-frame volume its axis-0 length
+        slope = (_numbers(ds.get("RescaleSlope"), 1, "(0028,1053) RescaleSlope", path) or (1.0,))[0]
+        icpt = (_numbers(ds.get("RescaleIntercept"), 1, "(0028,1052) RescaleIntercept", path) or (0.0,))[0]
         ipps = None if ipp is None else np.tile(np.asarray(ipp, float), (n_frames, 1))
         offsets = ds.get("GridFrameOffsetVector")  # (3004,000C): RT Dose frames along the normal
         if ipps is not None and iop is not None and offsets is not None and len(offsets) == n_frames:
@@ -117,8 +164,8 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFa
         return FrameFacts(
             ipps,
             None if iop is None else np.tile(np.asarray(iop, float), (n_frames, 1)),
-            None if ps is None else (float(ps[0]), float(ps[1])),
-            None if st in (None, "") else float(st),
+            None if ps is None else (ps[0], ps[1]),
+            st,
             np.full(n_frames, slope),
             np.full(n_frames, icpt),
             functional_groups=False,
@@ -129,17 +176,30 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFa
             f"{n_frames} frames; per-frame values beyond it come from the shared group"
         )
     frames = [per_seq[i] if per_seq is not None and i < len(per_seq) else None for i in range(n_frames)]
-    ipps = [group_value(shared, f, *_POSITION) for f in frames]
-    iops = [group_value(shared, f, *_ORIENTATION) for f in frames]
-    slopes = [group_value(shared, f, *_SLOPE) for f in frames]
-    icpts = [group_value(shared, f, *_INTERCEPT) for f in frames]
-    ps = group_value(shared, frames[0], *_SPACING)
-    spacings = {tuple(float(x) for x in v) for f in frames if (v := group_value(shared, f, *_SPACING)) is not None}
+
+    def values(macro: str, keyword: str, tag: str, count: int) -> list[tuple[float, ...] | None]:
+        """Each frame's first `count` values as floats; anything else is an error naming frame and tag."""
+        return [
+            _numbers(group_value(shared, f, macro, keyword), count, tag, path, f"frame {i}: {macro} > ")
+            for i, f in enumerate(frames)
+        ]
+
+    ipps = geo(values, *_POSITION, "(0020,0032) ImagePositionPatient", 3)
+    iops = geo(values, *_ORIENTATION, "(0020,0037) ImageOrientationPatient", 6)
+    slopes = [v[0] if v else None for v in values(*_SLOPE, "(0028,1053) RescaleSlope", 1)]
+    icpts = [v[0] if v else None for v in values(*_INTERCEPT, "(0028,1052) RescaleIntercept", 1)]
+    all_ps = geo(values, *_SPACING, "(0028,0030) PixelSpacing", 2)
+    ps = all_ps[0]
+    spacings = {v for v in all_ps if v is not None}
     if len(spacings) > 1:
         warnings.append(
             f"{name}: (0028,0030) PixelSpacing varies between frames {sorted(spacings)}; the first frame's is used"
         )
     st = group_value(shared, frames[0], *_THICKNESS)
+    try:
+        st = None if st in (None, "") else float(st)
+    except (TypeError, ValueError):
+        st = None  # only gives a one-frame volume its axis-0 length
     have_ipp = [v is not None for v in ipps]
     if any(have_ipp) and not all(have_ipp):
         warnings.append(f"{name}: (0020,0032) ImagePositionPatient missing in {have_ipp.count(False)} frame(s)")
@@ -148,10 +208,10 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None) -> FrameFa
         np.array([v if v is not None else [np.nan] * 6 for v in iops], float)
         if any(v is not None for v in iops)
         else None,
-        None if ps is None else (float(ps[0]), float(ps[1])),
-        None if st in (None, "") else float(st),
-        np.array([1.0 if v in (None, "") else float(v) for v in slopes]),
-        np.array([0.0 if v in (None, "") else float(v) for v in icpts]),
+        None if ps is None else (ps[0], ps[1]),
+        st,
+        np.array([1.0 if v is None else v for v in slopes]),
+        np.array([0.0 if v is None else v for v in icpts]),
         functional_groups=True,
         warnings=warnings,
     )

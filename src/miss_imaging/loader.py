@@ -151,7 +151,7 @@ def load_all(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Image
 def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
     """Sources and geometry of one multi-frame file (functional groups or top level)."""
     h = plan.headers[0]
-    facts = frame_facts(h.dataset, h.frames, h.path)
+    facts = frame_facts(h.dataset, h.frames, h.path, geometry=kind == "volume")
     warnings += facts.warnings
     order = list(range(h.frames))
     geo = None
