@@ -406,3 +406,23 @@ def test_cine_with_malformed_geometry_tags_still_loads(tmp_path):
     vol = load(tmp_path / "x.dcm")
     assert vol.kind == "projection" and vol.spacing == pytest.approx((1.0, 0.2, 0.2))
     np.testing.assert_array_equal(vol.pixels, frames)
+
+
+@pytest.mark.parametrize(
+    "tags,patch,label,pattern",
+    [
+        ({"ImagerPixelSpacing": [0.25, 0.25], "EstimatedRadiographicMagnificationFactor": "1.25"}, (b"1.25", b"1x25"),
+         "at detector (not corrected)", r"\(0018,1114\) EstimatedRadiographicMagnificationFactor = '1x25' is not 1"),
+        ({"ImagerPixelSpacing": "0.3"}, None, "pixels only", r"\(0018,1164\) ImagerPixelSpacing = '0.3' is not 2"),
+    ],
+)
+def test_unreadable_calibration_tag_is_named(tmp_path, tags, patch, label, pattern):
+    # read as absent, the fluoro falls back to a less corrected spacing: the user must be told which tag failed
+    xa_cine(tmp_path / "x.dcm", np.zeros((2, 4, 5), np.uint16), **tags)
+    if patch:
+        data = (tmp_path / "x.dcm").read_bytes()
+        assert data.count(patch[0]) == 1
+        (tmp_path / "x.dcm").write_bytes(data.replace(*patch))
+    with pytest.warns(MissImagingWarning, match=r"^x\.dcm: " + pattern):
+        vol = load(tmp_path / "x.dcm")
+    assert vol.calibration == label

@@ -11,7 +11,14 @@ from pydicom.dataset import Dataset
 from .enhanced import find_nested
 from .model import ProjectionTags, Window
 
-__all__ = ["windows", "voi_luts", "projection_tags", "technical_metadata", "patient_identifiers"]
+__all__ = [
+    "windows",
+    "voi_luts",
+    "projection_tags",
+    "calibration_tag_warnings",
+    "technical_metadata",
+    "patient_identifiers",
+]
 
 #: Non-identifying technical attributes copied into ``ImageVolume.metadata``.
 TECHNICAL_KEYWORDS = (
@@ -165,18 +172,10 @@ def projection_tags(ds: Dataset, n_frames: int) -> ProjectionTags:
     angles come from each frame's group, or from the cine's
     PositionerPrimaryAngleIncrement (0018,1520) added to the start angle.
     """
-    shared = ds.get("SharedFunctionalGroupsSequence")
     per = ds.get("PerFrameFunctionalGroupsSequence")
-    shared0 = shared[0] if shared else None
-    frame0 = per[0] if per else None
 
     def get(keyword: str) -> Any:
-        v = ds.get(keyword)
-        if v is None:
-            v = find_nested(shared0, keyword)
-        if v is None:
-            v = find_nested(frame0, keyword)
-        return v
+        return _projection_value(ds, keyword)
 
     def angles(keyword: str, incr_keyword: str) -> tuple[float, ...] | None:
         if per and len(per) == n_frames and find_nested(per[0], keyword) is not None:
@@ -207,6 +206,46 @@ def projection_tags(ds: Dataset, n_frames: int) -> ProjectionTags:
         primary_angle_deg=angles("PositionerPrimaryAngle", "PositionerPrimaryAngleIncrement"),
         secondary_angle_deg=angles("PositionerSecondaryAngle", "PositionerSecondaryAngleIncrement"),
     )
+
+
+def _projection_value(ds: Dataset, keyword: str) -> Any:
+    """`keyword` at the top level, else in the shared functional group, else in the first frame's."""
+    v = ds.get(keyword)
+    for seq_kw in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if v is not None:
+            break
+        seq = ds.get(seq_kw)
+        v = find_nested(seq[0] if seq else None, keyword)
+    return v
+
+
+#: Calibration attributes of a projection: keyword -> (tag, number of values needed).
+_CALIBRATION_VALUES = {
+    "PixelSpacing": ("(0028,0030) PixelSpacing", 2),
+    "ImagerPixelSpacing": ("(0018,1164) ImagerPixelSpacing", 2),
+    "EstimatedRadiographicMagnificationFactor": ("(0018,1114) EstimatedRadiographicMagnificationFactor", 1),
+    "DistanceSourceToDetector": ("(0018,1110) DistanceSourceToDetector", 1),
+    "DistanceSourceToPatient": ("(0018,1111) DistanceSourceToPatient", 1),
+}
+
+
+def calibration_tag_warnings(ds: Dataset) -> list[str]:
+    """Warnings for calibration attributes present but unreadable (read as absent).
+
+    Without them an unreadable ERMF would silently leave a fluoro image
+    measured at the detector plane (1.3-1.6x too large) under a label that
+    does not say why.
+    """
+    out = []
+    for keyword, (tag, count) in _CALIBRATION_VALUES.items():
+        v = _projection_value(ds, keyword)
+        if v is None or v == "":
+            continue
+        t = _floats(v)
+        if t is None or len(t) < count:
+            out.append(f"{tag} = {v!r} is not {count} number(s): ignored, the calibration falls back to "
+                       "the next rule (see the calibration label)")
+    return out
 
 
 def technical_metadata(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:

@@ -359,6 +359,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         from .calibration import projection_calibration
 
         projection = attrs.projection_tags(ds, n)
+        warnings += [f"{h0.path.name}: {w}" for w in attrs.calibration_tag_warnings(ds)]
         if not multi:
             warnings += _calibration_differences(plan.headers)
         cal = projection_calibration(projection)
