@@ -90,6 +90,17 @@ class TestDistanceOnVolumes:
         m = measure_distance(vol, (1.5, 0, 0), (0, 0, 0))  # halfway between z=2 and z=5
         assert m.mm == pytest.approx(math.hypot(1.5, 3.5))
 
+    def test_profile_distances_follow_slice_positions_on_irregular_stack(self):
+        # slices at z = 0, 1, 2, 5, 6 (one missing); value = slice index * 100 along the stack
+        vol = ct(spacing=(1.5, 1.0, 1.0), shape=(5, 4, 4), origin=(0, 0, 0))
+        vol.slice_positions = np.array([[0, 0, z] for z in (0, 1, 2, 5, 6.0)])
+        vol.regular = False
+        d, v = intensity_profile(vol, (0, 1, 1), (4, 1, 1), step_mm=None)
+        assert v == pytest.approx([0, 100, 200, 300, 400])
+        assert d == pytest.approx([0, 1, 2, 5, 6])  # not the uniform 0, 1.5, 3, 4.5, 6
+        d, v = intensity_profile(vol, (2, 1, 1), (3, 1, 1), step_mm=1.5)  # across the gap
+        assert v == pytest.approx([200, 250, 300]) and d == pytest.approx([0, 1.5, 3])
+
     def test_single_plane_volume_accepts_2d_points(self):
         # an oblique reslice: one plane, affine maps (0, row, col) to a tilted plane in LPS
         rot = _rotation(0, 35)

@@ -456,7 +456,10 @@ def intensity_profile(
     Profile
         ``distances, values = profile``; ``profile.unit`` is ``"mm"`` or
         ``"px"``, ``profile.calibration`` the label.  Only the bounding box of
-        the line is read (lazy volumes are not decoded in full).
+        the line is read (lazy volumes are not decoded in full).  On an
+        irregular stack (``regular=False``) samples are equally spaced in
+        index space and each distance comes from the sample's position
+        through ``slice_positions`` (so they are not equally spaced in mm).
     """
     m = measure_distance(volume, p0, p1, calibration=calibration)
     a, b = np.asarray(m.points_index)
@@ -479,7 +482,13 @@ def intensity_profile(
     from scipy.ndimage import map_coordinates  # local: scipy import is slow
 
     values = map_coordinates(block, (pts - lo).T, order=1, mode="nearest")
-    return Profile(t * length, values, m.unit, m.calibration)
+    distances = t * length
+    if volume.kind != "projection" and not volume.regular:
+        # irregular stack (gap, non-uniform steps): equal index steps are unequal mm steps,
+        # so each sample's distance is measured from its own patient position
+        lps = _index_to_patient(volume, pts)
+        distances = np.linalg.norm(lps - lps[0], axis=1)
+    return Profile(distances, values, m.unit, m.calibration)
 
 
 def remeasure(volume: ImageVolume, m: Measurement, *, calibration: Calibration | None = None) -> Measurement:
