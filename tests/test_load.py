@@ -426,3 +426,17 @@ def test_unreadable_calibration_tag_is_named(tmp_path, tags, patch, label, patte
     with pytest.warns(MissImagingWarning, match=r"^x\.dcm: " + pattern):
         vol = load(tmp_path / "x.dcm")
     assert vol.calibration == label
+
+
+def test_invalid_file_windows_left_out_with_a_warning(tmp_path):
+    # PS3.3 C.11.2.1.2: LINEAR needs width >= 1; a width-0 window would give inverted contrast limits
+    ct_slices(tmp_path, phantom(2), extra={"WindowCenter": [40, 300, 500], "WindowWidth": [0, 1500, 0.5],
+                                           "WindowCenterWidthExplanation": ["BAD", "OK", "BAD2"]})
+    with pytest.warns(MissImagingWarning, match=r"WindowWidth value 1 = .*'?40(\.0)?'? / '?0(\.0)?'? is not a valid LINEAR"):
+        vol = load(tmp_path)
+    assert [(w.center, w.width, w.explanation) for w in vol.windows] == [(300, 1500, "OK")]
+    assert sum("is not a valid LINEAR window" in w for w in vol.warnings) == 2
+    ct_slices(tmp_path / "e", phantom(2), extra={"VOILUTFunction": "LINEAR_X"})
+    with pytest.warns(MissImagingWarning, match=r"\(0028,1056\) VOILUTFunction 'LINEAR_X' .* read as LINEAR"):
+        vol = load(tmp_path / "e")
+    assert [w.function for w in vol.windows] == ["LINEAR", "LINEAR"]

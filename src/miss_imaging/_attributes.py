@@ -88,11 +88,14 @@ def _multi(v: Any) -> list[Any]:
     return [v]
 
 
-def windows(ds: Dataset) -> list[Window]:
+def windows(ds: Dataset, warnings: list[str] | None = None) -> list[Window]:
     """Every (0028,1050)/(0028,1051) window pair with its (0028,1055) explanation.
 
     Looks at the top level first, then the functional groups (FrameVOILUTSequence,
-    shared then first frame) of enhanced objects.
+    shared then first frame) of enhanced objects.  Pairs that PS3.3
+    C.11.2.1.2 does not allow (non-numeric, width < 1 for LINEAR, width <= 0
+    otherwise) are left out, each with a message appended to `warnings`; an
+    unknown (0028,1056) VOI LUT Function is read as LINEAR, with a message.
     """
     src: Dataset | None = ds if "WindowCenter" in ds else None
     if src is None:
@@ -108,13 +111,23 @@ def windows(ds: Dataset) -> list[Window]:
     centers = _multi(src.get("WindowCenter"))
     widths = _multi(src.get("WindowWidth"))
     expl = _multi(src.get("WindowCenterWidthExplanation"))
-    function = str(src.get("VOILUTFunction", "") or "LINEAR").upper()
+    function = str(src.get("VOILUTFunction", "") or "LINEAR").strip().upper()
+    notes = warnings if warnings is not None else []
+    if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
+        notes.append(f"(0028,1056) VOILUTFunction {function!r} is not LINEAR, LINEAR_EXACT or SIGMOID: read as LINEAR")
+        function = "LINEAR"
     out = []
     for i, (c, w) in enumerate(zip(centers, widths)):
         try:
-            out.append(Window(float(c), float(w), str(expl[i]) if i < len(expl) else "", function))
+            center, width = float(c), float(w)
         except (TypeError, ValueError):
+            center = width = float("nan")
+        least = 1.0 if function == "LINEAR" else 0.0
+        if not (np.isfinite(center) and np.isfinite(width)) or width < least or width == 0:
+            notes.append(f"(0028,1050) WindowCenter / (0028,1051) WindowWidth value {i + 1} = {c!r} / {w!r} is not a "
+                         f"valid {function} window (width must be {'>= 1' if least else '> 0'}): left out")
             continue
+        out.append(Window(center, width, str(expl[i]) if i < len(expl) else "", function))
     return out
 
 

@@ -377,6 +377,9 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         metadata_note = warnings_note
     else:
         metadata_note = ""
+    window_notes: list[str] = []
+    file_windows = attrs.windows(ds, window_notes)
+    warnings += [f"{h0.path.name}: {w}" for w in window_notes]
     metadata = attrs.technical_metadata(ds, h0.transfer_syntax)
     if metadata_note:
         metadata["PhotometricNote"] = metadata_note
@@ -391,7 +394,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         kind=kind,
         modality=h0.modality,
         photometric=h0.photometric,
-        windows=attrs.windows(ds),
+        windows=file_windows,
         voi_lut=attrs.voi_luts(ds),
         projection=projection,
         calibration=calibration,
