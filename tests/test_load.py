@@ -440,3 +440,25 @@ def test_invalid_file_windows_left_out_with_a_warning(tmp_path):
     with pytest.warns(MissImagingWarning, match=r"\(0028,1056\) VOILUTFunction 'LINEAR_X' .* read as LINEAR"):
         vol = load(tmp_path / "e")
     assert [w.function for w in vol.windows] == ["LINEAR", "LINEAR"]
+
+
+def test_enhanced_series_one_frame_per_file_is_one_volume(tmp_path):
+    # some exporters write an Enhanced CT series one frame per file: N files are N slices of one
+    # stack (placed by their functional groups), not N one-slice series of which one is loaded
+    stored = phantom(4, 9, 7)
+    iop = tilted_iop(5.0)
+    normal = np.cross(iop[:3], iop[3:])
+    ipps = np.array([3.0, -2, 50]) + np.array([0, 1, 3, 2])[:, None] * 1.5 * normal  # files out of order
+    for k in range(4):
+        enhanced_ct(tmp_path / f"e{k}.dcm", stored[k:k + 1], ipps[k:k + 1], iop, ps=(0.6, 0.45),
+                    slopes=[1], intercepts=[-1000 - k])
+    res = miss_imaging.scan(tmp_path)
+    assert [(s.kind, s.n_files, s.n_frames) for s in res] == [("volume", 4, 4)]
+    with _no_warning():
+        vol = load(tmp_path)
+    order = [0, 1, 3, 2]  # by position along the normal
+    assert [p.name for p in vol.files] == [f"e{k}.dcm" for k in order]
+    np.testing.assert_array_equal(vol.pixels, np.stack([stored[k].astype(np.int32) - 1000 - k for k in order]))
+    np.testing.assert_allclose(vol.affine[:3, 0], 1.5 * normal, atol=1e-9)
+    np.testing.assert_allclose(vol.index_to_patient([2, 3, 4]), ipps[3] + 4 * 0.45 * np.array(iop[:3])
+                               + 3 * 0.6 * np.array(iop[3:]), atol=1e-9)

@@ -6,7 +6,10 @@ Rules (those of the trusted viewers, see REFERENCE.md §1):
 2. Colour images and localizers ((0008,0008) ImageType contains LOCALIZER)
    never enter a volume; they are reported as series of kind ``"other"``.
 3. Every multi-frame file (Enhanced CT/MR, XA/RF cine...) is its own series;
-   its frames are ordered at load time from the functional groups.
+   its frames are ordered at load time from the functional groups.  Enhanced
+   volume files holding one frame each (a series written one frame per file)
+   are slices instead: their functional groups give each its position,
+   orientation, spacing and rescale, and rules 4-6 apply.
 4. Single-frame slices are split by Rows/Columns, then by orientation
    (IOP): the majority forms the volume; a minority orientation with fewer
    than :data:`MIN_STACK` slices is treated as a localizer, a larger one
@@ -291,6 +294,29 @@ def _projection_plans(hs: list[FileHeader]) -> list[Plan]:
     return plans
 
 
+def _flatten_enhanced(h: FileHeader) -> bool:
+    """Copy a one-frame enhanced file's functional-group geometry and rescale onto `h`.
+
+    Returns False (and leaves `h` alone) when the frame cannot be placed; the
+    file then stays a series of its own and reports its problem when loaded.
+    """
+    from .enhanced import frame_facts
+    from .errors import MissImagingError
+
+    try:
+        facts = frame_facts(h.dataset, 1, h.path)
+    except MissImagingError:
+        return False
+    if facts.ipp is None or facts.iop is None or np.isnan(facts.ipp).any() or np.isnan(facts.iop).any():
+        return False
+    h.ipp = tuple(float(v) for v in facts.ipp[0])
+    h.iop = tuple(float(v) for v in facts.iop[0])
+    h.pixel_spacing = facts.pixel_spacing
+    h.slope, h.intercept = float(facts.slope[0]), float(facts.intercept[0])
+    h.warnings.extend(facts.warnings)
+    return True
+
+
 class _LazyHeaders(list):
     """The series' pydicom Datasets (no pixels), each built on first access.
 
@@ -374,10 +400,17 @@ def assemble(headers: list[FileHeader]) -> list[SeriesInfo]:
                 )
             )
         rest = [h for h in hs if h.is_mono and not h.is_localizer]
-        multi = [h for h in rest if h.frames > 1 or h.enhanced]
+        one_frame = [h for h in rest if h.enhanced and h.frames == 1 and h.kind == "volume"]
+        if len(one_frame) > 1:
+            # some exporters write an enhanced series one frame per file: each file's functional
+            # groups place its frame, so those files are slices of one stack, not N series
+            one_frame = [h for h in one_frame if _flatten_enhanced(h)]
+        else:
+            one_frame = []
+        multi = [h for h in rest if (h.frames > 1 or h.enhanced) and h not in one_frame]
         for h in multi:
             plans.append(Plan(h.kind, [h]))
-        single = [h for h in rest if not (h.frames > 1 or h.enhanced)]
+        single = [h for h in rest if not (h.frames > 1 or h.enhanced) or h in one_frame]
         vols = [h for h in single if h.kind == "volume"]
         projs = [h for h in single if h.kind == "projection"]
         if vols:
