@@ -205,7 +205,13 @@ def _separable(
     (i0, w0, in0), (i1, w1, in1), (i2, w2, in2) = taps
     n_src0 = src.shape[0]
     margin = _interp.CUBIC_MARGIN if order == 3 else 0
-    z_is_gather = order != 3 and bool(np.all(w0[:, 1:] == 0))
+    # every output slice on an input slice (one tap of weight 1; on the last input slice
+    # the weight sits on the upper tap): a gather along z, no interpolation
+    z_is_gather = order != 3 and bool(np.all((w0 == 0) | (w0 == 1)))
+    zsrc = i0[np.arange(len(i0)), np.argmax(w0, axis=1)]
+    if order == 1 and z_is_gather:
+        _linear_inplane(src, out, zsrc, taps, fill, threads)
+        return
     local = threading.local()
 
     def inplane(block: npt.NDArray, dst: npt.NDArray | None, ws: _interp.Workspace) -> npt.NDArray:
@@ -224,7 +230,7 @@ def _separable(
         a, b = chunk
         dst = out[a:b]
         if z_is_gather:
-            rows = i0[a:b, 0]
+            rows = zsrc[a:b]
             lo, hi = int(rows.min()), int(rows.max()) + 1
             block = np.asarray(src[lo:hi])
             if hi - lo != b - a or np.any(rows != np.arange(lo, hi)):
@@ -249,6 +255,77 @@ def _separable(
 
     plane = out.shape[1] * out.shape[2]
     _run(work, _chunks(out.shape[0], plane, min_rows=_MIN_ROWS if order != 3 else 32), threads)
+
+
+# Scratch per row block of the in-plane linear kernel: the two gathered input
+# rows, the float32 row pass and the two column gathers.  Measured (CPU time,
+# one thread, 512 x 512 x 300 int16 -> 300 x 358 x 358): 8-slice z-slabs
+# through apply_axis 230 ms; whole slices 187 ms; 1.5 MB blocks (180 rows)
+# 163 ms; 45 rows 172 ms; 16 rows 231 ms (numpy call overhead).  1.5 MB stays
+# inside one core's 2 MiB L2.
+_ROW_BLOCK_BYTES = 3 << 19
+
+
+def _linear_inplane(
+    src: Any,
+    out: npt.NDArray,
+    zsrc: npt.NDArray[np.intp],
+    taps: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32], npt.NDArray[np.bool_]]],
+    fill: float,
+    threads: int,
+) -> None:
+    """Linear in-plane resampling of the input slices ``zsrc`` (no interpolation along z) into `out`.
+
+    Each output slice is done in blocks of rows sized by
+    :data:`_ROW_BLOCK_BYTES`: gather the two input rows of every output row
+    (raw dtype), lerp them in float32, gather the two columns, lerp into
+    `out`.  Slabs of output slices are split over `threads`.
+    """
+    (_, _, in_z), (iy, wy, in_y), (ix, wx, in_x) = taps
+    ny, nx = out.shape[1], out.shape[2]
+    nx_in = src.shape[2]
+    dt = np.dtype(src.dtype)
+    rb = max(1, min(ny, _ROW_BLOCK_BYTES // (nx_in * (2 * dt.itemsize + 4) + nx * 12)))
+    wy1 = wy[:, 1:2]  # (ny, 1) weight of the upper row
+    wx1 = wx[:, 1]
+    direct = out.dtype == np.float32
+
+    def work(chunk: tuple[int, int]) -> None:
+        a, b = chunk
+        lo, hi = int(zsrc[a:b].min()), int(zsrc[a:b].max()) + 1
+        block = np.asarray(src[lo:hi])
+        g0, g1 = np.empty((rb, nx_in), dt), np.empty((rb, nx_in), dt)
+        r = np.empty((rb, nx_in), np.float32)
+        h0, h1 = np.empty((rb, nx), np.float32), np.empty((rb, nx), np.float32)
+        tmp = None if direct else np.empty((rb, nx), np.float32)
+        for z in range(a, b):
+            sl = np.ascontiguousarray(block[zsrc[z] - lo])  # take() would copy a strided slice per call
+            for y0 in range(0, ny, rb):
+                y1 = min(y0 + rb, ny)
+                m = y1 - y0
+                G0, G1, R, H0, H1 = g0[:m], g1[:m], r[:m], h0[:m], h1[:m]
+                np.take(sl, iy[y0:y1, 0], axis=0, out=G0, mode="clip")
+                np.take(sl, iy[y0:y1, 1], axis=0, out=G1, mode="clip")
+                np.subtract(G1, G0, out=R, dtype=np.float32)
+                R *= wy1[y0:y1]
+                np.add(R, G0, out=R, dtype=np.float32)
+                np.take(R, ix[:, 0], axis=1, out=H0, mode="clip")
+                np.take(R, ix[:, 1], axis=1, out=H1, mode="clip")
+                dst = out[z, y0:y1] if tmp is None else tmp[:m]
+                np.subtract(H1, H0, out=dst)
+                dst *= wx1
+                dst += H0
+                if tmp is not None:
+                    _store(out[z, y0:y1], dst)
+        dst_slab = out[a:b]
+        if not in_z[a:b].all():
+            dst_slab[~in_z[a:b]] = fill
+        if not in_y.all():
+            dst_slab[:, ~in_y] = fill
+        if not in_x.all():
+            dst_slab[:, :, ~in_x] = fill
+
+    _run(work, _chunks(out.shape[0], ny * nx, min_rows=_MIN_ROWS), threads)
 
 
 def _replace(
