@@ -462,3 +462,25 @@ def test_enhanced_series_one_frame_per_file_is_one_volume(tmp_path):
     np.testing.assert_allclose(vol.affine[:3, 0], 1.5 * normal, atol=1e-9)
     np.testing.assert_allclose(vol.index_to_patient([2, 3, 4]), ipps[3] + 4 * 0.45 * np.array(iop[:3])
                                + 3 * 0.6 * np.array(iop[3:]), atol=1e-9)
+
+
+def test_slices_with_another_pixel_spacing_are_a_separate_volume(tmp_path):
+    # same matrix, other field of view: merged into one volume they would be drawn and measured
+    # at the first slice's scale (0.5 mm) although they are 0.8 mm pixels
+    stored = phantom(6)
+    ct_slices(tmp_path, stored[:4], pixel_spacing=(0.5, 0.5), names=[f"a{k}.dcm" for k in range(4)])
+    ct_slices(tmp_path, stored[4:], pixel_spacing=(0.8, 0.8), origin=(-30.0, -20.0, 100.0 + 1.25 * 4),
+              names=[f"b{k}.dcm" for k in range(2)])
+    # a rounding-level difference ("0.5" vs "0.50001") is the same spacing
+    for k in (1, 2):
+        ds = pydicom.dcmread(tmp_path / f"a{k}.dcm")
+        ds.PixelSpacing = ["0.50001", "0.5"]
+        ds.save_as(tmp_path / f"a{k}.dcm")
+    res = miss_imaging.scan(tmp_path)
+    assert sorted((s.kind, s.n_files) for s in res) == [("volume", 2), ("volume", 4)]
+    with pytest.warns(MissImagingWarning, match=r"b0\.dcm, b1\.dcm: \(0028,0030\) PixelSpacing 0\.8\\0\.8 differs "
+                                                r"from the series' 0\.5\\0\.5; loaded as a separate series"):
+        vol = load(tmp_path)
+    assert vol.shape[0] == 4 and vol.spacing[1:] == pytest.approx((0.5, 0.5))
+    other = [v for v in load_all(tmp_path) if v.shape[0] == 2][0]
+    assert other.spacing[1:] == pytest.approx((0.8, 0.8))

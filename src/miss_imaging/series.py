@@ -10,7 +10,8 @@ Rules (those of the trusted viewers, see REFERENCE.md §1):
    volume files holding one frame each (a series written one frame per file)
    are slices instead: their functional groups give each its position,
    orientation, spacing and rescale, and rules 4-6 apply.
-4. Single-frame slices are split by Rows/Columns, then by orientation
+4. Single-frame slices are split by Rows/Columns, then by (0028,0030)
+   PixelSpacing (beyond :data:`SPACING_SPLIT_RTOL`), then by orientation
    (IOP): the majority forms the volume; a minority orientation with fewer
    than :data:`MIN_STACK` slices is treated as a localizer, a larger one
    becomes its own volume.  Slices without (0020,0032) ImagePositionPatient
@@ -51,7 +52,16 @@ from .geometry import (
 )
 from .model import SeriesInfo
 
-__all__ = ["Plan", "assemble", "plan_of", "geometry_warnings", "summarize", "MIN_STACK", "MAX_LISTED"]
+__all__ = [
+    "Plan",
+    "assemble",
+    "plan_of",
+    "geometry_warnings",
+    "summarize",
+    "MIN_STACK",
+    "MAX_LISTED",
+    "SPACING_SPLIT_RTOL",
+]
 
 #: A minority orientation inside a series with fewer slices than this is a localizer.
 MIN_STACK = 3
@@ -105,6 +115,33 @@ def _orientation_groups(hs: list[FileHeader]) -> list[list[FileHeader]]:
         else:
             groups.append([h])
     return _majority(groups)
+
+
+#: PixelSpacings within this relative difference are the same (rounding of the DS text).
+SPACING_SPLIT_RTOL = 1e-3
+
+
+def _same_spacing(a: tuple[float, ...] | None, b: tuple[float, ...] | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(abs(x - y) <= SPACING_SPLIT_RTOL * max(abs(x), abs(y)) for x, y in zip(a, b))
+
+
+def _spacing_groups(hs: list[FileHeader]) -> list[list[FileHeader]]:
+    groups: list[list[FileHeader]] = []
+    for h in hs:
+        for g in groups:
+            if _same_spacing(g[0].pixel_spacing, h.pixel_spacing):
+                g.append(h)
+                break
+        else:
+            groups.append([h])
+    return _majority(groups)
+
+
+def _spacing_text(h: FileHeader) -> str:
+    ps = h.pixel_spacing
+    return "(absent)" if ps is None else "\\".join(f"{v:g}" for v in ps)
 
 
 def _sort_stack(hs: list[FileHeader], iop: tuple[float, ...]) -> tuple[list[FileHeader], np.ndarray]:
@@ -178,6 +215,18 @@ def _volume_plans(hs: list[FileHeader], uid: str) -> list[Plan]:
                 f"{_names(g)}: (0028,0010) Rows x (0028,0011) Columns = {g[0].rows}x{g[0].cols} differs from "
                 f"the series' {main[0].rows}x{main[0].cols}; loaded as a separate series"
             )
+    # then by PixelSpacing: one volume has one in-plane spacing, so slices reconstructed with
+    # another field of view (same matrix) would be drawn and measured at the wrong scale
+    split = []
+    for sg in size_groups:
+        groups = _spacing_groups(sg)
+        for g in groups[1:]:
+            notes.append(
+                f"{_names(g)}: (0028,0030) PixelSpacing {_spacing_text(g[0])} differs from the series' "
+                f"{_spacing_text(groups[0][0])}; loaded as a separate series"
+            )
+        split.extend(groups)
+    size_groups = split
     for gi, sg in enumerate(size_groups):
         ori_groups = _orientation_groups(sg)
         for oi, og in enumerate(ori_groups):
