@@ -484,3 +484,27 @@ def test_slices_with_another_pixel_spacing_are_a_separate_volume(tmp_path):
     assert vol.shape[0] == 4 and vol.spacing[1:] == pytest.approx((0.5, 0.5))
     other = [v for v in load_all(tmp_path) if v.shape[0] == 2][0]
     assert other.spacing[1:] == pytest.approx((0.8, 0.8))
+
+
+def test_malformed_voi_lut_items_left_out_with_a_warning():
+    # a table shorter than its descriptor would make the exact export (apply_voi_table) raise later
+    from pydicom.dataelem import DataElement
+
+    from miss_imaging import _attributes
+
+    ds = pydicom.Dataset()
+    items = []
+    for desc, data in [([4, 0], [0, 1, 2, 3]), ([4, 0, 16], [5]), ([2, 0, 16], [7, 8])]:
+        item = pydicom.Dataset()
+        item.LUTDescriptor = desc
+        item.add(DataElement(0x00283006, "US", data))
+        items.append(item)
+    ds.VOILUTSequence = pydicom.Sequence(items)
+    notes: list[str] = []
+    luts = _attributes.voi_luts(ds, notes)
+    assert [(d, t.tolist()) for d, t in luts] == [((2, 0, 16), [7, 8])]
+    assert notes == [
+        "(0028,3010) VOILUTSequence item 1: (0028,3002) LUTDescriptor = [4, 0] is not three numbers: left out",
+        "(0028,3010) VOILUTSequence item 2: (0028,3006) LUTData has 1 entries, (0028,3002) LUTDescriptor "
+        "announces 4: left out",
+    ]

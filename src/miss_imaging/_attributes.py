@@ -131,15 +131,26 @@ def windows(ds: Dataset, warnings: list[str] | None = None) -> list[Window]:
     return out
 
 
-def voi_luts(ds: Dataset) -> list[tuple[tuple[int, int, int], np.ndarray]]:
-    """(0028,3010) VOI LUT Sequence items as (descriptor, table)."""
+def voi_luts(ds: Dataset, warnings: list[str] | None = None) -> list[tuple[tuple[int, int, int], np.ndarray]]:
+    """(0028,3010) VOI LUT Sequence items as (descriptor, table).
+
+    Items whose (0028,3002) LUT Descriptor is not three numbers, or whose
+    (0028,3006) LUT Data holds fewer entries than it announces, are left out
+    with a message appended to `warnings`.
+    """
     out = []
-    for item in ds.get("VOILUTSequence", None) or []:
+    notes = warnings if warnings is not None else []
+    for k, item in enumerate(ds.get("VOILUTSequence", None) or []):
         desc = item.get("LUTDescriptor")
         data = item.get("LUTData")
         if desc is None or data is None:
             continue
-        entries, first, bits = (int(x) for x in desc)
+        try:
+            entries, first, bits = (int(x) for x in _multi(desc))
+        except (TypeError, ValueError):
+            notes.append(f"(0028,3010) VOILUTSequence item {k + 1}: (0028,3002) LUTDescriptor = {desc!r} is not "
+                         "three numbers: left out")
+            continue
         first = first - 65536 if first > 32767 else first  # may be signed (C.11.2.1.1)
         if isinstance(data, (bytes, bytearray)):
             # OW: one 16-bit word per entry whatever the bits per entry (8 included),
@@ -148,6 +159,10 @@ def voi_luts(ds: Dataset) -> list[tuple[tuple[int, int, int], np.ndarray]]:
             table = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype=f"{order}u2").astype(np.uint16)
         else:
             table = np.asarray([data] if isinstance(data, int) else list(data))
+        if table.size < (entries or 65536):
+            notes.append(f"(0028,3010) VOILUTSequence item {k + 1}: (0028,3006) LUTData has {table.size} entries, "
+                         f"(0028,3002) LUTDescriptor announces {entries or 65536}: left out")
+            continue
         out.append(((entries or 65536, first, bits), table))
     return out
 

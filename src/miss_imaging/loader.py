@@ -379,6 +379,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         metadata_note = ""
     window_notes: list[str] = []
     file_windows = attrs.windows(ds, window_notes)
+    file_luts = attrs.voi_luts(ds, window_notes)
     warnings += [f"{h0.path.name}: {w}" for w in window_notes]
     metadata = attrs.technical_metadata(ds, h0.transfer_syntax)
     if metadata_note:
@@ -395,7 +396,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         modality=h0.modality,
         photometric=h0.photometric,
         windows=file_windows,
-        voi_lut=attrs.voi_luts(ds),
+        voi_lut=file_luts,
         projection=projection,
         calibration=calibration,
         series_uid=h0.series_uid,
