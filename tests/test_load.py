@@ -508,3 +508,38 @@ def test_malformed_voi_lut_items_left_out_with_a_warning():
         "(0028,3010) VOILUTSequence item 2: (0028,3006) LUTData has 1 entries, (0028,3002) LUTDescriptor "
         "announces 4: left out",
     ]
+
+
+def test_enhanced_xa_per_frame_sid_that_varies_is_named(tmp_path):
+    # SID (detector height) may change during a run: frame 0's SID/SOD then mis-scales the later frames
+    from loader_factory import base_dataset
+    from pydicom.dataset import Dataset
+    from pydicom.filewriter import dcmwrite
+    from pydicom.sequence import Sequence
+
+    ds = base_dataset("1.2.840.10008.5.1.4.1.1.12.1.1", "XA", "1.2.3.4.401")
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE", "NONE"]
+    ds.NumberOfFrames = 3
+    ds.Rows, ds.Columns = 4, 5
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    shared = Dataset()
+    det = Dataset()
+    det.ImagerPixelSpacing = [0.2, 0.2]
+    shared.FramePixelDataPropertiesSequence = Sequence([det])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per = []
+    for sid in (1000, 1000, 1100):
+        f = Dataset()
+        geo = Dataset()
+        geo.DistanceSourceToDetector = str(sid)
+        geo.DistanceSourceToPatient = "750"
+        f.XRayGeometrySequence = Sequence([geo])
+        per.append(f)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per)
+    ds.PixelData = np.zeros((3, 4, 5), "<u2").tobytes()
+    dcmwrite(tmp_path / "x.dcm", ds, enforce_file_format=True)
+    with pytest.warns(MissImagingWarning, match=r"x\.dcm: \(0018,1110\) DistanceSourceToDetector varies between "
+                                                r"frames \(2 different values\)"):
+        vol = load(tmp_path / "x.dcm")
+    assert vol.spacing[1] == pytest.approx(0.2 * 750 / 1000)
+    assert not any("DistanceSourceToPatient varies" in w for w in vol.warnings)

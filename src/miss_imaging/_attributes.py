@@ -265,6 +265,7 @@ def calibration_tag_warnings(ds: Dataset) -> list[str]:
     does not say why.
     """
     out = []
+    per = ds.get("PerFrameFunctionalGroupsSequence") or []
     for keyword, (tag, count) in _CALIBRATION_VALUES.items():
         v = _projection_value(ds, keyword)
         if v is None or v == "":
@@ -273,6 +274,12 @@ def calibration_tag_warnings(ds: Dataset) -> list[str]:
         if t is None or len(t) < count:
             out.append(f"{tag} = {v!r} is not {count} number(s): ignored, the calibration falls back to "
                        "the next rule (see the calibration label)")
+        elif ds.get(keyword) is None and len(per) > 1 and find_nested(per[0], keyword) is not None:
+            # a per-frame value (e.g. SID changing as the detector moves during a run)
+            values = {_floats(find_nested(f, keyword)) for f in per}
+            if len(values) > 1:
+                out.append(f"{tag} varies between frames ({len(values)} different values); every frame is "
+                           "measured with the first frame's")
     return out
 
 
