@@ -543,3 +543,18 @@ def test_enhanced_xa_per_frame_sid_that_varies_is_named(tmp_path):
         vol = load(tmp_path / "x.dcm")
     assert vol.spacing[1] == pytest.approx(0.2 * 750 / 1000)
     assert not any("DistanceSourceToPatient varies" in w for w in vol.warnings)
+
+
+@pytest.mark.parametrize("intercept,first,expect_first", [(-1024, 65436, -100), (0, 40000, 40000)])
+def test_voi_lut_first_mapped_in_the_modality_output_representation(tmp_path, intercept, first, expect_first):
+    # C.11.2.1.1: the first mapped value is a modality value; HU can be negative (65436 = -100 as
+    # SS), an unsigned radiograph's cannot (40000 stays 40000 rather than becoming -25536)
+    from pydicom.dataelem import DataElement
+
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [2, first, 12]
+    item.add(DataElement(0x00283006, "OW", np.array([0, 4095], "<u2").tobytes()))
+    ct_slices(tmp_path, phantom(2), intercept=intercept, bits_stored=16,
+              extra={"VOILUTSequence": pydicom.Sequence([item])})
+    (desc, _), = load(tmp_path).voi_lut
+    assert desc == (2, expect_first, 12)

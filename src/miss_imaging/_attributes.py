@@ -131,10 +131,15 @@ def windows(ds: Dataset, warnings: list[str] | None = None) -> list[Window]:
     return out
 
 
-def voi_luts(ds: Dataset, warnings: list[str] | None = None) -> list[tuple[tuple[int, int, int], np.ndarray]]:
+def voi_luts(
+    ds: Dataset, warnings: list[str] | None = None, *, signed_input: bool = True
+) -> list[tuple[tuple[int, int, int], np.ndarray]]:
     """(0028,3010) VOI LUT Sequence items as (descriptor, table).
 
-    Items whose (0028,3002) LUT Descriptor is not three numbers, or whose
+    The descriptor's first mapped value is in the representation of the VOI
+    LUT's input, the Modality LUT's output (C.11.2.1.1): read as signed
+    (values above 32767 wrap to negative) when `signed_input`, i.e. when the
+    modality values can be negative (CT HU), else as unsigned.  Items whose (0028,3002) LUT Descriptor is not three numbers, or whose
     (0028,3006) LUT Data holds fewer entries than it announces, are left out
     with a message appended to `warnings`.
     """
@@ -151,7 +156,10 @@ def voi_luts(ds: Dataset, warnings: list[str] | None = None) -> list[tuple[tuple
             notes.append(f"(0028,3010) VOILUTSequence item {k + 1}: (0028,3002) LUTDescriptor = {desc!r} is not "
                          "three numbers: left out")
             continue
-        first = first - 65536 if first > 32767 else first  # may be signed (C.11.2.1.1)
+        if signed_input and first > 32767:  # an SS value read as US
+            first -= 65536
+        elif not signed_input and first < 0:  # a US value read as SS (PixelRepresentation 1)
+            first += 65536
         if isinstance(data, (bytes, bytearray)):
             # OW: one 16-bit word per entry whatever the bits per entry (8 included),
             # in the file's byte order, as pydicom's apply_voi_lut reads it

@@ -36,7 +36,7 @@ from ._fastread import UNCOMPRESSED_LE
 from ._header import FileHeader
 from .errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
 
-__all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable"]
+__all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
 
 _I16 = (-32768, 32767)
 #: Module switch used by tests to force the pydicom path and compare.
@@ -66,7 +66,8 @@ def stored_dtype(h: FileHeader) -> np.dtype:
     return np.dtype(f"<{kind}{max(1, h.bits_allocated // 8)}")
 
 
-def _stored_range(h: FileHeader) -> tuple[int, int]:
+def stored_range(h: FileHeader) -> tuple[int, int]:
+    """(min, max) stored value allowed by BitsStored and PixelRepresentation."""
     bs = h.bits_stored if 0 < h.bits_stored <= h.bits_allocated else h.bits_allocated
     if h.pixel_representation == 1:
         return -(1 << (bs - 1)), (1 << (bs - 1)) - 1
@@ -88,7 +89,7 @@ def choose_dtype(sources: list[Source]) -> tuple[np.dtype, bool]:
         return np.dtype(np.float32), False
     check = False
     for s in sources:
-        lo, hi = _stored_range(s.header)
+        lo, hi = stored_range(s.header)
         if not _fits(lo, hi, s.slope, s.intercept):
             check = True
             break

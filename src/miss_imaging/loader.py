@@ -22,7 +22,7 @@ import numpy as np
 
 from . import _attributes as attrs
 from ._header import FileHeader, floats, text
-from ._pixels import Source, check_decodable, choose_dtype, fill, read_one
+from ._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
 from .dicom_scan import scan
 from .enhanced import frame_facts
 from .errors import (
@@ -379,7 +379,11 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         metadata_note = ""
     window_notes: list[str] = []
     file_windows = attrs.windows(ds, window_notes)
-    file_luts = attrs.voi_luts(ds, window_notes)
+    # the VOI LUT's input is the modality value: signed when it can be negative (C.11.2.1.1)
+    lo, hi = stored_range(h0)
+    s0 = sources[0]
+    signed = h0.pixel_representation == 1 or min(lo * s0.slope, hi * s0.slope) + s0.intercept < 0
+    file_luts = attrs.voi_luts(ds, window_notes, signed_input=signed)
     warnings += [f"{h0.path.name}: {w}" for w in window_notes]
     metadata = attrs.technical_metadata(ds, h0.transfer_syntax)
     if metadata_note:
