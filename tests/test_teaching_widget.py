@@ -319,3 +319,20 @@ def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, 
     assert tuple(restored.translate) == (0.0, 40.0)
     ms = [r.measurement for lay in _ruler.tool_layers(other, restored) for r in _ruler.results(lay)]
     assert [m.name for m in ms] == ["on plane"] and ms[0].mm == pytest.approx(10.0)
+
+
+def test_banner_name_not_clipped_on_an_ordinary_window(widget):
+    """The right-aligned banner must fit the canvas: one long line lost the patient's name off the left edge."""
+    from qtpy.QtWidgets import QApplication
+
+    viewer = widget.viewer
+    viewer.window.resize(1100, 800)  # canvas about 800 px wide beside napari's layer controls
+    widget.teaching.setChecked(False)
+    for _ in range(5):
+        QApplication.processEvents()
+    shot = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
+    red = (shot[..., 0] > 100) & (shot[..., 1] < 40) & (shot[..., 2] < 40)
+    cols = np.nonzero(red.sum(axis=0) > 3)[0]
+    assert cols.size > 100  # the banner is on screen
+    assert cols.min() > 5, f"banner box starts at column {cols.min()} of {shot.shape[1]}: clipped at the left edge"
+    assert "\n" in _banner(viewer).text and _banner(viewer).text.split("\n")[0].startswith("DOEFAKE, JOHNATHAN")

@@ -59,7 +59,7 @@ def _fmt_name(value: str) -> str:
 
 
 def banner_text(volume: ImageVolume) -> str:
-    """One line naming the patient and study, from ``volume.patient`` (DICOM keywords).
+    """Two lines naming the patient (name, ID) and the study, from ``volume.patient`` (DICOM keywords).
 
     Examples
     --------
@@ -68,7 +68,7 @@ def banner_text(volume: ImageVolume) -> str:
     ...                 patient={"PatientName": "DOE^JANE", "PatientID": "123", "PatientBirthDate": "19600102",
     ...                          "StudyDate": "20240105", "AccessionNumber": "A9"})
     >>> banner_text(v)
-    'DOE, JANE  |  ID 123  |  born 1960-01-02  |  study 2024-01-05  |  acc. A9'
+    'DOE, JANE  |  ID 123\\nborn 1960-01-02  |  study 2024-01-05  |  acc. A9'
     """
     p = volume.patient or {}
     fields = [
@@ -81,7 +81,9 @@ def banner_text(volume: ImageVolume) -> str:
         fields.append(f"study {_fmt_date(p['StudyDate'])}")
     if p.get("AccessionNumber"):
         fields.append(f"acc. {p['AccessionNumber']}")
-    return "  |  ".join(fields)
+    # two lines: the overlay is right-aligned and clipped at the canvas's left edge, so one long
+    # line loses the patient's name first on an ordinary window (measured: 870 px canvas)
+    return "  |  ".join(fields[:2]) + "\n" + "  |  ".join(fields[2:]) if len(fields) > 2 else "  |  ".join(fields)
 
 
 def _volume_of(layer: Any) -> ImageVolume | None:
