@@ -9,7 +9,7 @@ Group "resample 512x512x300 0.7x0.7x1.0 -> 1.0 mm linear" (output 300 x 358 x 35
 * limit kernel: read the whole input once and fill a preallocated float32
   output of the output's size (``np.add(v[:, :358, :358], v[:, 154:, 154:],
   out=out, dtype=float32)``: two reads covering the input, one write).
-* ``miss_imaging.resample`` (separable 1-D linear, z-slab chunks, 2 threads,
+* ``miss_imaging.resample`` (separable 1-D linear, per-slice row blocks, 2 threads,
   allocating its output).
 * references: SimpleITK ``ResampleImageFilter`` (linear, float32, the same
   grid: origin kept, 1 mm spacing, 358 x 358 x 300), timed as ``Execute``

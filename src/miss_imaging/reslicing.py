@@ -220,7 +220,16 @@ def _pool() -> ThreadPoolExecutor:
 
 def _plane_values(sampler: Any, origin: npt.NDArray[np.float64], steps: list[npt.NDArray[np.float64]],
                   rows: int, cols: int, threads: int) -> npt.NDArray[np.float32]:
-    """Sample a (rows, cols) plane, splitting the rows over `threads` (numpy releases the GIL)."""
+    """Sample a (rows, cols) plane, optionally splitting the rows over `threads`.
+
+    Measured (512 x 512 oblique plane through 512 x 512 x 300 int16, linear,
+    median of 40): one thread 11.1 ms wall / 11.1 ms CPU; two threads on the
+    two halves 16.8 ms wall / 20.8 ms CPU.  The kernel is many short numpy
+    calls (blocks of 8192 points that stay in L2) and every call hands the
+    GIL over between the threads, which costs more than the second core
+    gives; ``map_coordinates`` (orders 0 and 3) holds the GIL.  Hence
+    :func:`reslice` defaults to one thread.
+    """
     c = np.arange(cols, dtype=np.float64)[None, :]
     if threads <= 1 or rows < 64:
         return sampler.grid(origin, steps, [np.arange(rows, dtype=np.float64)[:, None], c])
@@ -252,7 +261,7 @@ def reslice(
     mode: SlabMode = "mip",
     cval: float | None = None,
     sampler: Any = None,
-    threads: int = 2,
+    threads: int = 1,
 ) -> ImageVolume:
     """Sample `volume` on an oblique plane, optionally as a thick slab.
 
@@ -277,7 +286,8 @@ def reslice(
         A cached ``PointSampler`` for the same volume and order, from
         :func:`make_sampler` (saves the minimum scan when following the mouse).
     threads : int
-        Worker threads (rows are split between them).
+        Worker threads (rows are split between them); default 1, faster
+        than 2 for the numpy kernel (see ``_plane_values``).
 
     Returns
     -------
