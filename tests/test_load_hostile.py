@@ -18,6 +18,7 @@ import miss_imaging
 from miss_imaging import _pixels
 from miss_imaging.errors import (
     AbsurdDimensionsError,
+    MissImagingError,
     MissImagingWarning,
     MissingTagError,
     NotDicomError,
@@ -313,3 +314,36 @@ def test_phantom_dicomdir(samples, truth):
     got = sorted((s.modality, s.n_files) for s in res)
     want = sorted((v["modality"], v["instances"]) for v in truth["dicomdir"]["series"].values())
     assert got == want
+
+
+def test_corrupt_vr_in_header_names_file_and_tag(tmp_path):
+    # pydicom converts elements on first access, after the scan: an unknown VR then raised a bare
+    # NotImplementedError out of load()
+    from loader_factory import xa_cine
+
+    xa_cine(tmp_path / "x.dcm", np.zeros((2, 4, 5), np.uint16), FrameTime="30")
+    data = (tmp_path / "x.dcm").read_bytes()
+    element = b"\x18\x00\x63\x10DS"  # (0018,1063) FrameTime, explicit VR little endian
+    assert data.count(element) == 1
+    (tmp_path / "x.dcm").write_bytes(data.replace(element, b"\x18\x00\x63\x10Dp"))
+    with pytest.raises(MissImagingError, match=r"x\.dcm: a header element cannot be read .*Unknown Value "
+                                               r"Representation 'Dp'") as info:
+        load(tmp_path / "x.dcm")
+    assert info.value.tag == "(0018,1063)"
+
+
+def test_decoder_panic_becomes_a_named_error(ct_dir, monkeypatch):
+    # Rust-based plugins (pylibjpeg-rle) panic on corrupt streams with pyo3's PanicException, which
+    # derives from BaseException and slipped past `except Exception`
+    class PanicException(BaseException):
+        pass
+
+    def panic(self):
+        raise PanicException("index out of bounds: the len is 8192 but the index is 8193")
+
+    _, paths = ct_dir
+    monkeypatch.setattr(_pixels, "FAST_PATH", False)
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(panic))
+    with pytest.raises(PixelDataError, match=r"s0\.dcm: \(7FE0,0010\) Pixel Data cannot be decoded "
+                                             r"\(PanicException: index out of bounds"):
+        load(paths[0])

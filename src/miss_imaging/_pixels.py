@@ -261,9 +261,9 @@ def _pydicom_frames(h: FileHeader, indices: list[int] | None = None) -> Iterator
             return
         for i, arr in enumerate(pydicom.pixels.iter_pixels(str(h.path))):
             yield i, arr
-    except MissImagingError:
+    except (MissImagingError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - Rust plugins panic with pyo3's PanicException(BaseException)
         raise _decode_error(h, exc) from exc
 
 

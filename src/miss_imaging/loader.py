@@ -16,6 +16,8 @@ is a dask array with one chunk per file (single-frame series) or per frame
 from __future__ import annotations
 
 import os
+import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -305,6 +307,28 @@ def _pixels(sources: list[Source], lazy: bool | None):
 
 
 def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+    """Build the ImageVolume of `plan`; a header element pydicom cannot convert becomes our error.
+
+    Attributes are converted by pydicom on first access (after the scan), so a
+    corrupt element (unknown VR, undecodable value) surfaces here as one of
+    pydicom's many exception types; it is reported naming the file (and the
+    tag pydicom names) instead of escaping as a bare ValueError or the like.
+    """
+    try:
+        return _build_volume(plan, info, lazy, extra)
+    except MissImagingError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, NotImplementedError, struct.error) as exc:
+        found = re.search(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)", str(exc))
+        tag = f"({found.group(1).upper()},{found.group(2).upper()})" if found else None
+        raise MissImagingError(
+            f"a header element cannot be read ({type(exc).__name__}: {exc}); the file is damaged or not valid DICOM",
+            path=plan.headers[0].path,
+            tag=tag,
+        ) from exc
+
+
+def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
     if plan.error is not None:
         raise plan.error
     h0: FileHeader = plan.headers[0]
