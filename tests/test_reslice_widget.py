@@ -130,3 +130,28 @@ def test_dock_widget_from_manifest(make_napari_viewer):
     _, widget = viewer.window.add_plugin_dock_widget("miss-imaging", "Resample and reslice")
     assert isinstance(widget, ResliceWidget)
     assert widget.make_isotropic() is None  # no volume yet: a notification, no exception
+
+
+def test_views_carry_their_own_orientation_and_canvas_letters_hide(setup):
+    """Side-by-side views differ in orientation: canvas-edge letters (A/P/R/L) would be wrong for coronal and
+    sagittal, so they hide while a view is shown and each view names its own edges (PS3.3 C.7.6.1.1.1 letters)."""
+    from miss_imaging_napari import _orientation
+
+    viewer, w = setup
+    _orientation.attach(viewer)
+    assert _orientation.current_labels(viewer)["top"] == "A"  # the axial volume alone: letters at the edges
+    w.mpr_box.setChecked(True)
+    names = {role: layer.name for role, layer in w.views.items()}
+    assert names["axial"].endswith("top A, left R")  # anterior up, patient right on screen left
+    assert names["coronal"].endswith("top S, left R")  # superior up, seen from the front
+    assert names["sagittal"].endswith("top S, left A")  # superior up, seen from the patient's left
+    assert _orientation.current_labels(viewer) is None
+    assert not viewer.canvas.overlays["miss_orient_top"].visible
+    # an oblique view along a line going posterior and down: its name follows the plane as the points move
+    pts = w.start_oblique()
+    pts.data = np.array([[10.0, -20.0, 0.0], [-10.0, 20.0, 0.0]])  # world (z, y, x): entry above, target below
+    assert w.views["oblique"].name.endswith("top AS, left R")  # mostly anterior, clearly superior too
+    w.mpr_box.setChecked(False)
+    viewer.layers.remove(w.views.pop("oblique"))
+    assert _orientation.current_labels(viewer)["top"] == "A"  # back to the volume alone
+    assert viewer.canvas.overlays["miss_orient_top"].visible

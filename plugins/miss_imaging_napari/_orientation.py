@@ -18,10 +18,13 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import VOLUME_KEY, mark_viewer
 
-__all__ = ["edge_labels", "current_labels", "update", "attach", "OVERLAY_KEYS"]
+__all__ = ["edge_labels", "plane_labels", "current_labels", "update", "attach", "OVERLAY_KEYS", "PLANE_KEY"]
 
 # world axis (z, y, x) -> (letter at the negative end, letter at the positive end), LPS
 _LETTERS = {0: ("I", "S"), 1: ("A", "P"), 2: ("R", "L")}
+#: layer metadata key of a resliced 2-D view (set by the Resample and reslice widget)
+PLANE_KEY = "miss_imaging_plane"
+_SECOND_LETTER = 0.38  # a second letter when the direction is over ~22.5 deg off its main axis (PACS habit)
 
 #: canvas overlay key -> napari canvas position
 OVERLAY_KEYS = {
@@ -64,6 +67,34 @@ def edge_labels(displayed: tuple[int, int], orientation2d: tuple[str, str] = ("d
     return {"top": top, "bottom": bottom, "left": left, "right": right}
 
 
+def _direction_letters(d: Any) -> str:
+    """Letters of an LPS direction: main axis first, a second one if the direction is clearly oblique."""
+    import numpy as np
+
+    d = np.asarray(d, dtype=np.float64)
+    order = np.argsort(-np.abs(d))
+    out = ""
+    for k, axis in enumerate(order[:2]):  # LPS x, y, z -> world axis 2, 1, 0
+        if k == 0 or abs(d[axis]) > _SECOND_LETTER:
+            out += _LETTERS[2 - int(axis)][int(d[axis] > 0)]
+    return out
+
+
+def plane_labels(u: Any, v: Any) -> dict[str, str]:
+    """Edge letters of a resliced image whose columns step along `u` and rows along `v` (LPS unit vectors).
+
+    Examples
+    --------
+    >>> plane_labels((1, 0, 0), (0, 0, -1))  # coronal, superior up
+    {'top': 'S', 'bottom': 'I', 'left': 'R', 'right': 'L'}
+    """
+    import numpy as np
+
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    return {"top": _direction_letters(-v), "bottom": _direction_letters(v),
+            "left": _direction_letters(-u), "right": _direction_letters(u)}
+
+
 def _camera(viewer: Any) -> Any:
     scene = getattr(viewer, "scene", None)
     return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
@@ -81,10 +112,15 @@ def _volumes(viewer: Any) -> list[tuple[Any, ImageVolume]]:
 def current_labels(viewer: Any) -> dict[str, str] | None:
     """Edge letters for what `viewer` shows now, or None when none are known.
 
-    None in 3-D display, without a visible miss-imaging volume, or while a
-    projection is visible (its world axes are not patient axes).
+    None in 3-D display, without a visible miss-imaging volume, while a
+    projection is visible (its world axes are not patient axes), or while a
+    resliced view is visible (the views beside the volume have their own
+    orientation, given in their layer names, so letters at the canvas edges
+    would be wrong for some of what is on screen).
     """
     shown = _volumes(viewer)
+    if any(PLANE_KEY in layer.metadata for layer, _ in shown):
+        return None
     if viewer.dims.ndisplay != 2 or not shown or any(v.kind != "volume" for _, v in shown):
         return None
     ndim = viewer.dims.ndim

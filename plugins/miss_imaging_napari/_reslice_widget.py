@@ -51,6 +51,7 @@ from miss_imaging.resampling import resample, to_patient_grid
 from miss_imaging.reslicing import Plane, make_sampler, reslice
 
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs, is_patient_grid, layer_data
+from ._orientation import plane_labels
 
 __all__ = ["ResliceWidget", "PLANE_KEY", "SLAB_STEP_MM", "GAP_MM"]
 
@@ -294,15 +295,21 @@ class ResliceWidget(QWidget):
         fov = plane.shape[1] * plane.pixel_mm
         translate = (float(lo[1]), float(hi[2] + GAP_MM + slot * (fov + GAP_MM)))
         meta = {VOLUME_KEY: img, PLANE_KEY: plane, ROLE_KEY: role}
+        # the canvas-edge letters are hidden while views are shown side by side (each has its own
+        # orientation), so every view names its own at the end of its layer name (kept visible in the list)
+        edges = plane_labels(plane.u, plane.v)
+        name = f"{role} ({vol.label}) top {edges['top']}, left {edges['left']}"
         layer = self.views.get(role)
         if layer is None or layer not in self.viewer.layers:
             kw = image_kwargs(vol)
             self.views[role] = layer = self.viewer.add_image(
-                data, name=f"{role} ({vol.label})", scale=(plane.pixel_mm, plane.pixel_mm), translate=translate,
+                data, name=name, scale=(plane.pixel_mm, plane.pixel_mm), translate=translate,
                 units=("mm", "mm"), axis_labels=("y", "x"), contrast_limits=kw["contrast_limits"],
                 colormap=kw["colormap"], metadata=meta)
         else:
             layer.metadata.update(meta)
+            if layer.name != name:
+                layer.name = name
             layer.scale = (plane.pixel_mm, plane.pixel_mm)
             layer.translate = translate
             layer.data = data
