@@ -283,3 +283,16 @@ def test_ct_and_fluoro_in_one_viewer_keep_mm_units(samples):
             viewer.add_image(data, **kw)
     assert viewer.layers.units is not None
     assert {str(u) for u in viewer.layers.units} == {"millimeter"}
+
+
+def test_ct_then_fluoro_in_one_viewer_warns_about_the_shared_slider(make_napari_viewer, samples):
+    """Axis 0 is z (mm) for a CT and the frame number for fluoro: one napari slider cannot show both."""
+    viewer = make_napari_viewer()
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    assert _reader.mixed_axis_note(viewer, [viewer.layers[0].metadata[VOLUME_KEY]]) is None  # same kind: fine
+    n = len(_records())
+    viewer.open(str(samples / "fluoro"), plugin="miss-imaging")
+    new = [str(r.message) for r in _records()[n:]]
+    hits = [m for m in new if "share napari's one slider" in m]
+    assert len(hits) == 1, new
+    assert "CT INTRAOP" in hits[0] and "XA FLUORO" in hits[0] and "New Window" in hits[0]

@@ -18,9 +18,9 @@ from typing import Any
 
 from miss_imaging.errors import MissImagingError, MissImagingWarning
 
-from ._layers import NOTE_KEY, layer_data
+from ._layers import NOTE_KEY, VOLUME_KEY, layer_data
 
-__all__ = ["get_reader", "read_dicom", "looks_like_dicom", "attach_viewer_tools", "PROGRESS_BYTES"]
+__all__ = ["get_reader", "read_dicom", "looks_like_dicom", "attach_viewer_tools", "mixed_axis_note", "PROGRESS_BYTES"]
 
 PathOrPaths = str | list[str]
 LayerData = tuple[Any, ...]
@@ -123,6 +123,33 @@ def _scale_bar_on(viewer: Any) -> None:
     viewer.canvas.overlays["scale_bar"].visible = True
 
 
+def mixed_axis_note(viewer: Any, volumes: list[Any]) -> str | None:
+    """Warning text when `volumes` and the layers already in `viewer` disagree on what axis 0 is.
+
+    A CT's axis 0 is z in patient mm, a fluoroscopy run's is the frame number:
+    napari has one slider per world axis, so in one viewer at most one of them
+    is on screen at any slider position (z of -600 mm is no frame) and frames
+    are stepped by the CT's slice spacing.  None when they agree or `viewer`
+    holds no miss-imaging image.
+    """
+    if viewer is None:
+        return None
+    present: dict[str, str] = {}
+    for layer in viewer.layers:
+        md = getattr(layer, "metadata", {})
+        vol = md.get(VOLUME_KEY)
+        if vol is not None and "miss_imaging_plane" not in md and getattr(vol, "kind", None) in ("volume", "projection"):
+            present.setdefault(vol.kind, vol.label)
+    for vol in volumes:
+        other = "projection" if vol.kind == "volume" else "volume"
+        if other in present:
+            ct, proj = (vol.label, present[other]) if vol.kind == "volume" else (present[other], vol.label)
+            return (f"{ct} (slider: z in mm) and {proj} (slider: frame number) share napari's one slider in this "
+                    "window: at most one of them is on screen at a time and frames step by the CT's slice spacing. "
+                    "Open one of them in a new window (File > New Window) to see both, or hide one layer.")
+    return None
+
+
 def attach_viewer_tools(viewer: Any = None) -> None:
     """Install status bar, orientation labels, scale bar and patient banner on `viewer`.
 
@@ -156,6 +183,17 @@ def attach_viewer_tools(viewer: Any = None) -> None:
             attach(viewer)
         except Exception as e:
             logging.getLogger("miss_imaging").warning("%s.%s failed: %s", attach.__module__, attach.__name__, e)
+
+
+def _warn_mixed_axes(volumes: list[Any]) -> None:
+    try:
+        import napari
+
+        note = mixed_axis_note(napari.current_viewer(), volumes)
+    except Exception:  # a hint must never break loading
+        return
+    if note:
+        _notify("warning", note)
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
@@ -281,6 +319,8 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
             _notify("warning", m)
     for m in infos:
         _notify("info", m)
+    if layers:
+        _warn_mixed_axes(volumes)
     if not layers:
         detail = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         _notify("error", f"Could not open {where}: no loadable DICOM image series. {detail}".strip())
