@@ -440,6 +440,10 @@ def test_invalid_file_windows_left_out_with_a_warning(tmp_path):
     with pytest.warns(MissImagingWarning, match=r"\(0028,1056\) VOILUTFunction 'LINEAR_X' .* read as LINEAR"):
         vol = load(tmp_path / "e")
     assert [w.function for w in vol.windows] == ["LINEAR", "LINEAR"]
+    ct_slices(tmp_path / "n", phantom(2), extra={"WindowCenter": [40, 300], "WindowWidth": 400})
+    with pytest.warns(MissImagingWarning, match=r"WindowCenter has 2 value\(s\) but \(0028,1051\) WindowWidth has 1"):
+        vol = load(tmp_path / "n")
+    assert [(w.center, w.width) for w in vol.windows] == [(40, 400)]
 
 
 def test_enhanced_series_one_frame_per_file_is_one_volume(tmp_path):

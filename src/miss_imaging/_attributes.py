@@ -116,6 +116,9 @@ def windows(ds: Dataset, warnings: list[str] | None = None) -> list[Window]:
     if function not in ("LINEAR", "LINEAR_EXACT", "SIGMOID"):
         notes.append(f"(0028,1056) VOILUTFunction {function!r} is not LINEAR, LINEAR_EXACT or SIGMOID: read as LINEAR")
         function = "LINEAR"
+    if len(centers) != len(widths):
+        notes.append(f"(0028,1050) WindowCenter has {len(centers)} value(s) but (0028,1051) WindowWidth has "
+                     f"{len(widths)}: only the first {min(len(centers), len(widths))} pair(s) are used")
     out = []
     for i, (c, w) in enumerate(zip(centers, widths)):
         try:
