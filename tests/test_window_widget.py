@@ -193,3 +193,18 @@ def test_monochrome1_layer_note_and_windows_on_values(make_napari_viewer):
     widget._on_file_item(widget.file_list.item(0))
     assert tuple(layer.contrast_limits) == (38.0, 1061.0)  # the same limits as MONOCHROME2; gray_r inverts
     assert layer.colormap.name == "gray_r"
+
+
+def test_hu_presets_disabled_on_projections_and_back_on_ct(viewer_widget):
+    """Bone/soft/metal are HU windows: on a fluoro run's stored values they would give a meaningless picture."""
+    viewer, ct_layer, widget = viewer_widget
+    vol = ImageVolume(np.full((3, 8, 8), 2000, np.uint16), (1.0, 0.4, 0.4), np.eye(4), "projection", modality="XA",
+                      windows=[Window(2400, 3000, "FLUORO DEFAULT")])
+    xa = viewer.add_image(vol.pixels, name="xa", metadata={VOLUME_KEY: vol})
+    viewer.layers.selection.active = xa
+    assert not any(b.isEnabled() for b in widget.preset_buttons.values())
+    assert "not HU" in widget.preset_buttons["bone"].toolTip()
+    assert widget.auto_button.isEnabled() and widget.file_list.isEnabled()
+    viewer.layers.selection.active = ct_layer
+    assert all(b.isEnabled() for b in widget.preset_buttons.values())
+    assert widget.preset_buttons["bone"].toolTip() == PRESETS["bone"].explanation

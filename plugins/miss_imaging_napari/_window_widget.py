@@ -192,6 +192,12 @@ class WindowWidget(QWidget):
             return
         layer.events.contrast_limits.connect(self._sync_fields)
         vol = layer.metadata.get(VOLUME_KEY)
+        # the presets are HU windows: on fluoro/radiograph stored values they give a meaningless picture
+        hu = vol is None or vol.modality.upper() == "CT"
+        for key, btn in self.preset_buttons.items():
+            btn.setEnabled(hu)
+            btn.setToolTip(PRESETS[key].explanation if hu else
+                           f"HU preset for CT; {layer.name} holds stored values, not HU: use Auto or the file's windows")
         note = ""
         if vol is not None and vol.photometric.upper() == "MONOCHROME1":
             note = "\nMONOCHROME1: shown inverted (low values white); W/L refer to the values"
