@@ -16,7 +16,7 @@ PixelSpacing + PixelSpacingCalibrationType              PixelSpacing            
 PixelSpacing != ImagerPixelSpacing, no type             PixelSpacing                             "calibrated (unspecified)"; calibrated
 PixelSpacing, no ImagerPixelSpacing, no type            PixelSpacing                             "Pixel Spacing (plane not stated)"; calibrated
 PixelSpacing == ImagerPixelSpacing, no type             treated as ImagerPixelSpacing, go on     (below)
-ImagerPixelSpacing + ERMF > 0                           IPS / ERMF                               "magnification-corrected (ERMF)"; ermf
+ImagerPixelSpacing + ERMF > 1                           IPS / ERMF                               "magnification-corrected (ERMF)"; ermf
 ImagerPixelSpacing + SID + SOD (0 < SOD <= SID)         IPS * SOD / SID                          "magnification-corrected (SID/SOD)"; sid_sod
 ImagerPixelSpacing alone                                IPS                                      "at detector (not corrected)"; detector
 nothing                                                 None (pixels)                            "pixels only"; pixels
@@ -32,8 +32,11 @@ Decisions where the standard leaves room (and why):
   held the *detector* spacing: its plane is unknown, and the label says so.
 * PixelSpacing equal to ImagerPixelSpacing without a type carries no
   calibration: it is the detector value, which ERMF or SID/SOD can correct.
-* ERMF = 1.0 is legal (a contact radiograph, or a device that does not
-  estimate); it is used and labelled as ERMF.
+* ERMF <= 1 is not used (with a warning), as in Cornerstone3D: 1.0 states no
+  magnification (often a device that does not estimate, while SID/SOD show
+  one), and a point source cannot shrink an object.  The spacing then comes
+  from SID/SOD, or stays at the detector and is labelled so, never
+  "magnification-corrected".
 * ERMF and SID/SOD both present and disagreeing by more than
   :data:`ERMF_SID_SOD_RTOL` gives a warning naming both; ERMF is used, as the
   modality's estimate at the region of interest.
@@ -200,9 +203,11 @@ def projection_calibration(tags: ProjectionTags) -> Calibration:
     det_r, det_c = ips if ips is not None else (None, None)
     ctype = (tags.calibration_type or "").strip().upper()
 
-    if ermf is not None and ermf < 1.0:
-        # a point source can only enlarge; ERMF < 1 is a device error, but the value is what it states
-        warnings.append(f"{_ERMF} = {ermf:g} < 1 (projection cannot shrink an object); used as stated")
+    if ermf is not None and ermf <= 1.0:
+        # 1.0 corrects nothing (a placeholder on many devices); < 1 is impossible for a point source
+        warnings.append(f"{_ERMF} = {ermf:g} <= 1 states no magnification; not used (SID/SOD or the detector "
+                        "plane apply instead)")
+        ermf = None
     # geometric magnification SID/SOD; an object cannot sit behind the detector
     m_geom: float | None = None
     if sid is not None and sod is not None:
