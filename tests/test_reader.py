@@ -296,3 +296,12 @@ def test_ct_then_fluoro_in_one_viewer_warns_about_the_shared_slider(make_napari_
     hits = [m for m in new if "share napari's one slider" in m]
     assert len(hits) == 1, new
     assert "CT INTRAOP" in hits[0] and "XA FLUORO" in hits[0] and "New Window" in hits[0]
+
+
+def test_dicomdir_with_ct_and_radiograph_warns_about_the_shared_slider(make_napari_viewer, samples):
+    viewer = make_napari_viewer()
+    n = len(_records())
+    viewer.open(str(samples / "dicomdir" / "DICOMDIR"), plugin="miss-imaging")
+    kinds = {layer.metadata[VOLUME_KEY].kind for layer in viewer.layers if VOLUME_KEY in layer.metadata}
+    assert kinds == {"volume", "projection"}
+    assert sum("share napari's one slider" in str(r.message) for r in _records()[n:]) == 1

@@ -124,24 +124,23 @@ def _scale_bar_on(viewer: Any) -> None:
 
 
 def mixed_axis_note(viewer: Any, volumes: list[Any]) -> str | None:
-    """Warning text when `volumes` and the layers already in `viewer` disagree on what axis 0 is.
+    """Warning text when `volumes` (and the layers already in `viewer`) disagree on what axis 0 is.
 
     A CT's axis 0 is z in patient mm, a fluoroscopy run's is the frame number:
     napari has one slider per world axis, so in one viewer at most one of them
     is on screen at any slider position (z of -600 mm is no frame) and frames
-    are stepped by the CT's slice spacing.  None when they agree or `viewer`
-    holds no miss-imaging image.
+    are stepped by the CT's slice spacing.  None when they all agree.
     """
-    if viewer is None:
-        return None
     present: dict[str, str] = {}
-    for layer in viewer.layers:
+    for layer in viewer.layers if viewer is not None else ():
         md = getattr(layer, "metadata", {})
         vol = md.get(VOLUME_KEY)
         if vol is not None and "miss_imaging_plane" not in md and getattr(vol, "kind", None) in ("volume", "projection"):
             present.setdefault(vol.kind, vol.label)
-    for vol in volumes:
+    for vol in volumes:  # against the viewer's layers and the series read before it (a DICOMDIR may hold both)
         other = "projection" if vol.kind == "volume" else "volume"
+        if vol.kind in ("volume", "projection"):
+            present.setdefault(vol.kind, vol.label)
         if other in present:
             ct, proj = (vol.label, present[other]) if vol.kind == "volume" else (present[other], vol.label)
             return (f"{ct} (slider: z in mm) and {proj} (slider: frame number) share napari's one slider in this "
