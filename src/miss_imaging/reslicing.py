@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .model import ImageVolume
-from ._interp import PointSampler
+from ._interp import TRI_BLOCK_THREADED, PointSampler
 
 __all__ = ["Plane", "reslice", "make_sampler", "SlabMode"]
 
@@ -220,15 +220,19 @@ def _pool() -> ThreadPoolExecutor:
 
 def _plane_values(sampler: Any, origin: npt.NDArray[np.float64], steps: list[npt.NDArray[np.float64]],
                   rows: int, cols: int, threads: int) -> npt.NDArray[np.float32]:
-    """Sample a (rows, cols) plane, optionally splitting the rows over `threads`.
+    """Sample a (rows, cols) plane, splitting the rows over `threads`.
 
     Measured (512 x 512 oblique plane through 512 x 512 x 300 int16, linear,
-    median of 40): one thread 11.1 ms wall / 11.1 ms CPU; two threads on the
-    two halves 16.8 ms wall / 20.8 ms CPU.  The kernel is many short numpy
-    calls (blocks of 8192 points that stay in L2) and every call hands the
-    GIL over between the threads, which costs more than the second core
-    gives; ``map_coordinates`` (orders 0 and 3) holds the GIL.  Hence
-    :func:`reslice` defaults to one thread.
+    2 x 40 interleaved rounds, median): one thread 10.6 ms; two threads with
+    the one-thread block size (8192 points, chosen to stay in L2) 13.3 ms,
+    because every one of the kernel's short numpy calls hands the GIL over
+    to the other thread; two threads with 64k-point blocks
+    (:data:`~miss_imaging._interp.TRI_BLOCK_THREADED`) 9.35-9.5 ms; SimpleITK
+    (two threads) 10.2 ms.  But when the other core is busy (another run,
+    80 rounds): one thread 10.3 ms, two threads 13.1 ms (35 % more CPU), so
+    :func:`reslice` defaults to one thread: lower CPU and steadier latency
+    while dragging.  ``map_coordinates`` (orders 0 and 3) holds the GIL, so
+    threads do not help there.
     """
     c = np.arange(cols, dtype=np.float64)[None, :]
     if threads <= 1 or rows < 64:
@@ -238,7 +242,8 @@ def _plane_values(sampler: Any, origin: npt.NDArray[np.float64], steps: list[npt
 
     def work(k: int) -> None:
         a, b = bounds[k], bounds[k + 1]
-        out[a:b] = sampler.grid(origin, steps, [np.arange(a, b, dtype=np.float64)[:, None], c])
+        out[a:b] = sampler.grid(origin, steps, [np.arange(a, b, dtype=np.float64)[:, None], c],
+                                block=TRI_BLOCK_THREADED)
 
     list(_pool().map(work, range(threads)))
     return out
@@ -286,8 +291,9 @@ def reslice(
         A cached ``PointSampler`` for the same volume and order, from
         :func:`make_sampler` (saves the minimum scan when following the mouse).
     threads : int
-        Worker threads (rows are split between them); default 1, faster
-        than 2 for the numpy kernel (see ``_plane_values``).
+        Worker threads (rows are split between them).  Default 1: two
+        threads gain ~10 % on an idle machine and lose ~30 % on a busy one
+        (measurements in ``_plane_values``).
 
     Returns
     -------
