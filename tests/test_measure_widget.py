@@ -344,3 +344,17 @@ def test_phantom_fluoro_user_calibration_in_the_viewer(widget, samples, truth, n
     assert labels(beads.layer)[0].endswith("mm user-calibrated (sphere, 25.0 mm)")
     # napari's scale bar now rests on the user calibration
     assert tuple(img.scale)[1:] == pytest.approx((ms["sphere"].calibration_detail.row_mm,) * 2)
+
+
+def test_renamed_image_layer_stays_measurable(widget, notes):
+    """The image list showed names: after a rename (by the user, or an oblique view's orientation letters) the
+    stale entry matched no layer and every tool refused with "no image layer"."""
+    viewer, w = widget
+    ct = add_volume(viewer, ct_volume())
+    w.image_combo.setCurrentIndex(w.image_combo.count() - 1)
+    ct.name = "renamed by the user"
+    assert w.current_image_layer() is ct
+    assert w.image_combo.currentText() == "renamed by the user"
+    res = w.add_measurement("distance", np.array([[5.0, 10.0, 10.0], [5.0, 10.0, 30.0]]))
+    assert res.measurement is not None and res.measurement.mm == pytest.approx(10.0)  # 20 columns x 0.5 mm
+    assert w.start_tool("ruler") is not None and not [n for n in notes if "no image layer" in n[1]]

@@ -75,6 +75,7 @@ class MeasureWidget(QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self._rows: list[_ruler.Result] = []
+        self._combo_layers: list[Any] = []  # the image layers listed in image_combo, in its order
         self._filling = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -138,6 +139,11 @@ class MeasureWidget(QWidget):
 
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
+        # the combo lists layer names: a renamed layer (by the user, or an oblique view whose
+        # orientation letters change) must not leave a stale entry that matches no layer
+        self.viewer.layers.events.inserted.connect(lambda e: e.value.events.name.connect(self._on_layers_changed))
+        for lay in self.viewer.layers:
+            lay.events.name.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_changed)
         self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
         self._on_layers_changed()
@@ -170,10 +176,13 @@ class MeasureWidget(QWidget):
         return [lay for lay in self.viewer.layers if _ruler.image_volume(lay) is not None]
 
     def _on_layers_changed(self, event: Any = None) -> None:
-        current = self.current_image_layer()
+        layers = self._image_layers()
+        index = self.image_combo.currentIndex()
+        # by position, not by name: after a rename the combo's text names no layer any more
+        current = self._combo_layers[index] if 0 <= index < len(self._combo_layers) else None
         self.image_combo.blockSignals(True)
         self.image_combo.clear()
-        layers = self._image_layers()
+        self._combo_layers = layers
         for lay in layers:
             self.image_combo.addItem(lay.name)
         if current in layers:
@@ -196,10 +205,9 @@ class MeasureWidget(QWidget):
 
     def current_image_layer(self) -> Any | None:
         """The image layer chosen in the combo box."""
-        name = self.image_combo.currentText() if hasattr(self, "image_combo") else ""
-        for lay in self._image_layers():
-            if lay.name == name:
-                return lay
+        index = self.image_combo.currentIndex() if hasattr(self, "image_combo") else -1
+        if 0 <= index < len(self._combo_layers) and self._combo_layers[index] in self.viewer.layers:
+            return self._combo_layers[index]
         return None
 
     def _require_image(self) -> Any:
