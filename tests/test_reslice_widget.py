@@ -155,3 +155,14 @@ def test_views_carry_their_own_orientation_and_canvas_letters_hide(setup):
     viewer.layers.remove(w.views.pop("oblique"))
     assert _orientation.current_labels(viewer)["top"] == "A"  # back to the volume alone
     assert viewer.canvas.overlays["miss_orient_top"].visible
+
+
+def test_renamed_source_layer_stays_the_source(setup, tilted_ct):
+    """The source list matched names: renaming the CT in napari's layer list left 'Open a CT volume first.'"""
+    viewer, w = setup
+    w.pixel_mm.setValue(0.9)  # a user setting that a spurious source change would reset
+    viewer.layers[0].name = "case 3 post-op"
+    assert w.source_volume() is tilted_ct
+    assert w.source.currentText() == "case 3 post-op"
+    assert w.pixel_mm.value() == pytest.approx(0.9)
+    assert w.make_isotropic() is not None

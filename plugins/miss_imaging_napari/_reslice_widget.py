@@ -99,6 +99,7 @@ class ResliceWidget(QWidget):
         self._busy = False
         self.points_layer: Any = None
         self.views: dict[str, Any] = {}  # role -> 2-D image layer
+        self._source_layers: list[Any] = []  # the volume layers listed in self.source, in its order
 
         self.source = QComboBox()
         self.iso_mm = QDoubleSpinBox(decimals=2, minimum=0.1, maximum=10.0, singleStep=0.1, suffix=" mm")
@@ -150,8 +151,10 @@ class ResliceWidget(QWidget):
         self.fov_mm.valueChanged.connect(lambda _: self.refresh())
         self.pixel_mm.valueChanged.connect(lambda _: self.refresh())
         self.source.currentIndexChanged.connect(self._source_changed)
-        self.viewer.layers.events.inserted.connect(self._fill_sources)
+        self.viewer.layers.events.inserted.connect(self._layer_inserted)
         self.viewer.layers.events.removed.connect(self._layer_removed)
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._fill_sources)
         self.viewer.dims.events.point.connect(self._point_changed)
         self.viewer.mouse_drag_callbacks.append(self._record_click)
         self.destroyed.connect(self._disconnect)
@@ -159,7 +162,7 @@ class ResliceWidget(QWidget):
 
     def _disconnect(self, *_: Any) -> None:
         """Detach from the viewer when the dock widget is deleted (no callbacks into a dead widget)."""
-        for emitter, cb in ((self.viewer.layers.events.inserted, self._fill_sources),
+        for emitter, cb in ((self.viewer.layers.events.inserted, self._layer_inserted),
                             (self.viewer.layers.events.removed, self._layer_removed),
                             (self.viewer.dims.events.point, self._point_changed)):
             try:
@@ -180,16 +183,23 @@ class ResliceWidget(QWidget):
         return out
 
     def _fill_sources(self, event: Any = None) -> None:
-        current = self.source.currentText()
+        # by layer, not by name: a layer renamed in napari's list must stay the source
+        current = self.source_layer()
+        layers = self._volume_layers()
         self.source.blockSignals(True)
         self.source.clear()
-        for layer in self._volume_layers():
+        self._source_layers = layers
+        for layer in layers:
             self.source.addItem(layer.name)
-        i = self.source.findText(current)
+        i = layers.index(current) if current in layers else -1
         self.source.setCurrentIndex(i if i >= 0 else (0 if self.source.count() else -1))
         self.source.blockSignals(False)
-        if self.source.currentText() != current:
+        if self.source_layer() is not current:
             self._source_changed()
+
+    def _layer_inserted(self, event: Any) -> None:
+        event.value.events.name.connect(self._fill_sources)
+        self._fill_sources()
 
     def _layer_removed(self, event: Any) -> None:
         removed = event.value
@@ -205,11 +215,9 @@ class ResliceWidget(QWidget):
         self._fill_sources()
 
     def source_layer(self) -> Any:
-        name = self.source.currentText()
-        for layer in self._volume_layers():
-            if layer.name == name:
-                return layer
-        return None
+        i = self.source.currentIndex()
+        layers = self._source_layers
+        return layers[i] if 0 <= i < len(layers) and layers[i] in self.viewer.layers else None
 
     def source_volume(self) -> ImageVolume | None:
         """The volume to reslice: the original (not the display-resampled copy) when there is one."""
