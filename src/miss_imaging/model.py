@@ -35,6 +35,16 @@ __all__ = ["Window", "ProjectionTags", "ImageVolume", "SeriesInfo", "ScanResult"
 Kind = Literal["volume", "projection"]
 
 
+def series_label(modality: str, description: str, number: int | None) -> str:
+    """``"CT INTRAOP LSPINE #3"``: modality, series description, series number; never patient identifiers."""
+    parts = [modality or "?"]
+    if description:
+        parts.append(description)
+    if number is not None:
+        parts.append(f"#{number}")
+    return " ".join(parts)
+
+
 @dataclass(frozen=True)
 class Window:
     """One VOI window (PS3.3 C.11.2.1.2) in modality units (HU for CT).
@@ -187,12 +197,7 @@ class ImageVolume:
     @property
     def label(self) -> str:
         """Display name without patient identifiers: modality, description, series number."""
-        parts = [self.modality or "?"]
-        if self.series_description:
-            parts.append(self.series_description)
-        if self.series_number is not None:
-            parts.append(f"#{self.series_number}")
-        return " ".join(parts)
+        return series_label(self.modality, self.series_description, self.series_number)
 
     def index_to_patient(self, index: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map ``(..., 3)`` array indices (fractions allowed) to LPS mm."""
@@ -238,12 +243,7 @@ class SeriesInfo:
     @property
     def label(self) -> str:
         """Display name without patient identifiers."""
-        parts = [self.modality or "?"]
-        if self.description:
-            parts.append(self.description)
-        if self.series_number is not None:
-            parts.append(f"#{self.series_number}")
-        return " ".join(parts)
+        return series_label(self.modality, self.description, self.series_number)
 
 
 class ScanResult(list):  # list[SeriesInfo]
