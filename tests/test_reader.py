@@ -167,7 +167,11 @@ def test_progress_path_and_lazy_loading_give_same_layer(samples, monkeypatch):
 # -- failures: one clean message, no exception ----------------------------------------------------------------------
 
 
-def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path):
+@pytest.mark.parametrize("teaching", [False, True])
+def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path, teaching):
+    from miss_imaging import settings
+
+    settings.set_teaching_mode(teaching)
     bad = tmp_path / "broken"
     bad.mkdir()
     (bad / "truncated.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")
@@ -178,7 +182,10 @@ def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path
     new = _records()[before:]
     errors = [n for n in new if str(n.severity).lower().endswith("error")]
     assert len(errors) == 1
-    assert str(bad) in errors[0].message and "truncated.dcm" in errors[0].message
+    assert "truncated.dcm" in errors[0].message
+    # teaching mode: the folders of the path are left out (case folders are often named after the patient)
+    assert (str(bad) in errors[0].message) is not teaching and "broken" in errors[0].message
+    settings.set_teaching_mode(True)
 
 
 # -- projections and the hostile cases from truth.json ---------------------------------------------------------------

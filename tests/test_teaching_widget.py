@@ -336,3 +336,29 @@ def test_banner_name_not_clipped_on_an_ordinary_window(widget):
     assert cols.size > 100  # the banner is on screen
     assert cols.min() > 5, f"banner box starts at column {cols.min()} of {shot.shape[1]}: clipped at the left edge"
     assert "\n" in _banner(viewer).text and _banner(viewer).text.split("\n")[0].startswith("DOEFAKE, JOHNATHAN")
+
+
+def test_teaching_mode_hides_case_folder_names_in_messages_and_series_info(make_napari_viewer, samples, tmp_path):
+    """Case folders are often named after the patient: the status bar already hid them, but the Series browser's
+    'Display:' line and the reader's notifications showed full paths."""
+    import shutil
+
+    from napari.utils.notifications import notification_manager
+
+    case = tmp_path / "DOEFAKE_JOHNATHAN_MRN-483920"
+    shutil.copytree(samples / "spine_ct", case / "ct")  # tilted: its display note names a file
+    (case / "ct" / "notes.txt").write_text("not DICOM")  # a skipped file: a warning naming it
+    for teaching in (True, False):
+        settings.set_teaching_mode(teaching)
+        viewer = make_napari_viewer()
+        n = len(notification_manager.records)
+        viewer.open(str(case / "ct"), plugin="miss-imaging")
+        messages = " ".join(str(r.message) for r in notification_manager.records[n:])
+        _, browser = viewer.window.add_plugin_dock_widget("miss-imaging", "Series browser")
+        browser.table.selectRow(0)
+        info = browser.info.toPlainText()
+        assert "resampled for display" in info and "notes.txt" in messages
+        if teaching:
+            assert "DOEFAKE" not in info and "DOEFAKE" not in messages
+        else:  # a clinician sees where the files are
+            assert str(case) in info or str(case) in messages

@@ -99,6 +99,9 @@ def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | 
 def _notify(kind: str, message: str) -> None:
     from napari.utils import notifications
 
+    from ._teaching import strip_folders
+
+    message = strip_folders(message)  # teaching mode: case folders are often named after the patient
     {"info": notifications.show_info, "warning": notifications.show_warning, "error": notifications.show_error}[kind](
         message
     )

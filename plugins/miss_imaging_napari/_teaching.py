@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +34,7 @@ from miss_imaging.model import ImageVolume
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
-           "update_masks", "text_masks_shown", "hide_sources"]
+           "update_masks", "text_masks_shown", "hide_sources", "strip_folders"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
@@ -212,6 +213,29 @@ def hide_sources(viewer: Any, hide: bool) -> None:
         elif not hide and hidden:
             del layer._get_source_info  # back to the class method
             setattr(layer, _SOURCE_HIDDEN, False)
+
+
+# an absolute path's folders: "/" (or "~/", "C:\\") not inside a word, then segments that may hold spaces
+_FOLDERS = re.compile(r"(?:(?<![\w.])~?/|\b[A-Za-z]:[\\/])(?:[^\n/\\:;,()'\"]+[/\\])+")
+
+
+def strip_folders(text: str, teaching: bool | None = None) -> str:
+    """`text` with the folder part of every absolute path removed in teaching mode (file names stay).
+
+    Messages name the file they are about; case folders are often named after
+    the patient (``/cases/DOE_JOHN_12345/IM0001``), so in teaching mode only
+    ``IM0001`` is shown.  `teaching` defaults to the saved mode.
+
+    Examples
+    --------
+    >>> strip_folders("/cases/DOE JOHN 1958/CT/IM0001.dcm: resampled (0020,0037)", teaching=True)
+    'IM0001.dcm: resampled (0020,0037)'
+    >>> strip_folders("/cases/DOE_JOHN/IM1: x", teaching=False)
+    '/cases/DOE_JOHN/IM1: x'
+    """
+    if teaching is None:
+        teaching = settings.get_teaching_mode()
+    return _FOLDERS.sub("", text) if teaching else text
 
 
 def update(viewer: Any) -> None:

@@ -124,6 +124,13 @@ def technical_info(vol: ImageVolume, source: ImageVolume | None = None, note: st
     return "\n".join(lines)
 
 
+def _shown(text: str) -> str:
+    """Text for the info panel: in teaching mode without the folders of file paths (often patient names)."""
+    from ._teaching import strip_folders
+
+    return strip_folders(text)
+
+
 def _frame_time_ms(vol: ImageVolume) -> float | None:
     p = vol.projection
     if p is None:
@@ -233,7 +240,7 @@ class SeriesWidget(QWidget):
         self._fill([series_row(s) for s in self._scanned])
         self.open_button.setEnabled(bool(self._scanned))
         self._skipped_text = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
-        self.info.setPlainText(self._skipped_text or "Select a series and press Open selected.")
+        self.info.setPlainText(_shown(self._skipped_text) or "Select a series and press Open selected.")
         if self._scanned:
             self.table.selectRow(0)
 
@@ -256,8 +263,8 @@ class SeriesWidget(QWidget):
             layers = self._layers()
             if r < len(layers):
                 ly = layers[r]
-                self.info.setPlainText(technical_info(ly.metadata[VOLUME_KEY], ly.metadata.get(SOURCE_KEY),
-                                                      ly.metadata.get(NOTE_KEY)))
+                self.info.setPlainText(_shown(technical_info(ly.metadata[VOLUME_KEY], ly.metadata.get(SOURCE_KEY),
+                                                             ly.metadata.get(NOTE_KEY))))
                 if self.viewer.layers.selection.active is not ly:
                     self.viewer.layers.selection.active = ly
         elif r < len(self._scanned):
@@ -267,7 +274,7 @@ class SeriesWidget(QWidget):
             text += [f"  - {w}" for w in s.warnings]
             if self._skipped_text:
                 text += ["", "Files in the folder that are not usable images:", self._skipped_text]
-            self.info.setPlainText("\n".join(text))
+            self.info.setPlainText(_shown("\n".join(text)))
 
     def _follow_active(self, event: Any = None) -> None:
         if self._mode != "layers":
