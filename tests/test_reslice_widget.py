@@ -166,3 +166,20 @@ def test_renamed_source_layer_stays_the_source(setup, tilted_ct):
     assert w.source.currentText() == "case 3 post-op"
     assert w.pixel_mm.value() == pytest.approx(0.9)
     assert w.make_isotropic() is not None
+
+
+def test_status_on_a_view_gives_patient_mm_and_hu(setup):
+    """The views sit beside the volume in world space: the status must give the pixel's true LPS position."""
+    from miss_imaging_napari import _status
+
+    viewer, w = setup
+    _status.attach(viewer)
+    pts = w.start_oblique()
+    pts.data = np.array([BEAD_A[::-1], BEAD_B[::-1]])
+    obl = w.views["oblique"]
+    plane = obl.metadata["miss_imaging_plane"]
+    row, col = plane.to_pixel(BEAD_A)[1:]
+    st = obl.get_status(obl.data_to_world((row, col)), world=True)
+    x, y, z = BEAD_A
+    assert st["coordinates"].startswith(f"LPS (x {x:.1f}, y {y:.1f}, z {z:.1f}) mm: ")
+    assert st["value"].endswith("HU")

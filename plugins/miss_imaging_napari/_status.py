@@ -69,8 +69,8 @@ def install(layer: Any) -> bool:
 
     Returns True when the layer is (now) handled.
     """
-    volume = getattr(layer, "metadata", {}).get(VOLUME_KEY)
-    if not isinstance(volume, ImageVolume):
+    volume0 = getattr(layer, "metadata", {}).get(VOLUME_KEY)
+    if not isinstance(volume0, ImageVolume):
         return False
     if getattr(layer, _ATTACHED, False):
         return True
@@ -90,11 +90,17 @@ def install(layer: Any) -> bool:
         if position is None:
             return status
         try:
+            volume = layer.metadata.get(VOLUME_KEY, volume0)  # a reslice view swaps its volume on every update
             pos = np.asarray(position, dtype=np.float64)
             if value is None:
                 value = layer.get_value(pos, view_direction=view_direction, dims_displayed=dims_displayed,
                                         world=world)
-            if not world:  # napari passes world=True; keep data positions correct too
+            if layer.ndim == 2 and volume.kind == "volume":
+                # a resliced view (its world position is a display place beside the volume): the pixel's
+                # patient position comes from the view's own affine, (0, row, col) -> LPS
+                rc = np.asarray(layer.world_to_data(pos[-2:]) if world else pos[-2:], dtype=np.float64)
+                pos = np.asarray(volume.index_to_patient(np.array([0.0, *rc[-2:]])), dtype=np.float64)[::-1]
+            elif not world:  # napari passes world=True; keep data positions correct too
                 pos = np.asarray(layer.data_to_world(pos[-layer.ndim:]))
             text = status_text(volume, pos, value, interpolated=interpolated)
         except Exception:  # a status line must never raise inside napari's status thread
