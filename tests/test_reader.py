@@ -172,7 +172,7 @@ def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path
     from miss_imaging import settings
 
     settings.set_teaching_mode(teaching)
-    bad = tmp_path / "broken"
+    bad = tmp_path / "DOE_JOHN_1958"  # case folders are often named after the patient
     bad.mkdir()
     (bad / "truncated.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")
     (bad / "readme.txt").write_text("not dicom")
@@ -183,8 +183,9 @@ def test_nothing_loadable_gives_one_error_notification_and_no_exception(tmp_path
     errors = [n for n in new if str(n.severity).lower().endswith("error")]
     assert len(errors) == 1
     assert "truncated.dcm" in errors[0].message
-    # teaching mode: the folders of the path are left out (case folders are often named after the patient)
-    assert (str(bad) in errors[0].message) is not teaching and "broken" in errors[0].message
+    # teaching mode: neither the folders of the path nor the opened folder's own name are shown
+    assert (str(bad) in errors[0].message) is not teaching
+    assert ("DOE_JOHN_1958" in errors[0].message) is not teaching
     settings.set_teaching_mode(True)
 
 

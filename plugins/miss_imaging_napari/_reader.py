@@ -96,12 +96,30 @@ def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | 
 # -- feedback ---------------------------------------------------------------------------------------------------------
 
 
+#: Names of the folders being opened: in teaching mode they are redacted from messages too
+#: (stripping the parent folders of paths leaves the opened folder's own name, e.g. "DOE_JOHN").
+_opened_folders: set[str] = set()
+
+
+def _redact_opened(message: str) -> str:
+    import re
+
+    from miss_imaging.settings import get_teaching_mode
+
+    if not _opened_folders or not get_teaching_mode():
+        return message
+    for name in sorted(_opened_folders, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", "<selected folder>", message)
+    return message
+
+
 def _notify(kind: str, message: str) -> None:
     from napari.utils import notifications
 
     from ._teaching import strip_folders
 
-    message = strip_folders(message)  # teaching mode: case folders are often named after the patient
+    # teaching mode: case folders are often named after the patient
+    message = _redact_opened(strip_folders(message))
     {"info": notifications.show_info, "warning": notifications.show_warning, "error": notifications.show_error}[kind](
         message
     )
@@ -290,6 +308,11 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
     """
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
+    _opened_folders.clear()
+    _opened_folders.update(
+        (p if p.is_dir() else p.parent).name for p in paths if p.is_dir() or p.name.upper() == "DICOMDIR"
+    )
+    _opened_folders.discard("")
     with warnings.catch_warnings(record=True) as caught:  # shown once below, not by napari's warning hook too
         warnings.simplefilter("always")
         try:
