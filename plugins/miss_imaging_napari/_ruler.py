@@ -397,6 +397,31 @@ def add_measurement(
     return layer, res[0]
 
 
+def _set_in_plane_scale(viewer: Any, image_layer: Any, row_col_mm: tuple[float, float], unit: str) -> list[Any]:
+    """Give a projection layer a new in-plane scale and unit; keep its measurements on the same pixels.
+
+    Measurement vertices are converted to image indices with the old scale
+    and back to world with the new one, then relabelled.  Every axis takes
+    `unit` (see :mod:`._layers`: one unit per world axis across layers).
+    Returns the tool layers with their index vertices.
+    """
+    layers = tool_layers(viewer, image_layer)
+    kept = [(lay, [world_to_index(image_layer, _world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
+    scale = list(image_layer.scale)
+    scale[-2:] = [float(v) for v in row_col_mm]
+    image_layer.scale = scale
+    image_layer.units = (unit,) * len(image_layer.units)
+    for lay, idx in kept:
+        lay.units = image_layer.units
+        lay.edge_width = _edge_width(image_layer)
+        if idx:
+            lay.data = [index_to_world(image_layer, p, lay.ndim) for p in idx]
+        refresh(lay)
+        for cb in list(lay.metadata[MEASURE_KEY].get("listeners", ())):
+            cb(lay)
+    return kept
+
+
 def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> str:
     """Put a user calibration on a projection layer; rescale it; re-place its measurements.
 
@@ -417,24 +442,9 @@ def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> s
             "user calibration applies to projection images (fluoroscopy, radiographs); "
             f"{image_layer.name} is positioned by its patient geometry"
         )
-    layers = tool_layers(viewer, image_layer)
-    kept = [(lay, [world_to_index(image_layer, _world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
     old = tuple(float(s) for s in image_layer.scale)
     image_layer.metadata[USER_CAL_KEY] = cal
-    new_scale = list(old)
-    new_scale[-2:] = [float(cal.row_mm), float(cal.col_mm)]  # type: ignore[arg-type]
-    image_layer.scale = new_scale
-    units = [str(u) for u in image_layer.units]
-    units[-2:] = ["mm", "mm"]
-    image_layer.units = tuple(units)
-    for lay, idx in kept:
-        lay.units = image_layer.units
-        lay.edge_width = _edge_width(image_layer)
-        if idx:
-            lay.data = [index_to_world(image_layer, p, lay.ndim) for p in idx]
-        refresh(lay)
-        for cb in list(lay.metadata[MEASURE_KEY].get("listeners", ())):
-            cb(lay)
+    kept = _set_in_plane_scale(viewer, image_layer, (float(cal.row_mm), float(cal.col_mm)), "mm")  # type: ignore[arg-type]
     n = sum(len(results(lay)) for lay, _ in kept)
     return (
         f"{image_layer.name}: {cal.label}; in-plane scale set to {cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel "
@@ -448,22 +458,6 @@ def clear_user_calibration(viewer: Any, image_layer: Any) -> str:
     if vol is None or USER_CAL_KEY not in image_layer.metadata:
         return f"{image_layer.name}: no user calibration to remove"
     base = volume_calibration(vol)
-    layers = tool_layers(viewer, image_layer)
-    kept = [(lay, [world_to_index(image_layer, _world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
     del image_layer.metadata[USER_CAL_KEY]
-    scale = list(image_layer.scale)
-    scale[-2:] = [vol.spacing[1], vol.spacing[2]]
-    image_layer.scale = scale
-    if not base.has_mm:
-        units = [str(u) for u in image_layer.units]
-        units[-2:] = ["pixel", "pixel"]
-        image_layer.units = tuple(units)
-    for lay, idx in kept:
-        lay.units = image_layer.units
-        lay.edge_width = _edge_width(image_layer)
-        if idx:
-            lay.data = [index_to_world(image_layer, p, lay.ndim) for p in idx]
-        refresh(lay)
-        for cb in list(lay.metadata[MEASURE_KEY].get("listeners", ())):
-            cb(lay)
+    _set_in_plane_scale(viewer, image_layer, (vol.spacing[1], vol.spacing[2]), "mm" if base.has_mm else "pixel")
     return f"{image_layer.name}: user calibration removed; back to {base.label}"
