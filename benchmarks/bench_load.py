@@ -35,7 +35,7 @@ import _data  # noqa: E402
 from _harness import Row, interleaved, peak_extra_mb  # noqa: E402
 
 import miss_imaging  # noqa: E402
-from miss_imaging._fastread import walk_header  # noqa: E402
+from miss_imaging.reading._fastread import walk_header  # noqa: E402
 
 
 def _limit_kernel(files: list[Path], offsets: list[int], out: np.ndarray):

@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, interleaved, peak_extra_mb  # noqa: E402
 
 from miss_imaging.model import ImageVolume  # noqa: E402
-from miss_imaging.resampling import resample  # noqa: E402
-from miss_imaging.reslicing import Plane, make_sampler, reslice  # noqa: E402
+from miss_imaging.spatial.resampling import resample  # noqa: E402
+from miss_imaging.spatial.reslicing import Plane, make_sampler, reslice  # noqa: E402
 
 SHAPE = (300, 512, 512)
 SPACING = (1.0, 0.7, 0.7)

@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, interleaved, peak_extra_mb  # noqa: E402
 
-from miss_imaging.window import apply_window  # noqa: E402
+from miss_imaging.display.window import apply_window  # noqa: E402
 
 SHAPE = (300, 512, 512)
 CENTER, WIDTH = 480, 2500  # OHIF bone preset: integer c/w, so no rounding ties (see window.py)
@@ -87,7 +87,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     def naive():
         return (np.clip((vol.astype(np.float64) - CENTER + 0.5) / (WIDTH - 1) + 0.5, 0, 1) * 255).astype(np.uint8)
 
-    import miss_imaging.window as mod
+    import miss_imaging.display.window as mod
 
     def one_thread():
         threads, mod.THREADS = mod.THREADS, 1

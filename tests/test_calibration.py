@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from miss_imaging.calibration import (
+from miss_imaging.measurement.calibration import (
     ERMF_SID_SOD_RTOL,
     Calibration,
     format_mm,

@@ -12,7 +12,7 @@ import pytest
 
 from miss_imaging.cli import main, parse_box, parse_window
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.render import Line, nice_length, render_slice, save_png
+from miss_imaging.display.render import Line, nice_length, render_slice, save_png
 
 
 def _png_chunks(path: Path) -> list[bytes]:
@@ -96,8 +96,8 @@ def test_info_lists_series_without_identifiers(samples, truth, capsys):
 
 
 def test_snapshot_puts_the_screw_on_the_right(samples, truth, tmp_path, capsys):
-    from miss_imaging.loader import load
-    from miss_imaging.resampling import to_patient_grid
+    from miss_imaging.reading.loader import load
+    from miss_imaging.spatial.resampling import to_patient_grid
 
     t = truth["spine_ct"]
     mid = (np.asarray(t["screw"]["entry_lps_mm"]) + np.asarray(t["screw"]["tip_lps_mm"])) / 2

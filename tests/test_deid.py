@@ -14,8 +14,8 @@ from pydicom.datadict import keyword_dict
 from pydicom.uid import ExplicitVRLittleEndian, RLELossless
 
 from _deid_fixtures import FAKE, FOR_UID, STUDY_UID, write_ct_series, write_xa_run
-from miss_imaging._deid_table import TABLE_E1_1
-from miss_imaging.deid import (
+from miss_imaging.sharing._deid_table import TABLE_E1_1
+from miss_imaging.sharing.deid import (
     IDENTIFYING_KEYWORDS,
     DeidOptions,
     UIDMapper,
@@ -251,7 +251,7 @@ def test_real_files_export_and_reload_identically(shared_dicom: Path, tmp_path: 
     import warnings
 
     from miss_imaging.errors import MissImagingWarning
-    from miss_imaging.loader import load, load_all
+    from miss_imaging.reading.loader import load, load_all
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissImagingWarning)
@@ -296,7 +296,7 @@ def test_burned_in_text_is_found_and_blanked_by_default(tmp_path: Path):
 
 
 def test_detect_text_regions_ignores_moving_and_central_bright_things():
-    from miss_imaging.burned_in import detect_text_regions
+    from miss_imaging.sharing.burned_in import detect_text_regions
 
     run = np.full((6, 128, 128), 1000, np.uint16)
     for k in range(6):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from miss_imaging.deid import find_identifiers, identifier_variants
-from miss_imaging.export import (
+from miss_imaging.sharing.deid import find_identifiers, identifier_variants
+from miss_imaging.sharing.export import (
     GIF_TICK_MS,
     export_cine_gif,
     frame_times_ms,
@@ -19,7 +19,7 @@ from miss_imaging.export import (
     render_cine_frames,
     write_png,
 )
-from miss_imaging.measure import measure_distance
+from miss_imaging.measurement.measure import measure_distance
 from miss_imaging.model import ImageVolume, ProjectionTags, Window
 
 PATIENT = {"PatientName": "CINEFAKE^MARGARET", "PatientID": "PID-771203", "PatientBirthDate": "19491107",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from miss_imaging.geometry import (
+from miss_imaging.spatial.geometry import (
     GAP_FACTOR,
     ORIENTATION_ATOL,
     orientation_axes,

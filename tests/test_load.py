@@ -10,9 +10,9 @@ import pytest
 from loader_factory import ct_slices, enhanced_ct, phantom, tilted_iop, xa_cine
 
 import miss_imaging
-from miss_imaging import _pixels
+from miss_imaging.reading import _pixels
 from miss_imaging.errors import MissImagingWarning
-from miss_imaging.loader import load, load_all
+from miss_imaging.reading.loader import load, load_all
 
 
 def _hu(stored, slope=1, intercept=-1024):
@@ -121,7 +121,7 @@ def test_lazy_equals_eager(tmp_path, monkeypatch):
     assert lazy.is_lazy and not eager.is_lazy
     assert lazy.pixels.chunks[0] == (1, 1, 1, 1)
     np.testing.assert_array_equal(lazy.pixels.compute(), eager.pixels)
-    monkeypatch.setattr(sys.modules["miss_imaging.loader"], "LAZY_THRESHOLD_BYTES", 100)
+    monkeypatch.setattr(sys.modules["miss_imaging.reading.loader"], "LAZY_THRESHOLD_BYTES", 100)
     assert load(tmp_path).is_lazy  # above the threshold: lazy by default
     assert not load(tmp_path, lazy=False).is_lazy
 
@@ -359,8 +359,8 @@ def test_voi_lut_ow_table_one_word_per_entry(tmp_path, bits, values, big_endian)
     from pydicom.dataelem import DataElement
     from pydicom.uid import ExplicitVRBigEndian
 
-    from miss_imaging import _attributes
-    from miss_imaging.window import apply_voi_table
+    from miss_imaging.reading import _attributes
+    from miss_imaging.display.window import apply_voi_table
 
     item = pydicom.Dataset()
     item.LUTDescriptor = [4, 0, bits]
@@ -494,7 +494,7 @@ def test_malformed_voi_lut_items_left_out_with_a_warning():
     # a table shorter than its descriptor would make the exact export (apply_voi_table) raise later
     from pydicom.dataelem import DataElement
 
-    from miss_imaging import _attributes
+    from miss_imaging.reading import _attributes
 
     ds = pydicom.Dataset()
     items = []

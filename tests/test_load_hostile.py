@@ -15,7 +15,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 
 import miss_imaging
-from miss_imaging import _pixels
+from miss_imaging.reading import _pixels
 from miss_imaging.errors import (
     AbsurdDimensionsError,
     MissImagingError,
@@ -27,7 +27,7 @@ from miss_imaging.errors import (
     TruncatedFileError,
     UnsupportedTransferSyntaxError,
 )
-from miss_imaging.loader import load
+from miss_imaging.reading.loader import load
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 
 from miss_imaging import scan
-from miss_imaging.loader import load
+from miss_imaging.reading.loader import load
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 
 from miss_imaging.errors import MissImagingWarning, MissingTagError
-from miss_imaging.loader import load
+from miss_imaging.reading.loader import load
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import miss_imaging
-from miss_imaging.calibration import projection_calibration, user_calibration
+from miss_imaging.measurement.calibration import projection_calibration, user_calibration
 from miss_imaging.errors import MeasurementError
-from miss_imaging.measure import (
+from miss_imaging.measurement.measure import (
     intensity_profile,
     measure_angle,
     measure_cobb,
@@ -19,7 +19,7 @@ from miss_imaging.measure import (
     remeasure,
     volume_calibration,
 )
-from miss_imaging.measurements_io import load_json, save_csv, save_json
+from miss_imaging.measurement.measurements_io import load_json, save_csv, save_json
 from miss_imaging.model import ImageVolume, ProjectionTags
 
 
@@ -293,7 +293,7 @@ def test_ct_bead_pairs_on_the_original_volume(spine_ct, truth):
 
 @pytest.mark.parametrize("how", ["resample 0.6 mm", "to_patient_grid 0.6 mm"])
 def test_ct_bead_pairs_on_an_isotropic_resample(spine_ct, truth, how):
-    from miss_imaging.resampling import resample, to_patient_grid
+    from miss_imaging.spatial.resampling import resample, to_patient_grid
 
     iso = resample(spine_ct, (0.6, 0.6, 0.6)) if how.startswith("resample") else to_patient_grid(spine_ct, (0.6, 0.6, 0.6))
     assert iso.spacing == pytest.approx((0.6, 0.6, 0.6))

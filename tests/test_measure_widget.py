@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from miss_imaging.calibration import projection_calibration
+from miss_imaging.measurement.calibration import projection_calibration
 from miss_imaging.model import ImageVolume, ProjectionTags
 
 VOLUME_KEY = "miss_imaging_volume"

@@ -27,14 +27,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from miss_imaging import measurements_io, settings
+from miss_imaging.measurement import measurements_io
+from miss_imaging import settings
 from miss_imaging.errors import MissImagingWarning
-from miss_imaging.deid import DeidOptions, deidentify_series, find_identifiers, identifier_variants
-from miss_imaging.export import blanked_volume, burned_in_regions, export_cine_gif, measurement_lines, write_png
-from miss_imaging.loader import load, load_all
-from miss_imaging.measure import measure_distance
-from miss_imaging.render import render_slice
-from miss_imaging.session import Session, load_session, save_session, series_ref
+from miss_imaging.sharing.deid import DeidOptions, deidentify_series, find_identifiers, identifier_variants
+from miss_imaging.sharing.export import blanked_volume, burned_in_regions, export_cine_gif, measurement_lines, write_png
+from miss_imaging.reading.loader import load, load_all
+from miss_imaging.measurement.measure import measure_distance
+from miss_imaging.display.render import render_slice
+from miss_imaging.sharing.session import Session, load_session, save_session, series_ref
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.presets import AUTO_EXPLANATION, PRESETS, auto_window, default_window, file_windows, table_window
-from miss_imaging.window import apply_voi_table, apply_window
+from miss_imaging.display.presets import AUTO_EXPLANATION, PRESETS, auto_window, default_window, file_windows, table_window
+from miss_imaging.display.window import apply_voi_table, apply_window
 
 SEED = 6
 

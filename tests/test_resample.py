@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage
 
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.resampling import resample, to_patient_grid
+from miss_imaging.spatial.resampling import resample, to_patient_grid
 
 BEAD_SIGMA_MM = 1.6  # anti-aliased Gaussian bead; >> 0.7 mm voxels, so its sampled centroid is exact to ~1e-9
 

@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage
 
 from miss_imaging.model import ImageVolume
-from miss_imaging.reslicing import Plane, make_sampler, reslice
-from miss_imaging.resampling import resample, to_patient_grid
+from miss_imaging.spatial.reslicing import Plane, make_sampler, reslice
+from miss_imaging.spatial.resampling import resample, to_patient_grid
 from test_resample import axial_affine, beads, make_volume, positions, ramp, rotation, sheared_stack
 
 # An asymmetric phantom: one bead toward each of patient left (+x), anterior (-y), superior (+z)
@@ -211,7 +211,7 @@ def test_plane_validation():
 def phantom(samples):
     if not (samples / "truth.json").is_file() or not (samples / "spine_ct").is_dir():
         pytest.skip("sample_dicoms/spine_ct not generated yet")
-    from miss_imaging.loader import load
+    from miss_imaging.reading.loader import load
 
     return load(samples / "spine_ct")
 

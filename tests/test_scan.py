@@ -13,8 +13,8 @@ from loader_factory import ct_slices, phantom, xa_cine
 from pydicom.dataset import Dataset
 
 import miss_imaging
-from miss_imaging._fastread import HeaderTruncated, walk_header
-from miss_imaging.dicom_scan import read_header
+from miss_imaging.reading._fastread import HeaderTruncated, walk_header
+from miss_imaging.reading.dicom_scan import read_header
 
 TEST_FILES = sorted(glob.glob(os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files", "*.dcm")))
 

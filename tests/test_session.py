@@ -11,11 +11,11 @@ import pydicom
 import pytest
 
 from _deid_fixtures import FAKE, write_ct_series
-from miss_imaging import measurements_io
-from miss_imaging.deid import find_identifiers, identifier_variants
-from miss_imaging.measure import measure_distance
+from miss_imaging.measurement import measurements_io
+from miss_imaging.sharing.deid import find_identifiers, identifier_variants
+from miss_imaging.measurement.measure import measure_distance
 from miss_imaging.model import ImageVolume
-from miss_imaging.session import (
+from miss_imaging.sharing.session import (
     SCHEMA,
     Camera,
     DimsState,

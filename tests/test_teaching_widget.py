@@ -11,8 +11,8 @@ pytest.importorskip("napari")
 
 from _deid_fixtures import FAKE, write_ct_series, write_xa_run  # noqa: E402
 from miss_imaging import settings  # noqa: E402
-from miss_imaging.deid import find_identifiers, identifier_variants  # noqa: E402
-from miss_imaging.loader import load  # noqa: E402
+from miss_imaging.sharing.deid import find_identifiers, identifier_variants  # noqa: E402
+from miss_imaging.reading.loader import load  # noqa: E402
 
 IDENTS = identifier_variants([FAKE["id"], FAKE["accession"], FAKE["institution"]],
                              names=[FAKE["name"], FAKE["physician"]], dates=[FAKE["birth_date"], "20240105"])
@@ -182,7 +182,7 @@ def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp
     assert other.scene.camera.zoom == pytest.approx(2.5)
     # the second save of the restored state equals the first (exact round trip of what a session holds)
     again = w2.current_session()
-    first = __import__("miss_imaging.session", fromlist=["load_session"]).load_session(path)[0]
+    first = __import__("miss_imaging.sharing.session", fromlist=["load_session"]).load_session(path)[0]
     assert again.windows == first.windows and again.measurements == first.measurements
     assert [s.series_uid for s in again.series] == [s.series_uid for s in first.series]
 
@@ -292,7 +292,7 @@ def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, d
 
 
 def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, data, tmp_path):
-    from miss_imaging.reslicing import Plane, reslice
+    from miss_imaging.spatial.reslicing import Plane, reslice
     from miss_imaging_napari import _ruler
     from miss_imaging_napari._teaching_widget import PLANE_KEY, ROLE_KEY, TeachingWidget
 

@@ -25,10 +25,10 @@ from pydicom.pixels import apply_modality_lut, apply_voi, apply_voi_lut, apply_w
 from pydicom.uid import ExplicitVRLittleEndian
 
 from miss_imaging.model import Window
-from miss_imaging.window import (
+from miss_imaging.display.window import (
     apply_modality_lut as mi_modality_lut,
 )
-from miss_imaging.window import (
+from miss_imaging.display.window import (
     apply_voi_table,
     apply_window,
     contrast_limits_to_window,
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in exp:Runt
 def test_docstring_examples():
     import doctest
 
-    import miss_imaging.window as mod
+    import miss_imaging.display.window as mod
 
     assert doctest.testmod(mod, extraglobs={"np": np}).failed == 0
 
@@ -241,7 +241,7 @@ def test_out_is_written_in_place_and_validated():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_large_strided_and_threaded_inputs_agree(monkeypatch, threads):
     """Many chunks on one or two threads, a transposed view, a strided out, int32 and int8 inputs."""
-    import miss_imaging.window as mod
+    import miss_imaging.display.window as mod
 
     monkeypatch.setattr(mod, "CHUNK", 5000)  # not a divisor of anything: ragged last block
     monkeypatch.setattr(mod, "THREAD_MIN", 0)
@@ -455,7 +455,7 @@ def test_byte_order_and_small_dtypes(dtype):
 @pytest.mark.parametrize(("c", "w", "function"), [(480, 2500, "LINEAR"), (40, 400, "LINEAR"), (-600, 1500, "LINEAR_EXACT")])
 def test_affine_fast_path_equals_table_on_every_int16_value(monkeypatch, c, w, function):
     """The float32 kernel is used only when it reproduces the exact table; check both on all 65,536 values."""
-    import miss_imaging.window as mod
+    import miss_imaging.display.window as mod
 
     x = np.arange(-32768, 32768, dtype=np.int64).astype(np.int16)
     key = ("window", function, float(c), float(w))

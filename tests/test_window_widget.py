@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.presets import PRESETS
+from miss_imaging.display.presets import PRESETS
 
 VOLUME_KEY = "miss_imaging_volume"
 

@@ -12,13 +12,13 @@ World coordinates
   top, the patient's left on the screen's right.
 * Projections: ``(frame, row mm, col mm)``; axis 0 counts frames (unit-less),
   axes 1/2 use the calibrated spacing chosen by
-  :func:`miss_imaging.calibration.projection_calibration`, or pixels when
+  :func:`miss_imaging.measurement.calibration.projection_calibration`, or pixels when
   there is none.
 
 napari's 2-D view cannot show a stack whose slices are tilted out of the
 display plane (NAPARI.md section 1: it shows a stored slice, shrunk), so
 tilted, sheared or non-uniform stacks are displayed resampled onto an
-LPS-aligned grid (:func:`miss_imaging.resampling.to_patient_grid`); the layer
+LPS-aligned grid (:func:`miss_imaging.spatial.resampling.to_patient_grid`); the layer
 metadata keeps the original under ``"miss_imaging_source"``.
 """
 
@@ -49,7 +49,7 @@ NOTE_KEY = "miss_imaging_note"  # why it was resampled (str), shown to the user 
 
 #: An array axis counts as parallel to its patient axis when its off-axis step
 #: components move the farthest voxel by at most this much (mm); the same rule
-#: as :data:`miss_imaging.resampling.ALIGNED_TOL_MM`, so that what napari shows
+#: as :data:`miss_imaging.spatial.resampling.ALIGNED_TOL_MM`, so that what napari shows
 #: with scale/translate is exactly what ``to_patient_grid`` would not resample.
 AXIS_ALIGNED_MM = 0.01
 
@@ -97,7 +97,7 @@ def display_volume(volume: ImageVolume) -> tuple[ImageVolume, str | None]:
     Axis-aligned stacks with flipped or permuted axes come back as exact views
     (no interpolation, no note); tilted, sheared or non-uniform stacks are
     resampled (linear) onto an LPS-aligned grid covering the whole stack by
-    :func:`miss_imaging.resampling.to_patient_grid`.
+    :func:`miss_imaging.spatial.resampling.to_patient_grid`.
 
     Returns
     -------
@@ -108,7 +108,7 @@ def display_volume(volume: ImageVolume) -> tuple[ImageVolume, str | None]:
     """
     if is_patient_grid(volume):
         return volume, None
-    from miss_imaging.resampling import to_patient_grid
+    from miss_imaging.spatial.resampling import to_patient_grid
 
     shown = to_patient_grid(volume)
     added = [w for w in shown.warnings if w not in volume.warnings]
@@ -129,7 +129,7 @@ def _world_affine(volume: ImageVolume) -> np.ndarray:
 
 
 def _contrast_limits(volume: ImageVolume) -> tuple[float, float]:
-    from miss_imaging.presets import default_window
+    from miss_imaging.display.presets import default_window
 
     lo, hi = default_window(volume).contrast_limits
     return (float(lo), float(hi) if hi > lo else float(lo) + 1.0)

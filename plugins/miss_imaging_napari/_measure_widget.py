@@ -1,8 +1,8 @@
 """Measurements dock widget: tools, user calibration, the table, export and reload.
 
-Thin adapter: geometry and values come from :mod:`miss_imaging.measure`,
-calibration from :mod:`miss_imaging.calibration`, files from
-:mod:`miss_imaging.measurements_io`; the live Shapes layers from
+Thin adapter: geometry and values come from :mod:`miss_imaging.measurement.measure`,
+calibration from :mod:`miss_imaging.measurement.calibration`, files from
+:mod:`miss_imaging.measurement.measurements_io`; the live Shapes layers from
 :mod:`._ruler`.  Every error becomes a napari notification (never an
 exception escaping into the viewer).
 """
@@ -29,10 +29,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from miss_imaging.calibration import user_calibration
+from miss_imaging.measurement.calibration import user_calibration
 from miss_imaging.errors import MeasurementError, MissImagingError
-from miss_imaging.measure import Measurement, volume_calibration
-from miss_imaging.measurements_io import load_json, save_csv, save_json
+from miss_imaging.measurement.measure import Measurement, volume_calibration
+from miss_imaging.measurement.measurements_io import load_json, save_csv, save_json
 
 from . import _ruler
 

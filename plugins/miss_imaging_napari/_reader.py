@@ -230,9 +230,9 @@ def _scan(paths: list[Path]) -> Any:
     as one set of headers, so that slices of one series selected one by one
     still form one volume.
     """
-    from miss_imaging.dicom_scan import iter_files, read_header, scan
+    from miss_imaging.reading.dicom_scan import iter_files, read_header, scan
     from miss_imaging.model import ScanResult
-    from miss_imaging.series import assemble
+    from miss_imaging.reading.series import assemble
 
     if len(paths) == 1:
         return scan(paths[0])
@@ -259,7 +259,7 @@ def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
     """
     from napari.utils import progress
 
-    from miss_imaging.loader import load
+    from miss_imaging.reading.loader import load
 
     found: list[Any] = []
     infos: list[str] = []

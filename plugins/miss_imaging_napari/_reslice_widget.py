@@ -1,13 +1,13 @@
 """Resample and reslice dock widget: isotropic copy, orthogonal MPR, live oblique view, thick slabs.
 
-Thin adapter over :mod:`miss_imaging.resampling` and :mod:`miss_imaging.reslicing`.
+Thin adapter over :mod:`miss_imaging.spatial.resampling` and :mod:`miss_imaging.spatial.reslicing`.
 
 How the views are shown (napari 0.9 has one canvas per viewer and cannot
 draw an oblique cut of a volume in 2-D, see NAPARI.md section 1):
 
 * **Isotropic copy**: a new 3-D image layer in the same world frame (LPS mm
-  as ``(z, y, x)``), made by :func:`~miss_imaging.resampling.resample` (or
-  :func:`~miss_imaging.resampling.to_patient_grid` for a tilted source, so the
+  as ``(z, y, x)``), made by :func:`~miss_imaging.spatial.resampling.resample` (or
+  :func:`~miss_imaging.spatial.resampling.to_patient_grid` for a tilted source, so the
   copy is interpolated once and displays exactly).
 * **Orthogonal views** and the **oblique view** are 2-D image layers (data =
   the resliced ``(rows, cols)`` image, ``scale`` = pixel size in mm, units
@@ -47,8 +47,8 @@ from qtpy.QtWidgets import (
 
 from miss_imaging.errors import MissImagingError
 from miss_imaging.model import ImageVolume
-from miss_imaging.resampling import resample, to_patient_grid
-from miss_imaging.reslicing import Plane, make_sampler, reslice
+from miss_imaging.spatial.resampling import resample, to_patient_grid
+from miss_imaging.spatial.reslicing import Plane, make_sampler, reslice
 
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs, is_patient_grid, layer_data
 from ._orientation import plane_labels

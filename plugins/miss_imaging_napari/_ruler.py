@@ -9,7 +9,7 @@ Design (NAPARI.md section 3)
   world-space layer does not.
 * Lengths are never read from ``shapes.data * scale``: every vertex goes
   world -> image data index through the *image* layer's own
-  ``world_to_data``, and the core (:mod:`miss_imaging.measure`) measures in
+  ``world_to_data``, and the core (:mod:`miss_imaging.measurement.measure`) measures in
   index coordinates through the volume's affine (volumes) or calibration
   (projections).  Values are therefore right whatever scale/affine the image
   layer has, and they follow a user calibration that rescales the layer.
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from miss_imaging.calibration import Calibration
+from miss_imaging.measurement.calibration import Calibration
 from miss_imaging.errors import MeasurementError
-from miss_imaging.measure import (
+from miss_imaging.measurement.measure import (
     Measurement,
     measure_angle,
     measure_cobb,

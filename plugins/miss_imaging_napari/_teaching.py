@@ -12,7 +12,7 @@ and every layer insertion, removal and selection change.
 Fluoroscopy runs often carry the patient's name *in the pixels*
 (BurnedInAnnotation = YES).  In teaching mode each such layer gets an opaque
 black 2-D Shapes layer over the text found by
-:func:`miss_imaging.burned_in.detect_text_regions` (2-D, so it covers every
+:func:`miss_imaging.sharing.burned_in.detect_text_regions` (2-D, so it covers every
 frame); it is removed in clinician mode.  Snapshots use
 :func:`text_masks_shown` to mask the text in both modes.  In teaching mode
 the layers' source file names (status bar, layer tooltip) are hidden too
@@ -121,7 +121,7 @@ def _mask_layers(viewer: Any) -> list[Any]:
 def _text_regions(layer: Any) -> list[tuple[int, int, int, int]]:
     md = layer.metadata
     if _REGIONS_KEY not in md:
-        from miss_imaging.export import burned_in_regions
+        from miss_imaging.sharing.export import burned_in_regions
 
         vol = md.get(VOLUME_KEY)
         md[_REGIONS_KEY] = burned_in_regions(vol) if isinstance(vol, ImageVolume) and vol.kind == "projection" else []

@@ -34,11 +34,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from miss_imaging import measurements_io, settings
-from miss_imaging.deid import DeidReport, deidentify_series, find_identifiers, identifier_variants
-from miss_imaging.export import CineReport, export_cine_gif, frame_times_ms, write_png
+from miss_imaging.measurement import measurements_io
+from miss_imaging import settings
+from miss_imaging.sharing.deid import DeidReport, deidentify_series, find_identifiers, identifier_variants
+from miss_imaging.sharing.export import CineReport, export_cine_gif, frame_times_ms, write_png
 from miss_imaging.model import ImageVolume, Window
-from miss_imaging.session import (
+from miss_imaging.sharing.session import (
     Camera,
     DimsState,
     LayerWindow,
@@ -48,7 +49,7 @@ from miss_imaging.session import (
     save_session,
     series_ref,
 )
-from miss_imaging.window import contrast_limits_to_window
+from miss_imaging.display.window import contrast_limits_to_window
 
 from . import _teaching
 from ._layers import SOURCE_KEY, VOLUME_KEY
@@ -318,7 +319,7 @@ class TeachingWidget(QWidget):
         return report
 
     def current_session(self) -> Session:
-        """The viewer's state as a :class:`~miss_imaging.session.Session`."""
+        """The viewer's state as a :class:`~miss_imaging.sharing.session.Session`."""
         viewer = self.viewer
         session = Session(teaching_mode=settings.get_teaching_mode())
         seen: set[str] = set()
@@ -374,8 +375,8 @@ class TeachingWidget(QWidget):
         return None
 
     def _open(self, path: Path, series_uid: str) -> Any:
-        from miss_imaging.dicom_scan import scan
-        from miss_imaging.loader import load
+        from miss_imaging.reading.dicom_scan import scan
+        from miss_imaging.reading.loader import load
 
         from ._layers import layer_data
 
@@ -469,7 +470,7 @@ class TeachingWidget(QWidget):
         return next((lay for lay in self.viewer.layers if lay.name == name and PLANE_KEY in lay.metadata), None)
 
     def _restore_plane(self, p: dict, report: RestoreReport) -> None:
-        from miss_imaging.reslicing import Plane, reslice
+        from miss_imaging.spatial.reslicing import Plane, reslice
 
         source_layer = self._layer_for(str(p.get("series_uid", "")))
         if source_layer is None:

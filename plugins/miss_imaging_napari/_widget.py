@@ -59,7 +59,7 @@ _TECH_PREFIXES = ("Manufacturer", "ManufacturerModelName", "KVP", "XRayTubeCurre
 
 def _identifying() -> frozenset[str]:
     try:
-        from miss_imaging.deid import IDENTIFYING_KEYWORDS
+        from miss_imaging.sharing.deid import IDENTIFYING_KEYWORDS
 
         return frozenset(IDENTIFYING_KEYWORDS)
     except Exception:  # never show an unknown attribute if the list cannot be had
@@ -227,7 +227,7 @@ class SeriesWidget(QWidget):
         """List the series found under `folder` (headers only)."""
         from napari.utils.notifications import show_warning
 
-        from miss_imaging.dicom_scan import scan
+        from miss_imaging.reading.dicom_scan import scan
 
         try:
             result = scan(folder)
@@ -292,7 +292,7 @@ class SeriesWidget(QWidget):
         """Load the selected scanned series into the viewer (notifications on failure)."""
         from napari.utils.notifications import show_error, show_info, show_warning
 
-        from miss_imaging.loader import load
+        from miss_imaging.reading.loader import load
 
         from ._reader import attach_viewer_tools
 

@@ -4,7 +4,7 @@ Everything here changes ``layer.contrast_limits`` of the active image layer
 only: napari windows on the GPU, and the data is never recomputed.  The
 numbers shown are DICOM window width / level (PS3.3 C.11.2.1.2.1, LINEAR),
 converted to and from contrast limits by
-:func:`miss_imaging.window.window_to_contrast_limits`; so "W 400 / L 40"
+:func:`miss_imaging.display.window.window_to_contrast_limits`; so "W 400 / L 40"
 here is exactly the window a PACS would apply.  A MONOCHROME1 layer is shown
 with the ``gray_r`` colormap by the reader; its windows still refer to the
 stored/modality values.
@@ -28,8 +28,8 @@ from qtpy.QtWidgets import (
 )
 
 from miss_imaging.model import Window
-from miss_imaging.presets import PRESETS, auto_window, file_windows
-from miss_imaging.window import contrast_limits_to_window, window_to_contrast_limits
+from miss_imaging.display.presets import PRESETS, auto_window, file_windows
+from miss_imaging.display.window import contrast_limits_to_window, window_to_contrast_limits
 
 from . import _mouse_wl
 

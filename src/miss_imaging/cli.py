@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MissImagingError
-from .model import ImageVolume, Window
+from miss_imaging.errors import MissImagingError
+from miss_imaging.model import ImageVolume, Window
 
 __all__ = ["main", "samples_dir", "DemoItem", "demo_scene", "describe_scene", "parse_window", "parse_box",
            "info_table"]
@@ -71,7 +71,7 @@ def samples_dir() -> Path:
 class DemoItem:
     """One series of the demo with its window and its measurement.
 
-    ``measurement`` comes from :func:`miss_imaging.measure.measure_distance`
+    ``measurement`` comes from :func:`miss_imaging.measurement.measure.measure_distance`
     on the truth landmarks converted to array indices through the series'
     own geometry (CT: LPS mm -> index via the affine; fluoro: the truth's
     pixel indices), never from typed-in numbers.  ``truth_mm`` is the
@@ -110,10 +110,10 @@ def demo_scene(samples: Path | None = None) -> list[DemoItem]:
     list of DemoItem
         CT (bone window) first, then the fluoroscopy run (the file's window).
     """
-    from .export import burned_in_regions
-    from .loader import load
-    from .measure import measure_distance
-    from .presets import default_window
+    from miss_imaging.sharing.export import burned_in_regions
+    from miss_imaging.reading.loader import load
+    from miss_imaging.measurement.measure import measure_distance
+    from miss_imaging.display.presets import default_window
 
     samples = samples or samples_dir()
     truth = json.loads((samples / "truth.json").read_text())
@@ -180,7 +180,7 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 
 
 def parse_window(text: str) -> Window:
-    """``NAME`` (a preset of :mod:`miss_imaging.presets`) or ``C,W`` in modality units."""
+    """``NAME`` (a preset of :mod:`miss_imaging.display.presets`) or ``C,W`` in modality units."""
     parts = text.split(",")
     if len(parts) == 2:
         try:
@@ -190,7 +190,7 @@ def parse_window(text: str) -> Window:
         if w < 1:
             raise argparse.ArgumentTypeError(f"--window {text!r}: width must be >= 1")
         return Window(c, w, "command line")
-    from .presets import PRESETS
+    from miss_imaging.display.presets import PRESETS
 
     key = text.strip().lower()
     for name, win in PRESETS.items():
@@ -201,8 +201,8 @@ def parse_window(text: str) -> Window:
 
 def info_table(path: str | os.PathLike[str]) -> str:
     """Scan summary: series, modality, frames, size, spacing, calibration, warnings."""
-    from .dicom_scan import scan
-    from .loader import load
+    from miss_imaging.reading.dicom_scan import scan
+    from miss_imaging.reading.loader import load
 
     result = scan(path)
     rows = [("series", "modality", "frames", "size", "spacing", "calibration", "warnings")]
@@ -233,8 +233,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _pick_series(path: str, number: int | None) -> ImageVolume:
-    from .dicom_scan import scan
-    from .loader import load
+    from miss_imaging.reading.dicom_scan import scan
+    from miss_imaging.reading.loader import load
 
     result = scan(path)
     images = [s for s in result if s.kind in ("volume", "projection")]
@@ -252,8 +252,8 @@ def _pick_series(path: str, number: int | None) -> ImageVolume:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
-    from .export import burned_in_regions
-    from .render import burned_in, render_slice, save_png
+    from miss_imaging.sharing.export import burned_in_regions
+    from miss_imaging.display.render import burned_in, render_slice, save_png
 
     vol = _pick_series(args.path, args.series)
     detected = burned_in_regions(vol) if vol.kind == "projection" else []  # files for sharing: blanked by default
@@ -275,7 +275,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
 def _set_teaching(flag: bool | None) -> None:
     if flag is None:
         return
-    from .settings import set_teaching_mode
+    from miss_imaging.settings import set_teaching_mode
 
     set_teaching_mode(flag)
     print(f"teaching mode {'on (no patient identifiers shown)' if flag else 'off (patient banner shown)'}")
@@ -333,7 +333,7 @@ def _viewer_demo(out: Path, show: bool, env: dict[str, str]) -> tuple[bool, str]
 
 
 def _render_demo(items: Sequence[DemoItem], out: Path) -> None:
-    from .render import Line, render_slice, save_png, side_by_side
+    from miss_imaging.display.render import Line, render_slice, save_png, side_by_side
 
     images = []
     for it in items:
@@ -385,7 +385,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_deidentify(args: argparse.Namespace) -> int:
-    from .deid import deidentify_series
+    from miss_imaging.sharing.deid import deidentify_series
 
     report = deidentify_series(args.src, args.out, blank_regions=args.blank or None)
     print(report.summary())
@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import logging
     import warnings
 
-    from .errors import MissImagingWarning
+    from miss_imaging.errors import MissImagingWarning
 
     log = logging.getLogger("miss_imaging")
     if not log.handlers:

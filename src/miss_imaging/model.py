@@ -16,7 +16,7 @@ Conventions (the same everywhere in miss-imaging)
 * ``spacing`` is the length in mm of one index step along each array axis
   (the column norms of the affine).  For projections, axis 0 counts frames:
   its spacing is 1.0 and carries no unit, and axis 1/2 hold the in-plane
-  spacing chosen by :func:`miss_imaging.calibration.projection_calibration`
+  spacing chosen by :func:`miss_imaging.measurement.calibration.projection_calibration`
   (see ``calibration``).  Projections have no patient position: their affine
   maps to an image-plane frame (x along columns, y along rows, z = frame).
 """
@@ -127,7 +127,7 @@ class ImageVolume:
     calibration : str
         What the in-plane spacing rests on: ``"patient geometry (CT)"`` for
         cross-sectional images, otherwise one of the projection labels of
-        :mod:`miss_imaging.calibration` (``"pixels only"`` if none).
+        :mod:`miss_imaging.measurement.calibration` (``"pixels only"`` if none).
     series_uid, study_uid, frame_of_reference_uid, sop_class_uid : str
     series_description : str
     series_number : int or None

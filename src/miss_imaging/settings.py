@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import warn_and_log
+from miss_imaging.errors import warn_and_log
 
 __all__ = [
     "CONFIG_ENV",

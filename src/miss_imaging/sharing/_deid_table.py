@@ -23,7 +23,7 @@ Each row is ``(keyword, code, action, option)``:
 Attributes not listed here (geometry, calibration, timing, acquisition
 technique) are retained, except: every private attribute, curve (50xx) and
 overlay (60xx) groups, every remaining Person Name (PN) value, and every
-instance UID, which :mod:`miss_imaging.deid` handles by rule.
+instance UID, which :mod:`miss_imaging.sharing.deid` handles by rule.
 """
 
 from __future__ import annotations

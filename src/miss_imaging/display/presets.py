@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .model import ImageVolume, Window
-from .window import contrast_limits_to_window
+from miss_imaging.model import ImageVolume, Window
+from miss_imaging.display.window import contrast_limits_to_window
 
 __all__ = ["PRESETS", "default_window", "auto_window", "file_windows", "table_window", "AUTO_EXPLANATION"]
 
@@ -137,7 +137,7 @@ def table_window(descriptor: tuple[int, int, int], table: npt.ArrayLike) -> Wind
     The input range over which the table rises from its first to its last
     distinct output; napari can only show a linear ramp, so a non-linear
     table is approximated (exports use the exact table via
-    :func:`miss_imaging.window.apply_voi_table`).
+    :func:`miss_imaging.display.window.apply_voi_table`).
     """
     n, first, _ = descriptor
     data = np.asarray(table, dtype=np.float64).reshape(-1)[: n or 65536]

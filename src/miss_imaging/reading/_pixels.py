@@ -32,9 +32,9 @@ import pydicom
 import pydicom.pixels
 from pydicom.uid import UID
 
-from ._fastread import UNCOMPRESSED_LE
-from ._header import FileHeader
-from .errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
+from miss_imaging.reading._fastread import UNCOMPRESSED_LE
+from miss_imaging.reading._header import FileHeader
+from miss_imaging.errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
 
 __all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
 

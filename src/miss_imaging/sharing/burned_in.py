@@ -16,7 +16,7 @@ pixels that are
 
 and returns their bounding boxes ``(row0, col0, row1, col1)`` (0-based, end
 excluded, padded by 2 pixels), the format of
-:func:`miss_imaging.deid.deidentify_series`'s ``blank_regions``.  It is a
+:func:`miss_imaging.sharing.deid.deidentify_series`'s ``blank_regions``.  It is a
 helper, not a guarantee: the exports that use it still report the flag so
 that a person checks the result.
 """

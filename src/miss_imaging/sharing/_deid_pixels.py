@@ -15,7 +15,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from .errors import MissImagingError
+from miss_imaging.errors import MissImagingError
 
 __all__ = ["normalize_regions", "blank_regions_in", "ensure_writable_syntax"]
 

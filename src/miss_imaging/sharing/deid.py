@@ -3,7 +3,7 @@
 What :func:`deidentify_series` does to every image object, in order:
 
 1. Applies the actions of Table E.1-1 listed in
-   :data:`miss_imaging._deid_table.TABLE_E1_1` (``X`` remove, ``Z`` empty,
+   :data:`miss_imaging.sharing._deid_table.TABLE_E1_1` (``X`` remove, ``Z`` empty,
    ``D`` dummy, ``U`` new UID, ``C`` clean), recursively inside sequences,
    modified by the options of :class:`DeidOptions`.
 2. Removes every private attribute, the curve (50xx) and overlay (60xx)
@@ -35,7 +35,7 @@ byte for byte (compressed stays compressed) unless regions are blanked, in
 which case the frames are decoded, blanked and re-encoded uncompressed
 (Explicit VR Little Endian).  Burned-in annotation (0028,0301) = YES is
 reported, and by default the text found in such objects
-(:mod:`miss_imaging.burned_in`) is blanked (Clean Pixel Data option); the
+(:mod:`miss_imaging.sharing.burned_in`) is blanked (Clean Pixel Data option); the
 caller may name the rectangles instead, or none.
 
 Source files are only ever opened for reading; the output folder must be
@@ -62,12 +62,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
-from . import __version__
-from ._deid_pixels import blank_regions_in, ensure_writable_syntax, normalize_regions
-from ._deid_table import TABLE_E1_1
-from ._identifiers import find_identifiers, identifier_variants, patient_identifiers
-from .dicom_scan import read_header
-from .errors import MissImagingError, NotDicomError
+from miss_imaging import __version__
+from miss_imaging.sharing._deid_pixels import blank_regions_in, ensure_writable_syntax, normalize_regions
+from miss_imaging.sharing._deid_table import TABLE_E1_1
+from miss_imaging.sharing._identifiers import find_identifiers, identifier_variants, patient_identifiers
+from miss_imaging.reading.dicom_scan import read_header
+from miss_imaging.errors import MissImagingError, NotDicomError
 
 __all__ = [
     "IDENTIFYING_KEYWORDS",
@@ -194,7 +194,7 @@ class DeidReport:
         Rectangles given by the caller, set to display-black in every frame
         of every image.
     auto_regions : dict of Path -> tuple of (row0, col0, row1, col1)
-        Burned-in text found by :func:`miss_imaging.burned_in.detect_text_regions`
+        Burned-in text found by :func:`miss_imaging.sharing.burned_in.detect_text_regions`
         and blanked, per output file (``blank_regions=None`` on objects with
         BurnedInAnnotation = YES).
     removed, emptied, replaced : dict of str -> int
@@ -528,7 +528,7 @@ def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int,
     if auto:
         regions = ()
         if burned:
-            from .burned_in import detect_text_regions
+            from miss_imaging.sharing.burned_in import detect_text_regions
 
             regions = tuple(detect_text_regions(ds.pixel_array, bits_stored=int(ds.get("BitsStored", 16))))
             if regions:
@@ -567,7 +567,7 @@ def deidentify_series(
     blank_regions : iterable of (row0, col0, row1, col1), or None
         Clean Pixel Data option.  ``None`` (default, privacy by default): in
         every object flagged BurnedInAnnotation = YES, the text found by
-        :func:`miss_imaging.burned_in.detect_text_regions` is blanked (and
+        :func:`miss_imaging.sharing.burned_in.detect_text_regions` is blanked (and
         listed in ``report.auto_regions``); other objects are untouched.  A
         list: these pixel-index rectangles (0-based, end excluded) in every
         frame of every image, and nothing automatic.  ``()``: no blanking at

@@ -11,13 +11,13 @@ centre of the first voxel.
   and a reslice plane is measured in its own plane.
 * Projections (fluoroscopy, radiographs): axis 0 counts frames and carries no
   length; distances are in-plane, using the row/column spacing of a
-  :class:`~miss_imaging.calibration.Calibration` (by default the volume's own
+  :class:`~miss_imaging.measurement.calibration.Calibration` (by default the volume's own
   spacing and label; a user or detector-plane calibration may be passed).
   Without a physical spacing, values are in pixels and labelled "pixels only".
 
 Each function returns a :class:`Measurement` that states the value, its unit,
 the calibration label and the points in index and physical coordinates, so
-that it can be reproduced (see :mod:`miss_imaging.measurements_io`).
+that it can be reproduced (see :mod:`miss_imaging.measurement.measurements_io`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .calibration import PIXELS_ONLY, Calibration
-from .errors import MeasurementError
-from .model import ImageVolume
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
 
 __all__ = [
     "Measurement",

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import Dataset
 
-from .errors import MissingTagError
+from miss_imaging.errors import MissingTagError
 
 __all__ = ["FrameFacts", "frame_facts", "group_value", "find_nested"]
 
@@ -157,7 +157,7 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None, *, geometr
         ipps = None if ipp is None else np.tile(np.asarray(ipp, float), (n_frames, 1))
         offsets = ds.get("GridFrameOffsetVector")  # (3004,000C): RT Dose frames along the normal
         if ipps is not None and iop is not None and offsets is not None and len(offsets) == n_frames:
-            from .geometry import orientation_axes
+            from miss_imaging.spatial.geometry import orientation_axes
 
             normal = orientation_axes(iop)[2]
             ipps = ipps + np.asarray(offsets, float)[:, None] * normal

@@ -9,7 +9,7 @@ the series label (modality, description, number), the window and the
 measurements.  PNGs are written without text chunks (no metadata).
 
 Geometry: volumes are first put on the patient grid
-(:func:`miss_imaging.resampling.to_patient_grid`, exact views for axis-aligned
+(:func:`miss_imaging.spatial.resampling.to_patient_grid`, exact views for axis-aligned
 stacks), so an axial slice shows anterior at the top and the patient's left
 on the image's right (radiological convention), as in the napari viewer.
 """
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .model import ImageVolume, Window
+from miss_imaging.model import ImageVolume, Window
 
 __all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "burned_in",
            "DEFAULT_WIDTH_PX"]
@@ -105,7 +105,7 @@ def _on_grid(volume: ImageVolume, lines: Sequence[Line]) -> tuple[ImageVolume, l
     """Patient-grid view of a volume, with the lines' indices mapped onto it."""
     if volume.kind != "volume":
         return volume, list(lines)
-    from .resampling import to_patient_grid
+    from miss_imaging.spatial.resampling import to_patient_grid
 
     shown = to_patient_grid(volume)
     if shown is volume:
@@ -139,7 +139,7 @@ def render_slice(
         Axis-0 index of the patient-grid volume (axial slice, inferior first)
         or frame.  Default: the middle one, or the slab spanned by `lines`.
     window : Window, optional
-        Default :func:`miss_imaging.presets.default_window`.
+        Default :func:`miss_imaging.display.presets.default_window`.
     lines : sequence of Line
         Measurements to draw, in `volume`'s own array indices.  A line whose
         ends lie on different slices is drawn on a maximum-intensity slab
@@ -152,7 +152,7 @@ def render_slice(
         Top-left text; default the series label.
     blank : sequence of (row0, col0, row1, col1)
         Projections: pixel rectangles (0-based, end excluded, the convention of
-        :func:`miss_imaging.deid.deidentify_series`) drawn black, e.g. burned-in
+        :func:`miss_imaging.sharing.deid.deidentify_series`) drawn black, e.g. burned-in
         patient text ((0028,0301) BurnedInAnnotation = YES).
 
     Returns
@@ -161,10 +161,10 @@ def render_slice(
     """
     from PIL import Image, ImageDraw
 
-    from .window import apply_window
+    from miss_imaging.display.window import apply_window
 
     if window is None:
-        from .presets import default_window
+        from miss_imaging.display.presets import default_window
 
         window = default_window(volume)
     shown, lines = _on_grid(volume, lines)

@@ -35,8 +35,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .model import ImageVolume
-from ._interp import TRI_BLOCK_THREADED, PointSampler
+from miss_imaging.model import ImageVolume
+from miss_imaging.spatial._interp import TRI_BLOCK_THREADED, PointSampler
 
 __all__ = ["Plane", "reslice", "make_sampler", "SlabMode"]
 
@@ -227,7 +227,7 @@ def _plane_values(sampler: Any, origin: npt.NDArray[np.float64], steps: list[npt
     the one-thread block size (8192 points, chosen to stay in L2) 13.3 ms,
     because every one of the kernel's short numpy calls hands the GIL over
     to the other thread; two threads with 64k-point blocks
-    (:data:`~miss_imaging._interp.TRI_BLOCK_THREADED`) 9.35-9.5 ms; SimpleITK
+    (:data:`~miss_imaging.spatial._interp.TRI_BLOCK_THREADED`) 9.35-9.5 ms; SimpleITK
     (two threads) 10.2 ms.  But when the other core is busy (another run,
     80 rounds): one thread 10.3 ms, two threads 13.1 ms (35 % more CPU), so
     :func:`reslice` defaults to one thread: lower CPU and steadier latency

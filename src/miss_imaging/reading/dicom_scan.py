@@ -1,10 +1,10 @@
 """Discovery: find every DICOM image series under a path, reading headers only.
 
 :func:`scan` takes a file, a folder tree or a DICOMDIR.  Each file's header is
-split by the minimal walker of :mod:`miss_imaging._fastread` (little endian
+split by the minimal walker of :mod:`miss_imaging.reading._fastread` (little endian
 files, with or without preamble) or, for anything else, by
 ``pydicom.dcmread(stop_before_pixels=True)``; Pixel Data is never read.
-Files are then assembled into series by :func:`miss_imaging.series.assemble`
+Files are then assembled into series by :func:`miss_imaging.reading.series.assemble`
 (split, sort, duplicates, gaps, tilt).  Files that are not usable images are
 listed in ``ScanResult.skipped`` with the reason; nothing here is fatal.
 """
@@ -19,10 +19,10 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 
-from ._fastread import HeaderTruncated, RawHeader, walk_header
-from ._header import FileHeader, header_from_dataset
-from .errors import MissImagingError, NotDicomError, TruncatedFileError
-from .model import ScanResult
+from miss_imaging.reading._fastread import HeaderTruncated, RawHeader, walk_header
+from miss_imaging.reading._header import FileHeader, header_from_dataset
+from miss_imaging.errors import MissImagingError, NotDicomError, TruncatedFileError
+from miss_imaging.model import ScanResult
 
 __all__ = ["scan", "read_header", "iter_files"]
 
@@ -128,7 +128,7 @@ def scan(path: str | os.PathLike) -> ScanResult:
         images (not DICOM, truncated, no or wrong-length Pixel Data, absurd
         dimensions) and ``.errors`` = ``{path: exception}`` for the same files.
     """
-    from .series import assemble
+    from miss_imaging.reading.series import assemble
 
     headers: list[FileHeader] = []
     skipped: list[tuple[Path, str]] = []

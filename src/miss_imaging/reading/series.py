@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._header import FileHeader, integer
-from .errors import MissingTagError
-from .geometry import (
+from miss_imaging.reading._header import FileHeader, integer
+from miss_imaging.errors import MissingTagError
+from miss_imaging.spatial.geometry import (
     DUPLICATE_ATOL_MM,
     TILT_ATOL_DEG,
     StackGeometry,
@@ -50,7 +50,7 @@ from .geometry import (
     stack_geometry,
     valid_orientation,
 )
-from .model import SeriesInfo
+from miss_imaging.model import SeriesInfo
 
 __all__ = [
     "Plan",
@@ -326,7 +326,7 @@ def geometry_warnings(geom: StackGeometry, labels: list[str]) -> list[str]:
 
 def _slice_thickness(h: FileHeader) -> float:
     """SliceThickness (mm) of a header, used only as the step of a 1-slice volume."""
-    from ._header import floats
+    from miss_imaging.reading._header import floats
 
     t = floats(h.dataset, 0x00180050)
     return float(t[0]) if t and t[0] > 0 else 1.0
@@ -349,8 +349,8 @@ def _flatten_enhanced(h: FileHeader) -> bool:
     Returns False (and leaves `h` alone) when the frame cannot be placed; the
     file then stays a series of its own and reports its problem when loaded.
     """
-    from .enhanced import frame_facts
-    from .errors import MissImagingError
+    from miss_imaging.reading.enhanced import frame_facts
+    from miss_imaging.errors import MissImagingError
 
     try:
         facts = frame_facts(h.dataset, 1, h.path)
@@ -415,7 +415,7 @@ def assemble(headers: list[FileHeader]) -> list[SeriesInfo]:
     list of SeriesInfo
         Image series (volumes, projections) largest first, then ``"other"``
         series (localizers, colour images).  Each carries a ``_plan`` used by
-        :func:`miss_imaging.loader.load`.
+        :func:`miss_imaging.reading.loader.load`.
     """
     by_uid: dict[str, list[FileHeader]] = defaultdict(list)
     for h in headers:
@@ -478,7 +478,7 @@ def plan_of(info: SeriesInfo) -> Plan:
     plan = getattr(info, "_plan", None)
     if plan is not None:
         return plan
-    from .dicom_scan import read_header
+    from miss_imaging.reading.dicom_scan import read_header
 
     infos = assemble([read_header(Path(f)) for f in info.files])
     if not infos:

@@ -1,6 +1,6 @@
 """Patient identifiers and the variants under which they may appear, for searching.
 
-Used by :mod:`miss_imaging.deid` (to scrub identifiers typed into attributes
+Used by :mod:`miss_imaging.sharing.deid` (to scrub identifiers typed into attributes
 the profile keeps) and by the leak tests (to search written files and
 displayed text).  Names are DICOM PN values (``FAMILY^GIVEN^MIDDLE``).
 """

@@ -4,7 +4,7 @@ Nothing written here carries patient identifiers: images are drawn from
 pixels plus technical text (series label, window, calibration, frame
 counter), PNGs are written without text chunks, GIFs without comments.  The
 CPU windowing is :func:`miss_imaging.apply_window` (the same numbers napari
-uses as contrast limits), the frame drawing :func:`miss_imaging.render.render_slice`.
+uses as contrast limits), the frame drawing :func:`miss_imaging.display.render.render_slice`.
 
 Cine timing (PS3.3 C.7.6.5.1): FrameTime (0018,1063) is the nominal time per
 frame in ms; FrameTimeVector (0018,1065) gives the increment *before* each
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .model import ImageVolume, Window
+from miss_imaging.model import ImageVolume, Window
 
 __all__ = [
     "GIF_TICK_MS",
@@ -149,13 +149,13 @@ def gif_delays_ms(durations_ms: Sequence[float]) -> tuple[list[int], list[str]]:
 
 
 def measurement_lines(measurements: Iterable[Any]) -> list[Any]:
-    """:class:`miss_imaging.render.Line` segments of measurements, labelled on their last segment.
+    """:class:`miss_imaging.display.render.Line` segments of measurements, labelled on their last segment.
 
     Distances and paths give their consecutive segments, angles their two
     arms, Cobb angles their two lines; the label is the measurement's
     ``text`` (value, unit, calibration), prefixed by its name if any.
     """
-    from .render import Line
+    from miss_imaging.display.render import Line
 
     lines = []
     for m in measurements:
@@ -202,11 +202,11 @@ class _BlankedFrames:
 def burned_in_regions(volume: ImageVolume) -> list[tuple[int, int, int, int]]:
     """Burned-in text boxes of a volume flagged BurnedInAnnotation = YES (else empty).
 
-    See :func:`miss_imaging.burned_in.detect_text_regions`.
+    See :func:`miss_imaging.sharing.burned_in.detect_text_regions`.
     """
     if str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() != "YES":
         return []
-    from .burned_in import detect_text_regions
+    from miss_imaging.sharing.burned_in import detect_text_regions
 
     bits = (volume.metadata or {}).get("BitsStored")
     return detect_text_regions(volume.pixels, bits_stored=int(bits) if bits else None)
@@ -276,7 +276,7 @@ def render_cine_frames(
     volume : ImageVolume
         A projection run ``(frame, row, col)`` (a CT volume works too: slices).
     window : Window, optional
-        Default :func:`miss_imaging.presets.default_window`.
+        Default :func:`miss_imaging.display.presets.default_window`.
     measurements : iterable of Measurement
         Drawn on the frame they were made on (all frames for one spanning frames).
     frames : sequence of int, optional
@@ -292,10 +292,10 @@ def render_cine_frames(
     """
     from PIL import ImageDraw
 
-    from .render import _font, render_slice
+    from miss_imaging.display.render import _font, render_slice
 
     if window is None:
-        from .presets import default_window
+        from miss_imaging.display.presets import default_window
 
         window = default_window(volume)
     n = int(volume.shape[0])

@@ -60,8 +60,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .errors import CalibrationError
-from .model import ProjectionTags
+from miss_imaging.errors import CalibrationError
+from miss_imaging.model import ProjectionTags
 
 __all__ = [
     "Calibration",

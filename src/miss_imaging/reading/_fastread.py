@@ -7,7 +7,7 @@ the first few KiB of a file, records the position of every top-level element
 ``Dataset`` of ``RawDataElement`` objects that pydicom converts on first
 access, exactly as after ``dcmread``) and where the Pixel Data value starts,
 so that pixels can be read straight into their place in a preallocated
-volume (:mod:`miss_imaging._pixels`).  Files of one series usually share
+volume (:mod:`miss_imaging.reading._pixels`).  Files of one series usually share
 their layout: a header whose layout bytes equal a template's reuses its
 positions, exactly (:meth:`RawHeader.layout_key`).
 

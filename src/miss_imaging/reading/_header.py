@@ -2,7 +2,7 @@
 
 ``FileHeader`` holds what series assembly and the pixel reader need, taken
 from a pydicom ``Dataset`` whose elements are still raw (as left by
-:func:`miss_imaging._fastread.walk_header` or ``dcmread``).  Decoding the few
+:func:`miss_imaging.reading._fastread.walk_header` or ``dcmread``).  Decoding the few
 needed values directly from their bytes is ~10x cheaper than pydicom's
 per-element conversion; the full ``Dataset`` stays available for everything
 else (windows, functional groups, technical metadata).
@@ -19,8 +19,8 @@ from typing import Any, Union
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
-from ._fastread import RawHeader
-from .errors import AbsurdDimensionsError, MissingTagError, PixelDataError, TruncatedFileError
+from miss_imaging.reading._fastread import RawHeader
+from miss_imaging.errors import AbsurdDimensionsError, MissingTagError, PixelDataError, TruncatedFileError
 
 _US = struct.Struct("<H")
 

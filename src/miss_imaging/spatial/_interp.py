@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from .model import ImageVolume
+from miss_imaging.model import ImageVolume
 
 __all__ = [
     "axis_weights", "apply_axis", "prefilter_axis", "sample_points", "sample_slices", "Workspace", "CUBIC_MARGIN",

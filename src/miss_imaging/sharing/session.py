@@ -12,8 +12,8 @@ Layout (``"schema": "miss-imaging.session"``, ``"version": 1``)::
      "series": [{"path", "relative_path", "series_uid", "sop_uids_sha256", "n_instances", "label"}],
      "windows": {series_uid: {"center", "width", "function", "contrast_limits", "gamma", "colormap",
                               "visible", "opacity"}},
-     "measurements": [miss_imaging.measurements_io.to_dict(m), ...],
-     "planes": [{"series_uid", "plane": {...}}],    # miss_imaging.reslicing.Plane fields
+     "measurements": [miss_imaging.measurement.measurements_io.to_dict(m), ...],
+     "planes": [{"series_uid", "plane": {...}}],    # miss_imaging.spatial.reslicing.Plane fields
      "camera": {"center", "zoom", "angles", "perspective"} | null,
      "dims": {"point", "ndisplay", "order"} | null,
      "teaching_mode": bool, "active_series": series_uid | null}
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MissImagingError
+from miss_imaging.errors import MissImagingError
 
 __all__ = [
     "SCHEMA",
@@ -266,8 +266,8 @@ def locate_series(ref: SeriesRef, candidates: Iterable[Path]) -> tuple[Path | No
     """
     import warnings
 
-    from .dicom_scan import scan
-    from .errors import MissImagingWarning
+    from miss_imaging.reading.dicom_scan import scan
+    from miss_imaging.errors import MissImagingWarning
 
     tried = []
     for cand in candidates:

@@ -33,8 +33,8 @@ from typing import Any, Callable
 import numpy as np
 import numpy.typing as npt
 
-from . import _interp
-from .model import ImageVolume
+from miss_imaging.spatial import _interp
+from miss_imaging.model import ImageVolume
 
 __all__ = ["resample", "to_patient_grid", "ALIGNED_TOL_MM", "CHUNK_VOXELS"]
 

@@ -7,7 +7,7 @@
   warnings.
 
 Eager loading preallocates the output and reads each slice/frame straight
-into its place (see :mod:`miss_imaging._pixels`).  Above
+into its place (see :mod:`miss_imaging.reading._pixels`).  Above
 :data:`LAZY_THRESHOLD_BYTES` of output (or with ``lazy=True``) ``pixels``
 is a dask array with one chunk per file (single-frame series) or per frame
 (multi-frame files), rescaled per chunk; ``lazy=False`` forces eager.
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _attributes as attrs
-from ._header import FileHeader, floats, text
-from ._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
-from .dicom_scan import scan
-from .enhanced import frame_facts
-from .errors import (
+from miss_imaging.reading import _attributes as attrs
+from miss_imaging.reading._header import FileHeader, floats, text
+from miss_imaging.reading._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
+from miss_imaging.reading.dicom_scan import scan
+from miss_imaging.reading.enhanced import frame_facts
+from miss_imaging.errors import (
     MissImagingError,
     MissingTagError,
     NotDicomError,
@@ -35,7 +35,7 @@ from .errors import (
     SeriesGeometryError,
     warn_and_log,
 )
-from .geometry import (
+from miss_imaging.spatial.geometry import (
     DUPLICATE_ATOL_MM,
     orientation_axes,
     plane_affine,
@@ -43,8 +43,8 @@ from .geometry import (
     stack_geometry,
     valid_orientation,
 )
-from .model import ImageVolume, ScanResult, SeriesInfo
-from .series import Plan, geometry_warnings, plan_of, summarize
+from miss_imaging.model import ImageVolume, ScanResult, SeriesInfo
+from miss_imaging.reading.series import Plan, geometry_warnings, plan_of, summarize
 
 __all__ = ["load", "load_all", "LAZY_THRESHOLD_BYTES"]
 
@@ -380,7 +380,7 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
         regular = sg.regular
         calibration = VOLUME_CALIBRATION
     else:
-        from .calibration import projection_calibration
+        from miss_imaging.measurement.calibration import projection_calibration
 
         projection = attrs.projection_tags(ds, n)
         warnings += [f"{h0.path.name}: {w}" for w in attrs.calibration_tag_warnings(ds)]

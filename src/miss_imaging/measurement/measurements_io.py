@@ -18,9 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .calibration import Calibration
-from .errors import MeasurementError
-from .measure import Measurement
+from miss_imaging.measurement.calibration import Calibration
+from miss_imaging.errors import MeasurementError
+from miss_imaging.measurement.measure import Measurement
 
 __all__ = ["SCHEMA", "VERSION", "to_dict", "from_dict", "save_json", "load_json", "save_csv", "CSV_COLUMNS"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .enhanced import find_nested
-from .model import ProjectionTags, Window
+from miss_imaging.reading.enhanced import find_nested
+from miss_imaging.model import ProjectionTags, Window
 
 __all__ = [
     "windows",
