@@ -295,7 +295,14 @@ class ResliceWidget(QWidget):
         n = max(8, int(round(self.fov_mm.value() / self.pixel_mm.value())))
         return (n, n)
 
-    def _show(self, role: str, vol: ImageVolume, plane: Plane, slot: int) -> Any:
+    def _show(self, role: str, vol: ImageVolume, plane: Plane, slot: int, create: bool) -> Any:
+        layer = self.views.get(role)
+        if layer is not None and layer not in self.viewer.layers:
+            layer = None
+        if layer is None and not create:
+            # only a user action adds a view; an event (point change, layer removal while the
+            # viewer closes) must never re-add one, or close() re-adds what it just removed (issue 12.1)
+            return None
         thickness, mode = self._slab()
         img = reslice(vol, plane, thickness_mm=thickness, mode=mode, sampler=self._get_sampler(vol))
         data = img.pixels[0]  # (rows, cols) view of the ImageVolume's pixels
@@ -307,8 +314,7 @@ class ResliceWidget(QWidget):
         # orientation), so every view names its own at the end of its layer name (kept visible in the list)
         edges = plane_labels(plane.u, plane.v)
         name = f"{role} ({vol.label}) top {edges['top']}, left {edges['left']}"
-        layer = self.views.get(role)
-        if layer is None or layer not in self.viewer.layers:
+        if layer is None:
             kw = image_kwargs(vol)
             self.views[role] = layer = self.viewer.add_image(
                 data, name=name, scale=(plane.pixel_mm, plane.pixel_mm), translate=translate,
@@ -323,7 +329,8 @@ class ResliceWidget(QWidget):
             layer.data = data
         return layer
 
-    def refresh_mpr(self) -> None:
+    def refresh_mpr(self, create: bool = False) -> None:
+        """Update the orthogonal views shown; add the missing ones only when ``create`` (a user action)."""
         vol = self.source_volume()
         centre = self.current_point_lps()
         if vol is None or centre is None or self._busy:
@@ -332,7 +339,7 @@ class ResliceWidget(QWidget):
         try:
             for slot, name in enumerate(MPR_NAMES):
                 plane = Plane.standard(name, centre, pixel_mm=self.pixel_mm.value(), shape=self._plane_shape())
-                self._show(name, vol, plane, slot)
+                self._show(name, vol, plane, slot, create)
         finally:
             self._busy = False
 
@@ -341,7 +348,7 @@ class ResliceWidget(QWidget):
             if self.source_volume() is None:
                 _notify("Open a CT volume first.", "warning")
                 return
-            self.refresh_mpr()
+            self.refresh_mpr(create=True)
         else:
             for name in MPR_NAMES:
                 layer = self.views.pop(name, None)
@@ -368,7 +375,7 @@ class ResliceWidget(QWidget):
             self.points_layer.events.set_data.connect(self._points_changed)
             self.points_layer.events.data.connect(self._points_changed)
             _notify("Drag the two points (entry, target) to move the oblique view; it follows live.")
-        self.refresh_oblique()
+        self.refresh_oblique(create=True)
         return self.points_layer
 
     def trajectory_lps(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -384,7 +391,8 @@ class ResliceWidget(QWidget):
     def _points_changed(self, event: Any = None) -> None:
         self.refresh_oblique()
 
-    def refresh_oblique(self) -> None:
+    def refresh_oblique(self, create: bool = False) -> None:
+        """Update the oblique view; add it only when ``create`` (a user action)."""
         vol = self.source_volume()
         line = self.trajectory_lps()
         if vol is None or line is None or self._busy:
@@ -393,7 +401,7 @@ class ResliceWidget(QWidget):
                                  shape=self._plane_shape())
         self._busy = True
         try:
-            self._show("oblique", vol, plane, 3 if self.mpr_box.isChecked() else 0)
+            self._show("oblique", vol, plane, 3 if self.mpr_box.isChecked() else 0, create)
         finally:
             self._busy = False
 
