@@ -56,6 +56,10 @@ _EXPORTS = {
     "export_cine_gif": "export",
     "save_session": "session",
     "load_session": "session",
+    "save_sr": "sr",
+    "load_sr": "sr",
+    "save_annotated_sc": "sr",
+    "save_key_objects": "sr",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
