@@ -318,9 +318,9 @@ def load_sr(path: str | Path, volumes: Iterable[ImageVolume] = ()) -> SRMeasurem
         raise SRError(f"cannot read as DICOM: {exc}", path=path) from None
     _check_tid1500(ds, path)
     vols = list(volumes)
-    skipped: list[str] = []
+    out = SRMeasurements(title=_code(ds)[2])
+    skipped = out.skipped
     index = _index(vols, skipped)
-    out = SRMeasurements(skipped=skipped, title=_code(ds)[2])
     for k, group in enumerate(_groups(ds)):
         try:
             g = _parse_group(group, k)
