@@ -54,7 +54,7 @@ def on_source(shown: ImageVolume, source: ImageVolume, m: Measurement) -> Measur
 
 def layer_measurements(viewer: Any, image_layer: Any) -> tuple[list[Measurement], list[str]]:
     """Valid measurements of an image layer (on its original series) and the errors left out."""
-    shown = _ruler.image_volume(image_layer)
+    shown = _ruler.image_volume(image_layer) or source_volume(image_layer)
     source = source_volume(image_layer)
     out, errors = [], []
     for lay in _ruler.tool_layers(viewer, image_layer):
@@ -91,7 +91,7 @@ def open_sr(viewer: Any, path: str | Path) -> tuple[str, list[tuple[Any, Measure
     placed, failed = [], list(result.skipped)
     for m in result:
         layer = next(lay for lay in layers if source_volume(lay).series_uid == m.series_uid)
-        shown = _ruler.image_volume(layer)
+        shown = _ruler.image_volume(layer) or source_volume(layer)
         idx = np.asarray(m.points_index)
         if shown is not source_volume(layer) and m.points_patient is not None and m.coordinate_frame == "LPS":
             idx = np.asarray(shown.patient_to_index(np.asarray(m.points_patient)))
@@ -115,7 +115,7 @@ def open_sr(viewer: Any, path: str | Path) -> tuple[str, list[tuple[Any, Measure
 
 def current_index(viewer: Any, layer: Any) -> int:
     """Axis-0 index (slice/frame) of the original series shown at the viewer's current position."""
-    shown = _ruler.image_volume(layer)
+    shown = _ruler.image_volume(layer) or source_volume(layer)
     source = source_volume(layer)
     data = np.asarray(layer.world_to_data(viewer.dims.point), dtype=np.float64)
     if data.size < 3:

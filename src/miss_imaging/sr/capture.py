@@ -47,7 +47,7 @@ def _frames(volume: ImageVolume, frames: Sequence[int] | None, measurements: lis
     return out
 
 
-def _sc_dataset(rgb: np.ndarray, header: Dataset, uid: Any) -> Dataset:
+def _sc_dataset(rgb: np.ndarray, header: Dataset) -> Any:
     """Single-frame SC from one RGB frame, patient and study from the evidence header."""
     ds = hd.sc.SCImage(
         pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8, coordinate_system="PATIENT",
@@ -68,7 +68,7 @@ def _sc_dataset(rgb: np.ndarray, header: Dataset, uid: Any) -> Dataset:
     return ds
 
 
-def _to_multiframe(ds: Dataset, frames: list[np.ndarray], durations_ms: Sequence[float]) -> None:
+def _to_multiframe(ds: Any, frames: list[np.ndarray], durations_ms: Sequence[float]) -> None:
     """Turn the single-frame SC into a Multi-frame True Color SC of `frames`."""
     ds.SOPClassUID = MULTIFRAME_TRUE_COLOR_SC
     ds.file_meta.MediaStorageSOPClassUID = MULTIFRAME_TRUE_COLOR_SC
@@ -136,7 +136,7 @@ def save_annotated_sc(
     rgb = [np.asarray(im.convert("RGB"), dtype=np.uint8) for im in images]
     used = [refs[k] for k in idx]
     header = evidence_headers(volume, {uid(r.sop_instance_uid) for r in used}, package)[0]
-    ds = _sc_dataset(rgb[0], header, uid)
+    ds = _sc_dataset(rgb[0], header)
     if len(rgb) > 1:
         durations = frame_times_ms(volume)[0]
         starts = np.concatenate([[0.0], np.cumsum(durations)])
@@ -147,7 +147,7 @@ def save_annotated_sc(
         item = Dataset()
         item.ReferencedSOPClassUID = r.sop_class_uid
         item.ReferencedSOPInstanceUID = uid(r.sop_instance_uid)
-        fr = sorted({refs[k].frame_number for k in idx if refs[k].sop_instance_uid == r.sop_instance_uid
+        fr = sorted({int(refs[k].frame_number or 0) for k in idx if refs[k].sop_instance_uid == r.sop_instance_uid
                      and refs[k].frame_number is not None})
         if fr:
             item.ReferencedFrameNumber = fr if len(fr) > 1 else fr[0]

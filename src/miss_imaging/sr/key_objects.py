@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import pydicom
@@ -87,7 +88,7 @@ def save_key_objects(
     uid = package.uid if package is not None else (lambda u: u)
     refs = image_refs(volume)
     evidence = evidence_headers(volume, {uid(refs[k].sop_instance_uid) for k in idx}, package)
-    extra = [pydicom.dcmread(p, stop_before_pixels=True) for p in also]
+    extra: list[Any] = [pydicom.dcmread(p, stop_before_pixels=True) for p in also]
     text = note.strip()
     if any(r.frame_number is not None for r in refs):
         text = (text + "\n" if text else "") + "frames: " + ", ".join(str(k + 1) for k in idx)

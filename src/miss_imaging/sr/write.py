@@ -28,8 +28,9 @@ exact (NUM, FD FloatingPointValue).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -55,12 +56,12 @@ def _on_one_slice(m: Measurement) -> int | None:
     return int(r[0]) if np.all(np.abs(k - r) < 1e-6) and len(set(r.tolist())) == 1 else None
 
 
-def _image_item(ref: ImageRef, frames: Sequence[int], uid: object) -> tuple[str, str, list[int] | None]:
-    sop = uid(ref.sop_instance_uid)  # type: ignore[operator]
+def _image_item(ref: ImageRef, frames: Sequence[int], uid: Callable[[str], str]) -> tuple[str, str, list[int] | None]:
+    sop = uid(ref.sop_instance_uid)
     return ref.sop_class_uid, sop, (sorted(set(frames)) if ref.frame_number is not None else None)
 
 
-def _coordinates(m: Measurement, volume: ImageVolume, refs: list[ImageRef], uid: object) -> tuple[object, list]:
+def _coordinates(m: Measurement, volume: ImageVolume, refs: list[ImageRef], uid: Callable[[str], str]) -> tuple[Any, list]:
     """(SCOORD or SCOORD3D content item, [(sop class, sop uid, frames)] of the images measured on)."""
     idx = np.asarray(m.points_index, dtype=np.float64)
     ks = sorted(set(int(round(v)) for v in idx[:, 0]))
@@ -72,7 +73,7 @@ def _coordinates(m: Measurement, volume: ImageVolume, refs: list[ImageRef], uid:
             raise SRError(f"{m.name or m.kind}: points lie in several images; cannot be one 2-D SCOORD")
         cls, sop, fr = _image_item(ref, frames, uid)  # type: ignore[arg-type]
         data = np.column_stack([idx[:, 2] + 0.5, idx[:, 1] + 0.5]).astype(np.float32)
-        item = hd.sr.CoordinatesForMeasurement(
+        item: Any = hd.sr.CoordinatesForMeasurement(
             graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=data,
             source_image=hd.sr.SourceImageForRegion(cls, sop, fr))
         return item, [(cls, sop, fr)]
@@ -81,11 +82,11 @@ def _coordinates(m: Measurement, volume: ImageVolume, refs: list[ImageRef], uid:
     item = hd.sr.CoordinatesForMeasurement3D(
         graphic_type=hd.sr.GraphicTypeValues3D.POLYLINE,
         graphic_data=np.asarray(m.points_patient, dtype=np.float32),
-        frame_of_reference_uid=uid(volume.frame_of_reference_uid))  # type: ignore[operator]
+        frame_of_reference_uid=uid(volume.frame_of_reference_uid))
     return item, [_image_item(refs[k], [refs[k].frame_number or 1], uid) for k in (ks[0], ks[-1])]
 
 
-def _num(name: object, value: float, unit: str, rel: object = _PROPS) -> hd.sr.NumContentItem:
+def _num(name: Any, value: Any, unit: str, rel: Any = _PROPS) -> hd.sr.NumContentItem:
     return hd.sr.NumContentItem(name=name, value=float(value), unit=C.UNITS[unit], relationship_type=rel)
 
 
@@ -112,21 +113,22 @@ def _calibration_items(m: Measurement) -> list:
                       _num(C.CALIBRATION_OBJECT_SIZE, parsed[1], "mm")]
     if m.detector_mm is not None and cal.source != "detector" and m.unit == "mm":
         det = _num(C.CONCEPT[m.kind], m.detector_mm, "mm")
-        det.ContentSequence = [hd.sr.CodeContentItem(
+        method: Any = [hd.sr.CodeContentItem(
             name=codes.SCT.MeasurementMethod, value=C.IN_DETECTOR_PLANE,
             relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD)]
+        det.ContentSequence = method
         items.append(det)
     return items
 
 
-def _method(m: Measurement) -> object:
+def _method(m: Measurement) -> Any:
     cal = m.calibration_detail
     source = C.source_of(cal.source, cal.label) if cal is not None else "geometry"
     code = C.METHODS.get(source, C.METHODS["volume"])
     return hd.sr.CodedConcept(code.value, code.scheme_designator, code.meaning)
 
 
-def _group(m: Measurement, name: str, volume: ImageVolume, refs: list[ImageRef], uid: object) -> tuple:
+def _group(m: Measurement, name: str, volume: ImageVolume, refs: list[ImageRef], uid: Callable[[str], str]) -> tuple:
     if m.kind not in C.CONCEPT:
         raise SRError(f"measurement kind {m.kind!r} cannot be written to SR (distance, path, angle, cobb)")
     if m.unit not in C.UNITS:
@@ -254,7 +256,7 @@ def save_sr(
     return path
 
 
-def _mark_deidentified(ds: object) -> None:
+def _mark_deidentified(ds: Any) -> None:
     """PatientIdentityRemoved and the method, as in the de-identified image copy."""
-    ds.PatientIdentityRemoved = "YES"  # type: ignore[attr-defined]
-    ds.DeidentificationMethod = "miss-imaging: references a PS3.15 Basic Profile copy"  # type: ignore[attr-defined]
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "miss-imaging: references a PS3.15 Basic Profile copy"
