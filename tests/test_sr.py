@@ -372,3 +372,17 @@ def test_demo_writes_sr_beside_png(tmp_path, truth):
         assert back[0].value == pytest.approx(it.measurement.value, abs=1e-6)
     (tmp_path / "demo_sr" / "mine.txt").write_text("x")
     assert "not written" in write_demo_sr(items, png)
+
+
+def test_enhanced_ct_frames_by_position(samples, truth, ct, tmp_path):
+    """Enhanced CT: the SCOORD names the stored frame holding the slice (stored order differs from array order)."""
+    enh = mi.load(samples / "spine_ct_enhanced")
+    ms = [mi.measure_distance(enh, (20, 30, 40), (20, 90, 70), name="on slice"),
+          mi.measure_distance(enh, (5, 30, 40), (50, 90, 70), name="across")]
+    path = save_sr(ms, enh, tmp_path / "enh.dcm")
+    ref = next(_items(pydicom.dcmread(path), vt="SCOORD")).ContentSequence[0].ReferencedSOPSequence[0]
+    stored = truth["spine_ct_enhanced"]["stored_frame_to_array_index"]
+    assert stored[int(ref.ReferencedFrameNumber) - 1] == 20
+    back = load_sr(path, [ct, enh])  # same frame of reference: the SCOORD3D goes to the series measured on
+    _assert_same(ms, back)
+    assert all(m.series_uid == enh.series_uid for m in back)

@@ -84,7 +84,7 @@ class _Group:
     calibration: Calibration | None = None
     calibration_label: str = ""
     detector_mm: float | None = None
-    notes: list[str] = field(default_factory=list)
+    sources: set[str] = field(default_factory=set)  # SOP Instance UIDs of the group's source images
 
 
 def _code(item: Dataset, attr: str = "ConceptNameCodeSequence") -> tuple[str, str, str]:
@@ -201,7 +201,10 @@ def _parse_group(group: Dataset, k: int) -> _Group:
                       and _code(c)[0] == C.CALIBRATION.value), "")
     cal, detector = _calibration(num, cal_label)
     name = finding if finding and not finding.startswith("miss-imaging:") else ""
-    return _Group(label, name, kind, value, unit, data, sop, frames, frame_of_reference, cal, cal_label, detector)
+    sources = {str(i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID) for i in items
+               if i.ValueType == "IMAGE" and i.get("ReferencedSOPSequence")}
+    return _Group(label, name, kind, value, unit, data, sop, frames, frame_of_reference, cal, cal_label, detector,
+                  sources)
 
 
 def _groups(ds: Dataset) -> Iterable[Dataset]:
@@ -228,9 +231,11 @@ def _check_tid1500(ds: Dataset, path: Path) -> None:
 def _place(g: _Group, volumes: Sequence[ImageVolume], index: dict[tuple[str, int | None], tuple[ImageVolume, int]]) -> tuple[ImageVolume, np.ndarray]:
     """(volume, (n, 3) index points) for a group, or SRError naming what is not open."""
     if g.coords.shape[1] == 3:
-        for vol in volumes:
-            if vol.kind != "projection" and vol.frame_of_reference_uid == g.frame_of_reference:
-                return vol, np.asarray(vol.patient_to_index(g.coords))
+        same = [v for v in volumes if v.kind != "projection" and v.frame_of_reference_uid == g.frame_of_reference]
+        # the series measured on (its source images are open) before another of the same frame of reference
+        same.sort(key=lambda v: not any(index.get((s, f), (None,))[0] is v for s, f in index if s in g.sources))
+        for vol in same:
+            return vol, np.asarray(vol.patient_to_index(g.coords))
         raise SRError(f"{g.label}: SCOORD3D in Frame of Reference {g.frame_of_reference}, which no open CT shares; not placed")
     frames = g.frames or [None]  # type: ignore[list-item]
     hit = index.get((g.sop_uid or "", frames[0]))
