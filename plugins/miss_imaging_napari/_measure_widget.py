@@ -136,6 +136,12 @@ class MeasureWidget(QWidget):
             b.clicked.connect(self._safe(slot))
             buttons.addWidget(b)
         layout.addLayout(buttons)
+        sr_row = QHBoxLayout()  # DICOM SR (issue 17): logic in _sr_io
+        for text, slot in (("Save as DICOM SR...", self._save_sr_dialog), ("Open SR...", self._open_sr_dialog)):
+            b = QPushButton(text)
+            b.clicked.connect(self._safe(slot))
+            sr_row.addWidget(b)
+        layout.addLayout(sr_row)
 
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
@@ -441,6 +447,35 @@ class MeasureWidget(QWidget):
             report += "; could not place: " + "; ".join(failed)
         _notify(report, "warning" if failed else "info")
         return report
+
+    def save_sr(self, path: str | Path) -> str:
+        """Write the chosen image's measurements as a DICOM SR (TID 1500); de-identified in teaching mode."""
+        from . import _sr_io
+
+        report = _sr_io.save_layer_sr(self.viewer, self._require_image(), path)
+        _notify(report)
+        return report
+
+    def open_sr(self, path: str | Path) -> str:
+        """Draw the measurements of a DICOM SR on the open images they reference; report what was not placed."""
+        from . import _sr_io
+
+        report, placed = _sr_io.open_sr(self.viewer, path)
+        for tool, _m in placed:
+            _ruler.add_listener(tool, self._on_tool_layer_changed)
+        self.update_table()
+        _notify(report, "warning" if "could not place" in report else "info")
+        return report
+
+    def _save_sr_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save measurements as DICOM SR", "measurements_sr.dcm", "DICOM (*.dcm)")
+        if path:
+            self.save_sr(path)
+
+    def _open_sr_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open DICOM SR", "", "DICOM (*.dcm);;All files (*)")
+        if path:
+            self.open_sr(path)
 
     def _export_csv_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export measurements (CSV)", "measurements.csv", "CSV (*.csv)")

@@ -216,6 +216,8 @@ class TeachingWidget(QWidget):
             ("Cine clip (GIF)...", self._ask_cine),
             ("Save session...", self._ask_save_session),
             ("Restore session...", self._ask_restore_session),
+            ("Save annotated image as DICOM...", self._ask_capture),
+            ("Flag for teaching...", self._ask_flag),
         ):
             b = QPushButton(text)
             b.clicked.connect(slot)
@@ -520,6 +522,40 @@ class TeachingWidget(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save session", "case.miss-session.json", "JSON (*.json)")
         if path:
             self._run(self.save_session, path)
+
+    def save_annotated_dicom(self, path: str | Path) -> str:
+        """Annotated Secondary Capture of the active layer (whole run for a fluoro cine) in its study."""
+        from . import _sr_io
+
+        layer, shown, _ = self._active()
+        text = _sr_io.save_layer_capture(self.viewer, layer, path, window=self._layer_window(layer, shown),
+                                         blank_regions=parse_regions(self.regions.text()))
+        self.status.setText(text)
+        return text
+
+    def flag_for_teaching(self, path: str | Path, note: str = "") -> str:
+        """Key Object Selection "For Teaching" of the active layer's current slice/frame, with a note."""
+        from . import _sr_io
+
+        layer, _, _ = self._active()
+        text = _sr_io.flag_layer(self.viewer, layer, path, note=note)
+        self.status.setText(text)
+        return text
+
+    def _ask_capture(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Annotated image (DICOM)", "annotated_sc.dcm", "DICOM (*.dcm)")
+        if path:
+            self._run(self.save_annotated_dicom, path)
+
+    def _ask_flag(self) -> None:
+        from qtpy.QtWidgets import QInputDialog
+
+        note, ok = QInputDialog.getText(self, "Flag for teaching", "Note (no patient names):")
+        if not ok:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Key Object Selection (DICOM)", "for_teaching_ko.dcm", "DICOM (*.dcm)")
+        if path:
+            self._run(self.flag_for_teaching, path, note)
 
     def _ask_restore_session(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Restore session", "", "JSON (*.json)")

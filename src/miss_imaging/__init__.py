@@ -56,6 +56,10 @@ _EXPORTS = {
     "export_cine_gif": "sharing.export",
     "save_session": "sharing.session",
     "load_session": "sharing.session",
+    "save_sr": "sharing.sr",
+    "load_sr": "sharing.sr",
+    "save_annotated_sc": "sharing.sr",
+    "save_key_objects": "sharing.sr",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -381,6 +381,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         _render_demo(items, out)
         how = "core renderer (no X server: numpy + Pillow)"
     print(f"picture: {out} ({how})")
+    from miss_imaging.sharing.sr.demo import write_demo_sr  # issue 17: the measurements as DICOM SR beside the picture
+
+    print(write_demo_sr(items, out))
     return 0
 
 

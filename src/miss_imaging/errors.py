@@ -24,6 +24,7 @@ __all__ = [
     "AbsurdDimensionsError",
     "MeasurementError",
     "CalibrationError",
+    "SRError",
     "MissImagingWarning",
     "warn_and_log",
 ]
@@ -89,6 +90,10 @@ class MeasurementError(MissImagingError, ValueError):
 
 class CalibrationError(MeasurementError):
     """A user calibration cannot be applied (zero length, length <= 0...)."""
+
+
+class SRError(MissImagingError, ValueError):
+    """A DICOM Structured Report cannot be written or read (not TID 1500, no evidence...)."""
 
 
 class MissImagingWarning(UserWarning):
