@@ -21,7 +21,8 @@ UID_ROOT = "1.2.826.0.1.3680043.8.498.77"
 
 def patient(k: int) -> dict[str, str]:
     """Fake identity of patient `k` (its folder is named after it)."""
-    return {"name": f"ZEBRAFAKE{k:03d}^MARGARETHE", "id": f"PID-{700100 + k}", "folder": f"ZEBRAFAKE{k:03d}_MARGARETHE"}
+    return {"name": f"ZEBRAFAKE{k:03d}^JOHNATHAN", "id": f"PID-{700100 + k}", "folder": f"ZEBRAFAKE{k:03d}_JOHNATHAN",
+            "family": f"ZEBRAFAKE{k:03d}"}
 
 
 def _personalize(paths: list[Path], k: int) -> None:
@@ -32,6 +33,9 @@ def _personalize(paths: list[Path], k: int) -> None:
     series = {uid: f"{UID_ROOT}.{k}.2.{i + 1}" for i, uid in enumerate(sorted({str(d.SeriesInstanceUID) for d in dss}))}
     for p, ds in zip(paths, dss):
         ds.PatientName, ds.PatientID = who["name"], who["id"]
+        if "ConvolutionKernel" in ds:  # the fixtures type the family name into attributes the profile keeps
+            ds.ConvolutionKernel = who["family"]
+            ds.ImageComments = f"patient {who['family']} moved"
         ds.StudyInstanceUID = f"{UID_ROOT}.{k}"
         ds.SeriesInstanceUID = series[str(ds.SeriesInstanceUID)]
         ds.FrameOfReferenceUID = f"{UID_ROOT}.{k}.9"
@@ -87,7 +91,7 @@ def build_archive(src: Path, n: int, *, hostile: int | None = None, gap: int | N
 def identifiers(n: int) -> list[str]:
     """Every fake identity in the archive (for leak searches)."""
     out = [FAKE["name"], FAKE["id"], FAKE["accession"], FAKE["institution"], FAKE["other_id"], FAKE["physician"],
-           "Doe^Jane", "ID-42", "Test Hospital", "DOEFAKE_JOHNATHAN", "MARGARETHE"]
+           "Test Hospital", "DOEFAKE_JOHNATHAN", "JOHNATHAN"]  # (names and IDs of the builders are replaced)
     for k in range(n):
         out += [patient(k)["name"], patient(k)["id"], patient(k)["folder"], f"ZEBRAFAKE{k:03d}"]
     return out
