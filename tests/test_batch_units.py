@@ -40,10 +40,10 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path, monk
     target = tmp_path / "report.json"
     atomic_write_bytes(target, b"old")
 
-    def boom(fd):  # the disk fills up before the new bytes are safe
+    def boom(a, b):  # e.g. the disk fills up: the new bytes never reach the final name
         raise OSError("disk full")
 
-    monkeypatch.setattr(os, "fsync", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["report.json"]

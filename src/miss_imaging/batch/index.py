@@ -44,6 +44,7 @@ database (workers return rows), one transaction per study.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,6 @@ from ..geometry import TILT_ATOL_DEG
 from ..model import SeriesInfo
 from .discover import StudyJob
 from .keys import deid_uid
-from .redact import Redactor
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "connect", "series_rows", "store_study", "indexed_keys"]
 
@@ -145,7 +145,7 @@ def _loaded(info: SeriesInfo) -> tuple[dict[str, Any], list[str]]:
             "ermf": ermf}, list(v.warnings)
 
 
-def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Redactor,
+def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Callable[[str], str],
          sizes: dict[Path, int]) -> dict[str, Any]:
     loaded, more = _loaded(info)
     warnings = list(dict.fromkeys(info.warnings + more))
@@ -168,7 +168,7 @@ def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Redactor,
     }
 
 
-def series_rows(job: StudyJob, key: bytes, red: Redactor) -> list[dict[str, Any]]:
+def series_rows(job: StudyJob, key: bytes, red: Callable[[str], str]) -> list[dict[str, Any]]:
     """Read the study's headers, assemble its series as the loader does, and describe each."""
     from ..series import assemble
 

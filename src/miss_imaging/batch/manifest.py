@@ -28,16 +28,16 @@ __all__ = ["atomic_write_bytes", "atomic_write_json", "Manifest"]
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that `path` never holds a partial file.
 
-    The bytes go to a uniquely named temp file beside `path`, are flushed to
-    disk, then renamed onto `path` (atomic on POSIX and on NTFS).
+    The bytes go to a uniquely named temp file beside `path`, then are
+    renamed onto `path` (atomic on POSIX and on NTFS): a process killed at
+    any moment leaves the old file or the new one.  No fsync: like the
+    DICOM outputs, a record is not journaled against power loss.
     """
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

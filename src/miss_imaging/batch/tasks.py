@@ -24,7 +24,7 @@ import secrets
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,16 +62,28 @@ def quiet() -> Iterator[None]:
             lg.disabled = w
 
 
-def study_redactor(job: StudyJob) -> Redactor:
-    """Paths, folder/file names and the patient identifiers of the study's first readable header."""
-    red = job.redactor()
-    for f in job.files[:1]:
-        try:
-            head = pydicom.dcmread(Path(job.root) / f.rel, stop_before_pixels=True, force=True)
-            red = red.add_identifiers(patient_identifiers(head))
-        except Exception:  # the study's own processing reports unreadable files
-            pass
-    return red
+class StudyRedactor:
+    """Replaces the study's paths, folder/file names and patient identifiers; built on first use.
+
+    The identifiers come from the first readable header of the study; most
+    studies never need them (no warning, no error), so nothing is read until then.
+    """
+
+    def __init__(self, job: StudyJob):
+        self._job = job
+        self._red: Redactor | None = None
+
+    def __call__(self, text: str) -> str:
+        if self._red is None:
+            red = self._job.redactor()
+            for f in self._job.files[:1]:
+                try:
+                    head = pydicom.dcmread(Path(self._job.root) / f.rel, stop_before_pixels=True, force=True)
+                    red = red.add_identifiers(patient_identifiers(head))
+                except Exception:  # the study's own processing reports unreadable files
+                    pass
+            self._red = red
+        return self._red(text)
 
 
 def _base_record(job: StudyJob, t0: float) -> dict[str, Any]:
@@ -79,7 +91,7 @@ def _base_record(job: StudyJob, t0: float) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _error_record(job: StudyJob, exc: BaseException, red: Redactor, t0: float) -> dict[str, Any]:
+def _error_record(job: StudyJob, exc: BaseException, red: Callable[[str], str], t0: float) -> dict[str, Any]:
     return _base_record(job, t0) | {"status": "error", "kind": type(exc).__name__, "reason": " | ".join(red(str(exc)).splitlines())}
 
 
@@ -112,7 +124,7 @@ def publish(staged: Path, final: Path) -> bool:
                             "changed since it was written); outputs are never overwritten: use a new OUT")
 
 
-def _write_study(job: StudyJob, staged: Path, key: bytes, options: DeidOptions, red: Redactor) -> dict[str, Any]:
+def _write_study(job: StudyJob, staged: Path, key: bytes, options: DeidOptions, red: Callable[[str], str]) -> dict[str, Any]:
     opts = replace(options, uid_salt=key)
     counts = {"series": 0, "files_out": 0, "bytes_out": 0, "burned_in_files": 0, "auto_blanked_files": 0}
     notes: list[str] = []
@@ -152,11 +164,10 @@ def deidentify_study(job: StudyJob, out: str, key: bytes, options: DeidOptions) 
     record = manifest.get(job.content_key)
     if record is not None:
         return record
-    red = job.redactor()
+    red = StudyRedactor(job)
     tmp = layout.tmp / f"{job.content_key[:16]}-{secrets.token_hex(4)}"
     try:
         with quiet():
-            red = study_redactor(job)
             staged = tmp / job.study_id
             counts = _write_study(job, staged, key, options, red)
             published = publish(staged, layout.studies / job.study_id)
@@ -181,10 +192,9 @@ def index_study(job: StudyJob, key: bytes) -> dict[str, Any]:
     from .index import series_rows
 
     t0 = time.perf_counter()
-    red = job.redactor()
+    red = StudyRedactor(job)
     try:
         with quiet():
-            red = study_redactor(job)
             rows = series_rows(job, key, red)
         record = _base_record(job, t0) | {"status": "done", "series": len(rows)}
     except Exception as exc:
