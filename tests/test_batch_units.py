@@ -103,3 +103,24 @@ def test_progress_line_counts_rate_and_errors():
     lines = out.getvalue().splitlines()
     assert len(lines) == 4 and lines[-1].startswith("[" + "#" * 24 + "] 4/4 studies")
     assert "1 error" in lines[1] and "studies/s" in lines[-1] and "ETA" in lines[0]
+
+
+def test_environment_failure_is_retried_and_data_failure_recorded(tmp_path: Path):
+    from miss_imaging.batch.tasks import deidentify_study
+    from miss_imaging.deid import DeidOptions
+
+    src = tmp_path / "src"
+    build_archive(src, 2, hostile=1)
+    key = b"\x02" * 32
+    jobs = group_studies(read_headers(str(src), list_files(src))[0], str(src), key, "s")
+    out = tmp_path / "OUT"
+    (out / "private").mkdir(parents=True)
+    (out / "private" / "tmp").write_text("in the way")  # staging impossible, like a full or read-only disk
+    first = [deidentify_study(j, str(out), key, DeidOptions()) for j in jobs]
+    assert all(r["status"] == "error" and r.get("retry") for r in first)
+    assert Manifest(out / "private" / "done").keys() == set()  # nothing recorded: the next run retries
+    (out / "private" / "tmp").unlink()
+    second = {r["status"]: r for r in (deidentify_study(j, str(out), key, DeidOptions()) for j in jobs)}
+    assert set(second) == {"done", "error"} and second["error"]["kind"] == "RuntimeError"
+    assert Manifest(out / "private" / "done").keys() == {j.content_key for j in jobs}
+    assert patient(1)["folder"] not in second["error"]["reason"]

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     fn = deidentify_tree if args.batch_command == "deidentify" else index_tree
     try:
         report = fn(args.src, args.out, scheduler=args.scheduler, workers=args.workers, progress=args.progress)
-    except ValueError as exc:  # OUT inside SRC, OUT made with other options, a damaged key file
+    except (ValueError, ImportError) as exc:  # OUT inside SRC, other options, a damaged key, no distributed
         print(f"miss-imaging batch {args.batch_command}: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -46,7 +46,10 @@ def cluster_client(client: Any = None, *, scheduler: str | None = None, workers:
     if client is not None:
         yield client
         return
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError("miss-imaging batch runs on dask.distributed: pip install 'miss-imaging[batch]'") from exc
 
     if scheduler:
         with Client(scheduler) as c:
@@ -84,10 +87,10 @@ def discover(client: Any, src: Path, key: bytes, fingerprint: str) -> tuple[list
 
 
 def _lost(job: StudyJob, exc: BaseException) -> dict[str, Any]:
-    """Record of a study whose task itself failed (worker deaths): reported, not in the manifest."""
+    """Record of a study whose task itself failed (worker deaths): reported, not in the manifest (retried)."""
     return {"study": job.study_id, "status": "error", "kind": type(exc).__name__,
             "reason": job.redactor()(str(exc)), "files_in": len(job.files), "bytes_in": job.nbytes,
-            "seconds": 0.0, "lost": True}
+            "seconds": 0.0, "retry": True}
 
 
 def run_tasks(client: Any, fn: Callable[..., Any], jobs: list[StudyJob], args: tuple, prefix: str,
@@ -210,8 +213,8 @@ def deidentify_tree(src: str | os.PathLike, out: str | os.PathLike, *, client: A
                         lambda job, rec: rec, progress)
         n_workers = _n_workers(c)
     shutil.rmtree(layout.tmp, ignore_errors=True)  # attempts of workers that died
-    lost = {r["study"]: r for r in run if r.get("lost")}
-    records = [manifest.get(j.content_key) or lost[j.study_id] for j in jobs]
+    retry = {r["study"]: r for r in run if r.get("retry")}  # not in the manifest: the next run tries again
+    records = [manifest.get(j.content_key) or retry[j.study_id] for j in jobs]
     report = BatchReport.build("deidentify", records, run, unreadable, time.perf_counter() - t0, n_workers)
     _write_report(layout, report)
     return report
@@ -268,7 +271,8 @@ def index_tree(src: str | os.PathLike, out_sqlite: str | os.PathLike, *, client:
             todo = [j for j in jobs if j.content_key not in done]
 
             def store(job: StudyJob, result: dict[str, Any]) -> dict[str, Any]:
-                store_study(con, result)
+                if not result["record"].get("retry"):  # environment failures are retried by the next run
+                    store_study(con, result)
                 return result["record"]
 
             run = run_tasks(c, index_study, todo, (key,), "index", store, progress)
@@ -278,7 +282,7 @@ def index_tree(src: str | os.PathLike, out_sqlite: str | os.PathLike, *, client:
         records = [dict(zip(columns, row)) for row in con.execute(
             "SELECT study_uid, status, error_kind, error, n_series, n_files, bytes, content_key FROM studies")]
         records = [r for r in records if r["content_key"] in wanted]
-        records += [r for r in run if r.get("lost")]
+        records += [r for r in run if r.get("retry")]
         report = BatchReport.build("index", records, run, unreadable, time.perf_counter() - t0, n_workers)
         with con:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('last_report', ?)", (json.dumps(report.as_dict()),))

@@ -95,6 +95,11 @@ def _error_record(job: StudyJob, exc: BaseException, red: Callable[[str], str], 
     return _base_record(job, t0) | {"status": "error", "kind": type(exc).__name__, "reason": " | ".join(red(str(exc)).splitlines())}
 
 
+def _environmental(exc: BaseException) -> bool:
+    """An OS-level failure (ENOSPC, EACCES, ESTALE...) rather than a problem of the study's files."""
+    return isinstance(exc, OSError) and not isinstance(exc, MissImagingError)
+
+
 def _same_tree(a: Path, b: Path) -> bool:
     cmp = filecmp.dircmp(a, b)
     if cmp.left_only or cmp.right_only or cmp.funny_files:
@@ -157,6 +162,9 @@ def deidentify_study(job: StudyJob, out: str, key: bytes, options: DeidOptions) 
         burned-in files, files whose text was blanked automatically),
         ``seconds``, scrubbed ``warnings``; for errors ``kind`` and ``reason``.
         A study already in the manifest returns its record without work.
+        Failures of the environment (``OSError`` such as a full disk, not a
+        problem of the study's files) get ``retry = True`` and no record, so
+        that the next run tries them again.
     """
     t0 = time.perf_counter()
     layout = Layout(Path(out))
@@ -174,9 +182,12 @@ def deidentify_study(job: StudyJob, out: str, key: bytes, options: DeidOptions) 
         record = _base_record(job, t0) | counts | {"status": "done", "published": published}
     except Exception as exc:  # every failure of the study's own data becomes its error record
         record = _error_record(job, exc, red, t0)
+        if _environmental(exc):
+            record["retry"] = True  # disk full, permissions, a lost mount: not the study's fault
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    manifest.put(job.content_key, record)
+    if not record.get("retry"):
+        manifest.put(job.content_key, record)
     return record
 
 
@@ -199,4 +210,6 @@ def index_study(job: StudyJob, key: bytes) -> dict[str, Any]:
         record = _base_record(job, t0) | {"status": "done", "series": len(rows)}
     except Exception as exc:
         rows, record = [], _error_record(job, exc, red, t0)
+        if _environmental(exc):
+            record["retry"] = True
     return {"record": record | {"content_key": job.content_key}, "series": rows}
