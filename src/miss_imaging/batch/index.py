@@ -19,11 +19,11 @@ Schema (``SCHEMA_VERSION`` 1)::
         description TEXT,                  -- (0008,103E) SeriesDescription; NULL if it held an identifier
         frames      INTEGER, rows INTEGER, columns INTEGER,
         spacing_slice_mm REAL, spacing_row_mm REAL, spacing_col_mm REAL,  -- mm per index step; slice: volumes only
-        calibration TEXT,                  -- the label shown with measurements, e.g. 'magnification-corrected (ERMF)'
-        calibration_source TEXT,           -- 'geometry' (CT) | 'calibrated' | 'ermf' | 'sid_sod' | 'detector' | 'pixels'
+        calibration TEXT,                  -- label shown with measurements: 'magnification-corrected (ERMF)'...
+        calibration_source TEXT,           -- geometry (CT) | calibrated | ermf | sid_sod | detector | pixels
         has_mm      INTEGER,               -- 1 when distances can be given in mm
         ermf        REAL,                  -- (0018,1114) EstimatedRadiographicMagnificationFactor as stored
-        geometry    TEXT,                  -- volumes: 'regular' or a comma list of 'gap','tilt','duplicates','irregular'
+        geometry    TEXT,                  -- volumes: 'regular' or a comma list of gap, tilt, duplicates, irregular
         gap         INTEGER, tilt INTEGER, duplicates INTEGER,  -- 0/1 (volumes), NULL otherwise
         tilt_deg    REAL,                  -- gantry tilt (shear) of the stack, degrees
         burned_in   INTEGER,               -- 1 when any file has (0028,0301) BurnedInAnnotation = YES

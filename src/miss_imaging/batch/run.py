@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -77,8 +78,8 @@ def discover(client: Any, src: Path, key: bytes, fingerprint: str) -> tuple[list
     """List SRC, read every header on the workers, group into studies (see :mod:`.discover`)."""
     root = str(src.resolve())
     parts = chunks(list_files(src), HEADER_CHUNK)
-    futures = [client.submit(read_headers, root, part, key=f"batch-headers-{k}-{time.time_ns()}")
-               for k, part in enumerate(parts)]
+    run = secrets.token_hex(4)
+    futures = [client.submit(read_headers, root, part, key=f"headers-{k}-{run}") for k, part in enumerate(parts)]
     records, skipped = [], []
     for rec, skip in client.gather(futures):
         records += rec
@@ -99,8 +100,8 @@ def run_tasks(client: Any, fn: Callable[..., Any], jobs: list[StudyJob], args: t
     from distributed import as_completed
 
     bar = Progress(len(jobs), enabled=progress)
-    futures = {client.submit(fn, job, *args, key=f"{prefix}-{job.content_key[:32]}", pure=False): job
-               for job in jobs}
+    run = secrets.token_hex(4)  # task keys unique per run: never a finished result of an earlier run reused
+    futures = {client.submit(fn, job, *args, key=f"{prefix}-{job.content_key[:24]}-{run}"): job for job in jobs}
     records = []
     for fut in as_completed(list(futures)):
         job = futures[fut]

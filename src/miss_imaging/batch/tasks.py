@@ -92,7 +92,8 @@ def _base_record(job: StudyJob, t0: float) -> dict[str, Any]:
 
 
 def _error_record(job: StudyJob, exc: BaseException, red: Callable[[str], str], t0: float) -> dict[str, Any]:
-    return _base_record(job, t0) | {"status": "error", "kind": type(exc).__name__, "reason": " | ".join(red(str(exc)).splitlines())}
+    reason = " | ".join(red(str(exc)).splitlines())  # one line per study in logs and reports
+    return _base_record(job, t0) | {"status": "error", "kind": type(exc).__name__, "reason": reason}
 
 
 def _environmental(exc: BaseException) -> bool:
@@ -129,7 +130,8 @@ def publish(staged: Path, final: Path) -> bool:
                             "changed since it was written); outputs are never overwritten: use a new OUT")
 
 
-def _write_study(job: StudyJob, staged: Path, key: bytes, options: DeidOptions, red: Callable[[str], str]) -> dict[str, Any]:
+def _write_study(job: StudyJob, staged: Path, key: bytes, options: DeidOptions,
+                 red: Callable[[str], str]) -> dict[str, Any]:
     opts = replace(options, uid_salt=key)
     counts = {"series": 0, "files_out": 0, "bytes_out": 0, "burned_in_files": 0, "auto_blanked_files": 0}
     notes: list[str] = []
