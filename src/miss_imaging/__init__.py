@@ -60,6 +60,8 @@ _EXPORTS = {
     "load_sr": "sharing.sr",
     "save_annotated_sc": "sharing.sr",
     "save_key_objects": "sharing.sr",
+    "deidentify_tree": "batch",
+    "index_tree": "batch",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

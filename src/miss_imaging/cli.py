@@ -16,6 +16,7 @@ Examples
     miss-imaging view sample_dicoms/spine_ct --no-teaching
     miss-imaging demo --out out/demo.png
     miss-imaging deidentify sample_dicoms/fluoro out/fluoro_anon --blank 0,0,200,40
+    miss-imaging batch deidentify /pacs_export /teaching_set --workers 4
 """
 
 from __future__ import annotations
@@ -431,7 +432,16 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("out")
     x.add_argument("--blank", action="append", type=parse_box, metavar="x0,y0,x1,y1",
                    help="blank a pixel rectangle (burned-in text; columns x, rows y, end excluded); repeatable")
+    from miss_imaging.batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
     return p
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from miss_imaging.batch.cli import run
+
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -448,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not log.handlers:
         log.addHandler(logging.NullHandler())
     handler = {"view": _cmd_view, "info": _cmd_info, "snapshot": _cmd_snapshot, "demo": _cmd_demo,
-               "deidentify": _cmd_deidentify}[args.command]
+               "deidentify": _cmd_deidentify, "batch": _cmd_batch}[args.command]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MissImagingWarning)
