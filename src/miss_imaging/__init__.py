@@ -62,6 +62,8 @@ _EXPORTS = {
     "save_key_objects": "sharing.sr",
     "deidentify_tree": "batch",
     "index_tree": "batch",
+    "CArm": "carm",
+    "drr": "carm",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
