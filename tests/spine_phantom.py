@@ -47,7 +47,7 @@ class Phantom:
         b = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 2, 0, self.pixels.shape)
         return tuple(slice(i, j) for i, j in zip(a, b))
 
-    def paint(self, sd, hu, lo, hi, blur=1.2):
+    def paint(self, sd, hu, lo, hi, blur=2.0):
         """Blend `hu` into the voxels by the occupancy of `sd` within the LPS box [lo, hi]."""
         box = self._box(np.asarray(lo, float) - blur, np.asarray(hi, float) + blur)
         grids = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")

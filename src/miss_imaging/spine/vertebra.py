@@ -96,55 +96,72 @@ def sagittal_frame(corners: Array) -> tuple[Array, Array, Array]:
     return c.reshape(-1, 3).mean(axis=0), ant, v
 
 
-def _edge_line(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Array, along: int, sign_along: float,
-               sign_across: float, radius_mm: float) -> tuple[float, float]:
-    """Fit the body's edge near `corner` (in-plane coords) as ``x_across = a + b * x_along``.
+def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Array, along: Array, out: Array,
+                 radius_mm: float) -> Array:
+    """Half-maximum points (in-plane coords) of the body's edge that leaves `corner` along `along`.
 
-    Profiles run across the edge (from inside the body outward, sign
-    `sign_across`) at several distances inward along it, away from the
-    rounded corner; each gives the half-maximum edge.
+    Profiles run across the edge along `out` (from inside the body outward),
+    at 3-9 mm from the click along the edge (away from the rounded corner).
+    Profiles that do not start in bone (the click too far out) are skipped.
     """
-    axes = (u, v)
-    e_along, e_across = axes[along], axes[1 - along]
-    c_along, c_across = corner[along], corner[1 - along]
     step = 0.1
     inner, outer = radius_mm + 3.0, radius_mm + 1.0
     s = np.arange(-inner, outer + step / 2, step)
-    offsets = np.linspace(radius_mm, radius_mm + 4.0, 9)
-    al, ac = [], []
-    for t in offsets:
-        pos_along = c_along - sign_along * t
-        pos_across = c_across + sign_across * s
-        pts = o + pos_along * e_along + np.outer(pos_across, e_across)
-        prof = sample(volume, pts)
-        inside = float(np.nanmedian(prof[: int(2.0 / step)]))
-        level = 0.5 * (inside + float(np.nanmin(prof)))
+    found = []
+    for t in np.linspace(radius_mm, radius_mm + 6.0, 13):
+        line = corner + t * along + np.outer(s, out)
+        prof = sample(volume, o + np.outer(line[:, 0], u) + np.outer(line[:, 1], v))
+        head = prof[: int(2.0 / step)]
+        level = 0.5 * (float(np.nanmedian(head)) + float(np.nanmin(prof)))
+        if not np.all(head >= level):
+            continue
         d = falling_edge(prof, step, level, start=1)
-        if d is not None and np.isfinite(inside):
-            al.append(pos_along)
-            ac.append(c_across + sign_across * (-inner + d))
-    if len(al) < 4:
+        if d is not None:
+            found.append(line[0] + d * out)
+    if len(found) < 5:
         raise MeasurementError("no body edge found near the corner within "
-                               f"{radius_mm:g} mm: click closer to the corner or on a bone window")
-    b, a = np.polyfit(np.asarray(al), np.asarray(ac), 1)
-    return float(a), float(b)
+                               f"{radius_mm:g} mm (or the corner is outside the image): click closer to the "
+                               "corner")
+    return np.asarray(found)
 
 
-def _snap_one(volume: ImageVolume, o: Array, u: Array, v: Array, corner2: Array, su: float, sv: float,
-              radius_mm: float) -> Array:
-    """Snap one corner (in-plane coords) to the intersection of its endplate and wall edges."""
-    a_e, b_e = _edge_line(volume, o, u, v, corner2, 0, su, sv, radius_mm)  # endplate: v = a + b u
-    a_w, b_w = _edge_line(volume, o, u, v, corner2, 1, sv, su, radius_mm)  # wall: u = a + b v
-    den = 1.0 - b_w * b_e
-    if abs(den) < 1e-6:
+def _fit_line(pts: Array) -> tuple[Array, Array]:
+    """Total-least-squares line (point, unit direction), refitted without points > 0.5 mm off."""
+    for _ in range(2):
+        c = pts.mean(axis=0)
+        d = np.linalg.svd(pts - c)[2][0]
+        off = np.abs((pts - c) @ np.array([-d[1], d[0]]))
+        if (off < 0.5).sum() < 5 or (off < 0.5).all():
+            break
+        pts = pts[off < 0.5]
+    return c, d
+
+
+def _perp_out(e: Array, away: Array) -> Array:
+    n = np.array([-e[1], e[0]])
+    return n if np.dot(n, away) > 0 else -n
+
+
+#: for each corner: (the other corner of its endplate, the other corner of its wall)
+_NEIGHBOURS = ((PS, AI), (AS, PI), (AI, PS), (PI, AS))
+
+
+def _snap_one(volume: ImageVolume, o: Array, u: Array, v: Array, c2: Array, i: int, radius_mm: float) -> Array:
+    """Snap corner `i` (in-plane coords of all four in `c2`) to the intersection of its endplate and wall edges."""
+    j, k = _NEIGHBOURS[i]
+    e_end, e_wall = unit(c2[j] - c2[i]), unit(c2[k] - c2[i])
+    p_end, d_end = _fit_line(_edge_points(volume, o, u, v, c2[i], e_end, _perp_out(e_end, c2[i] - c2[k]), radius_mm))
+    p_wall, d_wall = _fit_line(_edge_points(volume, o, u, v, c2[i], e_wall, _perp_out(e_wall, c2[i] - c2[j]),
+                                            radius_mm))
+    m = np.column_stack([d_end, -d_wall])
+    if abs(np.linalg.det(m)) < 1e-3:
         raise MeasurementError("the endplate and wall edges near the corner are parallel")
-    cu = (a_w + b_w * a_e) / den
-    cv = a_e + b_e * cu
-    snapped = np.array([cu, cv])
-    if np.linalg.norm(snapped - corner2) > radius_mm + 1.0:
-        raise MeasurementError(f"the body's corner is {np.linalg.norm(snapped - corner2):.1f} mm from the click "
+    a = np.linalg.solve(m, p_wall - p_end)[0]
+    snapped = p_end + a * d_end
+    if np.linalg.norm(snapped - c2[i]) > radius_mm + 1.0:
+        raise MeasurementError(f"the body's corner is {np.linalg.norm(snapped - c2[i]):.1f} mm from the click "
                                f"(more than radius_mm={radius_mm:g} mm): click closer")
-    return o + cu * u + cv * v
+    return o + snapped[0] * u + snapped[1] * v
 
 
 def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
@@ -179,9 +196,8 @@ def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
     vert = corners if isinstance(corners, Vertebra) else Vertebra("?", corners, volume.calibration)
     c = vert.corners
     o, u, v = sagittal_frame(c)
-    signs = ((1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0))  # (anterior?, superior?) of AS, PS, PI, AI
-    out = np.array([_snap_one(volume, o, u, v, np.array([np.dot(p - o, u), np.dot(p - o, v)]), su, sv, radius_mm)
-                    for p, (su, sv) in zip(c, signs)])
+    c2 = np.column_stack([(c - o) @ u, (c - o) @ v])
+    out = np.array([_snap_one(volume, o, u, v, c2, i, radius_mm) for i in range(4)])
     if isinstance(corners, Vertebra):
         return replace(vert, corners=out, calibration=volume.calibration, snapped=True)
     return out
