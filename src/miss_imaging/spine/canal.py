@@ -81,6 +81,9 @@ def _region(volume: ImageVolume, seed: Array, normal: Array, a: Array, b: Array,
     img = sample(volume, grid)
     c = n // 2
     inside = float(np.nanmedian(img[c - 5:c + 6, c - 5:c + 6]))
+    if inside >= 300.0:
+        raise MeasurementError(f"{what}: the seed {np.round(seed, 1).tolist()} lies in bone ({inside:.0f} HU); "
+                               "place it in the low-density space")
     ring = img[np.isfinite(img) & (img > inside + 150.0)]
     if ring.size < 50:
         raise MeasurementError(f"{what}: no bone around the seed {np.round(seed, 1).tolist()} within "
