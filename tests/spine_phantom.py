@@ -48,16 +48,19 @@ class Phantom:
         return tuple(slice(i, j) for i, j in zip(a, b))
 
     def paint(self, sd, hu, lo, hi, blur=2.0):
-        """Blend `hu` into the voxels by the occupancy of `sd` within the LPS box [lo, hi]."""
+        """Blend `hu` into the voxels by the occupancy of `sd` within the LPS box [lo, hi] (8-slice slabs)."""
         box = self._box(np.asarray(lo, float) - blur, np.asarray(hi, float) + blur)
-        grids = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")
-        idx = np.stack(grids, axis=-1).reshape(-1, 3).astype(np.float64)
-        if not len(idx):
-            return
-        pts = idx @ self.affine[:3, :3].T + self.affine[:3, 3]
-        f = np.clip(0.5 - sd(pts) / blur, 0.0, 1.0).reshape(grids[0].shape)
-        sub = self.pixels[box]
-        sub += (hu - sub) * f.astype(sub.dtype)
+        j, i = np.meshgrid(np.arange(box[1].start, box[1].stop), np.arange(box[2].start, box[2].stop), indexing="ij")
+        a, t = self.affine[:3, :3], self.affine[:3, 3]
+        plane = (np.stack([j, i], axis=-1).reshape(-1, 2) @ a[:, 1:].T) + t
+        for k0 in range(box[0].start, box[0].stop, 8):
+            ks = np.arange(k0, min(k0 + 8, box[0].stop))
+            if not plane.size:
+                return
+            pts = (ks[:, None, None] * a[:, 0] + plane[None]).reshape(-1, 3)
+            f = np.clip(0.5 - sd(pts) / blur, 0.0, 1.0).reshape(len(ks), *j.shape).astype(self.pixels.dtype)
+            sub = self.pixels[ks[0]:ks[-1] + 1, box[1], box[2]]
+            sub += (hu - sub) * f
 
     def volume(self) -> ImageVolume:
         return ImageVolume(np.round(self.pixels).astype(np.int16), self.spacing, self.affine, "volume", modality="CT")

@@ -40,17 +40,19 @@ def sample(volume: ImageVolume, points: npt.ArrayLike) -> Array:
     """Trilinear values of `volume` at LPS `points` ``(..., 3)``; NaN outside the volume."""
     pts = np.asarray(points, dtype=np.float64)
     flat = pts.reshape(-1, 3)
-    idx = volume.patient_to_index(flat)
-    shape = np.asarray(volume.shape[:3])
-    inside = np.all((idx >= -0.5) & (idx <= shape - 0.5), axis=1)
+    a = volume.affine
+    idx = np.linalg.inv(a[:3, :3]) @ (flat - a[:3, 3]).T  # (3, N): volume.patient_to_index, transposed
+    shape = np.asarray(volume.shape[:3], dtype=np.float64)[:, None]
+    inside = np.all((idx >= -0.5) & (idx <= shape - 0.5), axis=0)
     out = np.full(len(flat), np.nan)
     if not inside.any():
         return out.reshape(pts.shape[:-1])
-    sel = idx[inside]
-    lo = np.clip(np.floor(sel.min(axis=0)).astype(int) - 1, 0, shape - 1)
-    hi = np.clip(np.ceil(sel.max(axis=0)).astype(int) + 2, 1, shape)
-    block = np.asarray(volume.pixels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]], dtype=np.float32)
-    out[inside] = ndimage.map_coordinates(block, (sel - lo).T, order=1, mode="nearest")
+    sel = idx[:, inside] if not inside.all() else idx
+    lo = np.clip(np.floor(sel.min(axis=1)).astype(int) - 1, 0, shape[:, 0].astype(int) - 1)
+    hi = np.clip(np.ceil(sel.max(axis=1)).astype(int) + 2, 1, shape[:, 0].astype(int))
+    block = np.asarray(volume.pixels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])  # a view: no copy, no conversion
+    sel = sel - lo[:, None].astype(np.float64)
+    out[inside] = ndimage.map_coordinates(block, sel, output=np.float64, order=1, mode="nearest")
     return out.reshape(pts.shape[:-1])
 
 
@@ -107,7 +109,10 @@ def bone_centroid_x(volume: ImageVolume, near_lps: Array, *, bone_hu: float = 25
     through the level is the midsagittal plane; the window (±`half_mm` in x
     and y) covers a whole vertebra from either pedicle.
     """
-    step = 2.0
+    key = (id(volume.pixels), volume.affine.tobytes(), tuple(np.round(near_lps / 10.0)), bone_hu)
+    if key in _MIDLINES:
+        return _MIDLINES[key]
+    step = 3.0
     xs = np.arange(-half_mm, half_mm + step, step)
     zs = np.arange(-slab_mm / 2, slab_mm / 2 + step, step)
     gx, gy, gz = np.meshgrid(xs, xs, zs, indexing="ij")
@@ -118,4 +123,11 @@ def bone_centroid_x(volume: ImageVolume, near_lps: Array, *, bone_hu: float = 25
         raise MeasurementError(
             f"no bone (> {bone_hu:g} HU) within {half_mm:g} mm of {np.round(near_lps, 1).tolist()} "
             "to find the midline; pass midline_lps")
-    return float(pts[..., 0][bone].mean())
+    if len(_MIDLINES) > 64:
+        _MIDLINES.clear()
+    _MIDLINES[key] = float(pts[..., 0][bone].mean())
+    return _MIDLINES[key]
+
+
+#: midline estimates by (pixels, affine, 10 mm cell, threshold): a live drag asks again and again
+_MIDLINES: dict[tuple, float] = {}

@@ -1,7 +1,7 @@
 """Pedicle-screw breach: how far a screw's outer surface lies outside the bone's outer cortex.
 
-In cross-sections perpendicular to the screw (every 0.5 mm along the shank)
-rays run outward from the screw's surface in 36 directions; every crossing
+In cross-sections perpendicular to the screw (every 1 mm along the shank)
+rays run outward from the screw's surface in 24 directions; every crossing
 of the bone's half-maximum level along them is an outline point of the
 bone.  Where the screw hides the cortex (it has left the bone), the cortex is
 extrapolated by a circle fitted to the visible outline points around it (a
@@ -27,9 +27,9 @@ from .screws import METAL_HU, Screw
 
 __all__ = ["Breach", "breach"]
 
-_ANGLES = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+_ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 _R_OUT = 8.0  # mm beyond the screw's surface searched for the cortex
-_DR = 0.1
+_DR = 0.2  # mm; crossings are interpolated linearly between samples
 
 
 @dataclass(frozen=True)
@@ -50,24 +50,38 @@ class Breach:
     flags: tuple[str, ...] = ()
 
 
-def _levels(values: Array, bone_hu: float) -> float:
-    """Half-way level between the bone plateau and the soft tissue around the screw."""
-    v = values[np.isfinite(values) & (values < METAL_HU)]
-    bone, soft = v[v >= bone_hu], v[v < bone_hu]
-    if bone.size < 20:
-        raise MeasurementError(f"no bone (≥ {bone_hu:g} HU) within {_R_OUT:g} mm of the screw")
-    return 0.5 * (float(np.percentile(bone, 75)) + (float(np.median(soft)) if soft.size else 0.0))
+def _levels(prof: Array, bone_hu: float) -> Array:
+    """Per cross-section (first axis of `prof`): half-way between its bone plateau and soft tissue.
+
+    The plateau is the 90th percentile of its bone samples (≥ `bone_hu`,
+    below metal), so a dense pedicle and a lighter body each get their own
+    half-maximum edge; NaN where a section has no bone.
+    """
+    v = prof.reshape(len(prof), -1)
+    is_bone = (v >= bone_hu) & (v < METAL_HU)
+    is_soft = v < bone_hu  # NaN is neither
+    plateau = _row_quantile(np.where(is_bone, v, np.inf), is_bone.sum(axis=1), 0.9)
+    floor = np.nan_to_num(_row_quantile(np.where(is_soft, v, np.inf), is_soft.sum(axis=1), 0.5), nan=0.0)
+    return np.where(is_bone.sum(axis=1) >= 10, 0.5 * (plateau + floor), np.nan)
 
 
-def _crossings(prof: Array, r: Array, level: float) -> list[Array]:
-    """Per ray (rows of `prof`), radii where the profile crosses `level` (linear interpolation)."""
+def _row_quantile(v: Array, n: Array, q: float) -> Array:
+    """Quantile `q` of the first `n` finite values of each row (the rest padded with +inf); NaN where n = 0."""
+    srt = np.sort(v, axis=1)
+    k = np.clip(np.floor(q * (n - 1)).astype(int), 0, v.shape[1] - 1)
+    out = srt[np.arange(len(v)), k]
+    return np.where(n > 0, out, np.nan)
+
+
+def _crossings(prof: Array, r: Array, level: float) -> tuple[Array, Array]:
+    """In-plane (x, y) of every crossing of `level` along the rays (rows of `prof`, at `_ANGLES`), interpolated."""
     above = prof >= level
-    out = []
-    for p, a in zip(prof, above):
-        j = np.flatnonzero(a[:-1] != a[1:])
-        j = j[np.isfinite(p[j]) & np.isfinite(p[j + 1])]
-        out.append(r[j] + (level - p[j]) / (p[j + 1] - p[j]) * (r[1] - r[0]))
-    return out
+    ray, j = np.nonzero(above[:, :-1] != above[:, 1:])
+    p0, p1 = prof[ray, j], prof[ray, j + 1]
+    ok = np.isfinite(p0) & np.isfinite(p1)
+    ray, j, p0, p1 = ray[ok], j[ok], p0[ok], p1[ok]
+    rad = r[j] + (level - p0) / (p1 - p0) * (r[1] - r[0])
+    return rad * np.cos(_ANGLES[ray]), rad * np.sin(_ANGLES[ray])
 
 
 def _fit_circle(x: Array, y: Array) -> tuple[float, float, float, float]:
@@ -80,17 +94,23 @@ def _fit_circle(x: Array, y: Array) -> tuple[float, float, float, float]:
     return float(cx), float(cy), r, float(np.sqrt(np.mean(res**2)))
 
 
-def _section_breach(cross: list[Array], rs: float) -> tuple[float, Array] | None:
-    """(breach mm, in-plane direction) in one cross-section, or None where it cannot be judged."""
-    xs = np.concatenate([c * np.cos(a) for c, a in zip(cross, _ANGLES)])
-    ys = np.concatenate([c * np.sin(a) for c, a in zip(cross, _ANGLES)])
+def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array] | None:
+    """(breach mm, in-plane direction) in one cross-section, or None where it cannot be judged.
+
+    Judged only when the outline points fit one circle (rms < 0.3 mm, radius
+    1-15 mm) seen over at least 120° around its centre: a pedicle.
+    """
+    xs, ys = cross
     if xs.size < 6:
         return None
     cx, cy, r, rms = _fit_circle(xs, ys)
     keep = np.abs(np.hypot(xs - cx, ys - cy) - r) < 1.0
-    if keep.sum() >= 6 and keep.sum() < xs.size:
-        cx, cy, r, rms = _fit_circle(xs[keep], ys[keep])
-    if not (1.0 < r < 15.0) or rms > 0.5:
+    if 6 <= keep.sum() < xs.size:
+        xs, ys = xs[keep], ys[keep]
+        cx, cy, r, rms = _fit_circle(xs, ys)
+    seen = np.sort(np.arctan2(ys - cy, xs - cx))
+    gaps = np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi]))
+    if not (1.0 < r < 15.0) or rms > 0.3 or 2 * np.pi - gaps.max() < np.radians(120):
         return None
     off = float(np.hypot(cx, cy))
     d = np.array([-cx, -cy]) / off if off > 1e-9 else np.array([1.0, 0.0])
@@ -101,21 +121,24 @@ def _radial(volume: ImageVolume, screw: Screw, margin: float, bone_hu: float):
     """Worst radial breach along the shank: (mm, 3-D direction, surface point) or None; and bone contact."""
     e1, e2 = perpendicular_basis(screw.axis)
     rs = screw.diameter_mm / 2
-    t = np.arange(0.25, screw.length_mm, 0.5)
+    t = np.arange(0.5, screw.length_mm, 1.0)
     r = np.arange(rs + margin, rs + _R_OUT, _DR)
     dirs = np.outer(np.cos(_ANGLES), e1) + np.outer(np.sin(_ANGLES), e2)
     centres = screw.entry_lps + t[:, None] * screw.axis
     prof = sample(volume, centres[:, None, None, :] + dirs[None, :, None, :] * r[None, None, :, None])
-    level = _levels(prof, bone_hu)
-    contact = (prof[:, :, 0] >= level).mean(axis=1)
+    levels = _levels(prof, bone_hu)
+    if not np.isfinite(levels).any():
+        return None, False
+    with np.errstate(invalid="ignore"):
+        contact = (prof[:, :, 0] >= levels[:, None]).mean(axis=1)
     inside = np.flatnonzero(contact >= 0.25)
     if inside.size == 0:
         return None, False
     best = None
     for i in range(inside[0], len(t)):
-        if contact[i] == 1.0:
+        if contact[i] == 1.0 or not np.isfinite(levels[i]):
             continue
-        res = _section_breach(_crossings(prof[i], r, level), rs)
+        res = _section_breach(_crossings(prof[i], r, levels[i]), rs)
         if res is not None and res[0] > 0 and (best is None or res[0] > best[0]):
             d3 = res[1][0] * e1 + res[1][1] * e2
             best = (res[0], d3, centres[i] + rs * d3)
@@ -183,7 +206,7 @@ def breach(volume: ImageVolume, screw: Screw, *, midline_lps: npt.ArrayLike | No
         No bone around the screw.
     """
     axis_hu = sample(volume, screw.entry_lps + 0.5 * screw.length_mm * screw.axis)
-    margin = 1.0 if np.nan_to_num(axis_hu) > METAL_HU else 0.1  # metal blooms about 1 mm beyond its surface
+    margin = 1.5 if np.nan_to_num(axis_hu) > METAL_HU else 0.1  # metal blooms 1-1.5 mm beyond its surface
     radial, touches = _radial(volume, screw, margin, bone_hu)
     if not touches:
         raise MeasurementError(f"{screw.label or 'screw'}: no bone around the screw anywhere along its "

@@ -72,8 +72,8 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
 
 def _edge(p: Array, j: int, step: float) -> float:
     """Half-maximum position (mm) of the bone's outer edge just before sample `j` (first non-bone)."""
-    k = max(1, int(1.5 / step))
-    half = 0.5 * (float(np.nanmax(p[max(0, j - k):j])) + float(np.nanmin(p[j:j + k])))
+    k = max(1, int(1.5 / step))  # the plateau (or cortex peak) lies within 2.5 mm inside the first non-bone sample
+    half = 0.5 * (float(np.nanmax(p[max(0, j - 25):j])) + float(np.nanmin(p[j:j + k])))
     seg = np.flatnonzero(p[: j + k] < half)
     m = int(seg[seg >= 1][0]) if (seg >= 1).any() else j
     return (m - 1 + (p[m - 1] - half) / (p[m - 1] - p[m])) * step

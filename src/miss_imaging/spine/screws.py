@@ -16,6 +16,7 @@ __all__ = ["Screw", "find_screws", "METAL_HU"]
 
 #: titanium and steel reconstruct far above cortical bone (375-1200 HU)
 METAL_HU = 2000.0
+_SURROUND_HU = 400.0
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,17 @@ def _radius_profile(volume: ImageVolume, centre: Array, axis: Array, t: Array, r
     r = np.arange(0.0, r_max, step)
     pts = centre + t[:, None, None, None] * axis + dirs[None, :, None, :] * r[None, None, :, None]
     prof = sample(volume, pts)
-    out = np.full(len(t), np.nan)
-    for i in range(len(t)):
-        radii = [falling_edge(p, step, 0.5 * (p[0] + np.nanmin(p)), start=1) for p in prof[i]]
-        radii = [x for x in radii if x is not None]
-        if len(radii) >= 6:
-            out[i] = float(np.median(radii))
-    return out
+    # half-way between the metal and what surrounds it where it meets the surface, assumed bone (~400 HU):
+    # a snug pedicle's cortex hides in the metal's blur, so the profile's own low end would be soft tissue
+    level = 0.5 * (prof[..., 0] + _SURROUND_HU)
+    below = prof < level[..., None]
+    first = np.where(below.any(axis=-1), np.argmax(below, axis=-1), 0)
+    j = np.clip(first, 1, len(r) - 1)
+    p1 = np.take_along_axis(prof, j[..., None] - 1, -1)[..., 0]
+    p2 = np.take_along_axis(prof, j[..., None], -1)[..., 0]
+    radii = np.where(first > 0, (j - 1 + (p1 - level) / (p1 - p2)) * step, np.nan)
+    ok = np.isfinite(radii).sum(axis=1) >= 6
+    return np.where(ok, np.nanmedian(np.where(ok[:, None], radii, 0.0), axis=1), np.nan)
 
 
 def _ends(volume: ImageVolume, centre: Array, axis: Array, half_len: float) -> tuple[float, float]:
@@ -129,7 +134,7 @@ def _measure(volume: ImageVolume, pts: Array, label: str) -> Screw:
     if not np.isfinite(shank_r):
         raise MeasurementError(f"{label}: no radius found for the metal object")
     head = np.isfinite(radius) & (radius > shank_r + 1.0)
-    if head[: len(t) // 2].sum() > head[len(t) // 2:].sum():  # head at the minus end: make +axis point to the tip
+    if head[len(t) // 2:].sum() > head[: len(t) // 2].sum():  # head at the plus end: make +axis point to the tip
         axis, t_plus, t_minus, t, head = -axis, -t_minus, -t_plus, -t[::-1], head[::-1]
     head_lps = None
     if head[: len(t) // 2].any():
