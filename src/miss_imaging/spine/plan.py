@@ -1,0 +1,127 @@
+"""Planning a pedicle screw from an entry and a target point: length, isthmus width, stock sizes, angles, predicted breach."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import MeasurementError
+from ..model import ImageVolume
+from ._sampling import Array, as_points, bone_centroid_x, require_volume, sample, unit
+from .breach import Breach, breach
+from .screws import Screw
+
+__all__ = ["ScrewPlan", "plan_screw", "STOCK_DIAMETERS_MM", "STOCK_LENGTH_STEP_MM"]
+
+#: stock pedicle-screw diameters, mm
+STOCK_DIAMETERS_MM = tuple(np.round(np.arange(4.0, 7.51, 0.5), 1))
+STOCK_LENGTH_STEP_MM = 5.0
+_SIZING_SOURCE = "diameter ≈ 80 % of the isthmus width (Solitro, IJSS 2019)"
+
+
+@dataclass(frozen=True)
+class ScrewPlan:
+    """A planned screw trajectory and the stock screw that fits it.
+
+    Angles: ``medial_angle_deg`` in the axial plane from the sagittal plane,
+    positive when the screw points toward the midline as it goes anterior;
+    ``caudal_angle_deg`` in the sagittal plane from the axial plane, positive
+    when it points caudally as it goes anterior.
+    """
+
+    entry_lps: Array
+    target_lps: Array
+    length_mm: float
+    pedicle_width_mm: float
+    isthmus_lps: Array
+    suggested_diameter_mm: float
+    suggested_length_mm: float
+    medial_angle_deg: float
+    caudal_angle_deg: float
+    predicted_breach: Breach
+    calibration: str
+    definition: str
+    flags: tuple[str, ...] = ()
+
+
+def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone_hu: float) -> tuple[float, Array]:
+    """Narrowest bony width (mm) across the trajectory, in the axial direction perpendicular to it, and where."""
+    across = np.cross([0.0, 0.0, 1.0], axis)
+    across = unit(across if np.linalg.norm(across) > 1e-3 else [1.0, 0.0, 0.0], "across")
+    t = np.arange(0.0, length + 0.01, 0.5)
+    step = 0.1
+    s = np.arange(0.0, 15.0, step)
+    centres = entry + t[:, None] * axis
+    both = np.stack([centres[:, None, :] + sg * s[None, :, None] * across for sg in (1.0, -1.0)], axis=1)
+    prof = sample(volume, both)  # (t, side, s)
+    bone = prof >= bone_hu
+    in_bone = bone[:, :, 0].all(axis=1)
+    exits = np.where(bone.all(axis=2), -1, np.argmin(bone, axis=2))  # first non-bone sample per side
+    ok = in_bone & (exits > 0).all(axis=1)
+    if not ok.any():
+        raise MeasurementError("the trajectory never passes through bone enclosed on both sides within 15 mm "
+                               "(no pedicle found between entry and target)")
+    widths = np.full(len(t), np.inf)
+    for i in np.flatnonzero(ok):
+        widths[i] = sum(_edge(prof[i, k], exits[i, k], step) for k in (0, 1))
+    i = int(np.argmin(widths))
+    return float(widths[i]), centres[i]
+
+
+def _edge(p: Array, j: int, step: float) -> float:
+    """Half-maximum position (mm) of the bone's outer edge just before sample `j` (first non-bone)."""
+    k = max(1, int(1.5 / step))  # the plateau (or cortex peak) lies within 2.5 mm inside the first non-bone sample
+    half = 0.5 * (float(np.nanmax(p[max(0, j - 25):j])) + float(np.nanmin(p[j:j + k])))
+    seg = np.flatnonzero(p[: j + k] < half)
+    m = int(seg[seg >= 1][0]) if (seg >= 1).any() else j
+    return (m - 1 + (p[m - 1] - half) / (p[m - 1] - p[m])) * step
+
+
+def _angles(axis: Array, entry: Array, midline_x: float) -> tuple[float, float]:
+    anterior = -axis[1]
+    toward_mid = np.sign(midline_x - entry[0]) or 1.0
+    medial = float(np.degrees(np.arctan2(axis[0] * toward_mid, anterior)))
+    caudal = float(np.degrees(np.arctan2(-axis[2], anterior)))
+    return medial, caudal
+
+
+def plan_screw(volume: ImageVolume, entry_lps: npt.ArrayLike, target_lps: npt.ArrayLike, *,
+               midline_lps: npt.ArrayLike | None = None, bone_hu: float = 150.0) -> ScrewPlan:
+    """Plan a screw from `entry_lps` to `target_lps` (LPS mm).
+
+    ``pedicle_width_mm`` is the narrowest bony width across the trajectory
+    along its course (half-maximum outer cortex on both sides, measured in
+    the axial direction perpendicular to it: the isthmus);
+    ``suggested_diameter_mm`` the largest stock diameter (4.0–7.5 mm in 0.5
+    steps) ≤ 80 % of that width; ``suggested_length_mm`` the largest multiple
+    of 5 mm ≤ the length; ``predicted_breach`` the :func:`breach` of a
+    virtual screw of the suggested diameter on this line.
+
+    Raises
+    ------
+    MeasurementError
+        Entry equals target, no pedicle along the line, or the pedicle is
+        too narrow for the smallest stock screw.
+    """
+    require_volume(volume, "plan_screw")
+    entry, target = as_points(entry_lps, "entry_lps").reshape(3), as_points(target_lps, "target_lps").reshape(3)
+    length = float(np.linalg.norm(target - entry))
+    axis = unit(target - entry, "trajectory (entry and target coincide)")
+    width, isthmus = _isthmus(volume, entry, axis, length, bone_hu)
+    fits = [d for d in STOCK_DIAMETERS_MM if d <= 0.8 * width + 1e-9]
+    flags: list[str] = []
+    if not fits:
+        flags.append(f"isthmus {width:.1f} mm: no stock screw ≤ 80 % of it (smallest 4.0 mm)")
+    diameter = float(max(fits)) if fits else float(STOCK_DIAMETERS_MM[0])
+    stock_len = float(np.floor(length / STOCK_LENGTH_STEP_MM + 1e-9) * STOCK_LENGTH_STEP_MM)
+    mid = (as_points(midline_lps, "midline_lps").reshape(3)[0] if midline_lps is not None
+           else bone_centroid_x(volume, 0.5 * (entry + target)))
+    medial, caudal = _angles(axis, entry, mid)
+    virtual = Screw.from_points(entry, target, diameter, calibration="planned", label="planned screw")
+    pred = breach(volume, virtual, midline_lps=[mid, 0.0, 0.0], bone_hu=bone_hu)
+    flags.extend(pred.flags)
+    return ScrewPlan(entry, target, length, width, isthmus, diameter, stock_len, medial, caudal, pred,
+                     volume.calibration, "length entry→target; isthmus = narrowest axial bony width across the "
+                     f"trajectory; {_SIZING_SOURCE}", tuple(flags))

@@ -1,0 +1,203 @@
+"""A vertebral body from its four sagittal corners, and snapping clicked corners onto the image's edges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import MeasurementError
+from ..model import ImageVolume
+from ..measure import GEOMETRY_LABEL
+from ._sampling import Array, as_points, falling_edge, sample, unit
+
+__all__ = ["Vertebra", "snap_corners", "CORNER_NAMES", "sagittal_frame"]
+
+#: corner order of :class:`Vertebra`
+CORNER_NAMES = ("anterior-superior", "posterior-superior", "posterior-inferior", "anterior-inferior")
+AS, PS, PI, AI = range(4)
+
+
+@dataclass(frozen=True)
+class Vertebra:
+    """A vertebral body in a sagittal plane.
+
+    Parameters
+    ----------
+    label : str
+        The level, e.g. ``"L4"``.
+    corners : (4, 3) array-like
+        Patient LPS mm of the corners in the order anterior-superior,
+        posterior-superior, posterior-inferior, anterior-inferior.
+    calibration : str
+        What the coordinates rest on (the image's calibration label).
+    """
+
+    label: str
+    corners: Array
+    calibration: str = "patient geometry (CT)"
+    snapped: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        c = np.array(as_points(self.corners, f"corners of {self.label}"), dtype=np.float64)
+        if c.shape != (4, 3):
+            raise MeasurementError(f"{self.label}: a Vertebra needs 4 corners (AS, PS, PI, AI); got shape {c.shape}")
+        c.setflags(write=False)
+        object.__setattr__(self, "corners", c)
+        _check_shape(self.label, c, self.calibration)
+
+    @property
+    def superior_endplate(self) -> tuple[Array, Array]:
+        """(posterior, anterior) ends of the superior endplate."""
+        return self.corners[PS], self.corners[AS]
+
+    @property
+    def inferior_endplate(self) -> tuple[Array, Array]:
+        """(posterior, anterior) ends of the inferior endplate."""
+        return self.corners[PI], self.corners[AI]
+
+
+def _check_shape(label: str, c: Array, calibration: str) -> None:
+    """Reject corners that cannot be a body: coincident, crossed, or (on CT) anterior/superior reversed."""
+    for i in range(4):
+        for j in range(i + 1, 4):
+            if np.linalg.norm(c[i] - c[j]) < 1e-6:
+                raise MeasurementError(f"{label}: corners {CORNER_NAMES[i]} and {CORNER_NAMES[j]} coincide")
+    order = ("corners are not in the order anterior-superior, posterior-superior, posterior-inferior, "
+             "anterior-inferior")
+    ant = (c[AS] - c[PS]) + (c[AI] - c[PI])
+    sup = (c[AS] - c[AI]) + (c[PS] - c[PI])
+    normal = np.cross(ant, sup)
+    if np.linalg.norm(normal) < 1e-9:
+        raise MeasurementError(f"{label}: {order}")
+    turns = [np.dot(np.cross(c[(i + 1) % 4] - c[i], c[(i + 2) % 4] - c[(i + 1) % 4]), normal) for i in range(4)]
+    if not (all(t > 0 for t in turns) or all(t < 0 for t in turns)):
+        raise MeasurementError(f"{label}: {order} (the outline crosses itself)")
+    if calibration == GEOMETRY_LABEL:  # patient LPS: anterior is -y, superior +z
+        a, s = ant / np.linalg.norm(ant), sup / np.linalg.norm(sup)
+        if a[1] > 0.5 or s[2] < -0.5:
+            raise MeasurementError(f"{label}: {order} (the 'anterior' corners lie posterior or the 'superior' "
+                                   "ones inferior in patient coordinates)")
+
+
+def sagittal_frame(corners: Array) -> tuple[Array, Array, Array]:
+    """(origin, u, v) of the plane of `corners` (M, 4, 3 or 4, 3): u anterior, v superior, orthonormal.
+
+    The axes are the bodies' own: u the mean posterior-to-anterior endplate
+    direction, v the mean inferior-to-superior wall direction made
+    orthogonal to u.  Angles measured in (u, v) are anatomical: positive
+    counter-clockwise from anterior toward superior.
+    """
+    c = np.asarray(corners, dtype=np.float64).reshape(-1, 4, 3)
+    ant = unit(((c[:, AS] - c[:, PS]) + (c[:, AI] - c[:, PI])).sum(axis=0), "anterior direction")
+    sup = ((c[:, AS] - c[:, AI]) + (c[:, PS] - c[:, PI])).sum(axis=0)
+    v = unit(sup - np.dot(sup, ant) * ant, "superior direction")
+    return c.reshape(-1, 3).mean(axis=0), ant, v
+
+
+def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Array, along: Array, out: Array,
+                 radius_mm: float) -> Array:
+    """Half-maximum points (in-plane coords) of the body's edge that leaves `corner` along `along`.
+
+    Profiles run across the edge along `out` (from inside the body outward),
+    at 3-9 mm from the click along the edge (away from the rounded corner).
+    Profiles that do not start in bone (the click too far out) are skipped.
+    """
+    step = 0.1
+    inner, outer = radius_mm + 3.0, radius_mm + 1.0
+    s = np.arange(-inner, outer + step / 2, step)
+    found = []
+    for t in np.linspace(radius_mm, radius_mm + 6.0, 13):
+        line = corner + t * along + np.outer(s, out)
+        prof = sample(volume, o + np.outer(line[:, 0], u) + np.outer(line[:, 1], v))
+        head = prof[: int(2.0 / step)]
+        level = 0.5 * (float(np.nanmedian(head)) + float(np.nanmin(prof)))
+        if not np.all(head >= level):
+            continue
+        d = falling_edge(prof, step, level, start=1)
+        if d is not None:
+            found.append(line[0] + d * out)
+    if len(found) < 5:
+        raise MeasurementError("no body edge found near the corner within "
+                               f"{radius_mm:g} mm (or the corner is outside the image): click closer to the "
+                               "corner")
+    return np.asarray(found)
+
+
+def _fit_line(pts: Array) -> tuple[Array, Array]:
+    """Total-least-squares line (point, unit direction), refitted without points > 0.5 mm off."""
+    for _ in range(2):
+        c = pts.mean(axis=0)
+        d = np.linalg.svd(pts - c)[2][0]
+        off = np.abs((pts - c) @ np.array([-d[1], d[0]]))
+        if (off < 0.5).sum() < 5 or (off < 0.5).all():
+            break
+        pts = pts[off < 0.5]
+    return c, d
+
+
+def _perp_out(e: Array, away: Array) -> Array:
+    n = np.array([-e[1], e[0]])
+    return n if np.dot(n, away) > 0 else -n
+
+
+#: for each corner: (the other corner of its endplate, the other corner of its wall)
+_NEIGHBOURS = ((PS, AI), (AS, PI), (AI, PS), (PI, AS))
+
+
+def _snap_one(volume: ImageVolume, o: Array, u: Array, v: Array, c2: Array, i: int, radius_mm: float) -> Array:
+    """Snap corner `i` (in-plane coords of all four in `c2`) to the intersection of its endplate and wall edges."""
+    j, k = _NEIGHBOURS[i]
+    e_end, e_wall = unit(c2[j] - c2[i]), unit(c2[k] - c2[i])
+    p_end, d_end = _fit_line(_edge_points(volume, o, u, v, c2[i], e_end, _perp_out(e_end, c2[i] - c2[k]), radius_mm))
+    p_wall, d_wall = _fit_line(_edge_points(volume, o, u, v, c2[i], e_wall, _perp_out(e_wall, c2[i] - c2[j]),
+                                            radius_mm))
+    m = np.column_stack([d_end, -d_wall])
+    if abs(np.linalg.det(m)) < 1e-3:
+        raise MeasurementError("the endplate and wall edges near the corner are parallel")
+    a = np.linalg.solve(m, p_wall - p_end)[0]
+    snapped = p_end + a * d_end
+    if np.linalg.norm(snapped - c2[i]) > radius_mm + 1.0:
+        raise MeasurementError(f"the body's corner is {np.linalg.norm(snapped - c2[i]):.1f} mm from the click "
+                               f"(more than radius_mm={radius_mm:g} mm): click closer")
+    return o + snapped[0] * u + snapped[1] * v
+
+
+def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
+                 radius_mm: float = 3.0) -> Vertebra | Array:
+    """Move four clicked corners onto the vertebral body's edges in the image.
+
+    Near each corner the endplate edge and the wall edge are each found as
+    the half-maximum bone edge on profiles across them (sampled at 0.1 mm in
+    the plane of the four corners, inward of the rounded corner), fitted as
+    lines, and intersected.  Two users clicking roughly the same corners get
+    the same corners.
+
+    Parameters
+    ----------
+    volume : ImageVolume
+    corners : (4, 3) array-like or Vertebra
+        LPS mm, order anterior-superior, posterior-superior,
+        posterior-inferior, anterior-inferior.
+    radius_mm : float
+        How far (mm) the true corner may be from the click.
+
+    Returns
+    -------
+    Vertebra (when given one, with ``snapped=True``) or (4, 3) ndarray of LPS mm.
+
+    Raises
+    ------
+    MeasurementError
+        When no edge is found near a corner, or the edges found lie farther
+        than `radius_mm` + 1 mm from the click.
+    """
+    vert = corners if isinstance(corners, Vertebra) else Vertebra("?", corners, volume.calibration)
+    c = vert.corners
+    o, u, v = sagittal_frame(c)
+    c2 = np.column_stack([(c - o) @ u, (c - o) @ v])
+    out = np.array([_snap_one(volume, o, u, v, c2, i, radius_mm) for i in range(4)])
+    if isinstance(corners, Vertebra):
+        return replace(vert, corners=out, calibration=volume.calibration, snapped=True)
+    return out
