@@ -21,14 +21,14 @@ and the README's "Spine tools" section.
 
 from __future__ import annotations
 
-from .access import TUBE_LENGTHS_MM, AccessPlan, access_plan
-from .breach import Breach, breach
-from .canal import Canal, Foramen, canal, foramen
-from .disc import DiscHeight, Slip, SpineAngle, disc_angle, disc_height, lordosis, segmental_angle, slip
-from .norms import NormalRange, gertzbein_robbins_grade, meyerding_grade, stenosis_grade
-from .plan import STOCK_DIAMETERS_MM, ScrewPlan, plan_screw
-from .screws import METAL_HU, Screw, find_screws
-from .vertebra import CORNER_NAMES, Vertebra, snap_corners
+from miss_imaging.spine.access import TUBE_LENGTHS_MM, AccessPlan, access_plan
+from miss_imaging.spine.breach import Breach, breach
+from miss_imaging.spine.canal import Canal, Foramen, canal, foramen
+from miss_imaging.spine.disc import DiscHeight, Slip, SpineAngle, disc_angle, disc_height, lordosis, segmental_angle, slip
+from miss_imaging.spine.norms import NormalRange, gertzbein_robbins_grade, meyerding_grade, stenosis_grade
+from miss_imaging.spine.plan import STOCK_DIAMETERS_MM, ScrewPlan, plan_screw
+from miss_imaging.spine.screws import METAL_HU, Screw, find_screws
+from miss_imaging.spine.vertebra import CORNER_NAMES, Vertebra, snap_corners
 
 __all__ = [
     "AccessPlan", "Breach", "CORNER_NAMES", "Canal", "DiscHeight", "Foramen", "METAL_HU", "NormalRange",

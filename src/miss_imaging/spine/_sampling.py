@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
 
 Array = npt.NDArray[np.float64]
 

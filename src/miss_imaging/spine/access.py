@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import MeasurementError, warn_and_log
-from ..model import ImageVolume
-from ._sampling import Array, as_points, require_volume, sample, unit
+from miss_imaging.errors import MeasurementError, warn_and_log
+from miss_imaging.model import ImageVolume
+from miss_imaging.spine._sampling import Array, as_points, require_volume, sample, unit
 
 __all__ = ["AccessPlan", "access_plan", "TUBE_LENGTHS_MM"]
 

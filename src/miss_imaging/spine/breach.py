@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
-from . import norms
-from ._sampling import Array, as_points, bone_centroid_x, perpendicular_basis, sample
-from .screws import METAL_HU, Screw
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
+from miss_imaging.spine import norms
+from miss_imaging.spine._sampling import Array, as_points, bone_centroid_x, perpendicular_basis, sample
+from miss_imaging.spine.screws import METAL_HU, Screw
 
 __all__ = ["Breach", "breach"]
 

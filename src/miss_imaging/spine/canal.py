@@ -17,10 +17,10 @@ import numpy.typing as npt
 from scipy import ndimage
 from skimage import measure as skmeasure
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
-from . import norms
-from ._sampling import Array, as_points, require_volume, sample, unit
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
+from miss_imaging.spine import norms
+from miss_imaging.spine._sampling import Array, as_points, require_volume, sample, unit
 
 __all__ = ["Canal", "Foramen", "canal", "foramen"]
 

@@ -12,10 +12,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import MeasurementError
-from . import norms
-from ._sampling import Array
-from .vertebra import AI, AS, PI, PS, Vertebra, sagittal_frame
+from miss_imaging.errors import MeasurementError
+from miss_imaging.spine import norms
+from miss_imaging.spine._sampling import Array
+from miss_imaging.spine.vertebra import AI, AS, PI, PS, Vertebra, sagittal_frame
 
 __all__ = ["DiscHeight", "SpineAngle", "Slip", "disc_height", "disc_angle", "segmental_angle", "lordosis", "slip"]
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
-from ._sampling import Array, as_points, bone_centroid_x, require_volume, sample, unit
-from .breach import Breach, breach
-from .screws import Screw
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
+from miss_imaging.spine._sampling import Array, as_points, bone_centroid_x, require_volume, sample, unit
+from miss_imaging.spine.breach import Breach, breach
+from miss_imaging.spine.screws import Screw
 
 __all__ = ["ScrewPlan", "plan_screw", "STOCK_DIAMETERS_MM", "STOCK_LENGTH_STEP_MM"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
-from ._sampling import Array, as_points, falling_edge, perpendicular_basis, require_volume, sample, unit
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
+from miss_imaging.spine._sampling import Array, as_points, falling_edge, perpendicular_basis, require_volume, sample, unit
 
 __all__ = ["Screw", "find_screws", "METAL_HU"]
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import MeasurementError
-from ..model import ImageVolume
-from ..measure import GEOMETRY_LABEL
-from ._sampling import Array, as_points, falling_edge, sample, unit
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ImageVolume
+from miss_imaging.measurement.measure import GEOMETRY_LABEL
+from miss_imaging.spine._sampling import Array, as_points, falling_edge, sample, unit
 
 __all__ = ["Vertebra", "snap_corners", "CORNER_NAMES", "sagittal_frame"]
 
