@@ -43,6 +43,8 @@ from miss_imaging.measure import (
 )
 from miss_imaging.model import ImageVolume
 
+from ._calibrate import calibration_text
+
 __all__ = [
     "TOOLS",
     "MEASURE_KEY",
@@ -51,6 +53,7 @@ __all__ = [
     "Result",
     "image_volume",
     "layer_calibration",
+    "current_calibration",
     "world_to_index",
     "index_to_world",
     "tool_layer",
@@ -98,6 +101,19 @@ def layer_calibration(image_layer: Any) -> Calibration | None:
     """A user calibration set on the image layer, else None (the volume's own)."""
     cal = image_layer.metadata.get(USER_CAL_KEY)
     return cal if isinstance(cal, Calibration) else None
+
+
+def current_calibration(image_layer: Any) -> Calibration | None:
+    """The calibration in force on an image layer: the user's if set, else the volume's own.
+
+    The single source every physical value shown or written for the layer
+    reads (canvas labels, table, status bar, scale bar caption, snapshot,
+    GIF, CSV/JSON, session).  None for layers without a miss-imaging volume.
+    """
+    vol = image_volume(image_layer)
+    if vol is None:
+        return None
+    return layer_calibration(image_layer) or volume_calibration(vol)
 
 
 def world_to_index(image_layer: Any, world: np.ndarray) -> np.ndarray:
@@ -442,13 +458,14 @@ def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> s
             "user calibration applies to projection images (fluoroscopy, radiographs); "
             f"{image_layer.name} is positioned by its patient geometry"
         )
-    old = tuple(float(s) for s in image_layer.scale)
+    before = current_calibration(image_layer)
     image_layer.metadata[USER_CAL_KEY] = cal
     kept = _set_in_plane_scale(viewer, image_layer, (float(cal.row_mm), float(cal.col_mm)), "mm")  # type: ignore[arg-type]
     n = sum(len(results(lay)) for lay, _ in kept)
+    was = calibration_text(before)  # type: ignore[arg-type]  (a projection always has one)
     return (
         f"{image_layer.name}: {cal.label}; in-plane scale set to {cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel "
-        f"(was {old[-2]:.4g} x {old[-1]:.4g}, {vol.calibration}); {n} measurement(s) updated"
+        f"(was {was}); {n} measurement(s) updated"
     )
 
 

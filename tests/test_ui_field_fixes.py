@@ -1,0 +1,86 @@
+"""Issue 12 (field fixes, UI side): calibration line choice, one calibration everywhere, W/L target,
+tabbed docks, plain tilt notice, GIF overlays, snapshot captions, labels inside the canvas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miss_imaging.calibration import Calibration
+from miss_imaging.errors import MeasurementError
+from miss_imaging.model import ProjectionTags
+
+from test_measure_widget import add_volume, fluoro_volume, labels
+
+ERMF_TAGS = ProjectionTags(imager_pixel_spacing=(0.3, 0.3), ermf=1.25)  # 0.24 mm/px at the isocentre
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    import napari.utils.notifications as nn
+
+    seen: list[tuple[str, str]] = []
+    for level in ("info", "warning", "error"):
+        monkeypatch.setattr(nn, f"show_{level}", lambda msg, lv=level: seen.append((lv, str(msg))))
+    return seen
+
+
+@pytest.fixture
+def mwidget(make_napari_viewer):
+    from miss_imaging_napari._measure_widget import MeasureWidget
+
+    viewer = make_napari_viewer()
+    return viewer, MeasureWidget(viewer)
+
+
+# ---------------------------------------------------------------- item 2: which line calibrates
+
+
+def test_choose_line_rules():
+    from miss_imaging_napari._calibrate import LineCandidate, choose_calibration_line
+
+    sphere = LineCandidate(0, "sphere", "distance", 58.0, True)
+    bead = LineCandidate(1, "beads", "distance", 59.2, True)
+    angle = LineCandidate(2, "angle 1", "angle", None, True)
+    other = LineCandidate(3, "ruler 9", "distance", 10.0, False)
+    rows = [sphere, bead, angle, other]
+    assert choose_calibration_line(rows, [0], "XA") is sphere
+    assert choose_calibration_line([sphere, angle, other], [], "XA") is sphere  # the only line on the image
+    with pytest.raises(MeasurementError, match=r"2 lines on XA \('sphere' \(58.0 px\), 'beads' \(59.2 px\)\)"):
+        choose_calibration_line(rows, [], "XA")
+    with pytest.raises(MeasurementError, match="2 rows are picked"):
+        choose_calibration_line(rows, [0, 1], "XA")
+    with pytest.raises(MeasurementError, match="not a measured straight line"):
+        choose_calibration_line(rows, [2], "XA")
+    with pytest.raises(MeasurementError, match="not drawn on XA"):
+        choose_calibration_line(rows, [3], "XA")
+    with pytest.raises(MeasurementError, match="no straight line"):
+        choose_calibration_line([angle], [], "XA")
+
+
+def test_calibration_uses_the_picked_line_not_napari_selection(mwidget, notes):
+    """The field report: sphere line, then bead line (napari leaves the bead line selected)."""
+    viewer, w = mwidget
+    img = add_volume(viewer, fluoro_volume(ERMF_TAGS))
+    sphere = w.add_measurement("distance", [(1, 20, 20), (1, 20, 70)], name="sphere")  # 50 px
+    beads = w.add_measurement("distance", [(1, 60, 10), (1, 60, 110)], name="beads")  # 100 px
+    beads.layer.selected_data = {1}  # what napari leaves selected after drawing
+    w.length_edit.setText("25")
+    w.object_edit.setText("calibration sphere")
+    w.calibrate_button.click()
+    assert notes[-1][0] == "warning" and "'sphere' (50.0 px), 'beads' (100.0 px)" in notes[-1][1]
+    assert tuple(img.scale)[1:] == pytest.approx((0.24, 0.24))  # nothing changed
+    w.table.selectRow(0)
+    msg = w.calibrate_from_selection()
+    assert "calibrated on line 'sphere' (50.0 px = 25 mm)" in msg
+    assert "user-calibrated (calibration sphere, 25.0 mm), 0.5 x 0.5 mm/pixel" in msg
+    assert "was magnification-corrected (ERMF), 0.24 x 0.24 mm/pixel" in msg
+    assert {m.name: m.mm for m in w.measurements()} == pytest.approx({"sphere": 25.0, "beads": 50.0})
+    # a second calibration says the calibration actually in force before: the user's
+    w.length_edit.setText("50")
+    w.object_edit.setText("bead pair")
+    w.table.selectRow(1)
+    msg = w.calibrate_from_selection()
+    assert "calibrated on line 'beads' (100.0 px = 50 mm)" in msg
+    assert "was user-calibrated (calibration sphere, 25.0 mm), 0.5 x 0.5 mm/pixel" in msg
+    assert "magnification" not in msg.split("was")[1]
