@@ -84,3 +84,67 @@ def test_calibration_uses_the_picked_line_not_napari_selection(mwidget, notes):
     assert "calibrated on line 'beads' (100.0 px = 50 mm)" in msg
     assert "was user-calibrated (calibration sphere, 25.0 mm), 0.5 x 0.5 mm/pixel" in msg
     assert "magnification" not in msg.split("was")[1]
+
+
+# ---------------------------------------------------------------- items 3 and 11: one calibration; W/L and status
+
+
+def test_status_bar_follows_user_calibration_and_works_with_ruler_active(mwidget, notes):
+    from miss_imaging_napari import _status
+
+    viewer, w = mwidget
+    _status.attach(viewer)
+    img = add_volume(viewer, fluoro_volume(ERMF_TAGS))
+    r = w.add_measurement("distance", [(1, 20, 20), (1, 20, 70)], name="sphere")
+    ruler = r.layer
+    assert viewer.layers.selection.active is ruler  # as after every measurement
+    world = img.data_to_world((1, 30, 40))
+    status = ruler.get_status(world, world=True)  # napari calls the active layer's get_status
+    assert "(magnification-corrected (ERMF))" in status["coordinates"] and "row 7.2 mm" in status["coordinates"]
+    w.length_edit.setText("25")
+    w.object_edit.setText("sphere")
+    w.calibrate_from_selection()
+    world = img.data_to_world((1, 30, 40))
+    for lay in (img, ruler):
+        text = lay.get_status(world, world=True)["coordinates"]
+        assert "row 15.0 mm, col 20.0 mm (user-calibrated (sphere, 25.0 mm))" in text, text
+    assert "user-calibrated (sphere, 25.0 mm)" in w.calibration_label.text()
+    assert w.table.item(0, 4).text() == "user-calibrated (sphere, 25.0 mm)"
+
+
+def test_target_image_rules():
+    from miss_imaging_napari._targets import MEASURE_KEY, target_image
+
+    class L:
+        def __init__(self, image, visible=True, md=None):
+            self.image, self.visible, self.metadata = image, visible, md or {}
+
+    a, b, hidden = L(True), L(True), L(True, visible=False)
+    ruler_a = L(False, md={MEASURE_KEY: {"image": a}})
+    plain = L(False)
+    layers = [a, b, hidden, ruler_a, plain]
+    is_img = lambda lay: lay.image  # noqa: E731
+    assert target_image(b, layers, is_img) is b
+    assert target_image(ruler_a, layers, is_img) is a  # the image the ruler measures, not the top one
+    assert target_image(plain, layers, is_img) is b  # top *visible* image
+    assert target_image(None, layers, is_img) is b
+    assert target_image(ruler_a, [b, ruler_a], is_img) is b  # its image was removed
+    assert target_image(plain, [plain], is_img) is None
+
+
+def test_window_level_acts_on_measured_image_while_ruler_active(mwidget):
+    from miss_imaging_napari._window_widget import WindowWidget
+
+    viewer, w = mwidget
+    img = add_volume(viewer, fluoro_volume(ERMF_TAGS))
+    top = add_volume(viewer, fluoro_volume(ERMF_TAGS, uid="1.2.3.9"))
+    ww = WindowWidget(viewer)
+    viewer.layers.selection.active = img
+    w.image_combo.setCurrentIndex(0)
+    r = w.add_measurement("distance", [(1, 20, 20), (1, 20, 70)], image_layer=img)
+    assert viewer.layers.selection.active is r.layer
+    assert ww.layer is img and ww.width_box.isEnabled() and "No image" not in ww.layer_label.text()
+    ww.set_window(__import__("miss_imaging").Window(100.0, 50.0))
+    assert tuple(img.contrast_limits) == pytest.approx((75.0, 125.0), abs=1.0)
+    assert tuple(top.contrast_limits) != tuple(img.contrast_limits)
+    ww.cleanup()

@@ -111,6 +111,7 @@ class WindowWidget(QWidget):
 
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_inserted)
+        self.viewer.layers.events.removed.connect(self._on_active)
         self.set_mouse_enabled(True)
         self._on_active()
 
@@ -118,7 +119,8 @@ class WindowWidget(QWidget):
 
     @property
     def layer(self) -> Any:
-        """The image layer being windowed (the active one), or None."""
+        """The image layer being windowed: the active image, the image the active ruler measures, or the top
+        visible image; None without images."""
         return self._layer
 
     def set_window(self, window: Window) -> None:
@@ -148,7 +150,8 @@ class WindowWidget(QWidget):
         self.set_mouse_enabled(False)
         self._watch(None)
         for emitter, cb in ((self.viewer.layers.selection.events.active, self._on_active),
-                            (self.viewer.layers.events.inserted, self._on_inserted)):
+                            (self.viewer.layers.events.inserted, self._on_inserted),
+                            (self.viewer.layers.events.removed, self._on_active)):
             emitter.disconnect(cb)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
@@ -169,12 +172,18 @@ class WindowWidget(QWidget):
     def _on_inserted(self, event: Any = None) -> None:
         if self.mouse_box.isChecked() and event is not None:
             _mouse_wl.install(event.value)
+        self._on_active()
 
     def _on_active(self, event: Any = None) -> None:
         from napari.layers import Image
 
-        active = self.viewer.layers.selection.active
-        self._watch(active if isinstance(active, Image) else None)
+        from ._targets import target_image
+
+        # a ruler is active after every measurement: window the image it measures (or the top visible one)
+        target = target_image(self.viewer.layers.selection.active, list(self.viewer.layers),
+                              lambda lay: isinstance(lay, Image))
+        if target is not self._layer or target is None:
+            self._watch(target)
 
     def _watch(self, layer: Any) -> None:
         if self._layer is not None:
