@@ -148,3 +148,30 @@ def test_window_level_acts_on_measured_image_while_ruler_active(mwidget):
     assert tuple(img.contrast_limits) == pytest.approx((75.0, 125.0), abs=1.0)
     assert tuple(top.contrast_limits) != tuple(img.contrast_limits)
     ww.cleanup()
+
+
+# ---------------------------------------------------------------- item 13: the tilted-CT notice
+
+
+def test_tilted_ct_notice_is_one_plain_sentence(make_napari_viewer, samples, truth, notes):
+    from miss_imaging_napari._layers import NOTE_KEY
+    from miss_imaging_napari._widget import SeriesWidget
+
+    if not (samples / "spine_ct").is_dir():
+        pytest.skip("sample_dicoms/spine_ct not generated")
+    viewer = make_napari_viewer()
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    infos = [t for lv, t in notes if "resampled" in t]
+    # the slice plane's tilt from the phantom's own normal (truth: 5 deg about x, then 3 deg in-plane about z)
+    tilt = np.degrees(np.arccos(np.max(np.abs(truth["spine_ct"]["slice_normal"]))))
+    assert len(infos) == 1, notes
+    text = infos[0]
+    assert round(tilt) == 5 and text.endswith(
+        "shown resampled onto patient axes because the slices are tilted 5°; measurements use the original geometry")
+    assert len(text) < 160 and "(0020," not in text and "napari" not in text and ". " not in text
+    # the detail stays in the info panel
+    sw = SeriesWidget(viewer)
+    sw.table.selectRow(0)
+    note = viewer.layers[0].metadata[NOTE_KEY]
+    assert "resampled for display onto a patient-aligned grid" in note
+    assert note.split(": ", 1)[1] in sw.info.toPlainText()  # (its file path shown without folders)

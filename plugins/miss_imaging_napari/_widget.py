@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 
 from miss_imaging.model import ImageVolume, SeriesInfo
 
-from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, tilt_degrees
+from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, resample_notice, tilt_degrees
 
 __all__ = ["SeriesWidget", "COLUMNS", "TOOLS", "series_row", "volume_row", "technical_info"]
 
@@ -313,7 +313,7 @@ class SeriesWidget(QWidget):
         for w in vol.warnings:
             show_warning(f"{vol.label}: {w}")
         if kw["metadata"].get(NOTE_KEY):
-            show_info(kw["metadata"][NOTE_KEY])
+            show_info(resample_notice(vol))
         attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:
