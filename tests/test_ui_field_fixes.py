@@ -175,3 +175,36 @@ def test_tilted_ct_notice_is_one_plain_sentence(make_napari_viewer, samples, tru
     note = viewer.layers[0].metadata[NOTE_KEY]
     assert "resampled for display onto a patient-aligned grid" in note
     assert note.split(": ", 1)[1] in sw.info.toPlainText()  # (its file path shown without folders)
+
+
+# ---------------------------------------------------------------- item 12: docks open tabbed
+
+
+def test_tab_partner_doctest():
+    from miss_imaging_napari._docking import DockInfo, tab_partner
+
+    assert tab_partner([]) is None
+    assert tab_partner([DockInfo(True, True, False, False), DockInfo(True, True, False, True)]) == 1
+
+
+def test_four_docks_added_the_documented_way_keep_the_canvas(make_napari_viewer, qtbot):
+    """Plugins menu way (no tabify) on a 1280x800 screen: the canvas keeps its size, the window does not grow."""
+    from qtpy.QtWidgets import QApplication, QDockWidget
+
+    viewer = make_napari_viewer(show=True)
+    win = viewer.window._qt_window
+    win.resize(1280, 800)
+    QApplication.processEvents()
+    canvas = viewer.window._qt_viewer.canvas.native
+    h0 = canvas.height()
+    names = ["Series browser", "Window / level", "Measurements", "Teaching and export"]
+    for name in names:
+        viewer.window.add_plugin_dock_widget("miss-imaging", name)
+        for _ in range(3):
+            QApplication.processEvents()
+    docks = [d for d in win.findChildren(QDockWidget) if any(n in d.windowTitle() for n in names)]
+    assert len(docks) == 4
+    for d in docks:  # every plugin dock shares one tab group
+        assert len(win.tabifiedDockWidgets(d)) == 3, d.windowTitle()
+    assert win.height() <= 800 and win.width() <= 1280
+    assert canvas.height() >= 0.9 * h0 and canvas.height() >= 500, (h0, canvas.height())

@@ -147,6 +147,9 @@ class SeriesWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
         self._scanned: list[SeriesInfo] = []
         self._skipped_text = ""
@@ -321,7 +324,7 @@ class SeriesWidget(QWidget):
         from napari.utils.notifications import show_warning
 
         try:
-            return self.viewer.window.add_plugin_dock_widget("miss-imaging", display_name)
+            return self.viewer.window.add_plugin_dock_widget("miss-imaging", display_name, tabify=True)
         except Exception as e:
             show_warning(f"{display_name} is unavailable: {e}")
             return None
