@@ -208,3 +208,97 @@ def test_four_docks_added_the_documented_way_keep_the_canvas(make_napari_viewer,
         assert len(win.tabifiedDockWidgets(d)) == 3, d.windowTitle()
     assert win.height() <= 800 and win.width() <= 1280
     assert canvas.height() >= 0.9 * h0 and canvas.height() >= 500, (h0, canvas.height())
+
+
+# ---------------------------------------------------------------- items 3, 5, 6: pictures and files
+
+
+def _yellow(img) -> np.ndarray:
+    a = np.asarray(img.convert("RGB")).astype(int)
+    return (a[..., 0] > 200) & (a[..., 1] > 170) & (a[..., 2] < 90)
+
+
+def test_gif_carries_ruler_on_its_frame_and_the_user_calibration(mwidget, tmp_path, notes):
+    from PIL import Image
+
+    from miss_imaging.export import render_cine_frames
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    viewer, w = mwidget
+    img = add_volume(viewer, fluoro_volume(ERMF_TAGS, shape=(10, 100, 120)))
+    w.add_measurement("distance", [(4, 20, 20), (4, 20, 70)], name="sphere")
+    w.length_edit.setText("25")
+    w.object_edit.setText("sphere")
+    w.calibrate_from_selection()  # 0.5 mm/px now
+    tw = TeachingWidget(viewer)
+    viewer.layers.selection.active = viewer.layers[-1]  # the ruler, as after drawing
+    rep = tw.export_cine(tmp_path / "run.gif", width_px=480)
+    assert rep.n_frames == 10
+    gif = Image.open(tmp_path / "run.gif")
+    counts = []
+    for k in range(10):
+        gif.seek(k)
+        counts.append(int(_yellow(gif).sum()))
+    assert counts[4] > 200 and all(c == 0 for i, c in enumerate(counts) if i != 4), counts
+    # the same frame in the GIF's own renderer: heading "frame 4 of 0-9" (0-based, as the slider and the table)
+    vol = img.metadata["miss_imaging_volume"]
+    assert w.table.item(0, 6).text() == "4"
+    from miss_imaging.measure import calibrated_volume
+    from miss_imaging_napari._ruler import current_calibration
+
+    shown = calibrated_volume(vol, current_calibration(img))
+    assert shown.spacing[1:] == pytest.approx((0.5, 0.5)) and shown.calibration.startswith("user-calibrated")
+    assert render_cine_frames(shown, frames=[4], width_px=480)[0].size == (480, 400)  # 60 x 50 mm field
+
+
+def test_render_labels_scale_bar_calibration_and_ct_position():
+    from miss_imaging.render import fit_label, position_text, scale_bar_label
+
+    from test_measure_widget import ct_volume
+
+    vol = fluoro_volume(ProjectionTags(imager_pixel_spacing=(0.3, 0.3)))
+    assert scale_bar_label(20, vol) == "20 mm at detector (not corrected)"
+    assert position_text(vol, 4, 4) == "frame 4 of 0-5"
+    ct = ct_volume()  # axial, z = -20 + 2.5 k mm... in LPS z from slice axis
+    z = float(ct.index_to_patient(np.array([3.0, 0, 0]))[2])
+    assert position_text(ct, 3, 3) == f"slice 3, z = {z:.1f} mm"
+    assert scale_bar_label(50, ct) == "50 mm"
+    # labels stay whole inside the picture
+    for ax in (0, 300, 630):
+        x, y = fit_label(ax, 470, 200, 14, 640, 480)
+        assert 4 <= x and x + 200 <= 636 and y + 14 <= 476
+
+
+def test_snapshot_caption_and_png(mwidget, tmp_path):
+    from PIL import Image
+
+    from miss_imaging_napari._teaching_widget import TeachingWidget, snapshot_caption
+
+    from test_measure_widget import ct_volume
+
+    vol = fluoro_volume(ProjectionTags(imager_pixel_spacing=(0.3, 0.3)))
+    assert snapshot_caption(vol, None, (4.0, 1, 1)) == "frame 4 of 0-5; scale bar mm at detector (not corrected)"
+    assert snapshot_caption(vol, "user-calibrated (sphere, 25.0 mm)", (0.0, 1, 1)).endswith(
+        "scale bar mm user-calibrated (sphere, 25.0 mm)")
+    assert snapshot_caption(ct_volume(), None, (-12.5, 0, 0)) == "slice z = -12.5 mm (LPS)"
+    viewer, w = mwidget
+    add_volume(viewer, vol)
+    tw = TeachingWidget(viewer)
+    seen = []
+    real = type(viewer).screenshot
+
+    def spy(self, *a, **k):
+        ov = self.canvas.overlays
+        seen.append(ov["miss_imaging_caption"].text if "miss_imaging_caption" in ov else None)
+        seen.append(ov["scale_bar"].visible)
+        return real(self, *a, **k)
+
+    import pytest as _pytest
+
+    viewer.dims.set_point(0, 3)
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(viewer), "screenshot", spy)
+        out = tw.save_snapshot(tmp_path / "snap.png")
+    assert seen == ["frame 3 of 0-5; scale bar mm at detector (not corrected)", True]
+    assert Image.open(out).size[0] > 100
+    assert "miss_imaging_caption" not in viewer.canvas.overlays  # removed after the capture
