@@ -302,3 +302,17 @@ def test_snapshot_caption_and_png(mwidget, tmp_path):
     assert seen == ["frame 3 of 0-5; scale bar mm at detector (not corrected)", True]
     assert Image.open(out).size[0] > 100
     assert "miss_imaging_caption" not in viewer.canvas.overlays  # removed after the capture
+
+
+# ---------------------------------------------------------------- item 10: labels
+
+
+def test_canvas_label_is_two_short_lines_with_the_calibration(mwidget):
+    viewer, w = mwidget
+    add_volume(viewer, fluoro_volume(ERMF_TAGS))
+    r = w.add_measurement("distance", [(1, 20, 20), (1, 20, 70)], name="fluoro beads")
+    shown = list(r.layer.features["shown"])[0]
+    assert shown == "fluoro beads: 12.0 mm\nmagnification-corrected (ERMF)"
+    assert r.layer.text.string.format == "{shown}"
+    assert max(len(line) for line in shown.splitlines()) <= 32  # the full one-line label was 52 characters
+    assert labels(r.layer)[0] == "fluoro beads: 12.0 mm magnification-corrected (ERMF)"  # table/exports unchanged

@@ -179,9 +179,11 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
         edge_color=spec["color"],
         edge_width=_edge_width(image_layer),
         face_color="transparent",
-        features={"label": np.array([], dtype=object), "name": np.array([], dtype=object)},
-        feature_defaults={"label": "", "name": ""},
-        text={"string": "{label}", "color": spec["color"], "size": 12, "anchor": "upper_left"},
+        features={"label": np.array([], dtype=object), "name": np.array([], dtype=object),
+                  "shown": np.array([], dtype=object)},
+        feature_defaults={"label": "", "name": "", "shown": ""},
+        # "shown" is the label on two short lines (value, then calibration): a long single line ran off the canvas
+        text={"string": "{shown}", "color": spec["color"], "size": 12, "anchor": "upper_left"},
         metadata={MEASURE_KEY: {"tool": group, "image": image_layer, "counter": 0, "errors": {}}},
     )
     for ev in (layer.events.set_data, layer.events.data, layer.events.features):
@@ -271,6 +273,21 @@ def _label(r: Result, k: int) -> str:
     return prefix + short
 
 
+def two_line_label(label: str, calibration: str) -> str:
+    """A canvas label on two lines, the calibration on the second, so it stays short and the calibration is kept.
+
+    Examples
+    --------
+    >>> two_line_label("beads: 25.4 mm magnification-corrected (ERMF)", "magnification-corrected (ERMF)")
+    'beads: 25.4 mm\\nmagnification-corrected (ERMF)'
+    >>> two_line_label("ruler 1: outside the image", "")
+    'ruler 1: outside the image'
+    """
+    if calibration and label.endswith(" " + calibration):
+        return label[: -len(calibration) - 1] + "\n" + calibration
+    return label
+
+
 def refresh(layer: Any) -> list[Result]:
     """Recompute labels of a tool layer; returns its results."""
     res = results(layer)
@@ -278,12 +295,15 @@ def refresh(layer: Any) -> list[Result]:
     if len(layer.features) != n:  # mid add/remove: napari fixes the table next event
         return res
     labels = [""] * n
+    shown = [""] * n
     for r in res:
         for k in r.shapes:
             labels[k] = _label(r, k)
-    if list(layer.features["label"]) != labels:
+            shown[k] = two_line_label(labels[k], r.measurement.calibration if r.measurement is not None else "")
+    if list(layer.features["label"]) != labels or list(layer.features.get("shown", [])) != shown:
         feats = layer.features.copy()
         feats["label"] = np.array(labels, dtype=object)
+        feats["shown"] = np.array(shown, dtype=object)
         info = layer.metadata[MEASURE_KEY]
         info["updating"] = True
         try:
