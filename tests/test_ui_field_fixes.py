@@ -208,6 +208,7 @@ def test_four_docks_added_the_documented_way_keep_the_canvas(make_napari_viewer,
         assert len(win.tabifiedDockWidgets(d)) == 3, d.windowTitle()
     assert win.height() <= 800 and win.width() <= 1280
     assert canvas.height() >= 0.9 * h0 and canvas.height() >= 500, (h0, canvas.height())
+    assert canvas.width() >= 600, canvas.width()  # narrow docks (2-column button grids): 695 of 992 px measured
 
 
 # ---------------------------------------------------------------- items 3, 5, 6: pictures and files

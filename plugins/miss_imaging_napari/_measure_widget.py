@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -92,7 +93,7 @@ class MeasureWidget(QWidget):
         layout.addWidget(QLabel("Measure on:"))
         layout.addWidget(self.image_combo)
 
-        tools = QHBoxLayout()
+        tools = QGridLayout()
         self.tool_buttons: dict[str, QPushButton] = {}
         for tool, text, tip in (
             ("ruler", "Ruler", "Draw a line: distance in mm (3-D on a volume; in-plane on a projection)"),
@@ -103,7 +104,7 @@ class MeasureWidget(QWidget):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(self._safe(lambda t=tool: self.start_tool(t)))
-            tools.addWidget(b)
+            tools.addWidget(b, len(self.tool_buttons) // 2, len(self.tool_buttons) % 2)
             self.tool_buttons[tool] = b
         layout.addLayout(tools)
 
@@ -116,7 +117,7 @@ class MeasureWidget(QWidget):
         form.addRow("Length (mm)", self.length_edit)
         form.addRow("Object", self.object_edit)
         row = QHBoxLayout()
-        self.calibrate_button = QPushButton("Calibrate from line picked in table")
+        self.calibrate_button = QPushButton("Calibrate on picked line")
         self.calibrate_button.setToolTip("Click the row of the line drawn across the object in the table below "
                                          "(not needed when the image has a single line)")
         self.calibrate_button.clicked.connect(self._safe(self.calibrate_from_selection))
@@ -136,12 +137,13 @@ class MeasureWidget(QWidget):
         self.table.itemChanged.connect(lambda item: self._safe(lambda: self._on_item_changed(item))())
         layout.addWidget(self.table)
 
-        buttons = QHBoxLayout()
-        for text, slot in (("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
-                           ("Export JSON", self._export_json_dialog), ("Load JSON", self._load_json_dialog)):
+        buttons = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
+        for i, (text, slot) in enumerate((("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
+                                          ("Export JSON", self._export_json_dialog),
+                                          ("Load JSON", self._load_json_dialog))):
             b = QPushButton(text)
             b.clicked.connect(self._safe(slot))
-            buttons.addWidget(b)
+            buttons.addWidget(b, i // 2, i % 2)
         layout.addLayout(buttons)
 
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)

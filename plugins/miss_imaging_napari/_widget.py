@@ -22,7 +22,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -175,9 +174,9 @@ class SeriesWidget(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self._playing = False
 
-        top = QHBoxLayout()
-        for b in (self.scan_button, self.layers_button, self.open_button, self.play_button):
-            top.addWidget(b)
+        top = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
+        for i, b in enumerate((self.scan_button, self.layers_button, self.open_button, self.play_button)):
+            top.addWidget(b, i // 2, i % 2)
         tools = QGridLayout()
         self.tool_buttons: dict[str, QPushButton] = {}
         for i, (text, name) in enumerate(TOOLS.items()):

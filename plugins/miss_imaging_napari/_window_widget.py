@@ -84,12 +84,12 @@ class WindowWidget(QWidget):
             btn = QPushButton(f"{PRESET_LABELS.get(key, key)}\nW {win.width:g} / L {win.center:g}")
             btn.setToolTip(win.explanation)
             btn.clicked.connect(lambda _=False, k=key: self.apply_preset(k))
-            grid.addWidget(btn, 0, i)
+            grid.addWidget(btn, i // 2, i % 2)  # two columns: a narrow dock leaves the canvas its width
             self.preset_buttons[key] = btn
         self.auto_button = QPushButton("Auto\n1st-99th pct")
         self.auto_button.setToolTip("Percentiles inside the collimated field (collimator black and burned-in text ignored)")
         self.auto_button.clicked.connect(lambda _=False: self.apply_auto())
-        grid.addWidget(self.auto_button, 0, len(PRESETS))
+        grid.addWidget(self.auto_button, len(PRESETS) // 2, len(PRESETS) % 2)
         layout.addLayout(grid)
 
         form = QFormLayout()
@@ -106,7 +106,7 @@ class WindowWidget(QWidget):
         self.file_list.itemClicked.connect(self._on_file_item)
         layout.addWidget(self.file_list)
 
-        self.mouse_box = QCheckBox("Mouse window/level: right-drag or Ctrl+left-drag\n(right = wider, down = higher level)")
+        self.mouse_box = QCheckBox("Mouse window/level: right-drag\nor Ctrl+left-drag (right = wider,\ndown = higher level)")
         self.mouse_box.setChecked(True)
         self.mouse_box.toggled.connect(self.set_mouse_enabled)
         layout.addWidget(self.mouse_box)
