@@ -265,9 +265,12 @@ def test_render_labels_scale_bar_calibration_and_ct_position():
     assert position_text(ct, 3, 3) == f"slice 3, z = {z:.1f} mm"
     assert scale_bar_label(50, ct) == "50 mm"
     # labels stay whole inside the picture
-    for ax in (0, 300, 630):
-        x, y = fit_label(ax, 470, 200, 14, 640, 480)
-        assert 4 <= x and x + 200 <= 636 and y + 14 <= 476
+    for x0 in (0, 300, 630):
+        for y0 in (0, 240, 479):
+            x, y = fit_label((x0, y0, x0 + 5, y0 + 1), 200, 28, 640, 480)
+            assert 4 <= x and x + 200 <= 636 and 4 <= y and y + 28 <= 476
+    x, y = fit_label((300, 240, 400, 242), 200, 28, 640, 480)
+    assert y + 28 < 240  # above the line, not over it
 
 
 def test_snapshot_caption_and_png(mwidget, tmp_path):
@@ -278,9 +281,9 @@ def test_snapshot_caption_and_png(mwidget, tmp_path):
     from test_measure_widget import ct_volume
 
     vol = fluoro_volume(ProjectionTags(imager_pixel_spacing=(0.3, 0.3)))
-    assert snapshot_caption(vol, None, (4.0, 1, 1)) == "frame 4 of 0-5; scale bar mm at detector (not corrected)"
+    assert snapshot_caption(vol, None, (4.0, 1, 1)) == "frame 4 of 0-5\nscale bar: mm at detector (not corrected)"
     assert snapshot_caption(vol, "user-calibrated (sphere, 25.0 mm)", (0.0, 1, 1)).endswith(
-        "scale bar mm user-calibrated (sphere, 25.0 mm)")
+        "scale bar: mm user-calibrated (sphere, 25.0 mm)")
     assert snapshot_caption(ct_volume(), None, (-12.5, 0, 0)) == "slice z = -12.5 mm (LPS)"
     viewer, w = mwidget
     add_volume(viewer, vol)
@@ -300,7 +303,7 @@ def test_snapshot_caption_and_png(mwidget, tmp_path):
     with _pytest.MonkeyPatch.context() as mp:
         mp.setattr(type(viewer), "screenshot", spy)
         out = tw.save_snapshot(tmp_path / "snap.png")
-    assert seen == ["frame 3 of 0-5; scale bar mm at detector (not corrected)", True]
+    assert seen == ["frame 3 of 0-5\nscale bar: mm at detector (not corrected)", True]
     assert Image.open(out).size[0] > 100
     assert "miss_imaging_caption" not in viewer.canvas.overlays  # removed after the capture
 

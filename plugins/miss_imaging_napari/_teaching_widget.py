@@ -176,9 +176,9 @@ def snapshot_caption(volume: ImageVolume, calibration_label: str | None, world_p
     p = [float(v) for v in world_point]
     if volume.kind == "projection":
         frame = int(round(p[-3])) if len(p) >= 3 else 0
-        where = f"frame {frame} of 0-{volume.shape[0] - 1}; " if volume.shape[0] > 1 else ""
+        where = f"frame {frame} of 0-{volume.shape[0] - 1}\n" if volume.shape[0] > 1 else ""
         cal = calibration_label or volume.calibration
-        return where + ("scale bar in pixels (pixels only)" if cal == "pixels only" else f"scale bar mm {cal}")
+        return where + ("scale bar in pixels (pixels only)" if cal == "pixels only" else f"scale bar: mm {cal}")
     if len(p) >= 3:
         return f"slice z = {p[-3]:.1f} mm (LPS)"
     return ""

@@ -167,6 +167,9 @@ def measurement_lines(measurements: Iterable[Any]) -> list[Any]:
         else:
             segs = list(zip(pts[:-1], pts[1:]))
         label = f"{m.name}: {m.text}" if getattr(m, "name", "") else m.text
+        cal = getattr(m, "calibration", "")
+        if cal and label.endswith(" " + cal):  # two short lines, as on the canvas: stays inside the picture
+            label = label[: -len(cal) - 1] + "\n" + cal
         for i, (a, b) in enumerate(segs):
             lines.append(Line(a, b, label if i == len(segs) - 1 else ""))  # type: ignore[arg-type]
     return lines

@@ -128,25 +128,35 @@ def position_text(shown: ImageVolume, k0: int, k1: int) -> str:
     return f"MIP slices {k0}-{k1}, z {min(z0, z1):.1f} to {max(z0, z1):.1f} mm"
 
 
-def fit_label(anchor_x: float, anchor_y: float, text_w: float, text_h: float, width: float, height: float,
+def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: float, width: float, height: float,
               margin: float = 4.0) -> tuple[float, float]:
-    """Top-left corner for a label near (anchor_x, anchor_y) that keeps it whole inside the picture.
+    """Top-left corner of a measurement's label: whole inside the picture and off the line.
 
-    The label goes right of the anchor; if it would pass the right edge it
-    goes left of it, and it is finally clamped inside ``[margin, width -
-    margin]`` (same vertically), so the calibration at the end of a label is
-    never cut off.
+    Parameters
+    ----------
+    box : (x0, y0, x1, y1)
+        Bounding box of the measurement's line in output pixels.
+    text_w, text_h : float
+        Label size in output pixels.
+    width, height : float
+        Picture size.
+
+    The label goes above the line (below it when there is no room above),
+    starting at the line's left end, and is clamped inside the picture: the
+    calibration at its end is never cut off, and the label does not cover
+    the line it names.
 
     Examples
     --------
-    >>> fit_label(600, 10, 100, 12, 640, 480)
-    (494.0, 10.0)
+    >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480)
+    (536.0, 184.0)
     """
-    x = anchor_x + 6
-    if x + text_w > width - margin:
-        x = anchor_x - 6 - text_w
-    x = min(max(x, margin), max(margin, width - margin - text_w))
-    y = min(max(anchor_y, margin), max(margin, height - margin - text_h))
+    x0, y0, x1, y1 = box
+    y = y0 - 4 - text_h
+    if y < margin:
+        y = y1 + 4
+    x = min(max(x0, margin), max(margin, width - margin - text_w))
+    y = min(max(y, margin), max(margin, height - margin - text_h))
     return float(x), float(y)
 
 
@@ -263,10 +273,10 @@ def render_slice(
         draw.line([a, b], fill=_YELLOW, width=2)
         for c in (a, b):
             draw.ellipse([c[0] - 3, c[1] - 3, c[0] + 3, c[1] + 3], outline=_YELLOW, width=2)
-        bbox = draw.textbbox((0, 0), ln.text, font=font)
-        tx, ty = fit_label(max(a[0], b[0]), min(a[1], b[1]) - 4, bbox[2] - bbox[0], bbox[3] - bbox[1], width_px,
-                           height_px)
-        draw.text((tx, ty), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+        bbox = draw.multiline_textbbox((0, 0), ln.text, font=font, stroke_width=2)
+        box = (min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+        tx, ty = fit_label(box, bbox[2] - bbox[0], bbox[3] - bbox[1], width_px, height_px)
+        draw.multiline_text((tx, ty), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
     # scale bar (bottom right): a round number of mm near a fifth of the width, with its calibration
     bar = nice_length(field_w / 5)
