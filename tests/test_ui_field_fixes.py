@@ -320,3 +320,33 @@ def test_canvas_label_is_two_short_lines_with_the_calibration(mwidget):
     assert r.layer.text.string.format == "{shown}"
     assert max(len(line) for line in shown.splitlines()) <= 32  # the full one-line label was 52 characters
     assert labels(r.layer)[0] == "fluoro beads: 12.0 mm magnification-corrected (ERMF)"  # table/exports unchanged
+
+
+def test_session_restores_the_user_calibration(make_napari_viewer, samples, tmp_path, notes):
+    from miss_imaging_napari import _ruler
+    from miss_imaging_napari._measure_widget import MeasureWidget
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    if not (samples / "fluoro").is_dir():
+        pytest.skip("sample_dicoms/fluoro not generated")
+    viewer = make_napari_viewer()
+    viewer.open(str(samples / "fluoro"), plugin="miss-imaging")
+    img = viewer.layers[0]
+    w = MeasureWidget(viewer)
+    w.add_measurement("distance", [(4, 100, 150), (4, 100, 210)], name="sphere")  # 60 px
+    w.add_measurement("distance", [(4, 150, 30), (4, 150, 130)], name="beads")  # 100 px
+    w.table.selectRow(0)
+    w.length_edit.setText("24")
+    w.object_edit.setText("sphere")
+    w.calibrate_from_selection()  # 0.4 mm/px
+    path = TeachingWidget(viewer).save_session(tmp_path / "case.json")
+
+    other = make_napari_viewer()
+    report = TeachingWidget(other).restore_session(path)
+    assert report.ok, report.problems  # no "changed: ... now reads ... magnification-corrected"
+    img2 = next(lay for lay in other.layers if _ruler.image_volume(lay) is not None)
+    cal = _ruler.current_calibration(img2)
+    assert cal.source == "user" and cal.row_mm == pytest.approx(0.4)
+    assert tuple(img2.scale)[1:] == pytest.approx((0.4, 0.4)) and tuple(img.scale)[1:] == pytest.approx((0.4, 0.4))
+    ms = {r.name: r.measurement for lay in _ruler.tool_layers(other) for r in _ruler.results(lay)}
+    assert ms["beads"].mm == pytest.approx(40.0) and ms["beads"].calibration == "user-calibrated (sphere, 24.0 mm)"
