@@ -134,11 +134,11 @@ def test_fluoro_user_calibration_relabels_and_rescales(widget, notes):
     assert bead.measurement.unit == "px" and "pixels only" in labels(bead.layer)[0]
     sphere = w.add_measurement("distance", [(1, 20, 20), (1, 20, 70)], name="sphere")  # 50 px = 25.0 mm
     ruler = sphere.layer
-    ruler.selected_data = {1}
+    w.table.selectRow(1)
     w.length_edit.setText("25.0")
     w.object_edit.setText("calibration sphere")
     msg = w.calibrate_from_selection()
-    assert "scale set to 0.5 x 0.5 mm/pixel" in msg
+    assert "calibrated on line 'sphere' (50.0 px = 25 mm)" in msg and "0.5 x 0.5 mm/pixel" in msg
     assert tuple(img.scale)[1:] == (0.5, 0.5) and str(img.units[-1]) == "millimeter"
     lab = labels(ruler)
     assert lab[0] == "beads: 50.0 mm user-calibrated (calibration sphere, 25.0 mm)"
@@ -167,14 +167,13 @@ def test_zero_length_calibration_line_and_ct_refusal(widget, notes):
     add_volume(viewer, fluoro_volume(ProjectionTags(imager_pixel_spacing=(0.3, 0.3))))
     res = w.add_measurement("distance", [(0, 5, 5), (0, 5, 5)])
     assert "zero length" in labels(res.layer)[0]
-    res.layer.selected_data = {0}
     w.length_edit.setText("25")
-    w.calibrate_button.click()
-    assert "zero length" in notes[-1][1]
-    # no line selected
-    res.layer.selected_data = set()
-    w.calibrate_button.click()
-    assert "select exactly one line" in notes[-1][1]
+    w.calibrate_button.click()  # the only line: zero length is refused
+    assert "cannot calibrate" in notes[-1][1] and "zero-length" in notes[-1][1]
+    w.add_measurement("distance", [(0, 5, 5), (0, 50, 5)])
+    w.add_measurement("distance", [(0, 5, 5), (0, 5, 40)])
+    w.calibrate_button.click()  # two measurable lines, none picked: ambiguous
+    assert "2 lines on" in notes[-1][1] and "click the row" in notes[-1][1]
 
 
 def test_points_outside_and_no_image(widget, notes):
@@ -334,7 +333,7 @@ def test_phantom_fluoro_user_calibration_in_the_viewer(widget, samples, truth, n
     row, col = t["calibration_sphere"]["center_px"]
     left, right = _sphere_edges(vol, 0, row, col)
     sphere = w.add_measurement("distance", [(0, row, left), (0, row, right)], name="sphere")
-    sphere.layer.selected_data = {1}
+    w.table.selectRow(1)
     w.length_edit.setText("25.0")
     w.object_edit.setText("sphere")
     w.calibrate_button.click()

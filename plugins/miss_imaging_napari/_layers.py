@@ -38,6 +38,7 @@ __all__ = [
     "is_patient_grid",
     "tilt_degrees",
     "display_volume",
+    "resample_notice",
     "image_kwargs",
     "layer_data",
     "mark_viewer",
@@ -119,6 +120,32 @@ def display_volume(volume: ImageVolume) -> tuple[ImageVolume, str | None]:
         "shrunk), so the resampled grid is displayed; positions in mm are unchanged."
     )
     return shown, note
+
+
+def resample_notice(volume: ImageVolume) -> str:
+    """The one plain sentence the user is told when `volume` is shown resampled (details: info panel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from miss_imaging.model import ImageVolume
+    >>> c, s = np.cos(np.radians(5)), np.sin(np.radians(5))
+    >>> a = np.eye(4); a[:3, :3] = [[0, 0, 1], [s, c, 0], [c, -s, 0]]  # slices tilted 5 degrees about x
+    >>> vol = ImageVolume(np.zeros((2, 2, 2)), (1, 1, 1), a, "volume", modality="CT", series_description="spine")
+    >>> print(resample_notice(vol))
+    CT spine: shown resampled onto patient axes because the slices are tilted 5°; measurements use the original geometry
+    """
+    d = _directions(volume.affine)
+    normal = np.cross(d[:, 1], d[:, 2])  # slice plane normal (rows x columns), LPS
+    tilt = float(np.degrees(np.arccos(np.clip(np.abs(normal).max() / np.linalg.norm(normal), -1.0, 1.0))))
+    turn = tilt_degrees(volume)
+    if tilt >= 0.05:  # the plane itself leans (gantry tilt); an in-plane rotation is not a tilt
+        why = f"the slices are tilted {tilt:.0f}°" if tilt >= 1 else f"the slices are tilted {tilt:.1f}°"
+    elif turn >= 0.05:
+        why = f"the image axes are rotated {turn:.0f}° in the slice plane"
+    else:
+        why = "the slices are unevenly spaced or sheared"
+    return f"{volume.label}: shown resampled onto patient axes because {why}; measurements use the original geometry"
 
 
 def _world_affine(volume: ImageVolume) -> np.ndarray:

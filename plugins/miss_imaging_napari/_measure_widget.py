@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -35,6 +36,7 @@ from miss_imaging.measurement.measure import Measurement, volume_calibration
 from miss_imaging.measurement.measurements_io import load_json, save_csv, save_json
 
 from . import _ruler
+from ._calibrate import LineCandidate, calibration_message, choose_calibration_line
 
 __all__ = ["MeasureWidget", "COLUMNS"]
 
@@ -73,6 +75,9 @@ class MeasureWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
         self._rows: list[_ruler.Result] = []
         self._combo_layers: list[Any] = []  # the image layers listed in image_combo, in its order
@@ -88,7 +93,7 @@ class MeasureWidget(QWidget):
         layout.addWidget(QLabel("Measure on:"))
         layout.addWidget(self.image_combo)
 
-        tools = QHBoxLayout()
+        tools = QGridLayout()
         self.tool_buttons: dict[str, QPushButton] = {}
         for tool, text, tip in (
             ("ruler", "Ruler", "Draw a line: distance in mm (3-D on a volume; in-plane on a projection)"),
@@ -99,7 +104,7 @@ class MeasureWidget(QWidget):
             b = QPushButton(text)
             b.setToolTip(tip)
             b.clicked.connect(self._safe(lambda t=tool: self.start_tool(t)))
-            tools.addWidget(b)
+            tools.addWidget(b, len(self.tool_buttons) // 2, len(self.tool_buttons) % 2)
             self.tool_buttons[tool] = b
         layout.addLayout(tools)
 
@@ -112,7 +117,9 @@ class MeasureWidget(QWidget):
         form.addRow("Length (mm)", self.length_edit)
         form.addRow("Object", self.object_edit)
         row = QHBoxLayout()
-        self.calibrate_button = QPushButton("Calibrate from selected line")
+        self.calibrate_button = QPushButton("Calibrate on picked line")
+        self.calibrate_button.setToolTip("Click the row of the line drawn across the object in the table below "
+                                         "(not needed when the image has a single line)")
         self.calibrate_button.clicked.connect(self._safe(self.calibrate_from_selection))
         self.reset_cal_button = QPushButton("Reset")
         self.reset_cal_button.clicked.connect(self._safe(self.reset_calibration))
@@ -126,15 +133,17 @@ class MeasureWidget(QWidget):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.itemChanged.connect(lambda item: self._safe(lambda: self._on_item_changed(item))())
         layout.addWidget(self.table)
 
-        buttons = QHBoxLayout()
-        for text, slot in (("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
-                           ("Export JSON", self._export_json_dialog), ("Load JSON", self._load_json_dialog)):
+        buttons = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
+        for i, (text, slot) in enumerate((("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
+                                          ("Export JSON", self._export_json_dialog),
+                                          ("Load JSON", self._load_json_dialog))):
             b = QPushButton(text)
             b.clicked.connect(self._safe(slot))
-            buttons.addWidget(b)
+            buttons.addWidget(b, i // 2, i % 2)
         layout.addLayout(buttons)
         sr_row = QHBoxLayout()  # DICOM SR (issue 17): logic in _sr_io
         for text, slot in (("Save as DICOM SR...", self._save_sr_dialog), ("Open SR...", self._open_sr_dialog)):
@@ -228,7 +237,7 @@ class MeasureWidget(QWidget):
             self.calibration_label.setText("")
             return
         vol = _ruler.image_volume(lay)
-        cal = _ruler.layer_calibration(lay) or volume_calibration(vol)
+        cal = _ruler.current_calibration(lay)
         text = f"Current: {cal.label}"
         if cal.has_mm:
             text += f" ({cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel)"
@@ -341,8 +350,26 @@ class MeasureWidget(QWidget):
 
     # ------------------------------------------------------------------ calibration
 
+    def calibration_candidates(self) -> list[LineCandidate]:
+        """Every table row as a possible calibration line (see :mod:`._calibrate`)."""
+        image = self.current_image_layer()
+        out = []
+        for i, r in enumerate(self._rows):
+            m = r.measurement
+            on_image = r.layer.metadata[_ruler.MEASURE_KEY]["image"] is image
+            out.append(LineCandidate(i, r.name, r.kind, m.pixels if m is not None else None, on_image,
+                                     r.error or ""))
+        return out
+
+    def picked_rows(self) -> list[int]:
+        """Rows the user picked in the measurement table."""
+        return sorted({i.row() for i in self.table.selectedIndexes()})
+
     def calibrate_from_selection(self) -> str:
-        """User calibration from the line selected in the image's ruler layer and the typed length/object."""
+        """User calibration from the line picked in the table (or the image's only line) and the typed length.
+
+        napari's own shape selection is not used: it is whatever shape was drawn last.
+        """
         image = self._require_image()
         vol = _ruler.image_volume(image)
         text = self.length_edit.text().strip()
@@ -350,34 +377,38 @@ class MeasureWidget(QWidget):
             known = float(text)
         except ValueError:
             raise MeasurementError(f"type the object's known length in mm (got {text!r})") from None
-        ruler = next((lay for lay in _ruler.tool_layers(self.viewer, image)
-                      if lay.metadata[_ruler.MEASURE_KEY]["tool"] == "ruler"), None)
-        selected = sorted(i for i in (ruler.selected_data if ruler is not None else ())
-                          if ruler.shape_type[i] == "line")
-        if ruler is None or len(selected) != 1:
-            raise MeasurementError(f"select exactly one line in the Ruler layer of {image.name} (drawn across the object)")
         if vol.kind != "projection":
             raise MeasurementError(
                 f"user calibration applies to projection images; {image.name} is measured in its patient geometry (CT)"
             )
-        idx = _ruler.world_to_index(image, _ruler._world_vertices(ruler, selected[0]))
-        base = _ruler.layer_calibration(image) or volume_calibration(vol)
-        cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=base)
-        message = self._apply_calibration_to_series(image, cal)
+        line = choose_calibration_line(self.calibration_candidates(), self.picked_rows(), image.name)
+        r = self._rows[line.row]
+        idx = _ruler.world_to_index(image, _ruler._world_vertices(r.layer, r.shapes[0]))
+        before = _ruler.current_calibration(image)
+        cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=before)
+        targets = self._series_layers(image)
+        self._apply_calibration_to_series(image, cal)
+        n = sum(len(_ruler.results(t)) for lay in targets for t in _ruler.tool_layers(self.viewer, lay))
+        message = calibration_message(image.name, line, known, cal, before, n)
         _notify(message)
         return message
 
-    def _apply_calibration_to_series(self, image: Any, cal: Any) -> str:
+    def _series_layers(self, image: Any) -> list[Any]:
+        """The projection layers showing the same series as `image` (one calibration for all of them)."""
         uid = _ruler.image_volume(image).series_uid
-        targets = [lay for lay in self._image_layers()
-                   if _ruler.image_volume(lay).series_uid == uid and _ruler.image_volume(lay).kind == "projection"] or [image]
+        return [lay for lay in self._image_layers()
+                if _ruler.image_volume(lay).series_uid == uid and _ruler.image_volume(lay).kind == "projection"] or [image]
+
+    def _apply_calibration_to_series(self, image: Any, cal: Any) -> str:
+        targets = self._series_layers(image)
         message = "; ".join(_ruler.apply_user_calibration(self.viewer, lay, cal) for lay in targets)
         self.update_table()
         return message
 
     def reset_calibration(self) -> str:
-        """Remove the user calibration of the chosen image."""
-        message = _ruler.clear_user_calibration(self.viewer, self._require_image())
+        """Remove the user calibration of the chosen image's series."""
+        message = "; ".join(_ruler.clear_user_calibration(self.viewer, lay)
+                            for lay in self._series_layers(self._require_image()))
         self.update_table()
         _notify(message)
         return message

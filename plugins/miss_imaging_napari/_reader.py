@@ -18,7 +18,7 @@ from typing import Any
 
 from miss_imaging.errors import MissImagingError, MissImagingWarning
 
-from ._layers import NOTE_KEY, VOLUME_KEY, layer_data
+from ._layers import NOTE_KEY, VOLUME_KEY, layer_data, resample_notice
 
 __all__ = ["get_reader", "read_dicom", "looks_like_dicom", "attach_viewer_tools", "mixed_axis_note", "PROGRESS_BYTES"]
 
@@ -333,9 +333,8 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
             _notify("warning", f"{vol.label}: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient "
                     "text. Teaching mode covers the text it detects; detection is a helper, not a guarantee: "
                     "check before sharing pictures (miss-imaging snapshot/deidentify --blank x0,y0,x1,y1).")
-        note = ld[1]["metadata"].get(NOTE_KEY)
-        if note:
-            _notify("info", note)
+        if ld[1]["metadata"].get(NOTE_KEY):  # one plain sentence; the details are in the Series browser's info
+            _notify("info", resample_notice(vol))
     # core warnings not already listed on a volume (pydicom's own chatter stays in the log)
     loose = [str(w.message) for w in caught if issubclass(w.category, MissImagingWarning)
              and not any(str(w.message) in v.warnings for v in volumes)]

@@ -43,6 +43,8 @@ from miss_imaging.measurement.measure import (
 )
 from miss_imaging.model import ImageVolume
 
+from ._calibrate import calibration_text
+
 __all__ = [
     "TOOLS",
     "MEASURE_KEY",
@@ -51,6 +53,7 @@ __all__ = [
     "Result",
     "image_volume",
     "layer_calibration",
+    "current_calibration",
     "world_to_index",
     "index_to_world",
     "tool_layer",
@@ -98,6 +101,19 @@ def layer_calibration(image_layer: Any) -> Calibration | None:
     """A user calibration set on the image layer, else None (the volume's own)."""
     cal = image_layer.metadata.get(USER_CAL_KEY)
     return cal if isinstance(cal, Calibration) else None
+
+
+def current_calibration(image_layer: Any) -> Calibration | None:
+    """The calibration in force on an image layer: the user's if set, else the volume's own.
+
+    The single source every physical value shown or written for the layer
+    reads (canvas labels, table, status bar, scale bar caption, snapshot,
+    GIF, CSV/JSON, session).  None for layers without a miss-imaging volume.
+    """
+    vol = image_volume(image_layer)
+    if vol is None:
+        return None
+    return layer_calibration(image_layer) or volume_calibration(vol)
 
 
 def world_to_index(image_layer: Any, world: np.ndarray) -> np.ndarray:
@@ -163,9 +179,11 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
         edge_color=spec["color"],
         edge_width=_edge_width(image_layer),
         face_color="transparent",
-        features={"label": np.array([], dtype=object), "name": np.array([], dtype=object)},
-        feature_defaults={"label": "", "name": ""},
-        text={"string": "{label}", "color": spec["color"], "size": 12, "anchor": "upper_left"},
+        features={"label": np.array([], dtype=object), "name": np.array([], dtype=object),
+                  "shown": np.array([], dtype=object)},
+        feature_defaults={"label": "", "name": "", "shown": ""},
+        # "shown" is the label on two short lines (value, then calibration): a long single line ran off the canvas
+        text={"string": "{shown}", "color": spec["color"], "size": 12, "anchor": "upper_left"},
         metadata={MEASURE_KEY: {"tool": group, "image": image_layer, "counter": 0, "errors": {}}},
     )
     for ev in (layer.events.set_data, layer.events.data, layer.events.features):
@@ -255,6 +273,21 @@ def _label(r: Result, k: int) -> str:
     return prefix + short
 
 
+def two_line_label(label: str, calibration: str) -> str:
+    """A canvas label on two lines, the calibration on the second, so it stays short and the calibration is kept.
+
+    Examples
+    --------
+    >>> two_line_label("beads: 25.4 mm magnification-corrected (ERMF)", "magnification-corrected (ERMF)")
+    'beads: 25.4 mm\\nmagnification-corrected (ERMF)'
+    >>> two_line_label("ruler 1: outside the image", "")
+    'ruler 1: outside the image'
+    """
+    if calibration and label.endswith(" " + calibration):
+        return label[: -len(calibration) - 1] + "\n" + calibration
+    return label
+
+
 def refresh(layer: Any) -> list[Result]:
     """Recompute labels of a tool layer; returns its results."""
     res = results(layer)
@@ -262,12 +295,15 @@ def refresh(layer: Any) -> list[Result]:
     if len(layer.features) != n:  # mid add/remove: napari fixes the table next event
         return res
     labels = [""] * n
+    shown = [""] * n
     for r in res:
         for k in r.shapes:
             labels[k] = _label(r, k)
-    if list(layer.features["label"]) != labels:
+            shown[k] = two_line_label(labels[k], r.measurement.calibration if r.measurement is not None else "")
+    if list(layer.features["label"]) != labels or list(layer.features.get("shown", [])) != shown:
         feats = layer.features.copy()
         feats["label"] = np.array(labels, dtype=object)
+        feats["shown"] = np.array(shown, dtype=object)
         info = layer.metadata[MEASURE_KEY]
         info["updating"] = True
         try:
@@ -442,13 +478,14 @@ def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> s
             "user calibration applies to projection images (fluoroscopy, radiographs); "
             f"{image_layer.name} is positioned by its patient geometry"
         )
-    old = tuple(float(s) for s in image_layer.scale)
+    before = current_calibration(image_layer)
     image_layer.metadata[USER_CAL_KEY] = cal
     kept = _set_in_plane_scale(viewer, image_layer, (float(cal.row_mm), float(cal.col_mm)), "mm")  # type: ignore[arg-type]
     n = sum(len(results(lay)) for lay, _ in kept)
+    was = calibration_text(before)  # type: ignore[arg-type]  (a projection always has one)
     return (
         f"{image_layer.name}: {cal.label}; in-plane scale set to {cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel "
-        f"(was {old[-2]:.4g} x {old[-1]:.4g}, {vol.calibration}); {n} measurement(s) updated"
+        f"(was {was}); {n} measurement(s) updated"
     )
 
 

@@ -31,7 +31,8 @@ def _fmt_value(volume: ImageVolume, value: Any, interpolated: bool) -> str:
     return f"{num} {unit}" + (" interpolated" if interpolated else "")
 
 
-def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bool = False) -> str:
+def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bool = False,
+                calibration: str | None = None) -> str:
     """The status line for a cursor at napari world position `world`.
 
     Parameters
@@ -47,6 +48,9 @@ def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bo
     interpolated : bool
         The layer shows a display resample (tilted stack), so say the value
         is interpolated between stored voxels.
+    calibration : str, optional
+        Projections: the label of the calibration in force (a user
+        calibration); default the volume's own.
 
     Returns
     -------
@@ -58,20 +62,49 @@ def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bo
     val = _fmt_value(volume, value, interpolated)
     if volume.kind == "projection":
         frame = int(np.round(p[0]))
-        if volume.calibration == "pixels only":
+        cal = calibration or volume.calibration
+        if cal == "pixels only":
             return f"frame {frame}, row {p[1]:.1f} px, col {p[2]:.1f} px: {val}"
-        return f"frame {frame}, row {p[1]:.1f} mm, col {p[2]:.1f} mm ({volume.calibration}): {val}"
+        return f"frame {frame}, row {p[1]:.1f} mm, col {p[2]:.1f} mm ({cal}): {val}"
     return f"LPS (x {p[2]:.1f}, y {p[1]:.1f}, z {p[0]:.1f}) mm: {val}"
+
+
+def _install_on_tool_layer(layer: Any) -> bool:
+    """A measurement layer shows the status of the image it measures (its vertices are world mm)."""
+    from ._targets import MEASURE_KEY
+
+    image = (getattr(layer, "metadata", None) or {}).get(MEASURE_KEY, {}).get("image")
+    if image is None or not install(image):
+        return False
+    if getattr(layer, _ATTACHED, False):
+        return True
+    original = layer.get_status
+
+    def get_status(position: Any = None, *, view_direction: Any = None, dims_displayed: Any = None,
+                   world: bool = False, value: Any = None) -> dict[str, str]:
+        if position is not None and world:
+            try:
+                return image.get_status(position, view_direction=view_direction, dims_displayed=dims_displayed,
+                                        world=True)
+            except Exception:  # never raise inside napari's status thread
+                pass
+        return original(position, view_direction=view_direction, dims_displayed=dims_displayed, world=world,
+                        value=value)
+
+    layer.get_status = get_status
+    setattr(layer, _ATTACHED, True)
+    return True
 
 
 def install(layer: Any) -> bool:
     """Override ``layer.get_status`` when it carries a miss-imaging volume; idempotent.
 
-    Returns True when the layer is (now) handled.
+    A measurement (Shapes) layer shows its image's status instead of napari's
+    raw coordinates.  Returns True when the layer is (now) handled.
     """
     volume0 = getattr(layer, "metadata", {}).get(VOLUME_KEY)
     if not isinstance(volume0, ImageVolume):
-        return False
+        return _install_on_tool_layer(layer)
     if getattr(layer, _ATTACHED, False):
         return True
     original = layer.get_status
@@ -102,7 +135,11 @@ def install(layer: Any) -> bool:
                 pos = np.asarray(volume.index_to_patient(np.array([0.0, *rc[-2:]])), dtype=np.float64)[::-1]
             elif not world:  # napari passes world=True; keep data positions correct too
                 pos = np.asarray(layer.data_to_world(pos[-layer.ndim:]))
-            text = status_text(volume, pos, value, interpolated=interpolated)
+            from ._ruler import current_calibration
+
+            cal = current_calibration(layer) if volume.kind == "projection" else None
+            text = status_text(volume, pos, value, interpolated=interpolated,
+                               calibration=cal.label if cal is not None else None)
         except Exception:  # a status line must never raise inside napari's status thread
             return status
         status["coordinates"] = text

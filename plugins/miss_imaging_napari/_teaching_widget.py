@@ -54,9 +54,10 @@ from miss_imaging.display.window import contrast_limits_to_window
 from . import _teaching
 from ._layers import SOURCE_KEY, VOLUME_KEY
 
-__all__ = ["TeachingWidget", "info_lines", "parse_regions"]
+__all__ = ["TeachingWidget", "info_lines", "parse_regions", "snapshot_caption"]
 
 _log = logging.getLogger("miss_imaging")
+_CAPTION_KEY = "miss_imaging_caption"  # canvas overlay shown during a snapshot
 
 
 def _camera(viewer: Any) -> Any:
@@ -153,6 +154,37 @@ def parse_regions(text: str) -> list[tuple[int, int, int, int]] | None:
     return out
 
 
+def snapshot_caption(volume: ImageVolume, calibration_label: str | None, world_point: Any) -> str:
+    """Text shown beside napari's scale bar in a snapshot: what its mm rest on, and where the picture is.
+
+    Parameters
+    ----------
+    volume : ImageVolume
+        The displayed volume.
+    calibration_label : str or None
+        Projections: the calibration in force (``_ruler.current_calibration``).
+    world_point : sequence of float
+        ``viewer.dims.point``: ``(z, y, x)`` LPS mm for a CT volume (axial
+        view), ``(frame, row mm, col mm)`` for a projection.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ct = ImageVolume(np.zeros((3, 2, 2)), (2, 1, 1), np.eye(4), "volume", modality="CT")
+    >>> snapshot_caption(ct, None, (12.0, 0, 0))
+    'slice z = 12.0 mm (LPS)'
+    """
+    p = [float(v) for v in world_point]
+    if volume.kind == "projection":
+        frame = int(round(p[-3])) if len(p) >= 3 else 0
+        where = f"frame {frame} of 0-{volume.shape[0] - 1}\n" if volume.shape[0] > 1 else ""
+        cal = calibration_label or volume.calibration
+        return where + ("scale bar in pixels (pixels only)" if cal == "pixels only" else f"scale bar: mm {cal}")
+    if len(p) >= 3:
+        return f"slice z = {p[-3]:.1f} mm (LPS)"
+    return ""
+
+
 PLANE_KEY = "miss_imaging_plane"  # reslice view layers (see _reslice_widget)
 ROLE_KEY = "miss_imaging_reslice_role"
 
@@ -189,6 +221,9 @@ class TeachingWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
         _teaching.attach(napari_viewer)
 
@@ -289,28 +324,55 @@ class TeachingWidget(QWidget):
         return report
 
     def save_snapshot(self, path: str | Path) -> Path:
-        """PNG of the canvas with scale bar, orientation letters and measurement labels; never the banner."""
+        """PNG of the canvas with scale bar (and its calibration), orientation letters, slice position and
+        measurement labels; never the banner."""
         from . import _orientation
 
         viewer = self.viewer
-        bar = viewer.canvas.overlays["scale_bar"] if "scale_bar" in viewer.canvas.overlays else None
+        overlays = viewer.canvas.overlays
+        bar = overlays["scale_bar"] if "scale_bar" in overlays else None
         was = bar.visible if bar is not None else None
         try:
             if bar is not None:
                 bar.visible = True
             _orientation.update(viewer)
+            self._show_caption()
             with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
                 image = viewer.screenshot(canvas_only=True, flash=False)
         finally:
             if bar is not None:
                 bar.visible = was
+            if _CAPTION_KEY in overlays:
+                del overlays[_CAPTION_KEY]
         out = write_png(np.asarray(image), path)
         self.status.setText(f"snapshot written: {out.name}")
         return out
 
+    def _show_caption(self) -> None:
+        """A text overlay above the scale bar (overlays in one corner stack): calibration and position."""
+        from napari.components.overlays import TextOverlay
+
+        from . import _ruler
+
+        layer, vol = _teaching.active_volume(self.viewer)
+        if layer is None:
+            return
+        shown = layer.metadata.get(VOLUME_KEY, vol)
+        cal = _ruler.current_calibration(layer)
+        point = self.viewer.dims.point if layer.ndim == 3 and tuple(self.viewer.dims.displayed) == (1, 2) else ()
+        text = snapshot_caption(shown, cal.label if cal is not None else None, point)
+        if text:
+            self.viewer.canvas.overlays[_CAPTION_KEY] = TextOverlay(
+                text=text, position="bottom_right", visible=True, font_size=10, color="white", box=True)
+
     def export_cine(self, path: str | Path, *, width_px: int = 512) -> CineReport:
         """Animated GIF of the active fluoro run at its frame rate, with overlays (blank regions from the field)."""
+        from miss_imaging.measurement.measure import calibrated_volume
+
+        from . import _ruler
+
         layer, shown, _ = self._active(projection=True)
+        shown = calibrated_volume(shown, _ruler.current_calibration(layer))  # scale bar of the calibration in force
         report = export_cine_gif(shown, path, window=self._layer_window(layer, shown),
                                  measurements=self._measurements(layer), width_px=width_px,
                                  blank_regions=parse_regions(self.regions.text()))
@@ -432,7 +494,10 @@ class TeachingWidget(QWidget):
             if layer is None:
                 continue  # the series is missing: already reported by load_session
             saved = measurements_io.from_dict(d)
+            cal = saved.calibration_detail
             try:
+                if cal is not None and cal.source == "user" and _ruler.layer_calibration(layer) is None:
+                    _ruler.apply_user_calibration(self.viewer, layer, cal)  # the series' calibration comes back too
                 _, res = _ruler.add_measurement(self.viewer, layer, saved.kind, saved.points_index, name=saved.name)
             except Exception as exc:
                 report.problems.append(f"not restored: measurement {saved.name!r}: {exc}")

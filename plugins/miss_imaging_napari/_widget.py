@@ -22,7 +22,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -34,7 +33,7 @@ from qtpy.QtWidgets import (
 
 from miss_imaging.model import ImageVolume, SeriesInfo
 
-from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, tilt_degrees
+from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, resample_notice, tilt_degrees
 
 __all__ = ["SeriesWidget", "COLUMNS", "TOOLS", "series_row", "volume_row", "technical_info"]
 
@@ -147,6 +146,9 @@ class SeriesWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
         self._scanned: list[SeriesInfo] = []
         self._skipped_text = ""
@@ -172,9 +174,9 @@ class SeriesWidget(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         self._playing = False
 
-        top = QHBoxLayout()
-        for b in (self.scan_button, self.layers_button, self.open_button, self.play_button):
-            top.addWidget(b)
+        top = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
+        for i, b in enumerate((self.scan_button, self.layers_button, self.open_button, self.play_button)):
+            top.addWidget(b, i // 2, i % 2)
         tools = QGridLayout()
         self.tool_buttons: dict[str, QPushButton] = {}
         for i, (text, name) in enumerate(TOOLS.items()):
@@ -313,7 +315,7 @@ class SeriesWidget(QWidget):
         for w in vol.warnings:
             show_warning(f"{vol.label}: {w}")
         if kw["metadata"].get(NOTE_KEY):
-            show_info(kw["metadata"][NOTE_KEY])
+            show_info(resample_notice(vol))
         attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:
@@ -321,7 +323,7 @@ class SeriesWidget(QWidget):
         from napari.utils.notifications import show_warning
 
         try:
-            return self.viewer.window.add_plugin_dock_widget("miss-imaging", display_name)
+            return self.viewer.window.add_plugin_dock_widget("miss-imaging", display_name, tabify=True)
         except Exception as e:
             show_warning(f"{display_name} is unavailable: {e}")
             return None

@@ -66,6 +66,9 @@ class WindowWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None):
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
         self._layer: Any = None
         self._syncing = False
@@ -81,12 +84,12 @@ class WindowWidget(QWidget):
             btn = QPushButton(f"{PRESET_LABELS.get(key, key)}\nW {win.width:g} / L {win.center:g}")
             btn.setToolTip(win.explanation)
             btn.clicked.connect(lambda _=False, k=key: self.apply_preset(k))
-            grid.addWidget(btn, 0, i)
+            grid.addWidget(btn, i // 2, i % 2)  # two columns: a narrow dock leaves the canvas its width
             self.preset_buttons[key] = btn
         self.auto_button = QPushButton("Auto\n1st-99th pct")
         self.auto_button.setToolTip("Percentiles inside the collimated field (collimator black and burned-in text ignored)")
         self.auto_button.clicked.connect(lambda _=False: self.apply_auto())
-        grid.addWidget(self.auto_button, 0, len(PRESETS))
+        grid.addWidget(self.auto_button, len(PRESETS) // 2, len(PRESETS) % 2)
         layout.addLayout(grid)
 
         form = QFormLayout()
@@ -103,7 +106,7 @@ class WindowWidget(QWidget):
         self.file_list.itemClicked.connect(self._on_file_item)
         layout.addWidget(self.file_list)
 
-        self.mouse_box = QCheckBox("Mouse window/level: right-drag or Ctrl+left-drag\n(right = wider, down = higher level)")
+        self.mouse_box = QCheckBox("Mouse window/level: right-drag\nor Ctrl+left-drag (right = wider,\ndown = higher level)")
         self.mouse_box.setChecked(True)
         self.mouse_box.toggled.connect(self.set_mouse_enabled)
         layout.addWidget(self.mouse_box)
@@ -111,6 +114,7 @@ class WindowWidget(QWidget):
 
         self.viewer.layers.selection.events.active.connect(self._on_active)
         self.viewer.layers.events.inserted.connect(self._on_inserted)
+        self.viewer.layers.events.removed.connect(self._on_active)
         self.set_mouse_enabled(True)
         self._on_active()
 
@@ -118,7 +122,8 @@ class WindowWidget(QWidget):
 
     @property
     def layer(self) -> Any:
-        """The image layer being windowed (the active one), or None."""
+        """The image layer being windowed: the active image, the image the active ruler measures, or the top
+        visible image; None without images."""
         return self._layer
 
     def set_window(self, window: Window) -> None:
@@ -148,7 +153,8 @@ class WindowWidget(QWidget):
         self.set_mouse_enabled(False)
         self._watch(None)
         for emitter, cb in ((self.viewer.layers.selection.events.active, self._on_active),
-                            (self.viewer.layers.events.inserted, self._on_inserted)):
+                            (self.viewer.layers.events.inserted, self._on_inserted),
+                            (self.viewer.layers.events.removed, self._on_active)):
             emitter.disconnect(cb)
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt name)
@@ -169,12 +175,18 @@ class WindowWidget(QWidget):
     def _on_inserted(self, event: Any = None) -> None:
         if self.mouse_box.isChecked() and event is not None:
             _mouse_wl.install(event.value)
+        self._on_active()
 
     def _on_active(self, event: Any = None) -> None:
         from napari.layers import Image
 
-        active = self.viewer.layers.selection.active
-        self._watch(active if isinstance(active, Image) else None)
+        from ._targets import target_image
+
+        # a ruler is active after every measurement: window the image it measures (or the top visible one)
+        target = target_image(self.viewer.layers.selection.active, list(self.viewer.layers),
+                              lambda lay: isinstance(lay, Image))
+        if target is not self._layer or target is None:
+            self._watch(target)
 
     def _watch(self, layer: Any) -> None:
         if self._layer is not None:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from miss_imaging.model import ImageVolume, Window
 
 __all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "burned_in",
-           "DEFAULT_WIDTH_PX"]
+           "DEFAULT_WIDTH_PX", "scale_bar_label", "position_text", "fit_label"]
 
 #: default output width (px) of a rendered slice
 DEFAULT_WIDTH_PX = 640
@@ -90,6 +90,74 @@ def nice_length(target: float) -> float:
 def burned_in(volume: ImageVolume) -> bool:
     """True when (0028,0301) BurnedInAnnotation = YES: the pixels may show patient text."""
     return str(volume.metadata.get("BurnedInAnnotation", "")).upper() == "YES"
+
+
+def scale_bar_label(length: float, volume: ImageVolume) -> str:
+    """Scale bar text: the length and, on projections, the calibration it rests on.
+
+    A projection's mm are only true in the plane the calibration refers to
+    (detector, isocentre, a user's object), so the bar says which.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = ImageVolume(np.zeros((1, 2, 2)), (1, .3, .3), np.eye(4), "projection", calibration="at detector (not corrected)")
+    >>> scale_bar_label(20, v)
+    '20 mm at detector (not corrected)'
+    """
+    if volume.kind != "projection":
+        return f"{length:g} mm"
+    if volume.calibration == "pixels only":
+        return f"{length:g} px (pixels only)"
+    return f"{length:g} mm {volume.calibration}"
+
+
+def position_text(shown: ImageVolume, k0: int, k1: int) -> str:
+    """Where the picture is: frame number (0-based, as napari's frame slider) or slice position in mm.
+
+    For a volume on the patient grid, axis 0 runs along patient z (LPS,
+    superior positive): the text gives the slice's z in mm, or the slab's z
+    range for a maximum-intensity projection.
+    """
+    if shown.kind != "volume":
+        n = int(shown.shape[0])
+        return f"frame {k0} of 0-{n - 1}" if n > 1 else "single frame"
+    z0, z1 = (float(shown.index_to_patient(np.array([k, 0.0, 0.0]))[2]) for k in (k0, k1))
+    if k0 == k1:
+        return f"slice {k0}, z = {z0:.1f} mm"
+    return f"MIP slices {k0}-{k1}, z {min(z0, z1):.1f} to {max(z0, z1):.1f} mm"
+
+
+def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: float, width: float, height: float,
+              margin: float = 4.0) -> tuple[float, float]:
+    """Top-left corner of a measurement's label: whole inside the picture and off the line.
+
+    Parameters
+    ----------
+    box : (x0, y0, x1, y1)
+        Bounding box of the measurement's line in output pixels.
+    text_w, text_h : float
+        Label size in output pixels.
+    width, height : float
+        Picture size.
+
+    The label goes above the line (below it when there is no room above),
+    starting at the line's left end, and is clamped inside the picture: the
+    calibration at its end is never cut off, and the label does not cover
+    the line it names.
+
+    Examples
+    --------
+    >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480)
+    (536.0, 184.0)
+    """
+    x0, y0, x1, y1 = box
+    y = y0 - 4 - text_h
+    if y < margin:
+        y = y1 + 4
+    x = min(max(x0, margin), max(margin, width - margin - text_w))
+    y = min(max(y, margin), max(margin, height - margin - text_h))
+    return float(x), float(y)
 
 
 def _font(size: int) -> Any:
@@ -190,7 +258,6 @@ def render_slice(
         if shown.kind == "projection":
             gray[max(0, r0):r1, max(0, c0):c1] = 0
     row_mm, col_mm = float(shown.spacing[1]), float(shown.spacing[2])
-    pixels_only = shown.kind == "projection" and shown.calibration == "pixels only"
     field_w = gray.shape[1] * col_mm
     mm_per_px = field_w / width_px
     height_px = max(1, int(round(gray.shape[0] * row_mm / mm_per_px)))
@@ -206,21 +273,20 @@ def render_slice(
         draw.line([a, b], fill=_YELLOW, width=2)
         for c in (a, b):
             draw.ellipse([c[0] - 3, c[1] - 3, c[0] + 3, c[1] + 3], outline=_YELLOW, width=2)
-        tx, ty = max(a[0], b[0]) + 6, min(a[1], b[1]) - 4
-        bbox = draw.textbbox((0, 0), ln.text, font=font)
-        tx = min(tx, width_px - (bbox[2] - bbox[0]) - 4)
-        draw.text((tx, max(2, ty)), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+        bbox = draw.multiline_textbbox((0, 0), ln.text, font=font, stroke_width=2)
+        box = (min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+        tx, ty = fit_label(box, bbox[2] - bbox[0], bbox[3] - bbox[1], width_px, height_px)
+        draw.multiline_text((tx, ty), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
-    # scale bar (bottom right): a round number of mm near a fifth of the width
-    unit = "px" if pixels_only else "mm"
+    # scale bar (bottom right): a round number of mm near a fifth of the width, with its calibration
     bar = nice_length(field_w / 5)
     bar_px = bar / mm_per_px
     x1, y = width_px - 16, height_px - 16
     draw.line([(x1 - bar_px, y), (x1, y)], fill=_WHITE, width=3)
-    label = f"{bar:g} {unit}"
+    label = scale_bar_label(bar, shown)
     bw = draw.textbbox((0, 0), label, font=font)[2]
-    draw.text((x1 - bar_px / 2 - bw / 2, y - font.size - 8), label, fill=_WHITE, font=font, stroke_width=2,
-              stroke_fill=(0, 0, 0))
+    lx = min(x1 - bar_px / 2 - bw / 2, width_px - 4 - bw)
+    draw.text((max(4, lx), y - font.size - 8), label, fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
     orientation = None
     if shown.kind == "volume":  # patient grid: rows step +y (posterior), columns +x (patient's left)
@@ -230,8 +296,7 @@ def render_slice(
                               ("R", (12, height_px / 2)), ("L", (width_px - 12, height_px / 2))):
             draw.text((x, yy), text, fill=_CYAN, font=big, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
 
-    where = (f"slice {k0}" if k0 == k1 else f"MIP slices {k0}-{k1}") if shown.kind == "volume" else f"frame {k0}"
-    head = [title or shown.label, where, f"W {window.width:g} / C {window.center:g}"]
+    head = [title or shown.label, position_text(shown, k0, k1), f"W {window.width:g} / C {window.center:g}"]
     draw.multiline_text((8, 6), "\n".join(head), fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
     return Rendered(img, (k0, k1), mm_per_px, window, orientation)
 

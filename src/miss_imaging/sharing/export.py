@@ -167,6 +167,9 @@ def measurement_lines(measurements: Iterable[Any]) -> list[Any]:
         else:
             segs = list(zip(pts[:-1], pts[1:]))
         label = f"{m.name}: {m.text}" if getattr(m, "name", "") else m.text
+        cal = getattr(m, "calibration", "")
+        if cal and label.endswith(" " + cal):  # two short lines, as on the canvas: stays inside the picture
+            label = label[: -len(cal) - 1] + "\n" + cal
         for i, (a, b) in enumerate(segs):
             lines.append(Line(a, b, label if i == len(segs) - 1 else ""))  # type: ignore[arg-type]
     return lines
@@ -269,7 +272,10 @@ def render_cine_frames(
     width_px: int = 512,
     durations_ms: Sequence[float] | None = None,
 ) -> list[Any]:
-    """Windowed RGB frames with scale bar, measurement labels and a frame counter.
+    """Windowed RGB frames with scale bar (and its calibration), measurement labels, frame number and time.
+
+    Frames are numbered from 0, as on napari's frame slider and in the
+    measurement table ("frame 4 of 0-9").
 
     Parameters
     ----------
@@ -312,9 +318,8 @@ def render_cine_frames(
         img = render_slice(volume, k, window=window, lines=measurement_lines(on_frame), width_px=width_px).image
         draw = ImageDraw.Draw(img)
         font = _font(max(12, width_px // 45))
-        text = f"frame {k + 1}/{n}   t = {starts[k] / 1000:.3f} s"
-        if volume.kind == "projection":
-            text += f"\nscale: {volume.calibration}"
+        # the frame number (0-based, as napari's slider) is in the heading; the calibration is on the scale bar
+        text = f"t = {starts[k] / 1000:.3f} s"
         draw.multiline_text((8, img.height - 8), text, fill=_WHITE, font=font, anchor="ld", stroke_width=2,
                             stroke_fill=(0, 0, 0))
         out.append(img)
