@@ -265,7 +265,9 @@ def test_deidentified_package_has_no_identity_and_references_the_copy(fl, truth,
     assert [m.name for m in back] == ["", "rod", "", "Cobb L1-L5"]
     assert back[0].value == pytest.approx(ms[0].value, abs=1e-6)
     # ... and not on the original (other UIDs), with a message
-    assert load_sr(sr, [fl]) == [] and "not open" in load_sr(sr, [fl]).skipped[0]
+    on_original = load_sr(sr, [fl])
+    assert on_original == [] and "not open" in on_original.skipped[0]
+    assert "this SR is de-identified" in on_original.skipped[-1]
 
 
 def test_teaching_mode_forces_deidentified(fl, truth, tmp_path):

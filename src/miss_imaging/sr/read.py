@@ -333,4 +333,7 @@ def load_sr(path: str | Path, volumes: Iterable[ImageVolume] = ()) -> SRMeasurem
             out.append(_measure(g, vol, idx))
         except SRError as exc:
             skipped.append(str(exc))
+    if str(ds.get("PatientIdentityRemoved", "")).upper() == "YES" and any("is not open" in t for t in skipped):
+        skipped.append("this SR is de-identified: it references the de-identified copy of the images written with "
+                       "it (e.g. <sr name>_images/), not the originals; open that copy to place it")
     return out
