@@ -208,6 +208,14 @@ def test_every_object_passes_dciodvfy_and_highdicom_reads_it(ct, fl, dx, tmp_pat
         save_key_objects(fl, tmp_path / "ko.dcm", frames=[3], note="tip at the pedicle",
                          also=[tmp_path / "xa.dcm", tmp_path / "sc.dcm"]),
     ]
+    from miss_imaging.calibration import PIXELS_ONLY
+
+    user = mi.user_calibration((3, 10, 10), (3, 10, 70), 25.0, "sphere", base=mi.measure.volume_calibration(fl))
+    enh = mi.load(Path(ct.files[0]).parents[1] / "spine_ct_enhanced")
+    paths += [save_sr(_proj_set(fl, 5, user), fl, tmp_path / "user.dcm"),
+              save_sr(_proj_set(fl, 2, PIXELS_ONLY), fl, tmp_path / "px.dcm"),
+              save_sr([mi.measure_distance(enh, (20, 30, 40), (20, 90, 70))], enh, tmp_path / "enh.dcm"),
+              save_key_objects(ct, tmp_path / "ko_ct.dcm", frames=[10, 20], title="Of Interest")]
     pkg = Package(tmp_path / "pkg")
     paths += [save_sr(_proj_set(fl, 3), fl, tmp_path / "pkg" / "sr.dcm", package=pkg),
               save_annotated_sc(fl, tmp_path / "pkg" / "sc.dcm", package=pkg),
