@@ -396,3 +396,13 @@ def test_enhanced_ct_frames_by_position(samples, truth, ct, tmp_path):
     back = load_sr(path, [ct, enh])  # same frame of reference: the SCOORD3D goes to the series measured on
     _assert_same(ms, back)
     assert all(m.series_uid == enh.series_uid for m in back)
+
+
+def test_measurements_that_cannot_be_written_are_left_out_with_a_warning(fl, tmp_path):
+    spanning = mi.measure_distance(fl, (2, 40, 50), (6, 120, 160), name="two frames")
+    good = mi.measure_distance(fl, (3, 40, 50), (3, 120, 160), name="one frame")
+    with pytest.warns(mi.MissImagingWarning, match="two frames: its points lie on frames 2..6 .*measure on one frame"):
+        path = save_sr([spanning, good], fl, tmp_path / "sr.dcm")
+    assert [m.name for m in load_sr(path, [fl])] == ["one frame"]
+    with pytest.raises(SRError, match="no measurement could be written"):
+        save_sr([spanning], fl, tmp_path / "none.dcm")
