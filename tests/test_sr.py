@@ -249,7 +249,8 @@ def test_deidentified_package_has_no_identity_and_references_the_copy(fl, truth,
     pkg = Package(tmp_path / "pkg")
     ms = _proj_set(fl, 3)
     named = ms[0].renamed("SPINEPHANTOM bead")  # a name typed with the patient's name
-    sr = save_sr([named] + ms[1:], fl, tmp_path / "pkg" / "sr.dcm", package=pkg)
+    with pytest.warns(mi.MissImagingWarning, match="contained a patient identifier; left out"):
+        sr = save_sr([named] + ms[1:], fl, tmp_path / "pkg" / "sr.dcm", package=pkg)
     sc = save_annotated_sc(fl, tmp_path / "pkg" / "sc.dcm", measurements=ms, frames=range(10), package=pkg)
     ko = save_key_objects(fl, tmp_path / "pkg" / "ko.dcm", package=pkg, also=[sr, sc], note="tip")
     files = sorted((tmp_path / "pkg").rglob("*.dcm"))
