@@ -407,3 +407,16 @@ def test_measurements_that_cannot_be_written_are_left_out_with_a_warning(fl, tmp
     assert [m.name for m in load_sr(path, [fl])] == ["one frame"]
     with pytest.raises(SRError, match="no measurement could be written"):
         save_sr([spanning], fl, tmp_path / "none.dcm")
+
+
+def test_irregular_stack_scoord3d_round_trip(samples, tmp_path):
+    """A series with a missing slice: SCOORD3D points go back through the true slice positions."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gap = mi.load(samples / "hostile" / "gap")
+    assert not gap.regular
+    ms = [mi.measure_distance(gap, (0.5, 10, 10), (gap.shape[0] - 1.25, 20, 25), name="across the gap"),
+          mi.measure_path(gap, [(0, 5, 5), (2.5, 10, 20), (gap.shape[0] - 1, 30, 30)])]
+    _assert_same(ms, load_sr(save_sr(ms, gap, tmp_path / "gap.dcm"), [gap]))

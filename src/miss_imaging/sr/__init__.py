@@ -14,8 +14,8 @@ from __future__ import annotations
 from ._refs import ImageRef, Package, image_refs
 from .capture import save_annotated_sc
 from .key_objects import save_key_objects
-from .read import SRMeasurements, load_sr
+from .read import SRMeasurements, load_sr, lps_to_index
 from .write import save_sr
 
 __all__ = ["save_sr", "load_sr", "SRMeasurements", "save_annotated_sc", "save_key_objects", "Package",
-           "ImageRef", "image_refs"]
+           "ImageRef", "image_refs", "lps_to_index"]
