@@ -208,6 +208,14 @@ def test_every_object_passes_dciodvfy_and_highdicom_reads_it(ct, fl, dx, tmp_pat
         save_key_objects(fl, tmp_path / "ko.dcm", frames=[3], note="tip at the pedicle",
                          also=[tmp_path / "xa.dcm", tmp_path / "sc.dcm"]),
     ]
+    from miss_imaging.measurement.calibration import PIXELS_ONLY
+
+    user = mi.user_calibration((3, 10, 10), (3, 10, 70), 25.0, "sphere", base=mi.measurement.measure.volume_calibration(fl))
+    enh = mi.load(Path(ct.files[0]).parents[1] / "spine_ct_enhanced")
+    paths += [save_sr(_proj_set(fl, 5, user), fl, tmp_path / "user.dcm"),
+              save_sr(_proj_set(fl, 2, PIXELS_ONLY), fl, tmp_path / "px.dcm"),
+              save_sr([mi.measure_distance(enh, (20, 30, 40), (20, 90, 70))], enh, tmp_path / "enh.dcm"),
+              save_key_objects(ct, tmp_path / "ko_ct.dcm", frames=[10, 20], title="Of Interest")]
     pkg = Package(tmp_path / "pkg")
     paths += [save_sr(_proj_set(fl, 3), fl, tmp_path / "pkg" / "sr.dcm", package=pkg),
               save_annotated_sc(fl, tmp_path / "pkg" / "sc.dcm", package=pkg),
@@ -241,7 +249,8 @@ def test_deidentified_package_has_no_identity_and_references_the_copy(fl, truth,
     pkg = Package(tmp_path / "pkg")
     ms = _proj_set(fl, 3)
     named = ms[0].renamed("SPINEPHANTOM bead")  # a name typed with the patient's name
-    sr = save_sr([named] + ms[1:], fl, tmp_path / "pkg" / "sr.dcm", package=pkg)
+    with pytest.warns(mi.MissImagingWarning, match="contained a patient identifier; left out"):
+        sr = save_sr([named] + ms[1:], fl, tmp_path / "pkg" / "sr.dcm", package=pkg)
     sc = save_annotated_sc(fl, tmp_path / "pkg" / "sc.dcm", measurements=ms, frames=range(10), package=pkg)
     ko = save_key_objects(fl, tmp_path / "pkg" / "ko.dcm", package=pkg, also=[sr, sc], note="tip")
     files = sorted((tmp_path / "pkg").rglob("*.dcm"))
@@ -265,7 +274,9 @@ def test_deidentified_package_has_no_identity_and_references_the_copy(fl, truth,
     assert [m.name for m in back] == ["", "rod", "", "Cobb L1-L5"]
     assert back[0].value == pytest.approx(ms[0].value, abs=1e-6)
     # ... and not on the original (other UIDs), with a message
-    assert load_sr(sr, [fl]) == [] and "not open" in load_sr(sr, [fl]).skipped[0]
+    on_original = load_sr(sr, [fl])
+    assert on_original == [] and "not open" in on_original.skipped[0]
+    assert "this SR is de-identified" in on_original.skipped[-1]
 
 
 def test_teaching_mode_forces_deidentified(fl, truth, tmp_path):
@@ -386,3 +397,26 @@ def test_enhanced_ct_frames_by_position(samples, truth, ct, tmp_path):
     back = load_sr(path, [ct, enh])  # same frame of reference: the SCOORD3D goes to the series measured on
     _assert_same(ms, back)
     assert all(m.series_uid == enh.series_uid for m in back)
+
+
+def test_measurements_that_cannot_be_written_are_left_out_with_a_warning(fl, tmp_path):
+    spanning = mi.measure_distance(fl, (2, 40, 50), (6, 120, 160), name="two frames")
+    good = mi.measure_distance(fl, (3, 40, 50), (3, 120, 160), name="one frame")
+    with pytest.warns(mi.MissImagingWarning, match="two frames: its points lie on frames 2..6 .*measure on one frame"):
+        path = save_sr([spanning, good], fl, tmp_path / "sr.dcm")
+    assert [m.name for m in load_sr(path, [fl])] == ["one frame"]
+    with pytest.raises(SRError, match="no measurement could be written"):
+        save_sr([spanning], fl, tmp_path / "none.dcm")
+
+
+def test_irregular_stack_scoord3d_round_trip(samples, tmp_path):
+    """A series with a missing slice: SCOORD3D points go back through the true slice positions."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gap = mi.load(samples / "hostile" / "gap")
+    assert not gap.regular
+    ms = [mi.measure_distance(gap, (0.5, 10, 10), (gap.shape[0] - 1.25, 20, 25), name="across the gap"),
+          mi.measure_path(gap, [(0, 5, 5), (2.5, 10, 20), (gap.shape[0] - 1, 30, 30)])]
+    _assert_same(ms, load_sr(save_sr(ms, gap, tmp_path / "gap.dcm"), [gap]))

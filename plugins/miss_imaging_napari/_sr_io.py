@@ -17,7 +17,7 @@ import numpy as np
 from miss_imaging.errors import MissImagingError
 from miss_imaging.measurement.measure import Measurement, measure_angle, measure_cobb, measure_distance, measure_path
 from miss_imaging.model import ImageVolume
-from miss_imaging.sharing.sr import load_sr, save_annotated_sc, save_key_objects, save_sr
+from miss_imaging.sharing.sr import load_sr, lps_to_index, save_annotated_sc, save_key_objects, save_sr
 
 from . import _ruler
 from ._layers import SOURCE_KEY, VOLUME_KEY
@@ -49,7 +49,7 @@ def on_source(shown: ImageVolume, source: ImageVolume, m: Measurement) -> Measur
     """`m` (made on `shown`) re-made on `source` through its LPS points; unchanged when they are the same."""
     if shown is source or source.kind == "projection" or m.points_patient is None:
         return m
-    return _remake(source, m, np.asarray(source.patient_to_index(np.asarray(m.points_patient))))
+    return _remake(source, m, lps_to_index(source, np.asarray(m.points_patient, dtype=np.float64)))
 
 
 def layer_measurements(viewer: Any, image_layer: Any) -> tuple[list[Measurement], list[str]]:
@@ -122,7 +122,7 @@ def current_index(viewer: Any, layer: Any) -> int:
         data = np.concatenate([np.zeros(3 - data.size), data])
     idx = data[-3:]
     if shown is not source and source.kind != "projection":
-        idx = source.patient_to_index(shown.index_to_patient(idx))
+        idx = lps_to_index(source, np.atleast_2d(shown.index_to_patient(idx)))[0]
     return int(np.clip(round(float(idx[0])), 0, source.shape[0] - 1))
 
 

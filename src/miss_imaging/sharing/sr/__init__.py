@@ -14,8 +14,8 @@ from __future__ import annotations
 from miss_imaging.sharing.sr._refs import ImageRef, Package, image_refs
 from miss_imaging.sharing.sr.capture import save_annotated_sc
 from miss_imaging.sharing.sr.key_objects import save_key_objects
-from miss_imaging.sharing.sr.read import SRMeasurements, load_sr
+from miss_imaging.sharing.sr.read import SRMeasurements, load_sr, lps_to_index
 from miss_imaging.sharing.sr.write import save_sr
 
 __all__ = ["save_sr", "load_sr", "SRMeasurements", "save_annotated_sc", "save_key_objects", "Package",
-           "ImageRef", "image_refs"]
+           "ImageRef", "image_refs", "lps_to_index"]

@@ -35,7 +35,7 @@ from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.sr import _codes as C
 from miss_imaging.sharing.sr._refs import image_refs
 
-__all__ = ["load_sr", "SRMeasurements", "parse_user_label"]
+__all__ = ["load_sr", "SRMeasurements", "parse_user_label", "lps_to_index"]
 
 _USER = re.compile(r"^user-calibrated \((.*), ([0-9.eE+-]+) mm\)$")
 _SR_PREFIX = "1.2.840.10008.5.1.4.1.1.88."
@@ -228,6 +228,30 @@ def _check_tid1500(ds: Dataset, path: Path) -> None:
                       f"{title[2]!r}; only TID 1500 measurement reports are read", path=path)
 
 
+def lps_to_index(vol: ImageVolume, lps: np.ndarray) -> np.ndarray:
+    """LPS mm -> fractional indices; irregular stacks through their recorded slice positions.
+
+    The inverse of the measurement's mapping (:mod:`miss_imaging.measurement.measure`):
+    the slice index is interpolated from the slice positions along the
+    normal, the origin of that fractional slice from its neighbours' IPPs,
+    then row and column are solved in the slice plane.
+    """
+    sp = vol.slice_positions
+    if vol.regular or sp is None or len(sp) != vol.shape[0] or len(sp) < 2:
+        return np.asarray(vol.patient_to_index(lps))
+    row, col = vol.affine[:3, 1], vol.affine[:3, 2]
+    normal = np.cross(col, row)
+    normal /= np.linalg.norm(normal)
+    d = np.asarray(sp) @ normal
+    order = np.argsort(d)
+    k = np.interp(lps @ normal, d[order], np.arange(len(sp), dtype=np.float64)[order])
+    k0 = np.clip(np.floor(k).astype(int), 0, len(sp) - 2)
+    f = (k - k0)[:, None]
+    origin = sp[k0] * (1 - f) + sp[k0 + 1] * f
+    rc = np.linalg.lstsq(np.column_stack([row, col]), (lps - origin).T, rcond=None)[0].T
+    return np.column_stack([k, rc])
+
+
 def _place(g: _Group, volumes: Sequence[ImageVolume], index: dict[tuple[str, int | None], tuple[ImageVolume, int]]) -> tuple[ImageVolume, np.ndarray]:
     """(volume, (n, 3) index points) for a group, or SRError naming what is not open."""
     if g.coords.shape[1] == 3:
@@ -235,7 +259,7 @@ def _place(g: _Group, volumes: Sequence[ImageVolume], index: dict[tuple[str, int
         # the series measured on (its source images are open) before another of the same frame of reference
         same.sort(key=lambda v: not any(index.get((s, f), (None,))[0] is v for s, f in index if s in g.sources))
         for vol in same:
-            return vol, np.asarray(vol.patient_to_index(g.coords))
+            return vol, lps_to_index(vol, g.coords)
         raise SRError(f"{g.label}: SCOORD3D in Frame of Reference {g.frame_of_reference}, which no open CT shares; not placed")
     frames = g.frames or [None]  # type: ignore[list-item]
     hit = index.get((g.sop_uid or "", frames[0]))
@@ -333,4 +357,7 @@ def load_sr(path: str | Path, volumes: Iterable[ImageVolume] = ()) -> SRMeasurem
             out.append(_measure(g, vol, idx))
         except SRError as exc:
             skipped.append(str(exc))
+    if str(ds.get("PatientIdentityRemoved", "")).upper() == "YES" and any("is not open" in t for t in skipped):
+        skipped.append("this SR is de-identified: it references the de-identified copy of the images written with "
+                       "it (e.g. <sr name>_images/), not the originals; open that copy to place it")
     return out

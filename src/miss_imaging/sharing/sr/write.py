@@ -36,10 +36,10 @@ import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from miss_imaging import __version__
-from miss_imaging.errors import SRError
-from miss_imaging.measurement.measure import Measurement
-from miss_imaging.model import ImageVolume
+from miss_imaging.sharing import __version__
+from miss_imaging.sharing.errors import SRError, warn_and_log
+from miss_imaging.sharing.measure import Measurement
+from miss_imaging.sharing.model import ImageVolume
 from miss_imaging.sharing.sr import _codes as C
 from miss_imaging.sharing.sr._refs import ImageRef, Package, evidence_headers, image_refs
 
@@ -69,8 +69,9 @@ def _coordinates(m: Measurement, volume: ImageVolume, refs: list[ImageRef], uid:
         # (column, row) in the image, 0 = top-left corner of the first pixel
         ref = refs[ks[0]]
         frames = [refs[k].frame_number for k in ks if refs[k].frame_number is not None]
-        if len({refs[k].sop_instance_uid for k in ks}) > 1:
-            raise SRError(f"{m.name or m.kind}: points lie in several images; cannot be one 2-D SCOORD")
+        if len(ks) > 1:  # a SCOORD lies in one image plane: (column, row) cannot say which frame each point is on
+            raise SRError(f"{m.name or m.kind}: its points lie on frames {ks[0]}..{ks[-1]} of {volume.label}; "
+                          "a 2-D SCOORD lies in one frame (measure on one frame)")
         cls, sop, fr = _image_item(ref, frames, uid)  # type: ignore[arg-type]
         data = np.column_stack([idx[:, 2] + 0.5, idx[:, 1] + 0.5]).astype(np.float32)
         item: Any = hd.sr.CoordinatesForMeasurement(
@@ -217,9 +218,16 @@ def save_sr(
     ------
     SRError
         No measurement, a measurement from another series, a volume without
-        source files, or an unknown kind/unit.
+        source files, or none that can be written.
+
+    Warns
+    -----
+    MissImagingWarning
+        For each measurement left out (unknown kind or unit, points on
+        several frames of a projection) and each name left out of a
+        de-identified SR because it contains a patient identifier.
     """
-    from miss_imaging.settings import get_teaching_mode
+    from miss_imaging.sharing.settings import get_teaching_mode
 
     ms = list(measurements)
     _check(ms, volume)
@@ -232,9 +240,17 @@ def save_sr(
     notes: list[str] = []
     groups, images = [], []
     for m in ms:
-        g, im = _group(m, _safe_name(m, volume, deidentified, notes), volume, refs, uid)
+        try:
+            g, im = _group(m, _safe_name(m, volume, deidentified, notes), volume, refs, uid)
+        except SRError as exc:
+            notes.append(f"not written: {exc}")
+            continue
         groups.append(g)
         images += im
+    if not groups:
+        raise SRError("no measurement could be written: " + "; ".join(notes))
+    for note in notes:
+        warn_and_log(f"{path.name}: {note}")
     evidence = evidence_headers(volume, {s for _, s, _ in images}, package)
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
