@@ -109,7 +109,7 @@ def read_headers(root: str, rels: list[str]) -> tuple[list[FileRecord], list[tup
                 h = read_header(path)
                 study = text(h.source, _STUDY_UID)
             except (MissImagingError, OSError) as exc:
-                skipped.append((rel, Redactor(root, [rel])(f"{type(exc).__name__}: {exc}")))
+                skipped.append((rel, f"{type(exc).__name__}: {Redactor(root, [rel])(str(exc))}"))
                 continue
             records.append(FileRecord(rel, st.st_size, st.st_mtime_ns, study, h.series_uid))
     return records, skipped
