@@ -150,3 +150,12 @@ def test_index_rows_flag_gap_in_enhanced_ct_and_tilt_from_positions(tmp_path: Pa
     assert classic["tilt_deg"] == pytest.approx(math.degrees(math.atan2(0.3, 1.25)), abs=1e-3)
     assert classic["spacing_row_mm"] == 0.5 and classic["spacing_col_mm"] == 0.7  # loader factory's PixelSpacing
     assert all(r["study_uid"] in {j.study_id for j in jobs} and "PATIENTFAKE" not in str(r) for r in rows.values())
+
+
+def test_task_arguments_print_without_paths_or_source_uids(tmp_path: Path):
+    """dask writes a failed task's arguments to the worker log."""
+    src = tmp_path / "src"
+    build_archive(src, 1)
+    jobs = group_studies(read_headers(str(src), list_files(src))[0], str(src), b"\x04" * 32, "s")
+    text = repr(jobs) + str(jobs[0]) + repr(jobs[0].files)
+    assert patient(0)["folder"] not in text and "1.2.826" not in text and str(src) not in text
