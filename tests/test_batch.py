@@ -11,6 +11,7 @@ with a missing slice.  Expected values come from the single-process
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -133,6 +134,31 @@ def test_second_run_does_no_work_and_changes_nothing(first_run, archive: Path, c
     assert report.studies_run == 0 and report.studies_done == N - 1 and report.studies_error == 1
     assert _tree(out / "deidentified") == before
     assert {p: p.stat().st_mtime_ns for p in (out / "deidentified").rglob("*")} == mtimes
+
+
+def test_interrupted_run_resumes_with_only_the_missing_work(first_run, archive: Path, client, tmp_path: Path):
+    """An earlier run finished two studies, and a killed worker left a half-written study in tmp/."""
+    from miss_imaging.batch.discover import group_studies, list_files, read_headers
+    from miss_imaging.batch.run import _settings
+    from miss_imaging.batch.tasks import deidentify_study
+
+    ref, _ = first_run
+    out = tmp_path / "OUT"
+    (out / "private").mkdir(parents=True)
+    (out / "private" / "key").write_bytes((ref / "private" / "key").read_bytes())
+    key = bytes.fromhex((out / "private" / "key").read_text())
+    fingerprint = json.dumps(_settings(DeidOptions()), sort_keys=True)
+    jobs = group_studies(read_headers(str(archive.resolve()), list_files(archive))[0], str(archive.resolve()), key,
+                         fingerprint)
+    for job in jobs[:2]:
+        assert deidentify_study(job, str(out), key, DeidOptions())["study"] == job.study_id
+    partial = out / "private" / "tmp" / "dead-worker" / jobs[3].study_id / "2.25.1"
+    partial.mkdir(parents=True)
+    (partial / "IM00001.dcm").write_bytes(b"DICM half")
+    report = deidentify_tree(archive, out, client=client, progress=False)
+    assert report.studies_run == N - 2 and report.studies_total == N
+    assert _tree(out / "deidentified") == _tree(ref / "deidentified")
+    assert not (out / "private" / "tmp").exists()
 
 
 def test_other_options_into_the_same_out_are_refused(first_run, archive: Path, client):

@@ -124,3 +124,38 @@ def test_environment_failure_is_retried_and_data_failure_recorded(tmp_path: Path
     assert set(second) == {"done", "error"} and second["error"]["kind"] == "RuntimeError"
     assert Manifest(out / "private" / "done").keys() == {j.content_key for j in jobs}
     assert patient(1)["folder"] not in second["error"]["reason"]
+
+
+def test_index_rows_flag_gap_in_enhanced_ct_and_tilt_from_positions(tmp_path: Path):
+    """Gap and shear by construction: an Enhanced CT missing its 3rd frame position, a classic CT sheared 0.3/1.25."""
+    import math
+
+    import numpy as np
+
+    from loader_factory import ct_slices, enhanced_ct, phantom
+    from miss_imaging.batch.tasks import index_study
+
+    src = tmp_path / "src"
+    (src / "PATIENTFAKE_ENH").mkdir(parents=True)
+    ipps = np.array([[0.0, 0.0, z] for z in (0.0, 1.0, 3.0, 4.0, 5.0)])  # 2.0 mm where the median step is 1.0
+    enhanced_ct(src / "PATIENTFAKE_ENH" / "enh.dcm", phantom(5), ipps, [1, 0, 0, 0, 1, 0])
+    ct_slices(src / "PATIENTFAKE_TILT", phantom(5), step=np.array([0.0, 0.3, 1.25]), series_uid="1.2.3.4.101",
+              extra={"StudyInstanceUID": "1.2.3.4.9"})
+    key = b"\x03" * 32
+    jobs = group_studies(read_headers(str(src), list_files(src))[0], str(src), key, "s")
+    rows = {r["sop_class"]: r for j in jobs for r in index_study(j, key)["series"]}
+    enh, classic = rows["Enhanced CT Image Storage"], rows["CT Image Storage"]
+    assert (enh["geometry"], enh["gap"], enh["tilt"], enh["frames"]) == ("gap", 1, 0, 5)
+    assert (classic["geometry"], classic["tilt"], classic["gap"]) == ("tilt", 1, 0)
+    assert classic["tilt_deg"] == pytest.approx(math.degrees(math.atan2(0.3, 1.25)), abs=1e-3)
+    assert classic["spacing_row_mm"] == 0.5 and classic["spacing_col_mm"] == 0.7  # loader factory's PixelSpacing
+    assert all(r["study_uid"] in {j.study_id for j in jobs} and "PATIENTFAKE" not in str(r) for r in rows.values())
+
+
+def test_task_arguments_print_without_paths_or_source_uids(tmp_path: Path):
+    """dask writes a failed task's arguments to the worker log."""
+    src = tmp_path / "src"
+    build_archive(src, 1)
+    jobs = group_studies(read_headers(str(src), list_files(src))[0], str(src), b"\x04" * 32, "s")
+    text = repr(jobs) + str(jobs[0]) + repr(jobs[0].files)
+    assert patient(0)["folder"] not in text and "1.2.826" not in text and str(src) not in text

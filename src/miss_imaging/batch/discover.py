@@ -23,7 +23,6 @@ from pathlib import Path, PurePath
 
 from miss_imaging.reading._header import text
 from miss_imaging.reading.dicom_scan import iter_files, read_header
-from miss_imaging.errors import MissImagingError
 from miss_imaging.batch.keys import deid_uid, keyed_hash
 from miss_imaging.batch.redact import Redactor
 
@@ -32,7 +31,7 @@ __all__ = ["FileRecord", "StudyJob", "list_files", "read_headers", "group_studie
 _STUDY_UID = 0x0020000D
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FileRecord:
     """One readable DICOM file: path relative to SRC, size (bytes), mtime (ns), study and series UIDs."""
 
@@ -42,8 +41,11 @@ class FileRecord:
     study_uid: str
     series_uid: str
 
+    def __repr__(self) -> str:  # dask logs task arguments on failures: no path, no source UID
+        return f"FileRecord({self.size} bytes)"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class StudyJob:
     """One study to process: its de-identified UID, content key and files (sorted by path).
 
@@ -66,6 +68,9 @@ class StudyJob:
     @property
     def nbytes(self) -> int:
         return sum(f.size for f in self.files)
+
+    def __repr__(self) -> str:  # dask logs task arguments on failures: no path, no source UID
+        return f"StudyJob({self.study_id}, {len(self.files)} files)"
 
     def series(self) -> dict[str, list[str]]:
         """SeriesInstanceUID -> relative paths, in path order."""
@@ -108,8 +113,8 @@ def read_headers(root: str, rels: list[str]) -> tuple[list[FileRecord], list[tup
                 st = os.stat(path)
                 h = read_header(path)
                 study = text(h.source, _STUDY_UID)
-            except (MissImagingError, OSError) as exc:
-                skipped.append((rel, Redactor(root, [rel])(f"{type(exc).__name__}: {exc}")))
+            except Exception as exc:  # any file that breaks the header reader is unreadable, not a crash
+                skipped.append((rel, f"{type(exc).__name__}: {Redactor(root, [rel])(str(exc))}"))
                 continue
             records.append(FileRecord(rel, st.st_size, st.st_mtime_ns, study, h.series_uid))
     return records, skipped

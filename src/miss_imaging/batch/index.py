@@ -48,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydicom.uid import UID
 
 from miss_imaging import __version__
@@ -108,9 +109,22 @@ def store_study(con: sqlite3.Connection, result: dict[str, Any]) -> None:
                         [[r[c] for c in _SERIES_COLUMNS] for r in result["series"]])
 
 
-def _geometry(info: SeriesInfo, warnings: list[str]) -> dict[str, Any]:
+def _stack(info: SeriesInfo, vol: Any) -> Any:
+    """The stack geometry from assembly, or (enhanced multi-frame files) from the loaded volume's frames."""
+    from miss_imaging.spatial.geometry import stack_geometry
+
     geom = getattr(getattr(info, "_plan", None), "geometry", None)
-    if info.kind != "volume" or geom is None:
+    if geom is not None or vol is None or vol.slice_positions is None:
+        return geom
+    a = vol.affine[:3, :3]
+    # IOP: direction of increasing column index (affine column 2), then of increasing row index (column 1)
+    iop = np.concatenate([a[:, 2] / np.linalg.norm(a[:, 2]), a[:, 1] / np.linalg.norm(a[:, 1])])
+    return stack_geometry(vol.slice_positions, iop, vol.spacing[0])
+
+
+def _geometry(info: SeriesInfo, vol: Any, warnings: list[str]) -> dict[str, Any]:
+    geom = _stack(info, vol) if info.kind == "volume" else None
+    if geom is None:
         return {"geometry": None, "gap": None, "tilt": None, "duplicates": None, "tilt_deg": None}
     flags = {"gap": bool(geom.gaps), "tilt": geom.tilt_deg > TILT_ATOL_DEG,
              "duplicates": any(w.startswith("duplicate slice") for w in warnings)}
@@ -121,8 +135,8 @@ def _geometry(info: SeriesInfo, warnings: list[str]) -> dict[str, Any]:
             "tilt_deg": round(float(geom.tilt_deg), 4)}
 
 
-def _loaded(info: SeriesInfo) -> tuple[dict[str, Any], list[str]]:
-    """Spacing and calibration from the loader (headers only: lazy pixels are never read)."""
+def _loaded(info: SeriesInfo) -> tuple[dict[str, Any], list[str], Any]:
+    """Spacing and calibration from the loader (headers only: lazy pixels are never read); and the volume."""
     from miss_imaging.measurement.calibration import projection_calibration
     from miss_imaging.errors import MissImagingError
     from miss_imaging.reading.loader import load
@@ -130,24 +144,23 @@ def _loaded(info: SeriesInfo) -> tuple[dict[str, Any], list[str]]:
     empty = {"spacing_slice_mm": None, "spacing_row_mm": None, "spacing_col_mm": None, "calibration": None,
              "calibration_source": None, "has_mm": None, "ermf": None}
     if info.kind not in ("volume", "projection"):
-        return empty, []
+        return empty, [], None
     try:
         v = load(info, lazy=True)
     except MissImagingError as exc:
-        return empty, [str(exc)]
+        return empty, [str(exc)], None
     source, ermf = "geometry", None
     if v.kind == "projection" and v.projection is not None:
         source, ermf = projection_calibration(v.projection).source, v.projection.ermf
-    has_mm = source not in ("pixels",)
     slice_mm = v.spacing[0] if v.kind == "volume" else None  # a projection's axis 0 is time (frames), not mm
     return {"spacing_slice_mm": slice_mm, "spacing_row_mm": v.spacing[1], "spacing_col_mm": v.spacing[2],
-            "calibration": v.calibration, "calibration_source": source, "has_mm": int(has_mm),
-            "ermf": ermf}, list(v.warnings)
+            "calibration": v.calibration, "calibration_source": source, "has_mm": int(source != "pixels"),
+            "ermf": ermf}, list(v.warnings), v
 
 
 def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Callable[[str], str],
          sizes: dict[Path, int]) -> dict[str, Any]:
-    loaded, more = _loaded(info)
+    loaded, more, vol = _loaded(info)
     warnings = list(dict.fromkeys(info.warnings + more))
     plan_headers = getattr(info, "_plan").headers
     syntaxes = sorted({h.transfer_syntax for h in plan_headers})
@@ -159,7 +172,7 @@ def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Callable[[
         "modality": info.modality, "sop_class_uid": info.sop_class_uid,
         "sop_class": UID(info.sop_class_uid).name if info.sop_class_uid else None, "kind": info.kind,
         "description": description, "frames": info.n_frames, "rows": info.rows, "columns": info.columns,
-        **loaded, **_geometry(info, warnings),
+        **loaded, **_geometry(info, vol, warnings),
         "burned_in": int(any(text(h.source, 0x00280301).strip().upper() == "YES" for h in plan_headers)),
         "transfer_syntax": ",".join(syntaxes),
         "transfer_syntax_name": ",".join(UID(s).name for s in syntaxes),

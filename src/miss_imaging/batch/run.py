@@ -19,7 +19,6 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
