@@ -36,10 +36,10 @@ import highdicom as hd
 import numpy as np
 from pydicom.sr.codedict import codes
 
-from miss_imaging.sharing import __version__
-from miss_imaging.sharing.errors import SRError, warn_and_log
-from miss_imaging.sharing.measure import Measurement
-from miss_imaging.sharing.model import ImageVolume
+from miss_imaging import __version__
+from miss_imaging.errors import SRError, warn_and_log
+from miss_imaging.measurement.measure import Measurement
+from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.sr import _codes as C
 from miss_imaging.sharing.sr._refs import ImageRef, Package, evidence_headers, image_refs
 
@@ -227,7 +227,7 @@ def save_sr(
         several frames of a projection) and each name left out of a
         de-identified SR because it contains a patient identifier.
     """
-    from miss_imaging.sharing.settings import get_teaching_mode
+    from miss_imaging.settings import get_teaching_mode
 
     ms = list(measurements)
     _check(ms, volume)
