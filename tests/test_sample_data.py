@@ -19,7 +19,8 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
-GENERATED_DIRS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir")
+GENERATED_DIRS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir",
+                  "lumbar_ct")
 
 #: Tolerance for landmark positions in the CT, mm (the rendering is accurate to < 0.005 mm).
 CT_LANDMARK_TOL_MM = 0.05
@@ -86,12 +87,12 @@ def test_generated_files_are_part10_with_fixed_implementation(truth):
 
 def test_total_size_stays_small():
     total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
-    assert total < 9_000_000
+    assert total < 30_000_000  # issue 14: all samples under about 30 MB
 
 
 # --- every non-hostile file is valid for pydicom ------------------------------------------
 
-NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir")
+NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir", "lumbar_ct")
 
 
 @pytest.mark.parametrize("folder", NON_HOSTILE)
