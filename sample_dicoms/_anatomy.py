@@ -242,7 +242,7 @@ def vertebra_solids(v: Vertebra, inset: float) -> list[Solid]:
         if v.name != LAMINECTOMY:
             out.append(lamina_solid(v, side, inset))
     if v.name != LAMINECTOMY:
-        out.append(_box(v, [0, d["D"] / 2 + d["ap"] + d["sp"] / 2 + 2.0, v.s_pedicle - 4.0], np.eye(3),
+        out.append(_box(v, [0, d["D"] / 2 + d["ap"] + d["sp"] / 2 + 4.0, v.s_pedicle - 4.0], np.eye(3),
                         [3.5, d["sp"] / 2 + 3.0, 9.5], inset))
     if v.name == "S1":
         for side in (-1, 1):  # sacral alae

@@ -21,11 +21,11 @@ import _lumbar_truth as lt
 import _soft_tissue as st
 from _common import PATIENT, base_dataset, ds_list, ds_str, uid, write
 
-ROWS, COLS, N_SLICES = 212, 256, 148
+ROWS, COLS, N_SLICES = 220, 256, 148
 ROW_MM = COL_MM = 1.0
 SLICE_MM = 1.5
 #: LPS of voxel (k=0, j=0, i=0): x of column 0, y of row 0, z of the most inferior slice.
-ORIGIN = np.array([-127.5, -106.5, -282.0])
+ORIGIN = np.array([-127.5, -110.5, -282.0])
 RESCALE_INTERCEPT = -1024
 BITS_STORED = 16
 PSF_SIGMA_MM = 0.5
