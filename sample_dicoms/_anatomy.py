@@ -20,8 +20,9 @@ Shapes (all analytic, so every truth value is exact):
   processes: oriented boxes.
 
 Sizes by level are rounded from published morphometry (see README.md):
-Panjabi et al. 1992 (bodies), Zindrick et al. 1987 and Kim et al. 2008 (pedicles),
-interpedicular distances from population CT/osteology series.
+Panjabi et al. 1992 (bodies, canal), Zindrick et al. 1987 (pedicles), the T11-L5 pedicle
+safe-zone study PMC2200778 (pedicle widths) and an osteometric series for the
+interpedicular distances.
 """
 
 from __future__ import annotations
