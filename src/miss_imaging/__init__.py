@@ -56,6 +56,8 @@ _EXPORTS = {
     "export_cine_gif": "export",
     "save_session": "session",
     "load_session": "session",
+    "CArm": "carm",
+    "drr": "carm",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
