@@ -286,24 +286,30 @@ def bone_sdf(spine: dict[str, Vertebra], p: np.ndarray) -> np.ndarray:
     return out
 
 
+def exit_point(spine: dict[str, Vertebra], start: np.ndarray, inward: np.ndarray) -> np.ndarray:
+    """Where the line from ``start`` (inside bone) backward along ``-inward`` leaves the
+    posterior bone surface, by bisection to 1e-9 mm (LPS mm)."""
+    steps = np.arange(0.0, 60.0, 0.25)
+    inside = bone_sdf(spine, start[None] - steps[:, None] * inward[None]) < 0
+    k = int(np.argmin(inside))  # first sample outside bone
+    lo, hi = steps[k - 1], steps[k]
+    while hi - lo > 1e-9:
+        mid = (lo + hi) / 2
+        if bone_sdf(spine, (start - mid * inward)[None])[0] < 0:
+            lo = mid
+        else:
+            hi = mid
+    return start - hi * inward
+
+
 def place_screws(spine: dict[str, Vertebra]) -> list[PlacedScrew]:
-    """Entry = where the trajectory leaves the posterior bone (bisection to 1e-9 mm)."""
+    """Screws along (or medially beside) the pedicle axes; entry = where the trajectory
+    leaves the posterior bone."""
     screws = []
     for level, side_name, dia, length, offset in SCREWS:
         v, side = spine[level], (1 if side_name == "left" else -1)
         inward = v.pedicle_dir(side)
-        start = v.pedicle_axis_point(side, 0.0, offset)
-        steps = np.arange(0.0, 60.0, 0.25)
-        inside = bone_sdf(spine, start[None] - steps[:, None] * inward[None]) < 0
-        k = int(np.argmin(inside))  # first sample outside bone
-        lo, hi = steps[k - 1], steps[k]
-        while hi - lo > 1e-9:
-            mid = (lo + hi) / 2
-            if bone_sdf(spine, (start - mid * inward)[None])[0] < 0:
-                lo = mid
-            else:
-                hi = mid
-        entry = start - hi * inward
+        entry = exit_point(spine, v.pedicle_axis_point(side, 0.0, offset), inward)
         screws.append(PlacedScrew(level, side_name, dia, length, offset, entry, entry + length * inward))
     return screws
 
