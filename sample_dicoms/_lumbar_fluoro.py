@@ -30,7 +30,7 @@ from _projection import burn_text
 SID_MM, SOD_MM = 1000.0, 650.0
 MU_WATER = 0.02
 MU_STEEL = 0.02 * (1 + 8000 / 1000)  # 0.18 /mm: steel on the DRR's HU scale (8000 HU)
-PHOTONS = 4000.0
+PHOTONS = 20000.0
 SEED = 20260416
 NEEDLE_RADIUS_MM, NEEDLE_LENGTH_MM = 1.5, 150.0
 NEEDLE_LEVEL, NEEDLE_SIDE = "L3", 1  # left

@@ -20,7 +20,7 @@ from pydicom.uid import ImplicitVRLittleEndian
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
 GENERATED_DIRS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir",
-                  "lumbar_ct")
+                  "lumbar_ct", "lumbar_fluoro")
 
 #: Tolerance for landmark positions in the CT, mm (the rendering is accurate to < 0.005 mm).
 CT_LANDMARK_TOL_MM = 0.05
@@ -68,6 +68,15 @@ def test_regeneration_reproduces_committed_files(regenerated, truth):
         if rel.name == "DICOMDIR" and a != b:
             # written by pydicom's FileSet: compare the records if the bytes differ (pydicom version)
             assert _dicomdir_records(SAMPLES / rel) == _dicomdir_records(regenerated / rel)
+        elif rel.parts[0] == "lumbar_fluoro" and a != b:
+            # a DRR by miss_imaging.carm: an improved sampler may move grey levels slightly
+            da, db = pydicom.dcmread(SAMPLES / rel), pydicom.dcmread(regenerated / rel)
+            diff = np.abs(da.pixel_array.astype(int) - db.pixel_array.astype(int))
+            assert diff.mean() < 5 and np.percentile(diff, 99) < 60, rel
+            del da.PixelData, db.PixelData
+            for key in ("WindowCenter", "WindowWidth"):
+                del da[key], db[key]
+            assert da == db and da.file_meta == db.file_meta, rel
         elif rel.as_posix() in loose:
             da, db = pydicom.dcmread(SAMPLES / rel), pydicom.dcmread(regenerated / rel)
             np.testing.assert_array_equal(da.pixel_array, db.pixel_array, err_msg=str(rel))
@@ -92,7 +101,8 @@ def test_total_size_stays_small():
 
 # --- every non-hostile file is valid for pydicom ------------------------------------------
 
-NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir", "lumbar_ct")
+NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir", "lumbar_ct",
+               "lumbar_fluoro")
 
 
 @pytest.mark.parametrize("folder", NON_HOSTILE)
@@ -688,7 +698,9 @@ def test_iods_validate_with_dciodvfy(truth):
              SAMPLES / truth["spine_ct_enhanced"]["folder"] / truth["spine_ct_enhanced"]["file"],
              SAMPLES / truth["fluoro"]["folder"] / truth["fluoro"]["file"],
              SAMPLES / truth["radiograph"]["folder"] / truth["radiograph"]["file"],
-             *[SAMPLES / c["file"] for c in truth["compressed"]["copies"].values()]]
+             *[SAMPLES / c["file"] for c in truth["compressed"]["copies"].values()],
+             SAMPLES / "lumbar_ct" / truth["lumbar_ct"]["files_in_array_order"][0],
+             *[SAMPLES / "lumbar_fluoro" / s["file"] for s in truth["lumbar_fluoro"]["shots"].values()]]
     for f in files:
         out = subprocess.run([exe, str(f)], capture_output=True, text=True, timeout=60)
         errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]
