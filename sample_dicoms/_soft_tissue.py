@@ -57,8 +57,8 @@ def muscle_and_vessel_layers(spine: dict[str, an.Vertebra]) -> list[Layer]:
         ant = y - d["D"] / 2
         lam_y = y + d["D"] / 2 + d["ap"] + 6.0
         for side in (-1, 1):
-            planes.append(("paraspinal fat plane", HU["fat"], _zcyl(side * 30.0, lam_y + 10.0, 30.0, 22.0, z - 20, z + 20), 1))
-            out.append(("paraspinal", HU["muscle"], _zcyl(side * 30.0, lam_y + 10.0, 28.0, 20.0, z - 20, z + 20), 2))
+            planes.append(("paraspinal fat plane", HU["fat"], _zcyl(side * 28.0, lam_y + 12.0, 27.0, 23.0, z - 20, z + 20), 1))
+            out.append(("paraspinal", HU["muscle"], _zcyl(side * 28.0, lam_y + 12.0, 26.0, 22.0, z - 20, z + 20), 2))
             if name in PSOAS_RADIUS:
                 r = PSOAS_RADIUS[name]
                 shift = 14.0 if name == "S1" else 0.0

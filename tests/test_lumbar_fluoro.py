@@ -109,12 +109,16 @@ def test_screw_on_the_lateral_shot_agrees_with_the_ct(samples, shots, truth):
     for s in lat["screws"]:
         e, tip = np.asarray(s["entry_px"]), np.asarray(s["tip_px"])
         u = (tip - e) / np.linalg.norm(tip - e)
-        t = np.arange(-8.0, 8.01, 0.25)
-        prof = gaussian_filter(map_coordinates(px, tip[:, None] + np.outer(u, t), order=1), 2.0)
-        lo, hi = prof[0], prof[-1]  # in the shank, beyond the tip
+        v = np.array([-u[1], u[0]])
+        t = np.arange(-24.0, 10.01, 0.25)  # from the full shank, through the 5 mm taper, beyond the tip
+        smooth = gaussian_filter(px, 1.5)
+        prof = np.mean([map_coordinates(smooth, tip[:, None] + np.outer(u, t) + w * v[:, None], order=1)
+                        for w in (-1.0, 0.0, 1.0)], axis=0)
+        lo, hi = prof[0], prof[-1]
         end = t[np.nonzero(prof > hi - 0.15 * (hi - lo))[0].min()]
-        # the dark metal ends at the truth tip (within 1 mm at the isocentre: the last 5 mm taper)
-        assert abs(end) * lat["imager_pixel_spacing_mm"][0] / m <= 1.0, (s["level"], s["side"], end)
+        # the dark metal ends at the truth tip (within 1.5 mm at the isocentre: the taper to a
+        # 1 mm radius fades into the bone, and the screws of both sides overlap on a lateral)
+        assert abs(end) * lat["imager_pixel_spacing_mm"][0] / m <= 1.5, (s["level"], s["side"], end)
         # ERMF-corrected length = the CT length in the detector plane, up to the magnification
         # of the screw's own depth (exact) and never outside the off-isocentre range
         corrected = s["length_ermf_corrected_mm"]
