@@ -16,14 +16,6 @@ import numpy as np
 INF = 1e9
 
 
-def frame(axis1: np.ndarray, axis2: np.ndarray) -> np.ndarray:
-    """3x3 rotation whose columns are ``axis1``, ``axis2`` and their cross product (unit)."""
-    a = np.asarray(axis1, float) / np.linalg.norm(axis1)
-    b = np.asarray(axis2, float) - (np.asarray(axis2, float) @ a) * a
-    b /= np.linalg.norm(b)
-    return np.column_stack([a, b, np.cross(a, b)])
-
-
 def _box_bounds(c: np.ndarray, u: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ext = np.abs(u) @ half
     return c - ext, c + ext
