@@ -23,11 +23,14 @@ import _compressed  # noqa: E402
 import _ct  # noqa: E402
 import _dicomdir  # noqa: E402
 import _hostile  # noqa: E402
+import _lumbar_ct  # noqa: E402
+import _lumbar_fluoro  # noqa: E402
 import _projection  # noqa: E402
 from _common import PATIENT, rounded, strict_validation  # noqa: E402
 
 #: Generated sub-folders (everything else in OUTDIR is left alone).
-OUTPUTS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir")
+OUTPUTS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir",
+           "lumbar_ct", "lumbar_fluoro")
 
 
 def _clean(out: Path) -> None:
@@ -49,6 +52,8 @@ def generate(out: Path) -> dict:
         truth.update(_ct.build(out))
         for module in (_projection, _compressed, _hostile, _dicomdir):
             truth.update(module.build(out, truth))
+        truth.update(_lumbar_ct.build(out))
+        truth.update(_lumbar_fluoro.build(out, truth["lumbar_ct"]))
     truth["patient"] = dict(PATIENT)
     text = json.dumps(rounded(truth), indent=1) + "\n"
     (out / "truth.json").write_text(text)

@@ -259,3 +259,46 @@ def test_agrees_with_plastimatch_within_0_5_percent(tmp_path):
         m = ref > 0.05
         rms = np.sqrt(np.mean((ours[m] - ref[m]) ** 2)) / np.sqrt(np.mean(ref[m] ** 2))
         assert rms < 0.005, (pose, rms)
+
+
+# --------------------------------------------------------------------------- magnification uncertainty (issue 14 part 4)
+
+
+def test_off_isocentre_range_contains_the_true_size_and_is_labelled():
+    from miss_imaging.measurement.calibration import DEFAULT_OFF_ISOCENTRE_MM, set_off_isocentre_mm
+    from miss_imaging.measurement.measurements_io import from_dict, to_dict
+
+    c = CArm(sid=1000, sod=750, primary_deg=20, secondary_deg=-10, rows=300, cols=300, pixel_mm=(0.4, 0.4))
+    shape = (20, 20, 20)
+    vol = _volume(np.zeros(shape, np.float32), _affine(shape, (1, 1, 1)))
+    shot = drr(vol, c, output="line_integral")
+    iso = np.asarray(c.isocenter)
+
+    def measured(depth_toward_source):
+        centre = iso - depth_toward_source * c.beam
+        ends = c.project(centre + np.outer([-12.7, 12.7], c.col_dir))
+        return measure_distance(shot, [0, *ends[0]], [0, *ends[1]])
+
+    m0 = measured(0.0)
+    assert m0.mm == pytest.approx(25.4, rel=1e-9)
+    assert DEFAULT_OFF_ISOCENTRE_MM == 50.0 and m0.magnification_range == (50.0, 750.0)
+    assert m0.text == "25.4 mm magnification-corrected (ERMF), ±6.7 % for ±50 mm off isocentre"
+    for depth in (50.0, -50.0, 30.0):  # nearer the source (+) looks bigger; the range still holds the truth
+        m = measured(depth)
+        assert m.mm == pytest.approx(25.4 * 750 / (750 - depth), rel=1e-9)
+        lo, hi = (m.mm * (1 - 50 / 750), m.mm * (1 + 50 / 750))
+        assert lo - 1e-9 <= 25.4 <= hi + 1e-9
+    assert measured(50.0).mm * (1 - 50 / 750) == pytest.approx(25.4, rel=1e-9)  # at the edge: exactly the bound
+    assert from_dict(to_dict(m0)).text == m0.text
+    try:
+        set_off_isocentre_mm(20)
+        assert measured(0.0).text.endswith("±2.7 % for ±20 mm off isocentre")
+        set_off_isocentre_mm(0)
+        assert measured(0.0).magnification_range is None
+        with pytest.raises(Exception, match=">= 0 mm"):
+            set_off_isocentre_mm(-5)
+    finally:
+        set_off_isocentre_mm(DEFAULT_OFF_ISOCENTRE_MM)
+    # detector-plane and user calibrations carry no range
+    det = measure_distance(shot, [0, 10, 10], [0, 10, 60], calibration=projection_calibration(shot.projection).detector())
+    assert det.magnification_range is None and "±" not in det.text

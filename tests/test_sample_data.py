@@ -19,7 +19,8 @@ from pydicom.uid import ImplicitVRLittleEndian
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
-GENERATED_DIRS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir")
+GENERATED_DIRS = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "hostile", "dicomdir",
+                  "lumbar_ct", "lumbar_fluoro")
 
 #: Tolerance for landmark positions in the CT, mm (the rendering is accurate to < 0.005 mm).
 CT_LANDMARK_TOL_MM = 0.05
@@ -67,6 +68,15 @@ def test_regeneration_reproduces_committed_files(regenerated, truth):
         if rel.name == "DICOMDIR" and a != b:
             # written by pydicom's FileSet: compare the records if the bytes differ (pydicom version)
             assert _dicomdir_records(SAMPLES / rel) == _dicomdir_records(regenerated / rel)
+        elif rel.parts[0] == "lumbar_fluoro" and a != b:
+            # a DRR by miss_imaging.carm: an improved sampler may move grey levels slightly
+            da, db = pydicom.dcmread(SAMPLES / rel), pydicom.dcmread(regenerated / rel)
+            diff = np.abs(da.pixel_array.astype(int) - db.pixel_array.astype(int))
+            assert diff.mean() < 5 and np.percentile(diff, 99) < 60, rel
+            del da.PixelData, db.PixelData
+            for key in ("WindowCenter", "WindowWidth"):
+                del da[key], db[key]
+            assert da == db and da.file_meta == db.file_meta, rel
         elif rel.as_posix() in loose:
             da, db = pydicom.dcmread(SAMPLES / rel), pydicom.dcmread(regenerated / rel)
             np.testing.assert_array_equal(da.pixel_array, db.pixel_array, err_msg=str(rel))
@@ -86,12 +96,13 @@ def test_generated_files_are_part10_with_fixed_implementation(truth):
 
 def test_total_size_stays_small():
     total = sum(p.stat().st_size for p in SAMPLES.rglob("*") if p.is_file())
-    assert total < 9_000_000
+    assert total < 30_000_000  # issue 14: all samples under about 30 MB
 
 
 # --- every non-hostile file is valid for pydicom ------------------------------------------
 
-NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir")
+NON_HOSTILE = ("spine_ct", "spine_ct_enhanced", "fluoro", "radiograph", "compressed", "dicomdir", "lumbar_ct",
+               "lumbar_fluoro")
 
 
 @pytest.mark.parametrize("folder", NON_HOSTILE)
@@ -687,7 +698,9 @@ def test_iods_validate_with_dciodvfy(truth):
              SAMPLES / truth["spine_ct_enhanced"]["folder"] / truth["spine_ct_enhanced"]["file"],
              SAMPLES / truth["fluoro"]["folder"] / truth["fluoro"]["file"],
              SAMPLES / truth["radiograph"]["folder"] / truth["radiograph"]["file"],
-             *[SAMPLES / c["file"] for c in truth["compressed"]["copies"].values()]]
+             *[SAMPLES / c["file"] for c in truth["compressed"]["copies"].values()],
+             SAMPLES / "lumbar_ct" / truth["lumbar_ct"]["files_in_array_order"][0],
+             *[SAMPLES / "lumbar_fluoro" / s["file"] for s in truth["lumbar_fluoro"]["shots"].values()]]
     for f in files:
         out = subprocess.run([exe, str(f)], capture_output=True, text=True, timeout=60)
         errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")]

@@ -113,9 +113,7 @@ def _setup(volume: ImageVolume, carm: CArm) -> _Sweep:
     if abs(p_ref - s[k]) < 1e-9:
         raise DRRError("the source lies in the isocentre's CT plane; check SOD and the pose")
     # every detector pixel centre (pincushion undone) -> its ray's crossing with plane p_ref
-    rr, cc = np.meshgrid(np.arange(carm.rows, dtype=np.float64), np.arange(carm.cols, dtype=np.float64), indexing="ij")
-    _, direction = carm.ray(rr, cc)
-    dq = direction @ Ainv.T  # ray directions in index space
+    dq = _ray_offsets(carm) @ Ainv.T  # source -> pixel, index space, (rows, cols, 3)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (p_ref - s[k]) / dq[..., k]
     det_a = s[j] + t * dq[..., j]
@@ -126,6 +124,22 @@ def _setup(volume: ImageVolume, carm: CArm) -> _Sweep:
     a = _grid(det_a, s[j], s[k], p_ref, shape[k], shape[j], MIN_PITCH)
     b = _grid(det_b, s[l], s[k], p_ref, shape[k], shape[l], MIN_PITCH)
     return _Sweep(k, j, l, s, p_ref, a, b, det_a, det_b)
+
+
+def _ray_offsets(carm: CArm) -> npt.NDArray[np.float64]:
+    """(rows, cols, 3) LPS vectors from the source to each detector pixel centre (pincushion undone)."""
+    if carm.pincushion != 0.0:
+        rr, cc = np.meshgrid(np.arange(carm.rows, dtype=np.float64), np.arange(carm.cols, dtype=np.float64),
+                             indexing="ij")
+        return carm.ray(rr, cc)[1]
+    # separable without distortion: centre + row offset + column offset
+    dr = (np.arange(carm.rows) - carm.center_px[0]) * carm.pixel_mm[0]
+    dc = (np.arange(carm.cols) - carm.center_px[1]) * carm.pixel_mm[1]
+    out = np.empty((carm.rows, carm.cols, 3))
+    out[:] = carm.detector_center - carm.source
+    out += dr[:, None, None] * carm.row_dir
+    out += dc[None, :, None] * carm.col_dir
+    return out
 
 
 def _grid(det: npt.NDArray[np.float64], s_in: float, s_k: float, p_ref: float, n_k: int, n_in: int,

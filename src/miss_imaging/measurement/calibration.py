@@ -70,6 +70,11 @@ __all__ = [
     "format_mm",
     "ERMF_SID_SOD_RTOL",
     "PIXELS_ONLY",
+    "MagnificationRange",
+    "magnification_range",
+    "DEFAULT_OFF_ISOCENTRE_MM",
+    "get_off_isocentre_mm",
+    "set_off_isocentre_mm",
 ]
 
 #: relative disagreement between ERMF and SID/SOD above which a warning is given
@@ -315,3 +320,98 @@ def user_calibration(
         det_r,
         det_c,
     )
+
+
+# --------------------------------------------------------------------------- magnification uncertainty
+
+#: default depth (mm) either side of the isocentre plane within which the object may lie
+DEFAULT_OFF_ISOCENTRE_MM = 50.0
+_off_isocentre_mm = DEFAULT_OFF_ISOCENTRE_MM
+
+
+def get_off_isocentre_mm() -> float:
+    """The current ±d (mm) used for magnification ranges (default :data:`DEFAULT_OFF_ISOCENTRE_MM`)."""
+    return _off_isocentre_mm
+
+
+def set_off_isocentre_mm(depth_mm: float) -> None:
+    """Set ±d (mm) for magnification ranges of new measurements; 0 turns the range off.
+
+    Raises
+    ------
+    CalibrationError
+        Negative or non-finite `depth_mm`.
+    """
+    global _off_isocentre_mm
+    d = float(depth_mm)
+    if not (math.isfinite(d) and d >= 0):
+        raise CalibrationError(f"off-isocentre depth must be >= 0 mm; got {depth_mm!r}")
+    _off_isocentre_mm = d
+
+
+@dataclass(frozen=True)
+class MagnificationRange:
+    """Where the true size of a magnification-corrected length lies for an object off the isocentre plane.
+
+    A length corrected with M = SID/SOD is exact only in the isocentre
+    plane.  An object ``d`` mm nearer the source is magnified SID/(SOD - d),
+    so the corrected value overstates it by SOD/(SOD - d); ``d`` mm farther
+    understates it by SOD/(SOD + d).  Its true size therefore spans
+    ``value * (SOD - d) / SOD`` to ``value * (SOD + d) / SOD``: ±d/SOD.
+
+    Attributes
+    ----------
+    depth_mm : float
+        d, mm either side of the isocentre plane.
+    sod_mm : float
+        Source-to-isocentre distance used (SOD, or SID / ERMF).
+    """
+
+    depth_mm: float
+    sod_mm: float
+
+    @property
+    def relative(self) -> float:
+        """d / SOD: the half-width of the range as a fraction of the value."""
+        return self.depth_mm / self.sod_mm
+
+    def bounds(self, value: float) -> tuple[float, float]:
+        """(smallest, largest) true size for a measured, magnification-corrected `value`."""
+        return value * (1.0 - self.relative), value * (1.0 + self.relative)
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"±6.7 % for ±50 mm off isocentre"``."""
+        return f"±{100 * self.relative:.1f} % for ±{format_mm(self.depth_mm).removesuffix('.0')} mm off isocentre"
+
+
+def magnification_range(tags: ProjectionTags | None, source: str, depth_mm: float | None = None) -> MagnificationRange | None:
+    """The off-isocentre range of a projection length, or ``None`` where it does not apply.
+
+    Parameters
+    ----------
+    tags : ProjectionTags or None
+        The projection's tags (SOD, or SID with ERMF, give the distance).
+    source : str
+        The calibration's source: only ``"ermf"`` and ``"sid_sod"`` (corrected
+        to the isocentre plane) get a range; detector-plane, user, fiducial
+        and pixel values do not.
+    depth_mm : float, optional
+        ±d in mm; default :func:`get_off_isocentre_mm`.  0 gives ``None``.
+
+    Examples
+    --------
+    >>> r = magnification_range(ProjectionTags(sid=1000, sod=750, ermf=1000 / 750), "ermf", 50)
+    >>> r.label, [round(v, 2) for v in r.bounds(25.4)]
+    ('±6.7 % for ±50 mm off isocentre', [23.71, 27.09])
+    """
+    if tags is None or source not in ("ermf", "sid_sod"):
+        return None
+    d = get_off_isocentre_mm() if depth_mm is None else float(depth_mm)
+    if not d > 0:
+        return None
+    # the distance the correction assumed: SID / ERMF when ERMF was used, else SOD
+    sod = tags.sid / tags.ermf if source == "ermf" and tags.sid and tags.ermf else tags.sod
+    if sod is None or not (math.isfinite(sod) and sod > d):
+        return None
+    return MagnificationRange(d, float(sod))

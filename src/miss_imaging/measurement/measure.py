@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, MagnificationRange, magnification_range, projection_calibration
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 
@@ -38,7 +38,6 @@ __all__ = [
     "Measurement",
     "Profile",
     "volume_calibration",
-    "calibrated_volume",
     "measure_distance",
     "measure_path",
     "measure_angle",
@@ -92,6 +91,11 @@ class Measurement:
         Projections with ImagerPixelSpacing: the same length at the detector
         plane (not magnification-corrected), kept for comparison.
     warnings : tuple of str
+    magnification_range : (2,) tuple of float or None
+        Magnification-corrected projection lengths: ``(depth_mm, sod_mm)`` of
+        :class:`~miss_imaging.measurement.calibration.MagnificationRange` (the true size
+        spans ``value * (1 ± depth/sod)`` for an object within ±depth mm of
+        the isocentre plane); ``None`` elsewhere.
     """
 
     kind: str
@@ -110,6 +114,7 @@ class Measurement:
     coordinate_frame: str = "LPS"
     detector_mm: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    magnification_range: tuple[float, float] | None = None
 
     @property
     def frame(self) -> int | None:
@@ -121,7 +126,10 @@ class Measurement:
         """Short display text, e.g. ``"25.4 mm magnification-corrected (ERMF)"``."""
         if self.unit == "deg":
             return f"{self.value:.1f}° {self.calibration}"
-        return f"{self.value:.1f} {self.unit} {self.calibration}"
+        text = f"{self.value:.1f} {self.unit} {self.calibration}"
+        if self.magnification_range is not None:
+            text += ", " + MagnificationRange(*self.magnification_range).label
+        return text
 
     def renamed(self, name: str) -> Measurement:
         """A copy with another name."""
@@ -176,34 +184,6 @@ def volume_calibration(volume: ImageVolume) -> Calibration:
     if volume.calibration == PIXELS_ONLY.label:
         return Calibration(None, None, PIXELS_ONLY.label, "pixels", det_r, det_c)
     return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, "volume", det_r, det_c)
-
-
-def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> ImageVolume:
-    """The projection as drawn under `calibration` (e.g. a user calibration): its in-plane spacing and label.
-
-    Pictures (snapshot, cine GIF) draw their scale bar from the volume's
-    spacing and name its calibration; this makes both those of the
-    calibration in force.  The pixels are shared, not copied.  Volumes other
-    than projections, ``None`` and calibrations without mm come back unchanged.
-
-    Parameters
-    ----------
-    volume : ImageVolume
-    calibration : Calibration or None
-        In-plane mm per row and column step.
-    """
-    import dataclasses
-
-    if volume.kind != "projection" or calibration is None or not calibration.has_mm:
-        return volume
-    row, col = float(calibration.row_mm), float(calibration.col_mm)  # type: ignore[arg-type]
-    affine = np.array(volume.affine, dtype=np.float64)
-    for axis, new in ((1, row), (2, col)):  # keep the directions, change the step lengths
-        old = float(np.linalg.norm(affine[:3, axis]))
-        if old > 0:
-            affine[:3, axis] *= new / old
-    return dataclasses.replace(volume, spacing=(volume.spacing[0], row, col), affine=affine,
-                               calibration=calibration.label)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -307,7 +287,21 @@ def _make(volume: ImageVolume, kind: str, fr: _Frame, value: float, unit: str, m
         coordinate_frame=fr.coordinate_frame,
         detector_mm=_detector_mm(fr) if kind in ("distance", "path") else None,
         warnings=tuple(warnings),
+        magnification_range=_off_isocentre(volume, fr) if kind in ("distance", "path") and unit == "mm" else None,
     )
+
+
+def _off_isocentre(volume: ImageVolume, fr: _Frame) -> tuple[float, float] | None:
+    """(depth, SOD) of the off-isocentre range for a magnification-corrected projection length."""
+    d = fr.detail
+    if volume.kind != "projection" or d is None or volume.projection is None:
+        return None
+    source = d.source
+    if source == "volume":  # the volume's own spacing: what the tags gave it
+        own = projection_calibration(volume.projection)
+        source = own.source if own.label == d.label else source
+    r = magnification_range(volume.projection, source)
+    return None if r is None else (r.depth_mm, r.sod_mm)
 
 
 def _segment_lengths(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

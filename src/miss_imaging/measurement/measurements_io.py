@@ -71,6 +71,8 @@ def from_dict(d: dict[str, Any]) -> Measurement:
             coordinate_frame=str(d.get("coordinate_frame", "LPS")),
             detector_mm=None if d.get("detector_mm") is None else float(d["detector_mm"]),
             warnings=tuple(d.get("warnings", ())),
+            magnification_range=None if d.get("magnification_range") is None
+            else tuple(float(v) for v in d["magnification_range"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MeasurementError(f"malformed measurement record ({exc!r}): {d!r}") from None
