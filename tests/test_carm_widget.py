@@ -71,3 +71,32 @@ def test_widget_renders_presets_preview_and_projects_marks(make_napari_viewer, c
     assert w.primary.value() == 90 and layer.data.shape == (512, 512)
     assert layer.metadata[CARM_KEY].primary_deg == 90.0
     assert "LAO 90" in layer.name
+
+
+def test_session_saves_and_restores_the_c_arm_pose(make_napari_viewer, tmp_path):
+    from _deid_fixtures import write_ct_series
+    from miss_imaging_napari._carm_widget import CARM_KEY, CArmWidget
+    from miss_imaging_napari._layers import layer_data
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    from miss_imaging import load
+
+    write_ct_series(tmp_path / "ct", n=12, rows=40, cols=48)
+    viewer = make_napari_viewer()
+    pixels, kw, _ = layer_data(load(tmp_path / "ct"))
+    viewer.add_image(pixels, **kw)
+    w = CArmWidget(viewer)
+    w.set_pose(35, 12, 1100, 800)
+    shot = w.render()
+    session = TeachingWidget(viewer).current_session()
+    assert len(session.series) == 1 and len(session.carm_shots) == 1
+    assert session.carm_shots[0]["carm"]["primary_deg"] == 35.0
+    path = TeachingWidget(viewer).save_session(tmp_path / "case.json")
+
+    other = make_napari_viewer()
+    report = TeachingWidget(other).restore_session(path)
+    assert report.ok, report.problems
+    again = next(ly for ly in other.layers if CARM_KEY in ly.metadata)
+    assert again.metadata[CARM_KEY] == shot.metadata[CARM_KEY]
+    np.testing.assert_array_equal(again.data, shot.data)
+    assert tuple(again.translate) == tuple(shot.translate)

@@ -46,7 +46,8 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import VOLUME_KEY, image_kwargs
 
-__all__ = ["CArmWidget", "carm_for", "shot_translate", "project_world_points", "decimated", "CARM_KEY", "GAP_MM"]
+__all__ = ["CArmWidget", "carm_for", "shot_translate", "project_world_points", "decimated", "show_shot",
+           "session_entry", "restore_shot", "CARM_KEY", "GAP_MM"]
 
 CARM_KEY = "miss_imaging_carm"  # layer.metadata: the CArm of the shot
 ROLE_KEY = "miss_imaging_carm_role"  # "shot" | "projections"
@@ -102,6 +103,44 @@ def project_world_points(carm: CArm, shot: ImageVolume, translate: tuple[float, 
     """CT world points ``(n, 3)`` (z, y, x) = LPS reversed -> the shot layer's world ``(n, 2)`` (y, x)."""
     rc = carm.project(np.asarray(world_zyx, dtype=np.float64)[:, ::-1])
     return np.asarray(translate) + rc * np.array([shot.spacing[1], shot.spacing[2]])
+
+
+def show_shot(viewer: Any, vol: ImageVolume, shot: ImageVolume, carm: CArm, layer: Any = None) -> Any:
+    """Show `shot` (a DRR of `vol`) as a 2-D layer beside the CT, reusing `layer` if it is still in the viewer."""
+    data = shot.pixels[0]
+    kw = image_kwargs(shot)
+    translate = shot_translate(vol)
+    scale = (float(shot.spacing[1]), float(shot.spacing[2]))
+    meta = {VOLUME_KEY: shot, CARM_KEY: carm, ROLE_KEY: "shot"}
+    name = f"C-arm {shot.series_description}"
+    if layer is None or layer not in viewer.layers:
+        return viewer.add_image(data, name=name, scale=scale, translate=translate, units=("mm", "mm"),
+                                axis_labels=("y", "x"), contrast_limits=kw["contrast_limits"], colormap="gray",
+                                metadata=meta)
+    layer.metadata.update(meta)
+    layer.name = name
+    layer.scale = scale
+    layer.translate = translate
+    layer.data = data
+    if carm.rows >= DETECTOR_PX:  # keep the full shot's contrast while previews pass by
+        layer.contrast_limits = kw["contrast_limits"]
+    return layer
+
+
+def session_entry(layer: Any) -> dict[str, Any] | None:
+    """``{"series_uid", "carm"}`` for a C-arm shot layer (what a session records), else ``None``."""
+    md = getattr(layer, "metadata", None) or {}
+    carm, shot = md.get(CARM_KEY), md.get(VOLUME_KEY)
+    if not isinstance(carm, CArm) or not isinstance(shot, ImageVolume):
+        return None
+    return {"series_uid": shot.metadata.get("DRR", {}).get("source_series_uid", ""), "carm": carm.to_dict()}
+
+
+def restore_shot(viewer: Any, ct_layer: Any, entry: dict[str, Any]) -> Any:
+    """Recompute a saved shot (:func:`session_entry`) of the CT shown by `ct_layer`; returns its layer."""
+    vol = ct_layer.metadata[VOLUME_KEY]
+    carm = CArm.from_dict(entry["carm"])
+    return show_shot(viewer, vol, drr(vol, carm), carm)
 
 
 # --------------------------------------------------------------------------- widget
@@ -300,29 +339,7 @@ class CArmWidget(QWidget):
         return self.shot_layer
 
     def _show(self, vol: ImageVolume, shot: ImageVolume, carm: CArm) -> None:
-        data = shot.pixels[0]
-        kw = image_kwargs(shot)
-        translate = shot_translate(vol)
-        scale = (float(shot.spacing[1]), float(shot.spacing[2]))
-        meta = {VOLUME_KEY: shot, CARM_KEY: carm, ROLE_KEY: "shot"}
-        name = f"C-arm {shot.series_description}"
-        if self.shot_layer is None or self.shot_layer not in self.viewer.layers:
-            self.shot_layer = self.viewer.add_image(data, name=name, scale=scale, translate=translate,
-                                                    units=("mm", "mm"), axis_labels=("y", "x"),
-                                                    contrast_limits=kw["contrast_limits"], colormap="gray",
-                                                    metadata=meta)
-        else:
-            ly = self.shot_layer
-            ly.metadata.update(meta)
-            ly.name = name
-            ly.scale = scale
-            ly.translate = translate
-            ly.data = data
-            if not self._is_preview(carm):
-                ly.contrast_limits = kw["contrast_limits"]
-
-    def _is_preview(self, carm: CArm) -> bool:
-        return carm.rows < DETECTOR_PX
+        self.shot_layer = show_shot(self.viewer, vol, shot, carm, self.shot_layer)
 
     # ---------------------------------------------------------------- projections of CT marks
     def _marks(self) -> list[np.ndarray]:
