@@ -213,6 +213,9 @@ class CArmWidget(QWidget):
         layout.addWidget(self.info)
         layout.addStretch(1)
 
+        # the patient cannot sit at the detector: SOD stays at least 50 mm below SID
+        self.sid.valueChanged.connect(lambda v: self.sod.setMaximum(int(v) - 50))
+        self.sod.setMaximum(self.sid.value() - 50)
         self.apply_preset.clicked.connect(self._apply_preset)
         self.iso_button.clicked.connect(self._isocenter_at_click)
         self.render_button.clicked.connect(self.render)
@@ -272,6 +275,8 @@ class CArmWidget(QWidget):
                 s.blockSignals(True)
                 s.setValue(int(round(v)))
                 s.blockSignals(False)
+                if s is self.sid:
+                    self.sod.setMaximum(self.sid.value() - 50)
         self._update_labels()
 
     def _apply_preset(self) -> None:
@@ -307,8 +312,6 @@ class CArmWidget(QWidget):
         if vol is None:
             return None
         sid, sod = float(self.sid.value()), float(self.sod.value())
-        if sod >= sid - 50:
-            sod = sid - 50  # the patient cannot sit at the detector
         c = carm_for(vol, self.primary.value(), self.secondary.value(), sid, sod, self._isocenter)
         return c.binned(PREVIEW_BINNING) if preview else c
 
