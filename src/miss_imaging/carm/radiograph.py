@@ -346,7 +346,7 @@ def _check_volume(volume: ImageVolume) -> npt.NDArray:
 
 
 def drr(
-    volume: ImageVolume,
+    volume: ImageVolume | Sequence[ImageVolume],
     carm: CArm | Sequence[CArm],
     *,
     mu_water: float = MU_WATER,
@@ -360,11 +360,14 @@ def drr(
 
     Parameters
     ----------
-    volume : ImageVolume
-        Regular CT volume in HU (resample irregular stacks first).
+    volume : ImageVolume or sequence of ImageVolume
+        Regular CT volume in HU (resample irregular stacks first), or one per
+        frame (moving objects: e.g. a needle advancing); the first names the
+        series.
     carm : CArm or sequence of CArm
         One pose, or one per frame (a cine); every frame must share SID, SOD
-        and the detector (rows, cols, pixel size).
+        and the detector (rows, cols, pixel size).  With several volumes and
+        one pose, the pose is used for every frame.
     mu_water : float
         Attenuation of water in 1/mm (default 0.02).
     output : {"display", "intensity", "line_integral"}
@@ -396,9 +399,18 @@ def drr(
         Not a regular 3-D volume, an unknown `output`, or frames with
         different SID/SOD/detector.
     """
+    vols = [volume] if isinstance(volume, ImageVolume) else list(volume)
     poses = [carm] if isinstance(carm, CArm) else list(carm)
     if not poses or not all(isinstance(c, CArm) for c in poses):
         raise DRRError("carm must be a CArm or a non-empty sequence of CArm")
+    if not vols:
+        raise DRRError("volume must be an ImageVolume or a non-empty sequence of them")
+    if len(vols) > 1 and len(poses) == 1:
+        poses = poses * len(vols)
+    elif len(vols) == 1:
+        vols = vols * len(poses)
+    elif len(vols) != len(poses):
+        raise DRRError(f"{len(vols)} volumes but {len(poses)} poses: give one of each per frame, or a single one")
     if output not in OUTPUTS:
         raise DRRError(f"output must be one of {OUTPUTS}; got {output!r}")
     c0 = poses[0]
@@ -406,9 +418,9 @@ def drr(
         if (c.sid, c.sod, c.rows, c.cols, c.pixel_mm) != (c0.sid, c0.sod, c0.rows, c0.cols, c0.pixel_mm):
             raise DRRError(f"frame {i}: SID, SOD and detector must match frame 0 in one cine ({c} vs {c0})")
     rng = np.random.default_rng(seed)
-    frames = [_frame(volume, c, mu_water, output, photons, rng, threads) for c in poses]
+    frames = [_frame(v, c, mu_water, output, photons, rng, threads) for v, c in zip(vols, poses)]
     pixels = np.stack(frames)
-    return _projection_volume(volume, poses, pixels, output, mu_water, photons, frame_time_ms)
+    return _projection_volume(vols[0], poses, pixels, output, mu_water, photons, frame_time_ms)
 
 
 def _frame(volume: ImageVolume, carm: CArm, mu_water: float, output: str, photons: float | None,
