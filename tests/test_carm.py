@@ -302,3 +302,18 @@ def test_off_isocentre_range_contains_the_true_size_and_is_labelled():
     # detector-plane and user calibrations carry no range
     det = measure_distance(shot, [0, 10, 10], [0, 10, 60], calibration=projection_calibration(shot.projection).detector())
     assert det.magnification_range is None and "±" not in det.text
+
+
+def test_moving_object_cine_and_pincushion_follow_project():
+    shape = (40, 60, 60)
+    A = _affine(shape, (1.0, 0.8, 0.8))
+    tip = [np.array([0.0, 15.0 - 6 * f, 5.0]) for f in range(3)]  # a bead advancing anteriorly, 6 mm/frame
+    vols = [_volume(_spheres(shape, A, [(t, 2.5, 3000.0)]), A) for t in tip]
+    lat = CArm(primary_deg=90, rows=96, cols=96, pixel_mm=(0.8, 0.8), pincushion=0.08)
+    cine = drr(vols, lat, output="line_integral")
+    assert cine.shape == (3, 96, 96) and cine.projection.primary_angle_deg == (90.0, 90.0, 90.0)
+    for f, t in enumerate(tip):
+        e = lat.project(t)
+        assert np.linalg.norm(_centroid(cine.pixels[f], e, 7) - e) < 0.15  # distortion included, as project() says
+    with pytest.raises(DRRError, match="3 volumes but 2 poses"):
+        drr(vols, [lat, lat])

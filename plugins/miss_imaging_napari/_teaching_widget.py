@@ -51,6 +51,7 @@ from miss_imaging.sharing.session import (
 )
 from miss_imaging.display.window import contrast_limits_to_window
 
+from . import _carm_widget as _carm
 from . import _teaching
 from ._layers import SOURCE_KEY, VOLUME_KEY
 
@@ -392,6 +393,9 @@ class TeachingWidget(QWidget):
             vol = md.get(VOLUME_KEY)
             if not isinstance(vol, ImageVolume):
                 continue
+            if _carm.session_entry(layer) is not None:  # a C-arm shot: its pose, recomputed on restore
+                session.carm_shots.append(_carm.session_entry(layer))
+                continue
             if PLANE_KEY in md:  # a reslice view: saved as a plane of its series, rebuilt on restore
                 session.planes.append(_plane_entry(layer, vol, md))
                 session.measurements += [dict(measurements_io.to_dict(m), on_plane=layer.name)
@@ -488,6 +492,13 @@ class TeachingWidget(QWidget):
                     report.problems.append(f"not restored: colormap {w.colormap!r} of {ref.label}")
         for p in session.planes:
             self._restore_plane(p, report)
+        for entry in session.carm_shots:
+            ct = self._layer_for(str(entry.get("series_uid", "")))
+            try:
+                if ct is not None:
+                    _carm.restore_shot(self.viewer, ct, entry)
+            except Exception as exc:
+                report.problems.append(f"not restored: C-arm shot: {exc}")
         for d in session.measurements:
             layer = (self._plane_layer(str(d["on_plane"])) if d.get("on_plane")
                      else self._layer_for(str(d.get("series_uid", ""))))

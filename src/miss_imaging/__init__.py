@@ -9,6 +9,8 @@ The public API (a contract other tools rely on)::
     resample(volume, spacing, *, order=1, ...) -> ImageVolume
     reslice(volume, plane, ...) -> ImageVolume
     measure_distance(volume, p0, p1) -> Measurement (.mm, .pixels, .calibration)
+    CArm(sid, sod, primary_deg, secondary_deg, isocenter, rows, cols, pixel_mm, ...) (.project, .ray)
+    drr(volume, carm, ...) -> ImageVolume (a projection tagged like an XA: SID, SOD, ERMF, angles)
 
 Submodules are imported on first use so that ``import miss_imaging`` stays
 fast and never pulls in napari or Qt.

@@ -27,8 +27,11 @@ by a per-axis scale and shift from the point source, so bilinear sampling is
 two 1-D interpolations per plane (``np.take`` into preallocated buffers, two
 threads); the sum times the per-ray step length gives the line integral on
 that intermediate plane, which one perspective warp (bilinear) carries to the
-detector.  When the detector is parallel to the CT planes (AP or lateral of
-an axial CT) the warp lands on the intermediate grid exactly.
+detector.  The intermediate grid has the detector's pitch but is never finer
+than one CT voxel (:data:`MIN_PITCH`): a finer grid only resamples the same
+voxels (measured: 2-3x the time for 0.1 % RMS less difference from
+plastimatch).  Beads land within 0.1 pixel of their exact cone-beam
+projection (tests/test_carm.py).
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
-
 from miss_imaging.errors import MissImagingError
 from miss_imaging.model import ImageVolume, ProjectionTags, Window
 from miss_imaging.carm.geometry import CArm
@@ -58,6 +59,7 @@ DISPLAY_MAX = 4095
 
 #: finest intermediate-grid pitch in voxels (finer detector pixels are reached by the final warp)
 MIN_PITCH = 1.0
+#: spline order of the final warp to the detector (1 = bilinear)
 WARP_ORDER = 1
 
 OUTPUTS = ("display", "intensity", "line_integral")
@@ -98,7 +100,7 @@ class _Sweep:
 
 def _index_frame(volume: ImageVolume) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     a = volume.affine[:3, :3]
-    return a, np.linalg.inv(a), volume.affine[:3, 3]
+    return a, np.asarray(np.linalg.inv(a), dtype=np.float64), volume.affine[:3, 3]
 
 
 def _setup(volume: ImageVolume, carm: CArm) -> _Sweep:
@@ -144,7 +146,7 @@ def _ray_offsets(carm: CArm) -> npt.NDArray[np.float64]:
 
 def _grid(det: npt.NDArray[np.float64], s_in: float, s_k: float, p_ref: float, n_k: int, n_in: int,
           min_pitch: float = 0.0) -> npt.NDArray[np.float64]:
-    """Intermediate grid along one in-plane axis: the detector's pitch, anchored on pixel (0, 0).
+    """Intermediate grid along one in-plane axis: the detector's pitch (>= `min_pitch`), anchored on pixel (0, 0).
 
     Anchoring on a detector pixel makes the final warp land exactly on grid
     points when the detector is parallel to the CT planes; the extent is the
@@ -315,6 +317,8 @@ def line_integrals(volume: ImageVolume, carm: CArm, *, mu_water: float = MU_WATE
     pitch_a = sw.a[1] - sw.a[0] if sw.a.size > 1 else 1.0
     pitch_b = sw.b[1] - sw.b[0] if sw.b.size > 1 else 1.0
     coords = np.stack([(sw.det_a - sw.a[0]) / pitch_a, (sw.det_b - sw.b[0]) / pitch_b])
+    from scipy import ndimage  # local: importing scipy is slow, CArm alone does not need it
+
     out = ndimage.map_coordinates(acc, coords, order=WARP_ORDER, mode="constant", cval=0.0, prefilter=WARP_ORDER > 1)
     return out.astype(np.float32, copy=False)
 
@@ -342,7 +346,7 @@ def _check_volume(volume: ImageVolume) -> npt.NDArray:
 
 
 def drr(
-    volume: ImageVolume,
+    volume: ImageVolume | Sequence[ImageVolume],
     carm: CArm | Sequence[CArm],
     *,
     mu_water: float = MU_WATER,
@@ -356,11 +360,14 @@ def drr(
 
     Parameters
     ----------
-    volume : ImageVolume
-        Regular CT volume in HU (resample irregular stacks first).
+    volume : ImageVolume or sequence of ImageVolume
+        Regular CT volume in HU (resample irregular stacks first), or one per
+        frame (moving objects: e.g. a needle advancing); the first names the
+        series.
     carm : CArm or sequence of CArm
         One pose, or one per frame (a cine); every frame must share SID, SOD
-        and the detector (rows, cols, pixel size).
+        and the detector (rows, cols, pixel size).  With several volumes and
+        one pose, the pose is used for every frame.
     mu_water : float
         Attenuation of water in 1/mm (default 0.02).
     output : {"display", "intensity", "line_integral"}
@@ -392,9 +399,18 @@ def drr(
         Not a regular 3-D volume, an unknown `output`, or frames with
         different SID/SOD/detector.
     """
+    vols = [volume] if isinstance(volume, ImageVolume) else list(volume)
     poses = [carm] if isinstance(carm, CArm) else list(carm)
     if not poses or not all(isinstance(c, CArm) for c in poses):
         raise DRRError("carm must be a CArm or a non-empty sequence of CArm")
+    if not vols:
+        raise DRRError("volume must be an ImageVolume or a non-empty sequence of them")
+    if len(vols) > 1 and len(poses) == 1:
+        poses = poses * len(vols)
+    elif len(vols) == 1:
+        vols = vols * len(poses)
+    elif len(vols) != len(poses):
+        raise DRRError(f"{len(vols)} volumes but {len(poses)} poses: give one of each per frame, or a single one")
     if output not in OUTPUTS:
         raise DRRError(f"output must be one of {OUTPUTS}; got {output!r}")
     c0 = poses[0]
@@ -402,9 +418,9 @@ def drr(
         if (c.sid, c.sod, c.rows, c.cols, c.pixel_mm) != (c0.sid, c0.sod, c0.rows, c0.cols, c0.pixel_mm):
             raise DRRError(f"frame {i}: SID, SOD and detector must match frame 0 in one cine ({c} vs {c0})")
     rng = np.random.default_rng(seed)
-    frames = [_frame(volume, c, mu_water, output, photons, rng, threads) for c in poses]
+    frames = [_frame(v, c, mu_water, output, photons, rng, threads) for v, c in zip(vols, poses)]
     pixels = np.stack(frames)
-    return _projection_volume(volume, poses, pixels, output, mu_water, photons, frame_time_ms)
+    return _projection_volume(vols[0], poses, pixels, output, mu_water, photons, frame_time_ms)
 
 
 def _frame(volume: ImageVolume, carm: CArm, mu_water: float, output: str, photons: float | None,

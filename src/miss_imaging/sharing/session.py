@@ -14,6 +14,7 @@ Layout (``"schema": "miss-imaging.session"``, ``"version": 1``)::
                               "visible", "opacity"}},
      "measurements": [miss_imaging.measurement.measurements_io.to_dict(m), ...],
      "planes": [{"series_uid", "plane": {...}}],    # miss_imaging.spatial.reslicing.Plane fields
+     "carm_shots": [{"series_uid", "carm": {...}}],  # virtual C-arm shots of a CT: miss_imaging.CArm fields
      "camera": {"center", "zoom", "angles", "perspective"} | null,
      "dims": {"point", "ndisplay", "order"} | null,
      "teaching_mode": bool, "active_series": series_uid | null}
@@ -132,6 +133,7 @@ class Session:
     windows: dict[str, LayerWindow] = field(default_factory=dict)
     measurements: list[dict[str, Any]] = field(default_factory=list)
     planes: list[dict[str, Any]] = field(default_factory=list)
+    carm_shots: list[dict[str, Any]] = field(default_factory=list)
     camera: Camera | None = None
     dims: DimsState | None = None
     teaching_mode: bool = True
@@ -169,6 +171,7 @@ class Session:
                 },
                 measurements=list(d.get("measurements", [])),
                 planes=list(d.get("planes", [])),
+                carm_shots=list(d.get("carm_shots", [])),
                 camera=None if cam is None else Camera(
                     center=tuple(float(v) for v in cam["center"]), zoom=float(cam["zoom"]),
                     angles=tuple(float(v) for v in cam.get("angles", (0.0, 0.0, 90.0))),  # type: ignore[arg-type]
