@@ -105,6 +105,8 @@ def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array
         return None
     cx, cy, r, rms = _fit_circle(xs, ys)
     keep = np.abs(np.hypot(xs - cx, ys - cy) - r) < 1.0
+    if keep.sum() < 0.8 * xs.size:
+        return None  # not one outline (a pedicle meeting the body's wall): cannot be judged here
     if 6 <= keep.sum() < xs.size:
         xs, ys = xs[keep], ys[keep]
         cx, cy, r, rms = _fit_circle(xs, ys)
@@ -134,14 +136,20 @@ def _radial(volume: ImageVolume, screw: Screw, margin: float, bone_hu: float):
     inside = np.flatnonzero(contact >= 0.25)
     if inside.size == 0:
         return None, False
-    best = None
+    per = [None] * len(t)  # (mm, 3-D direction) per judged section; 0 where bone touches all round
     for i in range(inside[0], len(t)):
-        if contact[i] == 1.0 or not np.isfinite(levels[i]):
+        if contact[i] == 1.0:
+            per[i] = (0.0, e1)
+        elif np.isfinite(levels[i]):
+            res = _section_breach(_crossings(prof[i], r, levels[i]), rs)
+            per[i] = None if res is None else (res[0], res[1][0] * e1 + res[1][1] * e2)
+    best = None
+    for i in range(len(t) - 1):  # a breach must persist over two neighbouring sections (2 mm of shank)
+        if per[i] is None or per[i + 1] is None:
             continue
-        res = _section_breach(_crossings(prof[i], r, levels[i]), rs)
-        if res is not None and res[0] > 0 and (best is None or res[0] > best[0]):
-            d3 = res[1][0] * e1 + res[1][1] * e2
-            best = (res[0], d3, centres[i] + rs * d3)
+        k = i if per[i][0] <= per[i + 1][0] else i + 1
+        if per[k][0] > 0 and (best is None or per[k][0] > best[0]):
+            best = (per[k][0], per[k][1], centres[k] + rs * per[k][1])
     return best, True
 
 

@@ -20,6 +20,7 @@ from skimage import measure as skmeasure
 from ..errors import MeasurementError
 from ..model import ImageVolume
 from . import norms
+from .screws import METAL_HU
 from ._sampling import Array, as_points, require_volume, sample, unit
 
 __all__ = ["Canal", "Foramen", "canal", "foramen"]
@@ -84,7 +85,7 @@ def _region(volume: ImageVolume, seed: Array, normal: Array, a: Array, b: Array,
     if inside >= 300.0:
         raise MeasurementError(f"{what}: the seed {np.round(seed, 1).tolist()} lies in bone ({inside:.0f} HU); "
                                "place it in the low-density space")
-    ring = img[np.isfinite(img) & (img > inside + 150.0)]
+    ring = img[np.isfinite(img) & (img > inside + 150.0) & (img < METAL_HU)]  # bone, not screws
     if ring.size < 50:
         raise MeasurementError(f"{what}: no bone around the seed {np.round(seed, 1).tolist()} within "
                                f"{half_mm:g} mm (nothing 150 HU denser than the seed's {inside:.0f})")
