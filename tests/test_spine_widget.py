@@ -111,3 +111,27 @@ def test_widget_screws_plan_access_and_exports(widget, tmp_path):
     m = MeasureWidget(viewer)
     names = [x.name for x in load_json(m.export_json(tmp_path / "all.json"))]
     assert any(n.startswith("screw 1 length") for n in names) and any(n.startswith("planned screw") for n in names)
+
+
+def test_widget_levels_snap_label_and_table(make_napari_viewer, lumbar):
+    from miss_imaging_napari._layers import layer_data
+    from miss_imaging_napari._spine_widget import CORNERS, SpineWidget
+
+    vol, corners = lumbar
+    viewer = make_napari_viewer()
+    data, kw, _ = layer_data(vol)
+    viewer.add_image(data, **kw)
+    w = SpineWidget(viewer)
+    w.first_level.setText("L3")
+    lay = w.start_corners()
+    rng = np.random.default_rng(8)
+    clicks = np.concatenate([TV._clicks(corners[n], rng) for n in ("L3", "L4", "L5")])
+    lay.data = _spine.lps_to_world(clicks)
+    assert list(lay.features["label"][:5]) == ["L3 AS", "L3 PS", "L3 PI", "L3 AI", "L4 AS"]
+    rows = w.measure_levels()
+    assert [r["level"] for r in rows] == ["L3-L4", "L4-L5"] and w.level_table.rowCount() == 2
+    snapped = _spine.world_to_lps(w._layer(CORNERS).data)
+    truth = np.concatenate([corners[n] for n in ("L3", "L4", "L5")])
+    assert np.abs(snapped - truth)[:, 1:].max() < 0.5  # the points moved onto the corners
+    assert float(rows[0]["disc °"]) == pytest.approx(6.0, abs=1.0)
+    assert len(w.records()) == 2 * 6
