@@ -63,8 +63,9 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
     if not ok.any():
         raise MeasurementError("the trajectory never passes through bone enclosed on both sides within 15 mm "
                                "(no pedicle found between entry and target)")
+    coarse = np.where(ok, exits.sum(axis=1) * step, np.inf)
     widths = np.full(len(t), np.inf)
-    for i in np.flatnonzero(ok):
+    for i in np.flatnonzero(coarse <= coarse.min() + 1.0):  # refine only near the narrowest (a drag is live)
         widths[i] = sum(_edge(prof[i, k], exits[i, k], step) for k in (0, 1))
     i = int(np.argmin(widths))
     return float(widths[i]), centres[i]
