@@ -88,7 +88,11 @@ def test_widget_screws_plan_access_and_exports(widget, tmp_path):
     assert sorted(r["GR grade"] for r in rows) == ["A", "B", "C", "D"]
     assert w.screw_table.rowCount() == 4 and float(w.screw_table.item(0, 2).text()) == pytest.approx(6.5, abs=0.3)
     w.screw_table.selectRow(1)
-    w.goto_selected()
+    ob = w.goto_selected()
+    # the oblique cut contains the whole screw: metal along its middle column, entry at the top
+    img = ob.metadata["miss_imaging_volume"]
+    assert img.shape[1:] == (280, 160) and np.asarray(ob.data)[20:-20, 78:82].min() > 0
+    assert (np.asarray(ob.data)[60:-40, 80] > 2000).mean() > 0.9
     # plan: entry/target points; moving the target updates live (set_data)
     p0, d = S.pedicle_axis(1.0, S.LEVELS[2])
     lay = w._start_points(W.PLAN, "cyan", w.update_plan)

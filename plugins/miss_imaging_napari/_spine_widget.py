@@ -15,6 +15,7 @@ from qtpy.QtWidgets import (QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButt
                             QTableWidgetItem, QVBoxLayout, QWidget)
 
 from miss_imaging.errors import MissImagingError
+from miss_imaging.reslicing import Plane, reslice
 from miss_imaging.spine import (access_plan, access_records, find_screws, level_records, plan_records, plan_screw,
                                 screw_records)
 
@@ -23,8 +24,9 @@ from ._ruler import VOLUME_KEY, image_volume
 
 __all__ = ["SpineWidget"]
 
-CORNERS, PLAN, PLAN_DRAW, ACCESS, ACCESS_DRAW = ("spine corners", "screw plan (entry, target)", "planned screw",
-                                                 "access (target, direction)", "access plan")
+CORNERS, PLAN, PLAN_DRAW, ACCESS, ACCESS_DRAW, OBLIQUE = (
+    "spine corners", "screw plan (entry, target)", "planned screw", "access (target, direction)", "access plan",
+    "oblique along the screw")
 
 
 _MM = ("mm", "mm", "mm")  # world = LPS mm, like the plugin's image layers (napari's scale bar needs one unit)
@@ -239,16 +241,41 @@ class SpineWidget(QWidget):
         self._records["screws"] = [m for s, b in zip(self.screws, results) for m in screw_records(vol, s, b)]
         return rows
 
-    def goto_selected(self) -> None:
-        """Move the view to the selected screw's middle (slice and camera centre)."""
-        rows = sorted({i.row() for i in self.screw_table.selectedIndexes()}) or [0]
+    def goto_selected(self) -> Any:
+        """Move the view to the selected screw (slice, camera centre) and show the oblique cut along it.
+
+        The oblique view is a 2-D image layer beside the volume (napari 0.9 cannot cut a volume obliquely
+        in 2-D; the same convention as the reslice widget): the plane through the screw's axis with the
+        patient's left-right direction across, 0.25 mm pixels, entry at the top.
+        """
         if not self.screws:
-            return
+            return None
+        rows = sorted({i.row() for i in self.screw_table.selectedIndexes()}) or [0]
         s = self.screws[min(rows[0], len(self.screws) - 1)]
         mid = _spine.lps_to_world((s.entry_lps + s.tip_lps) / 2)
-        self.viewer.dims.point = tuple(mid[-self.viewer.dims.ndim:]) if self.viewer.dims.ndim == 3 else \
-            tuple(self.viewer.dims.point[:-3]) + tuple(mid)
+        self.viewer.dims.point = tuple(self.viewer.dims.point[:-3]) + tuple(mid)
         self.viewer.scene.camera.center = tuple(mid)
+        return self._show_oblique(s)
+
+    def _show_oblique(self, screw: Any) -> Any:
+        vol = self.volume()
+        plane = Plane.along_line(screw.entry_lps - 12.0 * screw.axis, screw.tip_lps + 8.0 * screw.axis,
+                                 pixel_mm=0.25, shape=(280, 160))
+        img = reslice(vol, plane)
+        corners = vol.index_to_patient(np.array([[a, b, c] for a in (0, vol.shape[0] - 1)
+                                                 for b in (0, vol.shape[1] - 1) for c in (0, vol.shape[2] - 1)]))
+        world = _spine.lps_to_world(corners)
+        translate = (float(world[:, 1].min()), float(world[:, 2].max() + 10.0))
+        lay = self._layer(OBLIQUE)
+        meta = {VOLUME_KEY: img, "miss_imaging_plane": plane}
+        if lay is None:
+            lay = self.viewer.add_image(img.pixels[0], name=OBLIQUE, scale=(0.25, 0.25), translate=translate,
+                                        units=("mm", "mm"), contrast_limits=(-250, 1750), metadata=meta)
+        else:
+            lay.data, lay.translate = img.pixels[0], translate
+            lay.metadata.update(meta)
+        self.viewer.layers.selection.active = lay
+        return lay
 
     def update_plan(self) -> None:
         """Recompute the screw plan from the first two points (entry, target); draw it to scale."""
