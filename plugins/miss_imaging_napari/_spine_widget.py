@@ -131,9 +131,14 @@ class SpineWidget(QWidget):
     def image_layer(self) -> Any | None:
         """The active plugin image layer, else the first one."""
         images = [lay for lay in self.viewer.layers if isinstance(getattr(lay, "metadata", None), dict)
-                  and lay.metadata.get(VOLUME_KEY) is not None and image_volume(lay).kind == "volume"]
+                  and lay.metadata.get(VOLUME_KEY) is not None and image_volume(lay).kind == "volume"
+                  and image_volume(lay).shape[0] > 1 and "miss_imaging_plane" not in lay.metadata]  # not a cut
         active = self.viewer.layers.selection.active
-        return active if active in images else (images[0] if images else None)
+        if active in images:
+            self._image = active
+        elif getattr(self, "_image", None) not in images:
+            self._image = images[0] if images else None
+        return self._image
 
     def volume(self) -> Any:
         lay = self.image_layer()
@@ -186,9 +191,21 @@ class SpineWidget(QWidget):
                                          edge_width=0.6, units=_MM)
         lay.data = []
         if polygons:
-            lay.add_polygons([_spine.lps_to_world(p) for p in polygons], edge_color=color, face_color="transparent")
+            lay.add_polygons([self._on_slice(p) for p in polygons], edge_color=color, face_color="transparent")
         if lines:
-            lay.add_lines([_spine.lps_to_world(p) for p in lines], edge_color=color)
+            lay.add_lines([self._on_slice(p) for p in lines], edge_color=color)
+
+    def _on_slice(self, lps: np.ndarray) -> np.ndarray:
+        """World vertices of an outline drawn in the view's plane, put exactly on the slice shown.
+
+        napari draws a 2-D shape only when every vertex lies within half a slice of the current one (the
+        slider snaps to its grid), so the out-of-plane coordinate takes the slider's value.
+        """
+        world = _spine.lps_to_world(lps)
+        if self.viewer.dims.ndisplay == 2 and self.viewer.dims.ndim >= 3:
+            axis = self.viewer.dims.order[-3]
+            world[:, axis - (self.viewer.dims.ndim - 3)] = self.viewer.dims.point[axis]
+        return world
 
     # ------------------------------------------------------------------ actions
 
