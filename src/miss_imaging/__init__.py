@@ -9,6 +9,7 @@ The public API (a contract other tools rely on)::
     resample(volume, spacing, *, order=1, ...) -> ImageVolume
     reslice(volume, plane, ...) -> ImageVolume
     measure_distance(volume, p0, p1) -> Measurement (.mm, .pixels, .calibration)
+    miss_imaging.spine: Vertebra, snap_corners, disc_height, ..., find_screws, breach, plan_screw, access_plan
 
 Submodules are imported on first use so that ``import miss_imaging`` stays
 fast and never pulls in napari or Qt.
@@ -61,7 +62,12 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
+_SUBPACKAGES = {"spine"}  # miss_imaging.spine: the spine tools (imported on first use)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'miss_imaging' has no attribute {name!r}")

@@ -67,8 +67,8 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
     widths = np.full(len(t), np.inf)
     for i in np.flatnonzero(coarse <= coarse.min() + 1.0):  # refine only near the narrowest (a drag is live)
         widths[i] = sum(_edge(prof[i, k], exits[i, k], step) for k in (0, 1))
-    i = int(np.argmin(widths))
-    return float(widths[i]), centres[i]
+    best = int(np.argmin(widths))
+    return float(widths[best]), centres[best]
 
 
 def _edge(p: Array, j: int, step: float) -> float:

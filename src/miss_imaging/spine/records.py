@@ -80,6 +80,8 @@ def access_records(volume: ImageVolume, plan: AccessPlan) -> list[Measurement]:
 def canal_records(volume: ImageVolume, result: Canal | Foramen, name: str = "") -> list[Measurement]:
     """Canal AP (or foraminal height) as the distance between its two edge points."""
     if isinstance(result, Canal):
-        return [_dist(volume, *result.ap_points_lps, name or f"canal AP (area {result.area_mm2:.0f} mm², "
-                      f"stenosis {result.stenosis})", result.flags)]
-    return [_dist(volume, *result.height_points_lps, name or "foraminal height", result.flags)]
+        a, b = result.ap_points_lps
+        return [_dist(volume, a, b, name or f"canal AP (area {result.area_mm2:.0f} mm², stenosis {result.stenosis})",
+                      result.flags)]
+    a, b = result.height_points_lps
+    return [_dist(volume, a, b, name or "foraminal height", result.flags)]

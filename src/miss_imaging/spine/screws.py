@@ -76,7 +76,7 @@ def _metal_mask(volume: ImageVolume, metal_hu: float) -> tuple[npt.NDArray[np.bo
         if buf is None or buf.shape != slab.shape:
             buf = np.empty(slab.shape, bool)
         np.greater(slab, metal_hu, out=buf)
-        rows = buf.any(axis=2)
+        rows = np.asarray(buf.any(axis=2))
         k_any[k0:k0 + len(slab)] = rows.any(axis=1)
         if k_any[k0:k0 + len(slab)].any():
             j_any |= rows.any(axis=0)
@@ -89,7 +89,7 @@ def _metal_mask(volume: ImageVolume, metal_hu: float) -> tuple[npt.NDArray[np.bo
     return box, lo.astype(np.float64)
 
 
-def _components(box: npt.NDArray[np.bool_], min_voxels: int) -> list[Array]:
+def _components(box: npt.NDArray[np.bool_], min_voxels: int) -> list[npt.NDArray[np.intp]]:
     """Index sets (within `box`) of its 26-connected components, largest first."""
     lab, _ = ndimage.label(box, structure=np.ones((3, 3, 3), dtype=bool))
     idx = np.argwhere(lab > 0)
@@ -195,9 +195,10 @@ def find_screws(volume: ImageVolume, *, metal_hu: float = METAL_HU, min_volume_m
     found = _metal_mask(volume, metal_hu)
     voxel_mm3 = float(np.prod(volume.spacing))
     comps = _components(found[0], max(4, int(min_volume_mm3 / voxel_mm3))) if found is not None else []
-    if not comps:
+    if not comps or found is None:
         raise MeasurementError(f"no metal (> {metal_hu:g} HU, ≥ {min_volume_mm3:g} mm³) in {volume.label}")
-    screws = [_measure(volume, volume.index_to_patient(c + found[1]), f"metal object {i + 1}")
+    corner = found[1]
+    screws = [_measure(volume, volume.index_to_patient(c + corner), f"metal object {i + 1}")
               for i, c in enumerate(comps)]
     screws.sort(key=lambda s: (-s.entry_lps[2], s.entry_lps[0]))  # head to foot, then right to left
     return [replace(s, label=f"screw {i + 1}") for i, s in enumerate(screws)]
