@@ -1,7 +1,8 @@
 """A lumbar phantom with pedicles, screws placed inside and breaching by known distances, and skin at known depth.
 
 Bodies: boxes x ±20, y -30..10 (400 HU); pedicles: cylinders of radius 4 mm
-(700 HU) from y = 30 converging 10° toward the midline; soft tissue (40 HU)
+(700 HU; at z = -55 a 1.5 mm cortex of 1000 HU around a 250 HU cancellous core)
+from y = 30 converging 10° toward the midline; soft tissue (40 HU)
 up to the skin plane y = 70 (air beyond).  Screws: 3000 HU shank of
 6.5 mm, head 11 mm wide and 8 mm long behind the entry.
 
@@ -74,6 +75,12 @@ def build(spacing=(1.1, 0.7, 0.55), rot=(8.0, -6.0, 12.0)):
             p0, d = pedicle_axis(side, z)
             end = p0 + 24.0 * d
             ph.paint(P.cylinder(p0, d, 24.0, R_PED), 700.0, np.minimum(p0, end) - 5, np.maximum(p0, end) + 5)
+            if z == LEVELS[2]:  # the planning level: 1.5 mm cortex (1000 HU) around a cancellous core (250 HU),
+                # at a 1.2 mm partial-volume ramp (a bone kernel resolves the cortex)
+                ph.paint(P.cylinder(p0, d, 24.0, R_PED), 1000.0, np.minimum(p0, end) - 5, np.maximum(p0, end) + 5,
+                         blur=1.2)
+                ph.paint(P.cylinder(p0 + d, d, 22.0, R_PED - 1.5), 250.0, np.minimum(p0, end) - 5,
+                         np.maximum(p0, end) + 5, blur=1.2)
     for s in screws():
         e, t, d = s["entry"], s["tip"], s["axis"]
         ph.paint(P.union(P.cylinder(e, d, s["length"], RS), P.cylinder(e - 8.0 * d, d, 8.0, 5.5)), 3000.0,

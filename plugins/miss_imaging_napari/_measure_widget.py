@@ -429,7 +429,9 @@ class MeasureWidget(QWidget):
         if bad:
             _notify(f"{len(bad)} measurement(s) with errors not exported: " + "; ".join(
                 f"{r.name or r.kind}: {r.error}" for r in bad), "warning")
-        return [r.measurement for r in res if r.measurement is not None]
+        from ._spine import extra_measurements  # results of the Spine widget (levels, screws, plans)
+
+        return [r.measurement for r in res if r.measurement is not None] + extra_measurements(self.viewer)
 
     def _layer_for_series(self, uid: str) -> Any | None:
         for lay in self._image_layers():

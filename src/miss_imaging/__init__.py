@@ -12,6 +12,8 @@ The public API (a contract other tools rely on)::
     CArm(sid, sod, primary_deg, secondary_deg, isocenter, rows, cols, pixel_mm, ...) (.project, .ray)
     drr(volume, carm, ...) -> ImageVolume (a projection tagged like an XA: SID, SOD, ERMF, angles)
 
+    miss_imaging.spine: Vertebra, snap_corners, disc_height, ..., find_screws, breach, plan_screw, access_plan
+
 Submodules are imported on first use so that ``import miss_imaging`` stays
 fast and never pulls in napari or Qt.
 """

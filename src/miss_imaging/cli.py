@@ -352,6 +352,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if out.exists():
         out.unlink()  # never report a stale picture as this run's
     print(describe_scene(items), flush=True)  # before a viewer window blocks
+    for it in items:  # the spine tools on the CT phantom: its screw with its breach grade, an access plan
+        if it.volume.kind == "volume" and it.volume.modality == "CT":
+            from miss_imaging.spine.demo import spine_demo_text
+
+            print(spine_demo_text(it.volume), flush=True)
     if has_display:
         ok, err = _viewer_demo(out, show=True, env=dict(os.environ))
         how = "napari viewer (closed by the user)"

@@ -38,6 +38,7 @@ __all__ = [
     "Measurement",
     "Profile",
     "volume_calibration",
+    "calibrated_volume",
     "measure_distance",
     "measure_path",
     "measure_angle",
@@ -184,6 +185,34 @@ def volume_calibration(volume: ImageVolume) -> Calibration:
     if volume.calibration == PIXELS_ONLY.label:
         return Calibration(None, None, PIXELS_ONLY.label, "pixels", det_r, det_c)
     return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, "volume", det_r, det_c)
+
+
+def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> ImageVolume:
+    """The projection as drawn under `calibration` (e.g. a user calibration): its in-plane spacing and label.
+
+    Pictures (snapshot, cine GIF) draw their scale bar from the volume's
+    spacing and name its calibration; this makes both those of the
+    calibration in force.  The pixels are shared, not copied.  Volumes other
+    than projections, ``None`` and calibrations without mm come back unchanged.
+
+    Parameters
+    ----------
+    volume : ImageVolume
+    calibration : Calibration or None
+        In-plane mm per row and column step.
+    """
+    import dataclasses
+
+    if volume.kind != "projection" or calibration is None or not calibration.has_mm:
+        return volume
+    row, col = float(calibration.row_mm), float(calibration.col_mm)  # type: ignore[arg-type]
+    affine = np.array(volume.affine, dtype=np.float64)
+    for axis, new in ((1, row), (2, col)):  # keep the directions, change the step lengths
+        old = float(np.linalg.norm(affine[:3, axis]))
+        if old > 0:
+            affine[:3, axis] *= new / old
+    return dataclasses.replace(volume, spacing=(volume.spacing[0], row, col), affine=affine,
+                               calibration=calibration.label)
 
 
 # --------------------------------------------------------------------------- helpers

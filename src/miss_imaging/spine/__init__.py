@@ -26,6 +26,7 @@ from miss_imaging.spine.breach import Breach, breach
 from miss_imaging.spine.canal import Canal, Foramen, canal, foramen
 from miss_imaging.spine.disc import DiscHeight, Slip, SpineAngle, disc_angle, disc_height, lordosis, segmental_angle, slip
 from miss_imaging.spine.norms import NormalRange, gertzbein_robbins_grade, meyerding_grade, stenosis_grade
+from miss_imaging.spine.records import access_records, canal_records, level_records, plan_records, screw_records
 from miss_imaging.spine.plan import STOCK_DIAMETERS_MM, ScrewPlan, plan_screw
 from miss_imaging.spine.screws import METAL_HU, Screw, find_screws
 from miss_imaging.spine.vertebra import CORNER_NAMES, Vertebra, snap_corners
@@ -35,5 +36,6 @@ __all__ = [
     "STOCK_DIAMETERS_MM", "Screw", "ScrewPlan", "Slip", "SpineAngle", "TUBE_LENGTHS_MM", "Vertebra",
     "access_plan", "breach", "canal", "disc_angle", "disc_height", "find_screws", "foramen",
     "gertzbein_robbins_grade", "lordosis", "meyerding_grade", "plan_screw", "segmental_angle", "slip",
-    "snap_corners", "stenosis_grade",
+    "snap_corners", "stenosis_grade", "level_records", "screw_records", "plan_records", "access_records",
+    "canal_records",
 ]

@@ -88,7 +88,7 @@ def access_plan(volume: ImageVolume, target_lps: npt.ArrayLike, toward_lps: npt.
     skin = _skin(volume, target, d)
     depth = float(np.linalg.norm(skin - target))
     tube = next((t for t in TUBE_LENGTHS_MM if t >= depth), None)
-    flags = ()
+    flags: tuple[str, ...] = ()
     if tube is None:
         msg = f"target depth {depth:.0f} mm exceeds the longest stock tubular retractor ({TUBE_LENGTHS_MM[-1]:.0f} mm)"
         warn_and_log(msg)

@@ -74,13 +74,15 @@ def _row_quantile(v: Array, n: Array, q: float) -> Array:
 
 
 def _crossings(prof: Array, r: Array, level: float) -> tuple[Array, Array]:
-    """In-plane (x, y) of every crossing of `level` along the rays (rows of `prof`, at `_ANGLES`), interpolated."""
+    """In-plane (x, y) of the outer bone edge on each ray (rows of `prof`, at `_ANGLES`): its last fall below
+    `level` (so a cancellous core inside the cortex is not taken for the outline), interpolated linearly."""
     above = prof >= level
-    ray, j = np.nonzero(above[:, :-1] != above[:, 1:])
+    fall = above[:, :-1] & ~above[:, 1:] & np.isfinite(prof[:, 1:])
+    has = fall.any(axis=1)
+    ray = np.flatnonzero(has)
+    j = fall.shape[1] - 1 - np.argmax(fall[has][:, ::-1], axis=1)
     p0, p1 = prof[ray, j], prof[ray, j + 1]
-    ok = np.isfinite(p0) & np.isfinite(p1)
-    ray, j, p0, p1 = ray[ok], j[ok], p0[ok], p1[ok]
-    rad = r[j] + (level - p0) / (p1 - p0) * (r[1] - r[0])
+    rad = r[j] + (p0 - level) / (p0 - p1) * (r[1] - r[0])
     return rad * np.cos(_ANGLES[ray]), rad * np.sin(_ANGLES[ray])
 
 
@@ -105,6 +107,8 @@ def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array
         return None
     cx, cy, r, rms = _fit_circle(xs, ys)
     keep = np.abs(np.hypot(xs - cx, ys - cy) - r) < 1.0
+    if keep.sum() < 0.8 * xs.size:
+        return None  # not one outline (a pedicle meeting the body's wall): cannot be judged here
     if 6 <= keep.sum() < xs.size:
         xs, ys = xs[keep], ys[keep]
         cx, cy, r, rms = _fit_circle(xs, ys)
@@ -130,18 +134,25 @@ def _radial(volume: ImageVolume, screw: Screw, margin: float, bone_hu: float):
     if not np.isfinite(levels).any():
         return None, False
     with np.errstate(invalid="ignore"):
-        contact = (prof[:, :, 0] >= levels[:, None]).mean(axis=1)
+        contact = (prof[:, :, 0] >= bone_hu).mean(axis=1)  # cancellous bone touches the screw too
     inside = np.flatnonzero(contact >= 0.25)
     if inside.size == 0:
         return None, False
-    best = None
+    per: list = [None] * len(t)  # (mm, 3-D direction) per judged section
     for i in range(inside[0], len(t)):
-        if contact[i] == 1.0 or not np.isfinite(levels[i]):
+        if np.isfinite(levels[i]):
+            res = _section_breach(_crossings(prof[i], r, levels[i]), rs)
+            if res is not None:
+                per[i] = (res[0], res[1][0] * e1 + res[1][1] * e2)
+            elif contact[i] == 1.0:
+                per[i] = (0.0, e1)  # bone all round and no single outline: inside the body
+    best = None
+    for i in range(len(t) - 1):  # a breach must persist over two neighbouring sections (2 mm of shank)
+        if per[i] is None or per[i + 1] is None:
             continue
-        res = _section_breach(_crossings(prof[i], r, levels[i]), rs)
-        if res is not None and res[0] > 0 and (best is None or res[0] > best[0]):
-            d3 = res[1][0] * e1 + res[1][1] * e2
-            best = (res[0], d3, centres[i] + rs * d3)
+        k = i if per[i][0] <= per[i + 1][0] else i + 1
+        if per[k][0] > 0 and (best is None or per[k][0] > best[0]):
+            best = (per[k][0], per[k][1], centres[k] + rs * per[k][1])
     return best, True
 
 

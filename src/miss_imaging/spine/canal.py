@@ -20,6 +20,7 @@ from skimage import measure as skmeasure
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 from miss_imaging.spine import norms
+from miss_imaging.spine.screws import METAL_HU
 from miss_imaging.spine._sampling import Array, as_points, require_volume, sample, unit
 
 __all__ = ["Canal", "Foramen", "canal", "foramen"]
@@ -36,6 +37,7 @@ class Canal:
     area_mm2: float
     outline_lps: Array
     centroid_lps: Array
+    ap_points_lps: Array  # (2, 3): the posterior and anterior edge points of the AP line
     stenosis: str
     calibration: str
     definition: str
@@ -52,6 +54,7 @@ class Foramen:
     area_mm2: float
     outline_lps: Array
     centroid_lps: Array
+    height_points_lps: Array  # (2, 3): the superior and inferior edge points
     calibration: str
     definition: str
     normal: norms.NormalRange = norms.FORAMINAL_HEIGHT
@@ -84,7 +87,7 @@ def _region(volume: ImageVolume, seed: Array, normal: Array, a: Array, b: Array,
     if inside >= 300.0:
         raise MeasurementError(f"{what}: the seed {np.round(seed, 1).tolist()} lies in bone ({inside:.0f} HU); "
                                "place it in the low-density space")
-    ring = img[np.isfinite(img) & (img > inside + 150.0)]
+    ring = img[np.isfinite(img) & (img > inside + 150.0) & (img < METAL_HU)]  # bone, not screws
     if ring.size < 50:
         raise MeasurementError(f"{what}: no bone around the seed {np.round(seed, 1).tolist()} within "
                                f"{half_mm:g} mm (nothing 150 HU denser than the seed's {inside:.0f})")
@@ -124,19 +127,20 @@ def _polygon_centroid(x: Array, y: Array) -> tuple[float, float]:
     return float(((x + np.roll(x, -1)) * cross).sum() / (6 * a)), float(((y + np.roll(y, -1)) * cross).sum() / (6 * a))
 
 
-def _diameter(volume: ImageVolume, centre: Array, d: Array, level: float, half_mm: float, what: str) -> float:
-    """Distance between the first rises above `level` on either side of `centre` along `d`."""
+def _diameter(volume: ImageVolume, centre: Array, d: Array, level: float, half_mm: float,
+              what: str) -> tuple[float, Array]:
+    """Distance between the first rises above `level` on either side of `centre` along `d`, and the two edge points."""
     step = 0.05
     t = np.arange(0.0, half_mm, step)
-    total = 0.0
+    ends = []
     for sgn in (1.0, -1.0):
         prof = sample(volume, centre + sgn * np.outer(t, d))
         up = np.flatnonzero(~(prof < level))
         if up.size == 0 or up[0] == 0:
             raise MeasurementError(f"{what}: no bone edge along the measuring line within {half_mm:g} mm")
         j = int(up[0]) - 1
-        total += (j + (level - prof[j]) / (prof[j + 1] - prof[j])) * step
-    return float(total)
+        ends.append(centre + sgn * (j + (level - prof[j]) / (prof[j + 1] - prof[j])) * step * d)
+    return float(np.linalg.norm(ends[0] - ends[1])), np.array(ends)
 
 
 def _plane(seed_lps: npt.ArrayLike, normal: npt.ArrayLike | None, default: tuple[float, float, float]) -> tuple[Array, Array]:
@@ -163,10 +167,10 @@ def canal(volume: ImageVolume, seed_lps: npt.ArrayLike, *, normal: npt.ArrayLike
     seed, n = _plane(seed_lps, normal, (0.0, 0.0, 1.0))
     a, b = _plane_axes(n, np.array([0.0, 1.0, 0.0]))
     reg = _region(volume, seed, n, a, b, half_mm, "canal")
-    ap = _diameter(volume, reg.centroid, a, reg.level, half_mm, "canal")
-    width = _diameter(volume, reg.centroid, b, reg.level, half_mm, "canal")
+    ap, ap_pts = _diameter(volume, reg.centroid, a, reg.level, half_mm, "canal")
+    width, _ = _diameter(volume, reg.centroid, b, reg.level, half_mm, "canal")
     flag = norms.CANAL_AP.flag(ap)
-    return Canal(ap, width, reg.area, reg.outline, reg.centroid, norms.stenosis_grade(ap), volume.calibration,
+    return Canal(ap, width, reg.area, reg.outline, reg.centroid, ap_pts, norms.stenosis_grade(ap), volume.calibration,
                  "bony canal: low-density region enclosed by bone (half-maximum edge) in the plane; AP through "
                  "its centroid along the patient's AP axis, mm", flags=(flag,) if flag else ())
 
@@ -184,10 +188,10 @@ def foramen(volume: ImageVolume, seed_lps: npt.ArrayLike, *, normal: npt.ArrayLi
     seed, n = _plane(seed_lps, normal, (1.0, 0.0, 0.0))
     a, b = _plane_axes(n, np.array([0.0, 0.0, 1.0]))
     reg = _region(volume, seed, n, a, b, half_mm, "foramen")
-    height = _diameter(volume, reg.centroid, a, reg.level, half_mm, "foramen")
-    width = _diameter(volume, reg.centroid, b, reg.level, half_mm, "foramen")
+    height, h_pts = _diameter(volume, reg.centroid, a, reg.level, half_mm, "foramen")
+    width, _ = _diameter(volume, reg.centroid, b, reg.level, half_mm, "foramen")
     flags = (f"foraminal height {height:.1f} mm ≤ 15 mm: root compression likely ({norms.FORAMINAL_HEIGHT.source})",) \
         if height <= 15.0 else ()
-    return Foramen(height, width, reg.area, reg.outline, reg.centroid, volume.calibration,
+    return Foramen(height, width, reg.area, reg.outline, reg.centroid, h_pts, volume.calibration,
                    "neural foramen: low-density region enclosed by bone in the parasagittal plane; height through "
                    "its centroid along the patient's superior axis, mm", flags=flags)

@@ -63,20 +63,30 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
     if not ok.any():
         raise MeasurementError("the trajectory never passes through bone enclosed on both sides within 15 mm "
                                "(no pedicle found between entry and target)")
+    coarse = np.where(ok, exits.sum(axis=1) * step, np.inf)
     widths = np.full(len(t), np.inf)
-    for i in np.flatnonzero(ok):
+    for i in np.flatnonzero(coarse <= coarse.min() + 1.0):  # refine only near the narrowest (a drag is live)
         widths[i] = sum(_edge(prof[i, k], exits[i, k], step) for k in (0, 1))
-    i = int(np.argmin(widths))
-    return float(widths[i]), centres[i]
+    best = int(np.argmin(widths))
+    return float(widths[best]), centres[best]
 
 
 def _edge(p: Array, j: int, step: float) -> float:
-    """Half-maximum position (mm) of the bone's outer edge just before sample `j` (first non-bone)."""
-    k = max(1, int(1.5 / step))  # the plateau (or cortex peak) lies within 2.5 mm inside the first non-bone sample
-    half = 0.5 * (float(np.nanmax(p[max(0, j - 25):j])) + float(np.nanmin(p[j:j + k])))
-    seg = np.flatnonzero(p[: j + k] < half)
-    m = int(seg[seg >= 1][0]) if (seg >= 1).any() else j
-    return (m - 1 + (p[m - 1] - half) / (p[m - 1] - p[m])) * step
+    """Half-maximum position (mm) of the bone's outer edge just before sample `j` (the first non-bone one).
+
+    The half level lies between the highest value within 2.5 mm inside (the
+    cortex) and the soft tissue outside; the crossing nearest `j` is taken,
+    so a cancellous core below that level does not count as the edge.
+    """
+    k = max(1, int(1.5 / step))
+    lo_i = max(0, j - int(2.5 / step))
+    half = 0.5 * (float(np.nanmax(p[lo_i:j])) + float(np.nanmin(p[j:j + k])))
+    seg = p[lo_i: j + k]
+    cross = np.flatnonzero((seg[:-1] >= half) & (seg[1:] < half))
+    if cross.size == 0:
+        return j * step
+    i = lo_i + int(cross[np.argmin(np.abs(lo_i + cross - j))])
+    return (i + (p[i] - half) / (p[i] - p[i + 1])) * step
 
 
 def _angles(axis: Array, entry: Array, midline_x: float) -> tuple[float, float]:
@@ -115,7 +125,8 @@ def plan_screw(volume: ImageVolume, entry_lps: npt.ArrayLike, target_lps: npt.Ar
     if not fits:
         flags.append(f"isthmus {width:.1f} mm: no stock screw ≤ 80 % of it (smallest 4.0 mm)")
     diameter = float(max(fits)) if fits else float(STOCK_DIAMETERS_MM[0])
-    stock_len = float(np.floor(length / STOCK_LENGTH_STEP_MM + 1e-9) * STOCK_LENGTH_STEP_MM)
+    # 0.05 mm of slack: a drag ending at 39.99 mm means a 40 mm screw
+    stock_len = float(np.floor((length + 0.05) / STOCK_LENGTH_STEP_MM) * STOCK_LENGTH_STEP_MM)
     mid = (as_points(midline_lps, "midline_lps").reshape(3)[0] if midline_lps is not None
            else bone_centroid_x(volume, 0.5 * (entry + target)))
     medial, caudal = _angles(axis, entry, mid)

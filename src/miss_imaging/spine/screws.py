@@ -60,26 +60,40 @@ class Screw:
                    "virtual screw: cylinder from entry to tip", None, label)
 
 
-def _metal_voxels(volume: ImageVolume, metal_hu: float) -> Array:
-    """``(N, 3)`` integer indices of voxels above `metal_hu`, scanning in slabs (no volume-sized temporary)."""
-    found = []
+def _metal_mask(volume: ImageVolume, metal_hu: float) -> tuple[npt.NDArray[np.bool_], Array] | None:
+    """(mask of voxels above `metal_hu` inside the metal's bounding box, index of the box's corner), or None.
+
+    One thresholded pass in 32-slice slabs finds the bounding box (no
+    volume-sized temporary); only the box is thresholded again and labelled.
+    """
     n = volume.shape[0]
+    k_any = np.zeros(n, bool)
+    j_any = np.zeros(volume.shape[1], bool)
+    i_any = np.zeros(volume.shape[2], bool)
+    buf = None
     for k0 in range(0, n, 32):
         slab = np.asarray(volume.pixels[k0:k0 + 32])
-        idx = np.argwhere(slab > metal_hu)
-        if idx.size:
-            idx[:, 0] += k0
-            found.append(idx)
-    return np.concatenate(found) if found else np.empty((0, 3), dtype=np.int64)
+        if buf is None or buf.shape != slab.shape:
+            buf = np.empty(slab.shape, bool)
+        np.greater(slab, metal_hu, out=buf)
+        rows = np.asarray(buf.any(axis=2))
+        k_any[k0:k0 + len(slab)] = rows.any(axis=1)
+        if k_any[k0:k0 + len(slab)].any():
+            j_any |= rows.any(axis=0)
+            i_any |= buf.any(axis=(0, 1))
+    if not k_any.any():
+        return None
+    lo = np.array([np.argmax(a) for a in (k_any, j_any, i_any)])
+    hi = np.array([len(a) - np.argmax(a[::-1]) for a in (k_any, j_any, i_any)])
+    box = np.asarray(volume.pixels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]) > metal_hu
+    return box, lo.astype(np.float64)
 
 
-def _components(idx: Array, min_voxels: int) -> list[Array]:
-    """Index sets of the 26-connected components of the voxels `idx`, largest first."""
-    lo = idx.min(axis=0)
-    box = np.zeros(tuple(idx.max(axis=0) - lo + 1), dtype=bool)
-    box[tuple((idx - lo).T)] = True
-    lab, n = ndimage.label(box, structure=np.ones((3, 3, 3), dtype=bool))
-    labels = lab[tuple((idx - lo).T)]
+def _components(box: npt.NDArray[np.bool_], min_voxels: int) -> list[npt.NDArray[np.intp]]:
+    """Index sets (within `box`) of its 26-connected components, largest first."""
+    lab, _ = ndimage.label(box, structure=np.ones((3, 3, 3), dtype=bool))
+    idx = np.argwhere(lab > 0)
+    labels = lab[tuple(idx.T)]
     order = np.argsort(labels, kind="stable")
     groups = np.split(idx[order], np.flatnonzero(np.diff(labels[order])) + 1)
     return sorted((g for g in groups if len(g) >= min_voxels), key=len, reverse=True)
@@ -90,7 +104,7 @@ def _radius_profile(volume: ImageVolume, centre: Array, axis: Array, t: Array, r
     e1, e2 = perpendicular_basis(axis)
     ang = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     dirs = np.outer(np.cos(ang), e1) + np.outer(np.sin(ang), e2)
-    step = 0.05
+    step = 0.1
     r = np.arange(0.0, r_max, step)
     pts = centre + t[:, None, None, None] * axis + dirs[None, :, None, :] * r[None, None, :, None]
     prof = sample(volume, pts)
@@ -127,8 +141,8 @@ def _measure(volume: ImageVolume, pts: Array, label: str) -> Screw:
     axis = vt[0]
     proj = (pts - centre) @ axis
     t_plus, t_minus = _ends(volume, centre, axis, float(np.abs(proj).max()))
-    t = np.arange(t_minus + 1.0, t_plus - 1.0, 0.5)
-    radius = _radius_profile(volume, centre, axis, t, 12.0)
+    t = np.arange(t_minus + 1.0, t_plus - 1.0, 1.0)
+    radius = _radius_profile(volume, centre, axis, t, 10.0)
     core = radius[len(t) // 4: 3 * len(t) // 4]
     shank_r = float(np.nanmedian(core)) if np.isfinite(core).any() else float("nan")
     if not np.isfinite(shank_r):
@@ -178,12 +192,13 @@ def find_screws(volume: ImageVolume, *, metal_hu: float = METAL_HU, min_volume_m
         No metal in the image.
     """
     require_volume(volume, "find_screws")
-    idx = _metal_voxels(volume, metal_hu)
+    found = _metal_mask(volume, metal_hu)
     voxel_mm3 = float(np.prod(volume.spacing))
-    comps = _components(idx, max(4, int(min_volume_mm3 / voxel_mm3))) if len(idx) else []
-    if not comps:
+    comps = _components(found[0], max(4, int(min_volume_mm3 / voxel_mm3))) if found is not None else []
+    if not comps or found is None:
         raise MeasurementError(f"no metal (> {metal_hu:g} HU, ≥ {min_volume_mm3:g} mm³) in {volume.label}")
-    screws = [_measure(volume, volume.index_to_patient(c.astype(np.float64)), f"metal object {i + 1}")
+    corner = found[1]
+    screws = [_measure(volume, volume.index_to_patient(c + corner), f"metal object {i + 1}")
               for i, c in enumerate(comps)]
     screws.sort(key=lambda s: (-s.entry_lps[2], s.entry_lps[0]))  # head to foot, then right to left
     return [replace(s, label=f"screw {i + 1}") for i, s in enumerate(screws)]

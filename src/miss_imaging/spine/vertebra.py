@@ -193,7 +193,7 @@ def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
         When no edge is found near a corner, or the edges found lie farther
         than `radius_mm` + 1 mm from the click.
     """
-    vert = corners if isinstance(corners, Vertebra) else Vertebra("?", corners, volume.calibration)
+    vert = corners if isinstance(corners, Vertebra) else Vertebra("?", as_points(corners, "corners"), volume.calibration)
     c = vert.corners
     o, u, v = sagittal_frame(c)
     c2 = np.column_stack([(c - o) @ u, (c - o) @ v])

@@ -1,0 +1,353 @@
+"""Spine dock widget: snapped corners per level with a table, screws with breach grades, live screw plan, access plan.
+
+The decisions live in :mod:`._spine` (Qt-free, tested); this file only wires
+napari layers and Qt controls to them.  Points layers hold world = LPS mm in
+napari's (z, y, x) order.  Results go to the Measurements widget's exports
+through the image layer's ``miss_imaging_extra_measurements`` metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QTableWidget,
+                            QTableWidgetItem, QVBoxLayout, QWidget)
+
+from miss_imaging.errors import MissImagingError
+from miss_imaging.spatial.reslicing import Plane, reslice
+from miss_imaging.spine import (access_plan, access_records, find_screws, level_records, plan_records, plan_screw,
+                                screw_records)
+
+from . import _spine
+from ._ruler import VOLUME_KEY, image_volume
+
+__all__ = ["SpineWidget"]
+
+CORNERS, PLAN, PLAN_DRAW, ACCESS, ACCESS_DRAW, OBLIQUE = (
+    "spine corners", "screw plan (entry, target)", "planned screw", "access (target, direction)", "access plan",
+    "oblique along the screw")
+
+
+_MM = ("mm", "mm", "mm")  # world = LPS mm, like the plugin's image layers (napari's scale bar needs one unit)
+
+
+def _notify(message: str, level: str = "info") -> None:
+    from napari.utils.notifications import show_info, show_warning
+
+    (show_warning if level == "warning" else show_info)(message)
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    t = QTableWidget(0, len(columns))
+    t.setHorizontalHeaderLabels(list(columns))
+    return t
+
+
+def _fill(table: QTableWidget, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    table.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, col in enumerate(columns):
+            item = QTableWidgetItem(row.get(col, ""))
+            if col == "flags" or (col == "GR grade" and row.get(col) not in ("A", "")):
+                item.setToolTip(row.get("flags", row.get("breach", "")))
+            table.setItem(i, j, item)
+
+
+class SpineWidget(QWidget):
+    """Dock widget for the spine tools of :mod:`miss_imaging.spine`."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self._busy = False
+        self.vertebrae: list[Any] = []
+        self.screws: list[Any] = []
+        self.plan: Any = None
+        self.access: Any = None
+        self._records: dict[str, list[Any]] = {}
+        lay = QVBoxLayout(self)
+        self.image_label = QLabel()
+        lay.addWidget(self.image_label)
+        lay.addWidget(self._levels_box())
+        lay.addWidget(self._screws_box())
+        lay.addWidget(self._plan_box())
+        lay.addWidget(self._access_box())
+        self.export_button = QPushButton("Add results to the Measurements exports")
+        self.export_button.clicked.connect(self.publish)
+        lay.addWidget(self.export_button)
+        self._show_image()
+
+    # ------------------------------------------------------------------ layout
+
+    def _levels_box(self) -> QGroupBox:
+        box = QGroupBox("Levels: click AS, PS, PI, AI per body on a sagittal view, top level first")
+        form = QFormLayout(box)
+        self.first_level = QLineEdit("L3")
+        form.addRow("first level", self.first_level)
+        self.corners_button = QPushButton("Place corners")
+        self.corners_button.clicked.connect(self.start_corners)
+        self.measure_button = QPushButton("Snap and measure")
+        self.measure_button.clicked.connect(self.measure_levels)
+        form.addRow(self.corners_button, self.measure_button)
+        self.level_table = _table(_spine.LEVEL_COLUMNS)
+        form.addRow(self.level_table)
+        return box
+
+    def _screws_box(self) -> QGroupBox:
+        box = QGroupBox("Screws (Gertzbein-Robbins, modified)")
+        form = QFormLayout(box)
+        self.find_button = QPushButton("Find screws")
+        self.find_button.clicked.connect(self.find)
+        self.goto_button = QPushButton("Go to selected screw")
+        self.goto_button.clicked.connect(self.goto_selected)
+        form.addRow(self.find_button, self.goto_button)
+        self.screw_table = _table(_spine.SCREW_COLUMNS)
+        form.addRow(self.screw_table)
+        return box
+
+    def _plan_box(self) -> QGroupBox:
+        box = QGroupBox("Plan a screw: drag entry and target")
+        form = QFormLayout(box)
+        self.plan_button = QPushButton("Place entry and target")
+        self.plan_button.clicked.connect(lambda: self._start_points(PLAN, "cyan", self.update_plan))
+        form.addRow(self.plan_button)
+        self.plan_label = QLabel("")
+        form.addRow(self.plan_label)
+        return box
+
+    def _access_box(self) -> QGroupBox:
+        box = QGroupBox("Access: drag target and a point toward the skin")
+        form = QFormLayout(box)
+        self.access_button = QPushButton("Place target and direction")
+        self.access_button.clicked.connect(lambda: self._start_points(ACCESS, "orange", self.update_access))
+        form.addRow(self.access_button)
+        self.access_label = QLabel("")
+        form.addRow(self.access_label)
+        return box
+
+    # ------------------------------------------------------------------ layers
+
+    def image_layer(self) -> Any | None:
+        """The active plugin image layer, else the first one."""
+        images = [lay for lay in self.viewer.layers if isinstance(getattr(lay, "metadata", None), dict)
+                  and lay.metadata.get(VOLUME_KEY) is not None and image_volume(lay).kind == "volume"
+                  and image_volume(lay).shape[0] > 1 and "miss_imaging_plane" not in lay.metadata]  # not a cut
+        active = self.viewer.layers.selection.active
+        if active in images:
+            self._image = active
+        elif getattr(self, "_image", None) not in images:
+            self._image = images[0] if images else None
+        return self._image
+
+    def volume(self) -> Any:
+        lay = self.image_layer()
+        if lay is None:
+            raise MissImagingError("open a CT series first (the spine tools need a 3-D image)")
+        return image_volume(lay)
+
+    def _show_image(self) -> None:
+        lay = self.image_layer()
+        self.image_label.setText(f"Image: {lay.name}" if lay is not None else "Image: none (open a CT)")
+
+    def _layer(self, name: str) -> Any | None:
+        return next((lay for lay in self.viewer.layers if lay.name == name), None)
+
+    def _points(self, name: str, color: str) -> Any:
+        lay = self._layer(name)
+        if lay is None:
+            lay = self.viewer.add_points(np.empty((0, 3)), ndim=3, name=name, size=2.5, face_color=color, units=_MM,
+                                         features={"label": np.array([], dtype=object)},
+                                         text={"string": "{label}", "color": color, "size": 9,
+                                               "anchor": "upper_left"})
+        return lay
+
+    def _start_points(self, name: str, color: str, callback: Any) -> Any:
+        lay = self._points(name, color)
+        if not getattr(lay, "_spine_connected", False):
+            for ev in (lay.events.set_data, lay.events.data):
+                ev.connect(lambda e=None: self._safe(callback))
+            lay._spine_connected = True
+        self.viewer.layers.selection.active = lay
+        lay.mode = "add"
+        return lay
+
+    def _safe(self, fn: Any) -> Any:
+        if self._busy:
+            return None
+        self._busy = True
+        try:
+            return fn()
+        except MissImagingError as exc:
+            _notify(str(exc), "warning")
+            return None
+        finally:
+            self._busy = False
+
+    def _draw(self, name: str, polygons: list[np.ndarray], lines: list[np.ndarray], color: str) -> None:
+        lay = self._layer(name)
+        if lay is None:
+            lay = self.viewer.add_shapes(ndim=3, name=name, edge_color=color, face_color="transparent",
+                                         edge_width=0.6, units=_MM)
+        lay.data = []
+        if polygons:
+            lay.add_polygons([self._on_slice(p) for p in polygons], edge_color=color, face_color="transparent")
+        if lines:
+            lay.add_lines([self._on_slice(p) for p in lines], edge_color=color)
+
+    def _on_slice(self, lps: np.ndarray) -> np.ndarray:
+        """World vertices of an outline drawn in the view's plane, put exactly on the slice shown.
+
+        napari draws a 2-D shape only when every vertex lies within half a slice of the current one (the
+        slider snaps to its grid), so the out-of-plane coordinate takes the slider's value.
+        """
+        world = _spine.lps_to_world(lps)
+        if self.viewer.dims.ndisplay == 2 and self.viewer.dims.ndim >= 3:
+            axis = self.viewer.dims.order[-3]
+            world[:, axis - (self.viewer.dims.ndim - 3)] = self.viewer.dims.point[axis]
+        return world
+
+    # ------------------------------------------------------------------ actions
+
+    def start_corners(self) -> Any:
+        """Create/activate the corners layer in add mode; labels follow the click order."""
+        return self._start_points(CORNERS, "yellow", self._label_corners)
+
+    def _label_corners(self) -> None:
+        lay = self._layer(CORNERS)
+        n = len(lay.data)
+        labels = _spine.level_labels(self.first_level.text(), max(1, (n + 3) // 4))
+        lay.features = {"label": np.array(_spine.corner_texts(labels, n), dtype=object)}
+
+    def measure_levels(self) -> list[dict[str, str]]:
+        """Snap the corners, relabel them, fill the level table; errors per level are shown, not hidden."""
+        lay = self._layer(CORNERS)
+        if lay is None or len(lay.data) < 8:
+            _notify("place the four corners of at least two bodies first", "warning")
+            return []
+        vol = self.volume()
+        pts = _spine.world_to_lps(lay.data)
+        labels = _spine.level_labels(self.first_level.text(), len(pts) // 4 or 1)
+        self.vertebrae, errors = _spine.vertebrae_from_points(vol, pts, labels)
+        snapped = np.concatenate([v.corners for v in self.vertebrae]) if self.vertebrae else np.empty((0, 3))
+        if len(snapped) == 4 * (len(pts) // 4) and len(snapped):
+            self._busy = True
+            try:
+                lay.data = np.concatenate([_spine.lps_to_world(snapped), lay.data[len(snapped):]])
+            finally:
+                self._busy = False
+            self._label_corners()
+        rows = _spine.level_rows(self.vertebrae, vol)
+        _fill(self.level_table, _spine.LEVEL_COLUMNS, rows)
+        self._records["levels"] = [m for u, lo in zip(self.vertebrae, self.vertebrae[1:])
+                                   for m in level_records(vol, u, lo)]
+        if errors:
+            _notify("; ".join(errors), "warning")
+        return rows
+
+    def find(self) -> list[dict[str, str]]:
+        """Find the screws, grade each, fill the table and draw their axes."""
+        vol = self.volume()
+        try:
+            self.screws = find_screws(vol)
+        except MissImagingError as exc:
+            _notify(str(exc), "warning")
+            self.screws = []
+        rows, results = _spine.screw_rows(vol, self.screws)
+        _fill(self.screw_table, _spine.SCREW_COLUMNS, rows)
+        self._records["screws"] = [m for s, b in zip(self.screws, results) for m in screw_records(vol, s, b)]
+        return rows
+
+    def goto_selected(self) -> Any:
+        """Move the view to the selected screw (slice, camera centre) and show the oblique cut along it.
+
+        The oblique view is a 2-D image layer beside the volume (napari 0.9 cannot cut a volume obliquely
+        in 2-D; the same convention as the reslice widget): the plane through the screw's axis with the
+        patient's left-right direction across, 0.25 mm pixels, entry at the top.
+        """
+        if not self.screws:
+            return None
+        rows = sorted({i.row() for i in self.screw_table.selectedIndexes()}) or [0]
+        s = self.screws[min(rows[0], len(self.screws) - 1)]
+        mid = _spine.lps_to_world((s.entry_lps + s.tip_lps) / 2)
+        self.viewer.dims.point = tuple(self.viewer.dims.point[:-3]) + tuple(mid)
+        self.viewer.scene.camera.center = tuple(mid)
+        return self._show_oblique(s)
+
+    def _show_oblique(self, screw: Any) -> Any:
+        vol = self.volume()
+        plane = Plane.along_line(screw.entry_lps - 12.0 * screw.axis, screw.tip_lps + 8.0 * screw.axis,
+                                 pixel_mm=0.25, shape=(280, 160))
+        img = reslice(vol, plane)
+        corners = vol.index_to_patient(np.array([[a, b, c] for a in (0, vol.shape[0] - 1)
+                                                 for b in (0, vol.shape[1] - 1) for c in (0, vol.shape[2] - 1)]))
+        world = _spine.lps_to_world(corners)
+        translate = (float(world[:, 1].min()), float(world[:, 2].max() + 10.0))
+        lay = self._layer(OBLIQUE)
+        meta = {VOLUME_KEY: img, "miss_imaging_plane": plane}
+        if lay is None:
+            lay = self.viewer.add_image(img.pixels[0], name=OBLIQUE, scale=(0.25, 0.25), translate=translate,
+                                        units=("mm", "mm"), contrast_limits=(-250, 1750), metadata=meta)
+        else:
+            lay.data, lay.translate = img.pixels[0], translate
+            lay.metadata.update(meta)
+        self.viewer.layers.selection.active = lay
+        return lay
+
+    def update_plan(self) -> None:
+        """Recompute the screw plan from the first two points (entry, target); draw it to scale."""
+        lay = self._layer(PLAN)
+        if lay is None or len(lay.data) < 2:
+            self.plan_label.setText("place the entry, then the target")
+            return
+        lay.features = {"label": np.array(["entry", "target"] + [""] * (len(lay.data) - 2), dtype=object)}
+        vol = self.volume()
+        e, t = _spine.world_to_lps(lay.data[:2])
+        try:
+            self.plan = plan_screw(vol, e, t)
+        except MissImagingError as exc:
+            self.plan, self._records["plan"] = None, []
+            self.plan_label.setText(str(exc))
+            self._draw(PLAN_DRAW, [], [], "cyan")
+            return
+        self.plan_label.setText(_spine.plan_text(self.plan))
+        n = _spine.view_normal(self.viewer)
+        self._draw(PLAN_DRAW, [_spine.screw_outline(e, t, self.plan.suggested_diameter_mm, n)], [], "cyan")
+        self._records["plan"] = plan_records(vol, self.plan)
+
+    def update_access(self) -> None:
+        """Recompute the access plan from (target, direction point); draw the tube and incision to scale."""
+        lay = self._layer(ACCESS)
+        if lay is None or len(lay.data) < 2:
+            self.access_label.setText("place the target, then a point toward the skin")
+            return
+        lay.features = {"label": np.array(["target", "toward"] + [""] * (len(lay.data) - 2), dtype=object)}
+        vol = self.volume()
+        tgt, toward = _spine.world_to_lps(lay.data[:2])
+        try:
+            self.access = access_plan(vol, tgt, toward)
+        except MissImagingError as exc:
+            self.access, self._records["access"] = None, []
+            self.access_label.setText(str(exc))
+            self._draw(ACCESS_DRAW, [], [], "orange")
+            return
+        self.access_label.setText(_spine.access_text(self.access))
+        n = _spine.view_normal(self.viewer)
+        self._draw(ACCESS_DRAW, [_spine.tube_outline(self.access, n)], [_spine.incision_line(self.access, n)],
+                   "orange")
+        self._records["access"] = access_records(vol, self.access)
+
+    def records(self) -> list[Any]:
+        """Every spine result as Measurement records (levels, screws, plan, access)."""
+        return [m for key in ("levels", "screws", "plan", "access") for m in self._records.get(key, [])]
+
+    def publish(self) -> int:
+        """Hand the records to the Measurements widget's exports (image layer metadata); returns how many."""
+        lay = self.image_layer()
+        if lay is None:
+            _notify("open a CT series first", "warning")
+            return 0
+        recs = self.records()
+        lay.metadata[_spine.EXTRA_KEY] = recs
+        _notify(f"{len(recs)} spine result(s) added to the Measurements exports")
+        return len(recs)

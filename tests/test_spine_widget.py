@@ -1,0 +1,141 @@
+"""Spine widget: its Qt-free decisions, then the widget in a real napari viewer (Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spine_phantom as P
+import spine_screw_phantom as S
+import test_spine_vertebra as TV
+from miss_imaging_napari import _spine
+
+
+@pytest.fixture(scope="module")
+def lumbar():
+    corners = TV._corners()
+    ph = P.Phantom((50, 70, 140), centre=(0.0, -15.0, 0.0), fill=40.0, rot=(0, 0, 0), spacing=(1.0, 0.6, 0.6))
+    for c in corners.values():
+        yz = c[:, 1:]
+        ph.paint(P.sagittal_body(yz), 350.0, [-18, yz[:, 0].min(), yz[:, 1].min()],
+                 [18, yz[:, 0].max(), yz[:, 1].max()])
+    return ph.volume(), corners
+
+
+@pytest.fixture(scope="module")
+def screws_ct():
+    return S.build(spacing=(1.0, 0.7, 0.7), rot=(0.0, 0.0, 0.0))
+
+
+def test_world_lps_and_labels():
+    assert _spine.world_to_lps([[3.0, 2.0, 1.0]]).tolist() == [[1.0, 2.0, 3.0]]
+    assert _spine.lps_to_world([1.0, 2.0, 3.0]).tolist() == [3.0, 2.0, 1.0]
+    assert _spine.level_labels("l4", 3) == ["L4", "L5", "S1"]
+    assert _spine.level_labels("T12", 2) == ["T12", "L1"]
+    assert _spine.corner_texts(["L4", "L5"], 6) == ["L4 AS", "L4 PS", "L4 PI", "L4 AI", "L5 AS", "L5 PS"]
+
+
+def test_vertebrae_rows_and_errors(lumbar):
+    vol, corners = lumbar
+    rng = np.random.default_rng(2)
+    clicks = np.concatenate([TV._clicks(corners[n], rng) for n in ("L3", "L4", "L5")] + [corners["L5"][:2]])
+    verts, errors = _spine.vertebrae_from_points(vol, clicks, ["L3", "L4", "L5"])
+    assert [v.label for v in verts] == ["L3", "L4", "L5"] and all(v.snapped for v in verts)
+    assert len(errors) == 1 and "2 corner(s)" in errors[0]
+    rows = _spine.level_rows(verts)
+    assert [r["level"] for r in rows] == ["L3-L4", "L4-L5"]
+    assert float(rows[1]["disc °"]) == pytest.approx(8.0, abs=1.0)
+    assert rows[1]["Meyerding"] == "I"
+    # a body clicked in the wrong order is reported, not measured
+    bad, errs = _spine.vertebrae_from_points(vol, corners["L4"][[1, 0, 3, 2]], ["L4"])
+    assert not bad and "order" in errs[0]
+
+
+def test_drawings_are_to_scale(screws_ct):
+    from miss_imaging.spine import access_plan
+
+    target = np.array([15.0, 32.0, S.LEVELS[2]])
+    a = access_plan(screws_ct, target, target + [0, 10.0, 0], tube_diameter_mm=18.0)
+    tube = _spine.tube_outline(a, (0, 0, 1))
+    assert np.linalg.norm(tube[3] - tube[0]) == pytest.approx(18.0)
+    assert np.linalg.norm(tube[1] - tube[0]) == pytest.approx(a.depth_mm)
+    assert np.allclose(tube[:, 2], target[2])  # in the axial view's plane
+    cut = _spine.incision_line(a, (0, 0, 1))
+    assert np.linalg.norm(cut[1] - cut[0]) == pytest.approx(20.0)
+    rows, results = _spine.screw_rows(screws_ct, [])
+    assert rows == [] and results == []
+
+
+@pytest.fixture
+def widget(make_napari_viewer, screws_ct):
+    from miss_imaging_napari._layers import layer_data
+    from miss_imaging_napari._spine_widget import SpineWidget
+
+    viewer = make_napari_viewer()
+    data, kw, _ = layer_data(screws_ct)
+    viewer.add_image(data, **kw)
+    return viewer, SpineWidget(viewer)
+
+
+def test_widget_screws_plan_access_and_exports(widget, tmp_path):
+    from miss_imaging_napari import _spine_widget as W
+    from miss_imaging_napari._measure_widget import MeasureWidget
+    from miss_imaging.measurement.measurements_io import load_json
+
+    viewer, w = widget
+    rows = w.find()
+    assert len(rows) == 4
+    assert sorted(r["GR grade"] for r in rows) == ["A", "B", "C", "D"]
+    assert w.screw_table.rowCount() == 4 and float(w.screw_table.item(0, 2).text()) == pytest.approx(6.5, abs=0.3)
+    w.screw_table.selectRow(1)
+    ob = w.goto_selected()
+    # the oblique cut contains the whole screw: metal along its middle column, entry at the top
+    img = ob.metadata["miss_imaging_volume"]
+    assert img.shape[1:] == (280, 160) and np.asarray(ob.data)[20:-20, 78:82].min() > 0
+    assert (np.asarray(ob.data)[60:-40, 80] > 2000).mean() > 0.9
+    # plan: entry/target points; moving the target updates live (set_data)
+    p0, d = S.pedicle_axis(1.0, S.LEVELS[2])
+    lay = w._start_points(W.PLAN, "cyan", w.update_plan)
+    lay.data = _spine.lps_to_world(np.array([p0, p0 + 30 * d]))
+    assert w.plan is not None and w.plan.length_mm == pytest.approx(30.0)
+    lay.data = _spine.lps_to_world(np.array([p0, p0 + 42 * d]))
+    assert w.plan.length_mm == pytest.approx(42.0) and "isthmus" in w.plan_label.text()
+    assert len(w._layer(W.PLAN_DRAW).data) == 1
+    # access: tube and incision drawn
+    acc = w._start_points(W.ACCESS, "orange", w.update_access)
+    tgt = np.array([15.0, 32.0, S.LEVELS[2]])
+    acc.data = _spine.lps_to_world(np.array([tgt, tgt + [0, 10.0, 0]]))
+    assert w.access.depth_mm == pytest.approx(38.0, abs=0.5) and "tube 40 mm" in w.access_label.text()
+    assert len(w._layer(W.ACCESS_DRAW).data) == 2
+    # an impossible plan says why instead of a number
+    acc.data = _spine.lps_to_world(np.array([tgt, tgt + [0, 0, 10.0]]))
+    assert w.access is None and "never leaves the body" in w.access_label.text()
+    # results reach the Measurements widget's exports
+    assert w.publish() == 4 + 1
+    m = MeasureWidget(viewer)
+    names = [x.name for x in load_json(m.export_json(tmp_path / "all.json"))]
+    assert any(n.startswith("screw 1 length") for n in names) and any(n.startswith("planned screw") for n in names)
+
+
+def test_widget_levels_snap_label_and_table(make_napari_viewer, lumbar):
+    from miss_imaging_napari._layers import layer_data
+    from miss_imaging_napari._spine_widget import CORNERS, SpineWidget
+
+    vol, corners = lumbar
+    viewer = make_napari_viewer()
+    data, kw, _ = layer_data(vol)
+    viewer.add_image(data, **kw)
+    w = SpineWidget(viewer)
+    w.first_level.setText("L3")
+    lay = w.start_corners()
+    rng = np.random.default_rng(8)
+    clicks = np.concatenate([TV._clicks(corners[n], rng) for n in ("L3", "L4", "L5")])
+    lay.data = _spine.lps_to_world(clicks)
+    assert list(lay.features["label"][:5]) == ["L3 AS", "L3 PS", "L3 PI", "L3 AI", "L4 AS"]
+    rows = w.measure_levels()
+    assert [r["level"] for r in rows] == ["L3-L4", "L4-L5"] and w.level_table.rowCount() == 2
+    snapped = _spine.world_to_lps(w._layer(CORNERS).data)
+    truth = np.concatenate([corners[n] for n in ("L3", "L4", "L5")])
+    assert np.abs(snapped - truth)[:, 1:].max() < 0.5  # the points moved onto the corners
+    assert float(rows[0]["disc °"]) == pytest.approx(6.0, abs=1.0)
+    assert len(w.records()) == 2 * 6
