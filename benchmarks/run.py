@@ -1,6 +1,6 @@
 """Run every benchmark module and print one table.
 
-    python benchmarks/run.py [--rounds N] [--only load,window,resample,batch] [--json out.json]
+    python benchmarks/run.py [--rounds N] [--repeats N] [--only load,window,resample,drr,batch,...] [--json out.json]
 
 Each ``benchmarks/bench_<name>.py`` exposes ``run(workdir: Path, rounds: int)
 -> list[Row]`` (``Row`` from ``_harness.py``).  All modules run in this one

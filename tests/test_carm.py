@@ -208,6 +208,8 @@ def test_display_collimation_noise_and_cine():
     assert cine.shape == (3, 32, 32) and cine.pixels.dtype == np.uint16
     assert cine.projection.primary_angle_deg == (0.0, 20.0, 40.0) and cine.projection.frame_time_ms == 66.7
     assert (cine.pixels[:, :4] == 0).all() and (cine.pixels[:, :, 30:] == 0).all()  # no radiation outside
+    assert poses[0].shutter_edges() == {"ShutterLeftVerticalEdge": 3, "ShutterRightVerticalEdge": 30,
+                                        "ShutterUpperHorizontalEdge": 5, "ShutterLowerHorizontalEdge": 28}
     centre, air = cine.pixels[0, 16, 16], cine.pixels[0, 6, 6]
     assert centre < air  # dense anatomy dark
     # display = 4095 (1 - L / 10): the centre ray crosses 24 mm of bone-like mu = 0.04 /mm

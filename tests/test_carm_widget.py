@@ -100,3 +100,23 @@ def test_session_saves_and_restores_the_c_arm_pose(make_napari_viewer, tmp_path)
     assert again.metadata[CARM_KEY] == shot.metadata[CARM_KEY]
     np.testing.assert_array_equal(again.data, shot.data)
     assert tuple(again.translate) == tuple(shot.translate)
+
+
+def test_moving_a_ct_point_moves_its_projection(make_napari_viewer, ct):
+    from miss_imaging_napari._carm_widget import CArmWidget
+    from miss_imaging_napari._layers import layer_data
+
+    viewer = make_napari_viewer()
+    data, kw, _ = layer_data(ct)
+    viewer.add_image(data, **kw)
+    w = CArmWidget(viewer)
+    w.render()
+    pts = viewer.add_points([[12.0, -4.0, 5.0]], name="target", size=2)  # the isocentre, world (z, y, x)
+    centre = np.mean(w.overlay_layer.data[0], axis=0)
+    expect = np.asarray(w.shot_layer.translate) + 255.5 * np.asarray(w.shot_layer.scale)
+    assert np.allclose(centre, expect, atol=1e-6)
+    pts.data = [[12.0, -4.0, 25.0]]  # 20 mm to the patient's left: screen right on the AP shot
+    moved = np.mean(w.overlay_layer.data[0], axis=0)
+    assert moved[1] - centre[1] == pytest.approx(20.0, rel=1e-6)  # the shot world is in isocentre-plane mm (ERMF)
+    pts.data = np.empty((0, 3))
+    assert len(w.overlay_layer.data) == 0

@@ -225,6 +225,7 @@ class CArmWidget(QWidget):
         self.destroyed.connect(self._disconnect)
         self._click_world: np.ndarray | None = None
         self._sources: list[Any] = []
+        self._watched: list[Any] = []
         self._update_labels()
         self._fill_sources()
 
@@ -239,7 +240,22 @@ class CArmWidget(QWidget):
             self.viewer.mouse_drag_callbacks.remove(self._record_click)
 
     # ---------------------------------------------------------------- sources
+    def _watch_marks(self) -> None:
+        """Re-project when a CT point or line is added, moved or deleted (and when such a layer appears)."""
+        new = [ly for ly in self.viewer.layers if type(ly).__name__ in ("Points", "Shapes")
+               and ROLE_KEY not in ly.metadata and ly not in self._watched]
+        for ly in new:
+            ly.events.data.connect(self._marks_changed)
+            self._watched.append(ly)
+        if new:
+            self._marks_changed()
+
+    def _marks_changed(self, event: Any = None) -> None:
+        if self.shot is not None:
+            self.project_marks()
+
     def _fill_sources(self, event: Any = None) -> None:
+        self._watch_marks()
         current = self.source_layer()
         layers = [ly for ly in self.viewer.layers if isinstance(ly.metadata.get(VOLUME_KEY), ImageVolume)
                   and ly.metadata[VOLUME_KEY].kind == "volume" and ly.metadata[VOLUME_KEY].shape[0] > 1]
@@ -256,6 +272,9 @@ class CArmWidget(QWidget):
             self.shot_layer = None
         if event.value is self.overlay_layer:
             self.overlay_layer = None
+        if event.value in self._watched:
+            self._watched.remove(event.value)
+            event.value.events.data.disconnect(self._marks_changed)
         self._fill_sources()
 
     def source_layer(self) -> Any:
@@ -365,7 +384,9 @@ class CArmWidget(QWidget):
         vol = self.source_volume()
         marks = self._marks()
         if vol is None or not marks:
-            return None
+            if self.overlay_layer is not None and self.overlay_layer in self.viewer.layers:
+                self.overlay_layer.data = []  # every mark was deleted
+            return self.overlay_layer
         t = shot_translate(vol)
         shapes, types = [], []
         for m in marks:

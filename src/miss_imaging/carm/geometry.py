@@ -269,6 +269,23 @@ class CArm:
             col = (r0 // f, max(r0 // f + 1, min(rows, -(-r1 // f))), c0 // f, max(c0 // f + 1, min(cols, -(-c1 // f))))
         return replace(self, rows=rows, cols=cols, pixel_mm=pix, collimation=col)
 
+    def shutter_edges(self) -> dict[str, int] | None:
+        """The collimation as DICOM RECTANGULAR shutter edges (PS3.3 C.7.6.11), 1-based pixel positions.
+
+        Returns
+        -------
+        dict or None
+            ``ShutterLeftVerticalEdge`` (0018,1602), ``ShutterRightVerticalEdge``
+            (0018,1604) as columns, ``ShutterUpperHorizontalEdge`` (0018,1606),
+            ``ShutterLowerHorizontalEdge`` (0018,1608) as rows, of the first and
+            last exposed pixels; ``None`` without collimation.
+        """
+        if self.collimation is None:
+            return None
+        r0, r1, c0, c1 = self.collimation
+        return {"ShutterLeftVerticalEdge": c0 + 1, "ShutterRightVerticalEdge": c1,
+                "ShutterUpperHorizontalEdge": r0 + 1, "ShutterLowerHorizontalEdge": r1}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (for sessions and DICOM metadata)."""
         d = asdict(self)
