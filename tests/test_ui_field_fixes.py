@@ -350,3 +350,15 @@ def test_session_restores_the_user_calibration(make_napari_viewer, samples, tmp_
     assert tuple(img2.scale)[1:] == pytest.approx((0.4, 0.4)) and tuple(img.scale)[1:] == pytest.approx((0.4, 0.4))
     ms = {r.name: r.measurement for lay in _ruler.tool_layers(other) for r in _ruler.results(lay)}
     assert ms["beads"].mm == pytest.approx(40.0) and ms["beads"].calibration == "user-calibrated (sphere, 24.0 mm)"
+
+
+def test_any_shapes_layer_shows_the_top_image_status(mwidget):
+    from miss_imaging_napari import _status
+
+    viewer, w = mwidget
+    _status.attach(viewer)
+    img = add_volume(viewer, fluoro_volume(ERMF_TAGS))
+    plain = viewer.add_shapes(None, ndim=3, name="my notes", units=img.units)  # not a plugin layer
+    assert viewer.layers.selection.active is plain
+    text = plain.get_status(img.data_to_world((2, 30, 40)), world=True)["coordinates"]
+    assert text.startswith("frame 2, row 7.2 mm, col 9.6 mm (magnification-corrected (ERMF))"), text

@@ -69,23 +69,46 @@ def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bo
     return f"LPS (x {p[2]:.1f}, y {p[1]:.1f}, z {p[0]:.1f}) mm: {val}"
 
 
-def _install_on_tool_layer(layer: Any) -> bool:
-    """A measurement layer shows the status of the image it measures (its vertices are world mm)."""
-    from ._targets import MEASURE_KEY
+def _is_plugin_image(layer: Any) -> bool:
+    return isinstance((getattr(layer, "metadata", None) or {}).get(VOLUME_KEY), ImageVolume)
 
-    image = (getattr(layer, "metadata", None) or {}).get(MEASURE_KEY, {}).get("image")
-    if image is None or not install(image):
-        return False
+
+def _install_delegate(layer: Any, viewer: Any = None) -> bool:
+    """A non-image layer (a ruler, a mask, any Shapes) shows the status of the image it belongs to.
+
+    The image is :func:`._targets.target_image`: the one a measurement layer
+    measures, else the top visible miss-imaging image of `viewer`.  Its
+    vertices are world mm, so the image's status at the same world position
+    is the right one.
+    """
+    import weakref
+
+    from ._targets import target_image
+
     if getattr(layer, _ATTACHED, False):
         return True
+    if not hasattr(layer, "get_status") or not hasattr(layer, "metadata"):
+        return False
+    viewer_ref = weakref.ref(viewer) if viewer is not None else None
+    layer_ref = weakref.ref(layer)
     original = layer.get_status
+
+    def image() -> Any:
+        v = viewer_ref() if viewer_ref is not None else None
+        me = layer_ref()
+        measured = (getattr(me, "metadata", None) or {}).get("miss_imaging_measure", {}).get("image")
+        layers = list(v.layers) if v is not None else ([measured] if measured is not None else [])
+        target = target_image(me, layers, _is_plugin_image)
+        return target if target is not None and install(target) else None
 
     def get_status(position: Any = None, *, view_direction: Any = None, dims_displayed: Any = None,
                    world: bool = False, value: Any = None) -> dict[str, str]:
         if position is not None and world:
             try:
-                return image.get_status(position, view_direction=view_direction, dims_displayed=dims_displayed,
-                                        world=True)
+                target = image()
+                if target is not None:
+                    return target.get_status(position, view_direction=view_direction, dims_displayed=dims_displayed,
+                                             world=True)
             except Exception:  # never raise inside napari's status thread
                 pass
         return original(position, view_direction=view_direction, dims_displayed=dims_displayed, world=world,
@@ -96,15 +119,18 @@ def _install_on_tool_layer(layer: Any) -> bool:
     return True
 
 
-def install(layer: Any) -> bool:
+def install(layer: Any, viewer: Any = None) -> bool:
     """Override ``layer.get_status`` when it carries a miss-imaging volume; idempotent.
 
-    A measurement (Shapes) layer shows its image's status instead of napari's
-    raw coordinates.  Returns True when the layer is (now) handled.
+    Other layers (rulers, masks, any Shapes; not other images) show the status
+    of the image they belong to (see :func:`_install_delegate`) instead of
+    napari's raw coordinates.  Returns True when the layer is (now) handled.
     """
+    from napari.layers import Image
+
     volume0 = getattr(layer, "metadata", {}).get(VOLUME_KEY)
     if not isinstance(volume0, ImageVolume):
-        return _install_on_tool_layer(layer)
+        return False if isinstance(layer, Image) else _install_delegate(layer, viewer)
     if getattr(layer, _ATTACHED, False):
         return True
     original = layer.get_status
@@ -154,11 +180,15 @@ def install(layer: Any) -> bool:
 def attach(viewer: Any) -> None:
     """Install the status override on every current and future miss-imaging layer of `viewer`."""
     for layer in list(viewer.layers):
-        install(layer)
+        install(layer, viewer)
     if not mark_viewer(viewer, _ATTACHED):
         return
 
+    import weakref
+
+    viewer_ref = weakref.ref(viewer)  # the viewer's own event must not keep it alive
+
     def _on_inserted(event: Any) -> None:
-        install(event.value)
+        install(event.value, viewer_ref())
 
     viewer.layers.events.inserted.connect(_on_inserted)
