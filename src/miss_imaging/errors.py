@@ -16,6 +16,7 @@ __all__ = [
     "MissImagingError",
     "NotDicomError",
     "TruncatedFileError",
+    "MalformedDicomError",
     "MissingTagError",
     "PixelDataError",
     "UnsupportedTransferSyntaxError",
@@ -57,6 +58,10 @@ class NotDicomError(MissImagingError, ValueError):
 
 class TruncatedFileError(MissImagingError, OSError):
     """The file ends before the data it announces."""
+
+
+class MalformedDicomError(MissImagingError, ValueError):
+    """The file's structure cannot be parsed (sequences nested absurdly deep, items that do not fit)."""
 
 
 class MissingTagError(MissImagingError, ValueError):

@@ -25,6 +25,7 @@ import numpy as np
 from . import _attributes as attrs
 from ._header import FileHeader, floats, text
 from ._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
+from ._structure import parse_failure
 from .dicom_scan import scan
 from .enhanced import frame_facts
 from .errors import (
@@ -318,6 +319,8 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         return _build_volume(plan, info, lazy, extra)
     except MissImagingError:
         raise
+    except (OSError, EOFError, RecursionError) as exc:  # a damaged sequence, parsed on first access
+        raise parse_failure(exc, plan.headers[0].path) from exc
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, NotImplementedError, struct.error) as exc:
         found = re.search(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)", str(exc))
         tag = f"({found.group(1).upper()},{found.group(2).upper()})" if found else None
