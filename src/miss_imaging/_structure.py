@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 
 from ._fastread import MAX_SEQUENCE_DEPTH
-from .errors import MalformedDicomError, MissImagingError, PixelDataError, TruncatedFileError
+from .errors import (
+    MalformedDicomError,
+    MissImagingError,
+    MissImagingWarning,
+    PixelDataError,
+    TruncatedFileError,
+    warn_and_log,
+)
 
-__all__ = ["parse_failure", "check_sequences", "tag_name"]
+__all__ = ["parse_failure", "check_sequences", "tag_name", "pydicom_warnings_named"]
 
 _NO_TAG = re.compile(r"No tag to read at file position ([0-9A-Fa-f]+)")
 _TAG_IN_TEXT = re.compile(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)")
@@ -101,3 +111,53 @@ def check_sequences(ds: Dataset, path: str | Path, max_depth: int = MAX_SEQUENCE
             except Exception as exc:  # noqa: BLE001 - pydicom raises many types (and RecursionError) on damage
                 raise parse_failure(exc, path, tag_name(tag)) from None
             stack.extend((item, depth + 1) for item in items)
+
+
+_INVALID_VALUE = re.compile(r"Invalid value for VR (\w\w): '(.*?)'")
+_SEE_ALSO = re.compile(r"\s*Please see <[^>]*> for allowed values for each VR\.?")
+
+
+def _tag_with_value(ds: Dataset | None, vr: str, value: str) -> str | None:
+    """The top-level element of `ds` with this VR whose value reads `value` (pydicom's warning names none)."""
+    for tag, elem in (ds._dict.items() if ds is not None else ()):
+        raw = elem.value
+        shown = raw.decode("latin-1", "replace") if isinstance(raw, bytes) else str(raw)
+        if elem.VR in (vr, None) and shown.strip(" \x00") == value:
+            return tag_name(int(tag))
+    return None
+
+
+@contextmanager
+def pydicom_warnings_named(path: str | Path, ds: Dataset | Callable[[], Dataset] | None = None
+                           ) -> Iterator[list[str]]:
+    """Re-issue pydicom's own warnings raised inside the block as project warnings naming the file and tag.
+
+    pydicom warns about invalid values (``Invalid value for VR UI: '1.2.3.abc'``)
+    from inside site-packages, naming neither the file nor the element; here
+    each becomes a :class:`~miss_imaging.errors.MissImagingWarning` such as
+    ``f0001.dcm: (0020,0052) FrameOfReferenceUID: invalid value for VR UI '1.2.3.abc'``.
+    `ds` is where the element is looked up by its value (a callable is called
+    only when needed, e.g. to re-read a header the block modifies).
+    Other warnings pass through unchanged.  Yields the list that receives the
+    re-issued messages when the block ends (e.g. for a volume's ``warnings``).
+    """
+    named: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield named
+    for w in caught:
+        module = (w.filename or "").replace("\\", "/")
+        if issubclass(w.category, MissImagingWarning) or "/pydicom/" not in module:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+            continue
+        text = _SEE_ALSO.sub("", str(w.message)).strip()
+        found = _INVALID_VALUE.search(text)
+        if found:
+            if callable(ds):
+                ds = ds()
+            tag = _tag_with_value(ds, found.group(1), found.group(2))
+            text = f"{tag + ': ' if tag else ''}invalid value for VR {found.group(1)} '{found.group(2)}'"
+        message = f"{Path(path).name}: {text} (pydicom)"
+        if message not in named:
+            named.append(message)
+            warn_and_log(message, stacklevel=3)

@@ -45,6 +45,7 @@ are named ``IM00001.dcm`` ... (source names may carry identifiers).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -63,10 +64,10 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from . import __version__
-from ._deid_pixels import blank_regions_in, ensure_writable_syntax, normalize_regions
+from ._deid_pixels import BOX_CONVENTION, blank_regions_in, ensure_writable_syntax, format_box, normalize_regions
 from ._deid_table import TABLE_E1_1
 from ._identifiers import find_identifiers, identifier_variants, patient_identifiers
-from ._structure import check_sequences, parse_failure
+from ._structure import check_sequences, parse_failure, pydicom_warnings_named
 from .dicom_scan import read_header
 from .errors import MissImagingError, NotDicomError, PixelDataError
 
@@ -248,7 +249,8 @@ class DeidReport:
             if self.auto_regions:
                 boxes = sorted({b for regs in self.auto_regions.values() for b in regs})
                 lines.append(f"burned-in text found and blanked in {len(self.auto_regions)} file(s) "
-                             f"(row0, col0, row1, col1: {boxes}); check the images before sharing")
+                             f"({BOX_CONVENTION}: {' '.join(format_box(b) for b in boxes)}); "
+                             "check the images before sharing")
             if missed and not self.blanked_regions:
                 lines.append(
                     f"WARNING: BurnedInAnnotation = YES in {len(missed)} file(s) where no text was found "
@@ -636,7 +638,10 @@ def deidentify_series(
                     report.skipped.append((path, "no pixel data (not an image object)"))
                     continue
                 target = out_dir / f"IM{len(report.files_written) + 1:05d}.dcm"
-                _export_one(ds, path, target, regions, options, uids, report)
+                original = functools.partial(pydicom.dcmread, path, force=True, stop_before_pixels=True)
+                with pydicom_warnings_named(path, original) as named:
+                    _export_one(ds, path, target, regions, options, uids, report)
+                report.warnings.extend(m for m in named if m not in report.warnings)
             except (MissImagingError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # noqa: BLE001 - pydicom's many types on a damaged file: named instead

@@ -21,7 +21,7 @@ from pydicom.errors import InvalidDicomError
 
 from ._fastread import HeaderTooDeep, HeaderTruncated, RawHeader, walk_header
 from ._header import FileHeader, header_from_dataset
-from ._structure import check_sequences, parse_failure
+from ._structure import check_sequences, parse_failure, pydicom_warnings_named
 from .errors import MalformedDicomError, MissImagingError, NotDicomError, TruncatedFileError
 from .model import ScanResult
 
@@ -114,7 +114,8 @@ def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> 
     # stop_before_pixels hides Pixel Data; image attributes stand in for it and
     # its length is checked when the pixels are decoded
     has_pixels = 0x00280010 in ds._dict
-    return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
+    with pydicom_warnings_named(p, ds):
+        return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
 
 
 def scan(path: str | os.PathLike) -> ScanResult:

@@ -25,7 +25,7 @@ import numpy as np
 from . import _attributes as attrs
 from ._header import FileHeader, floats, text
 from ._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
-from ._structure import parse_failure
+from ._structure import parse_failure, pydicom_warnings_named
 from .dicom_scan import scan
 from .enhanced import frame_facts
 from .errors import (
@@ -316,7 +316,11 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
     tag pydicom names) instead of escaping as a bare ValueError or the like.
     """
     try:
-        return _build_volume(plan, info, lazy, extra)
+        h0 = plan.headers[0]
+        with pydicom_warnings_named(h0.path, h0.dataset) as named:
+            vol = _build_volume(plan, info, lazy, extra)
+        vol.warnings.extend(named)
+        return vol
     except MissImagingError:
         raise
     except (OSError, EOFError, RecursionError) as exc:  # a damaged sequence, parsed on first access
