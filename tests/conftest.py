@@ -47,6 +47,9 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     cfg.mkdir(exist_ok=True)
     monkeypatch.setenv("NAPARI_CONFIG", str(cfg / "napari.yaml"))
     monkeypatch.setenv("MISS_IMAGING_CONFIG_DIR", str(cfg))
+    from miss_imaging.redact import forget_case_paths
+
+    forget_case_paths()  # the case folders opened by one test are not another test's
     yield
 
 

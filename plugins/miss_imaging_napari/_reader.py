@@ -318,8 +318,11 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
         if note:
             _notify("info", note)
     # core warnings not already listed on a volume (pydicom's own chatter stays in the log)
+    from ._teaching import strip_folders
+
+    listed = {strip_folders(m) for v in volumes for m in v.warnings}  # warnings are emitted redacted in teaching mode
     loose = [str(w.message) for w in caught if issubclass(w.category, MissImagingWarning)
-             and not any(str(w.message) in v.warnings for v in volumes)]
+             and strip_folders(str(w.message)) not in listed]
     if layers:  # with nothing loaded, the problems go into the one error message below
         for m in problems + loose:
             _notify("warning", m)

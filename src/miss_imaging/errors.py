@@ -101,6 +101,16 @@ class MissImagingWarning(UserWarning):
 
 
 def warn_and_log(message: str, *, stacklevel: int = 2) -> None:
-    """Send `message` to the ``miss_imaging`` logger and to ``warnings``."""
+    """Send `message` to the ``miss_imaging`` logger and to ``warnings``.
+
+    Both may reach a terminal (Python prints unhandled warnings and, with no
+    handler configured, log records to stderr): in teaching mode the case's
+    folders are left out (:func:`miss_imaging.redact.redact_paths`).
+    """
+    from .redact import redact_paths
+    from .settings import get_teaching_mode
+
+    if get_teaching_mode():
+        message = redact_paths(message)
     logger.warning(message)
     warnings.warn(message, MissImagingWarning, stacklevel=stacklevel + 1)

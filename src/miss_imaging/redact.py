@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path, PurePath
 
-__all__ = ["remember_case_path", "case_names", "redact_paths", "PLACEHOLDER"]
+__all__ = ["remember_case_path", "forget_case_paths", "case_names", "redact_paths", "PLACEHOLDER"]
 
 PLACEHOLDER = "<case folder>"
 #: The folder part of an absolute path (POSIX, ``~/``, ``C:\\``); the file name after it is kept.
@@ -45,6 +45,11 @@ def remember_case_path(path: str | os.PathLike[str]) -> None:
     _remembered.update(_components(given))
     if given.is_absolute():
         _remembered.update(_components(given.resolve()))  # a symbolic link's target may carry the name too
+
+
+def forget_case_paths() -> None:
+    """Forget every remembered name (a new session; tests)."""
+    _remembered.clear()
 
 
 def case_names(extra: Iterable[str | os.PathLike[str]] = ()) -> set[str]:
