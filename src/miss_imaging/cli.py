@@ -583,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(_one_line(args.command, e), file=sys.stderr)
         return 2
-    except (MissImagingError, FileNotFoundError) as e:
+    except (MissImagingError, OSError) as e:  # OSError: a file that cannot be read or written (named by Python)
         print(_one_line(args.command, e), file=sys.stderr)
         return 1
 
