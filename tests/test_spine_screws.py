@@ -121,6 +121,11 @@ def test_clear_errors_where_the_image_cannot_answer(vol):
     with pytest.raises(MeasurementError, match="in air"):
         access_plan(vol, [0.0, 74.0, 0.0], [0.0, 80.0, 0.0])
     empty = P.Phantom((40, 40, 40), fill=40.0).volume()
+    from miss_imaging.model import ImageVolume
+
+    xa = ImageVolume(np.zeros((2, 20, 20), np.uint16), (1.0, 0.3, 0.3), np.eye(4), "projection", modality="XA")
+    with pytest.raises(MeasurementError, match="needs a CT volume"):
+        find_screws(xa)
     with pytest.raises(MeasurementError, match="no metal"):
         find_screws(empty)
     with pytest.raises(MeasurementError, match="no bone"):

@@ -166,3 +166,37 @@ def test_bad_input_says_what_is_wrong(spine):
         lordosis([Vertebra("L4", corners["L4"])])
     with pytest.raises(MeasurementError, match="edge|click"):
         snap_corners(vol, corners["L4"] + [0, 0, 60.0])  # clicks in empty soft tissue above the spine
+
+
+def test_snap_and_disc_height_on_a_lateral_fluoroscopy_frame():
+    """A projection: image-plane mm (x along columns = posterior here, y along rows = inferior), ERMF-calibrated."""
+    from miss_imaging.model import ImageVolume
+
+    sp = 0.28  # mm per pixel after magnification correction
+    rows, cols = 300, 260
+    yy, xx = np.mgrid[0:rows, 0:cols] * sp
+    pts = np.stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)], axis=1)
+    upper = np.array([[12.0, 10.0, 0], [46.0, 12.0, 0], [46.0, 38.0, 0], [12.0, 36.0, 0]])  # AS, PS, PI, AI
+    lower = np.array([[12.0, 46.0, 0], [46.0, 45.0, 0], [46.0, 71.0, 0], [12.0, 72.0, 0]])
+    img = np.full(xx.size, 3000.0)
+    for c in (upper, lower):
+        centre = c.mean(axis=0)
+        planes = []
+        for i in range(4):
+            p, q = c[i], c[(i + 1) % 4]
+            n = np.array([q[1] - p[1], -(q[0] - p[0]), 0.0])
+            planes.append((p, n if np.dot(n, p - centre) > 0 else -n))
+        f = np.clip(0.5 - P.halfspaces(planes)(pts) / 1.5, 0, 1)
+        img -= 1800.0 * f  # bone attenuates: darker on the frame
+    affine = np.eye(4)
+    affine[:3, :3] = np.array([[0, 0, sp], [0, sp, 0], [1.0, 0, 0]])  # (frame, row, col) -> (x, y, z)
+    vol = ImageVolume(np.round(img).astype(np.float32).reshape(1, rows, cols), (1.0, sp, sp), affine,
+                      "projection", modality="XA", calibration="magnification-corrected (ERMF)")
+    rng = np.random.default_rng(4)
+    off = rng.uniform(-1.4, 1.4, (4, 3)) * [1, 1, 0]
+    u = snap_corners(vol, Vertebra("L4", upper + off, vol.calibration))
+    lo = snap_corners(vol, Vertebra("L5", lower - off, vol.calibration))
+    assert np.abs(u.corners - upper).max() < 0.5 and np.abs(lo.corners - lower).max() < 0.5
+    h = disc_height(u, lo)
+    assert h.posterior_mm == pytest.approx(7.0, abs=0.5) and h.anterior_mm == pytest.approx(10.0, abs=0.5)
+    assert h.calibration == "magnification-corrected (ERMF)"

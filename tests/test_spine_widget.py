@@ -107,6 +107,18 @@ def test_widget_screws_plan_access_and_exports(widget, tmp_path):
     acc.data = _spine.lps_to_world(np.array([tgt, tgt + [0, 10.0, 0]]))
     assert w.access.depth_mm == pytest.approx(38.0, abs=0.5) and "tube 40 mm" in w.access_label.text()
     assert len(w._layer(W.ACCESS_DRAW).data) == 2
+    # an open fluoroscopy run gets a line of the incision's length under its own calibration
+    from miss_imaging.model import ImageVolume
+    from miss_imaging_napari._layers import layer_data
+
+    xa = ImageVolume(np.zeros((3, 200, 240), np.uint16), (1.0, 0.3, 0.3), np.eye(4), "projection", modality="XA",
+                     calibration="magnification-corrected (ERMF)")
+    data, kw, _ = layer_data(xa)
+    viewer.add_image(data, **kw)
+    (inc,) = w._incision_on_projections(20.0)
+    (line,) = inc.data
+    assert np.linalg.norm(line[1] - line[0]) == pytest.approx(20.0)  # world mm of the frame = calibrated mm
+    assert "ERMF" in str(inc.text.values)
     # an impossible plan says why instead of a number
     acc.data = _spine.lps_to_world(np.array([tgt, tgt + [0, 0, 10.0]]))
     assert w.access is None and "never leaves the body" in w.access_label.text()

@@ -336,6 +336,33 @@ class SpineWidget(QWidget):
         self._draw(ACCESS_DRAW, [_spine.tube_outline(self.access, n)], [_spine.incision_line(self.access, n)],
                    "orange")
         self._records["access"] = access_records(vol, self.access)
+        self._incision_on_projections(self.access.incision_mm)
+
+    def _incision_on_projections(self, length_mm: float) -> list[Any]:
+        """On every open calibrated fluoroscopy/radiograph layer, a horizontal line of the incision's length.
+
+        Drawn to scale under the frame's own calibration (e.g. magnification-corrected at the ERMF plane),
+        centred on the frame: CT and fluoroscopy share no registration here, so it shows the size, not
+        the place.
+        """
+        out = []
+        for lay in list(self.viewer.layers):
+            vol = image_volume(lay) if isinstance(getattr(lay, "metadata", None), dict) else None
+            if vol is None or vol.kind != "projection" or vol.calibration == "pixels only":
+                continue
+            name = f"incision on {lay.name}"
+            frame = float(self.viewer.dims.point[0]) if self.viewer.dims.ndim >= 3 else 0.0
+            cy, cx = (vol.shape[1] - 1) / 2 * vol.spacing[1], (vol.shape[2] - 1) / 2 * vol.spacing[2]
+            line = np.array([[frame, cy, cx - length_mm / 2], [frame, cy, cx + length_mm / 2]])
+            shapes = self._layer(name)
+            if shapes is None:
+                shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM)
+            shapes.data = []
+            shapes.add_lines([line], edge_color="orange")
+            shapes.text = {"string": {"constant": f"incision {length_mm:.0f} mm ({vol.calibration})"}, "color": "orange",
+                           "size": 10, "anchor": "upper_left"}
+            out.append(shapes)
+        return out
 
     def records(self) -> list[Any]:
         """Every spine result as Measurement records (levels, screws, plan, access)."""

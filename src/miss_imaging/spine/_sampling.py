@@ -57,9 +57,10 @@ def sample(volume: ImageVolume, points: npt.ArrayLike) -> Array:
 
 
 def require_volume(volume: ImageVolume, what: str) -> None:
-    """MeasurementError unless `volume` is a 3-D image with pixels."""
-    if len(volume.shape) != 3:
-        raise MeasurementError(f"{what} needs a 3-D image; got shape {volume.shape}")
+    """MeasurementError unless `volume` is a cross-sectional 3-D image (CT), not a projection."""
+    if len(volume.shape) != 3 or volume.kind != "volume":
+        raise MeasurementError(f"{what} needs a CT volume (patient LPS mm and HU); {volume.label or 'this image'} "
+                               f"is a {volume.kind} of shape {volume.shape}")
 
 
 def falling_edge(profile: Array, step_mm: float, level: float, *, start: int = 0,

@@ -111,6 +111,8 @@ def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Arra
     for t in np.linspace(radius_mm, radius_mm + 6.0, 13):
         line = corner + t * along + np.outer(s, out)
         prof = sample(volume, o + np.outer(line[:, 0], u) + np.outer(line[:, 1], v))
+        if np.nanmedian(prof[: int(2.0 / step)]) < np.nanmedian(prof[-int(1.0 / step):]):
+            prof = -prof  # bone darker than its surroundings (a fluoroscopy frame): same edge, other polarity
         head = prof[: int(2.0 / step)]
         level = 0.5 * (float(np.nanmedian(head)) + float(np.nanmin(prof)))
         if not np.all(head >= level):
@@ -171,7 +173,9 @@ def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
     Near each corner the endplate edge and the wall edge are each found as
     the half-maximum bone edge on profiles across them (sampled at 0.1 mm in
     the plane of the four corners, inward of the rounded corner), fitted as
-    lines, and intersected.  Two users clicking roughly the same corners get
+    lines, and intersected.  Bone may be brighter (CT) or darker (a
+    fluoroscopy frame) than its surroundings; on a projection the corners
+    are image-plane mm (x along columns, y along rows, z = frame).  Two users clicking roughly the same corners get
     the same corners.
 
     Parameters
