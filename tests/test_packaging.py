@@ -21,8 +21,8 @@ class Block:
         return None
 sys.meta_path.insert(0, Block())
 import miss_imaging
-for m in pkgutil.iter_modules(miss_imaging.__path__):
-    importlib.import_module('miss_imaging.' + m.name)
+for m in pkgutil.walk_packages(miss_imaging.__path__, 'miss_imaging.'):  # every stage subpackage's modules too
+    importlib.import_module(m.name)
 import types
 for name in miss_imaging.__all__:
     # a submodule named like a public function would shadow it once imported

@@ -383,7 +383,7 @@ class MeasureWidget(QWidget):
             )
         line = choose_calibration_line(self.calibration_candidates(), self.picked_rows(), image.name)
         r = self._rows[line.row]
-        idx = _ruler.world_to_index(image, _ruler._world_vertices(r.layer, r.shapes[0]))
+        idx = _ruler.world_to_index(image, _ruler.world_vertices(r.layer, r.shapes[0]))
         before = _ruler.current_calibration(image)
         cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=before)
         targets = self._series_layers(image)

@@ -220,7 +220,7 @@ def _measure(image_layer: Any, vol: ImageVolume, kind: str, world_pts: list[np.n
     raise MeasurementError(f"unknown measurement kind {kind!r}")
 
 
-def _world_vertices(layer: Any, i: int) -> np.ndarray:
+def world_vertices(layer: Any, i: int) -> np.ndarray:
     # data_to_world per vertex: right even if someone gives the tool layer a transform
     return np.array([layer.data_to_world(v) for v in np.asarray(layer.data[i])])
 
@@ -251,7 +251,7 @@ def results(layer: Any) -> list[Result]:
             out.append(Result(layer, shapes, kind, name, None, "Cobb: draw the second line"))
             continue
         try:
-            m = _measure(image_layer, vol, kind, [_world_vertices(layer, i) for i in shapes])
+            m = _measure(image_layer, vol, kind, [world_vertices(layer, i) for i in shapes])
             out.append(Result(layer, shapes, kind, name, m.renamed(name), None))
         except MeasurementError as exc:
             out.append(Result(layer, shapes, kind, name, None, str(exc)))
@@ -442,7 +442,7 @@ def _set_in_plane_scale(viewer: Any, image_layer: Any, row_col_mm: tuple[float, 
     Returns the tool layers with their index vertices.
     """
     layers = tool_layers(viewer, image_layer)
-    kept = [(lay, [world_to_index(image_layer, _world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
+    kept = [(lay, [world_to_index(image_layer, world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
     scale = list(image_layer.scale)
     scale[-2:] = [float(v) for v in row_col_mm]
     image_layer.scale = scale
