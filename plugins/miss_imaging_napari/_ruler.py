@@ -59,6 +59,9 @@ __all__ = [
     "refresh",
     "add_measurement",
     "apply_user_calibration",
+    "link_viewer",
+    "unlink_viewer",
+    "on_new_tool_layer",
 ]
 
 VOLUME_KEY = "miss_imaging_volume"  # image layer metadata: the ImageVolume shown
@@ -129,10 +132,51 @@ def index_to_world(image_layer: Any, index: np.ndarray, ndim: int) -> np.ndarray
 # --------------------------------------------------------------------------- layers
 
 
+# Viewers linked to a main viewer (the MPR workspace's viewports): their tool layers are the main
+# viewer's too, so one measurement table lists every ruler with the viewport it was drawn in.
+_LINKED: dict[int, list[Any]] = {}  # id(main viewer) -> linked viewer models
+_HOOKS: dict[int, list[Any]] = {}  # id(main viewer) -> callbacks run when a linked tool layer appears/goes
+
+
+def link_viewer(main: Any, model: Any) -> None:
+    """List `model`'s measurement layers among `main`'s (see :func:`tool_layers`)."""
+    _LINKED.setdefault(id(main), []).append(model)
+
+
+def unlink_viewer(main: Any, model: Any) -> None:
+    """Undo :func:`link_viewer` and tell `main`'s listeners (e.g. the table) that layers went."""
+    lst = _LINKED.get(id(main), [])
+    if model in lst:
+        lst.remove(model)
+    if not lst:
+        _LINKED.pop(id(main), None)
+    _run_hooks(id(main))
+
+
+def on_new_tool_layer(main: Any, callback: Any) -> None:
+    """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main`."""
+    _HOOKS.setdefault(id(main), []).append(callback)
+
+
+def _run_hooks(key: int) -> None:
+    for cb in list(_HOOKS.get(key, ())):
+        try:
+            cb()
+        except RuntimeError:  # a deleted Qt widget: forget it
+            _HOOKS[key].remove(cb)
+
+
+def _main_of(model: Any) -> int | None:
+    return next((k for k, lst in _LINKED.items() if any(m is model for m in lst)), None)
+
+
 def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
-    """Every measurement layer in the viewer (optionally only those of one image layer)."""
+    """Every measurement layer in the viewer and its linked viewers (optionally only those of one image layer)."""
     out = []
-    for lay in viewer.layers:
+    layers = list(viewer.layers)
+    for model in _LINKED.get(id(viewer), ()):
+        layers.extend(model.layers)
+    for lay in layers:
         info = getattr(lay, "metadata", {}).get(MEASURE_KEY)
         if info and (image_layer is None or info.get("image") is image_layer):
             out.append(lay)
@@ -180,6 +224,9 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
     for name in ("data", "scale", "translate", "affine"):
         getattr(image_layer.events, name).connect(on_image_change)
     viewer.layers.selection.active = layer
+    key = _main_of(viewer)
+    if key is not None:
+        _run_hooks(key)
     return layer
 
 
