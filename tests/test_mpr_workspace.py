@@ -13,12 +13,17 @@ CLOSE_LIMIT_S = 5.0  # target < 1 s; generous for a loaded 2-core machine (figur
 
 
 @pytest.fixture
-def ws_viewer(make_napari_viewer, samples):
+def ws_viewer(make_napari_viewer, samples, qtbot):
     from miss_imaging_napari import open_mpr
 
     viewer = make_napari_viewer(show=True)
     viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
-    return viewer, open_mpr(viewer)
+    ws = open_mpr(viewer)
+    yield viewer, ws
+    ws.close()
+    del ws
+    qtbot.wait(50)
+    gc.collect()
 
 
 def _letters(model) -> dict:

@@ -27,6 +27,7 @@ napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -238,7 +239,7 @@ class MPRWorkspace:
 
     def close(self) -> None:
         """Free the viewports and their canvases and remove the dock (idempotent)."""
-        if self._closed:
+        if getattr(self, "_closed", True):  # closed, or being collected (its fields already cleared)
             return
         self._closed = True
         _OPEN.pop(id(self.viewer), None)
@@ -258,6 +259,7 @@ class MPRWorkspace:
             pass
         self._vp.clear()
         self.viewports = {}
+        self.widget.ws = None  # break the cycle: the canvases go with the Qt widgets
 
     # ------------------------------------------------------------ geometry
     def _default_trajectory(self) -> tuple[np.ndarray, np.ndarray]:
@@ -555,8 +557,8 @@ class MPRWidget(QWidget):
             return
         _OPEN[id(napari_viewer)] = self.workspace
         layout.addWidget(self.workspace.widget)
-        ws = self.workspace
-        self.destroyed.connect(lambda *_: ws.close())
+        ref = weakref.ref(self.workspace)
+        self.destroyed.connect(lambda *_: ref() is not None and ref().close())
 
 
 def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
