@@ -79,6 +79,11 @@ def _notify(message: str, level: str = "info") -> None:
     (show_warning if level == "warning" else show_info)(message)
 
 
+def _unwrap(obj: Any) -> Any:
+    """The object behind napari's ``PublicOnlyProxy`` (identity checks and Qt calls need the real one)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
 def ct_layers(viewer: Any) -> list[Any]:
     """CT-like volume layers of `viewer` opened by miss-imaging (no reslices), bottom to top."""
     out = []
@@ -138,6 +143,7 @@ class MPRWorkspace:
     """
 
     def __init__(self, viewer: Any, layer: Any = None) -> None:
+        viewer, layer = _unwrap(viewer), _unwrap(layer)  # npe2 hands widgets a public-only proxy
         if layer is None:
             cts = ct_layers(viewer)
             if not cts:
@@ -544,6 +550,7 @@ class MPRWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        napari_viewer = _unwrap(napari_viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         old = _OPEN.get(id(napari_viewer))
@@ -583,6 +590,7 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     ValueError
         When the viewer has no CT volume opened by miss-imaging.
     """
+    viewer = _unwrap(viewer)
     widget = MPRWidget(viewer, layer)
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")

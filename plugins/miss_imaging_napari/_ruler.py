@@ -138,24 +138,27 @@ _LINKED: dict[int, list[Any]] = {}  # id(main viewer) -> linked viewer models
 _HOOKS: dict[int, list[Any]] = {}  # id(main viewer) -> callbacks run when a linked tool layer appears/goes
 
 
+def _key(viewer: Any) -> int:
+    return id(getattr(viewer, "__wrapped__", viewer))  # npe2 gives widgets a proxy of the viewer
+
+
 def link_viewer(main: Any, model: Any) -> None:
     """List `model`'s measurement layers among `main`'s (see :func:`tool_layers`)."""
-    _LINKED.setdefault(id(main), []).append(model)
+    _LINKED.setdefault(_key(main), []).append(model)
 
 
 def unlink_viewer(main: Any, model: Any) -> None:
     """Undo :func:`link_viewer` and tell `main`'s listeners (e.g. the table) that layers went."""
-    lst = _LINKED.get(id(main), [])
-    if model in lst:
-        lst.remove(model)
+    lst = [m for m in _LINKED.get(_key(main), []) if m is not model]  # identity: models compare by value
+    _LINKED[_key(main)] = lst
     if not lst:
-        _LINKED.pop(id(main), None)
-    _run_hooks(id(main))
+        _LINKED.pop(_key(main), None)
+    _run_hooks(_key(main))
 
 
 def on_new_tool_layer(main: Any, callback: Any) -> None:
     """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main`."""
-    _HOOKS.setdefault(id(main), []).append(callback)
+    _HOOKS.setdefault(_key(main), []).append(callback)
 
 
 def _run_hooks(key: int) -> None:
@@ -174,7 +177,7 @@ def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
     """Every measurement layer in the viewer and its linked viewers (optionally only those of one image layer)."""
     out = []
     layers = list(viewer.layers)
-    for model in _LINKED.get(id(viewer), ()):
+    for model in _LINKED.get(_key(viewer), ()):
         layers.extend(model.layers)
     for lay in layers:
         info = getattr(lay, "metadata", {}).get(MEASURE_KEY)
