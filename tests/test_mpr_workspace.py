@@ -126,3 +126,15 @@ def test_repeated_open_close_frees_the_viewports(make_napari_viewer, samples, qt
         gc.collect()
     assert sum(r() is not None for r in refs) == 0  # no canvas or model kept alive
     assert len(viewer.layers) == 1
+
+
+def test_dock_cannot_float_without_shared_gl_contexts(ws_viewer):
+    """Floating a dock holding a canvas aborts the process unless AA_ShareOpenGLContexts is set (NAPARI.md)."""
+    from qtpy.QtCore import QCoreApplication, Qt
+
+    viewer, ws = ws_viewer
+    dock = ws.widget.parent()
+    while not hasattr(dock, "setFloating"):
+        dock = dock.parent()
+    if not QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+        assert not dock.features() & dock.DockWidgetFeature.DockWidgetFloatable

@@ -318,6 +318,7 @@ class MPRWorkspace:
                                                       font_size=11, color=COLORS[vp.name], box=True)
         m.canvas.overlays["miss_cursor"] = TextOverlay(text="", position="bottom_left", visible=True,
                                                        font_size=9, color="white", box=True)
+        m.dims.events.point.connect(lambda e, v=vp: self._keep_depth(v))
         vp.hook(m.mouse_drag_callbacks, self._make_click(vp))
         vp.hook(m.mouse_move_callbacks, self._make_cursor(vp))
         vp.hook(m.mouse_wheel_callbacks, self._make_wheel(vp))
@@ -348,11 +349,24 @@ class MPRWorkspace:
             vp.model.layers.selection.active = vp.image
         else:
             vp.image.metadata[VOLUME_KEY] = img
-            vp.image.scale = scale
+            if tuple(vp.image.scale) != scale:  # each setter re-slices the layer: only what changed
+                vp.image.scale = scale
             vp.image.translate = (vp.depth, 0.0, 0.0)
             vp.image.data = img.pixels
         vp.model.dims.set_point(0, vp.depth)
         self._draw_letters(vp, plane)
+
+    def _keep_depth(self, vp: Viewport) -> None:
+        """napari moves the slider when a layer changes the range (a ruler off this plane): put it back."""
+        point = vp.model.dims.point
+        if self._closed or len(point) != 3 or vp.image is None or vp.__dict__.get("_fixing"):
+            return
+        if abs(point[0] - vp.depth) > vp.frame.pixel_mm / 2:
+            vp.__dict__["_fixing"] = True
+            try:
+                vp.model.dims.set_point(0, vp.depth)
+            finally:
+                vp.__dict__["_fixing"] = False
 
     def _draw_letters(self, vp: Viewport, plane: Any) -> None:
         ov = vp.model.canvas.overlays
@@ -361,7 +375,7 @@ class MPRWorkspace:
                 ov[f"miss_orient_{edge}"].text = letter
         c = np.asarray(plane.center)
         if vp.name == "oblique":
-            title = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
+            title: str = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
                     f" {self.oblique_angle:g} deg"
         else:
             axis = {"axial": (2, "z"), "coronal": (1, "y"), "sagittal": (0, "x")}[vp.name]
@@ -391,7 +405,9 @@ class MPRWorkspace:
                 colors.append(TRAJECTORY_COLOR)
             data = np.array(lines, dtype=np.float64).reshape(-1, 2, 3)
             vp.cross.data = data
-            vp.cross.edge_color = colors if colors else "white"
+            if colors and vp.cross.metadata.get("colors") != colors:
+                vp.cross.edge_color = colors
+                vp.cross.metadata["colors"] = colors
 
     # ------------------------------------------------------------ window / level
     def _source_limits(self, event: Any = None) -> None:
@@ -542,6 +558,25 @@ class _WorkspaceWidget(QWidget):
             pass
 
 
+def _lock_dock(widget: QWidget) -> None:
+    """No floating of the dock holding the canvases unless GL contexts are shared (NAPARI.md, MPR crash 1).
+
+    napari never sets ``AA_ShareOpenGLContexts``; ``miss-imaging view`` does.  Without
+    it a floated canvas aborts the process, so the dock is kept in the window.
+    """
+    from qtpy.QtCore import QCoreApplication
+
+    if QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+        return
+    dock = widget.parent()
+    while dock is not None and not hasattr(dock, "setFloating"):
+        dock = dock.parent()
+    if dock is not None:
+        dock.setFeatures(dock.features() & ~dock.DockWidgetFeature.DockWidgetFloatable)
+        if dock.isFloating():
+            dock.setFloating(False)
+
+
 class MPRWidget(QWidget):
     """Dock widget (npe2 command): the workspace on the top CT layer of the viewer.
 
@@ -566,6 +601,11 @@ class MPRWidget(QWidget):
         layout.addWidget(self.workspace.widget)
         ref = weakref.ref(self.workspace)
         self.destroyed.connect(lambda *_: ref() is not None and ref().close())
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Docked by napari's Plugins menu too: lock floating there as well."""
+        super().showEvent(event)
+        _lock_dock(self)
 
 
 def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
@@ -595,7 +635,7 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
     dock = viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
-    dock.setFeatures(dock.features() & ~dock.DockWidgetFeature.DockWidgetFloatable)  # crash 1 of NAPARI.md
+    _lock_dock(widget)
     qv = viewer.window._qt_viewer  # the layer list and controls give their width to the canvases
     hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls) if d.isVisible()]
     for d in hidden:
