@@ -112,7 +112,8 @@ class Viewport:
         self.qt.dims.setVisible(False)
         self.image: Any = None
         self.cross: Any = None
-        self.callbacks: list[tuple[list, Callable]] = []
+        self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
+        self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
 
     def hook(self, lst: list, cb: Callable) -> None:
         lst.append(cb)
@@ -122,13 +123,19 @@ class Viewport:
         for lst, cb in self.callbacks:
             while cb in lst:
                 lst.remove(cb)
+        for emitter, cb in self.connections:
+            emitter.disconnect(cb)
         if self.image is not None:
             _mouse_wl.uninstall(self.image)
         # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
         # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
         # nothing outside this viewport refers to them, and they are freed with it
         self.qt.close()
+        self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
         self.qt.deleteLater()
+        self.qt = self.model = self.image = self.cross = None  # break the model <-> callback cycles
+        self.callbacks.clear()
+        self.connections.clear()
 
 
 class MPRWorkspace:
@@ -256,8 +263,8 @@ class MPRWorkspace:
             except (RuntimeError, ValueError, TypeError):
                 pass
         for vp in self._vp.values():
-            vp.teardown()
             _ruler.unlink_viewer(self.viewer, vp.model)
+            vp.teardown()
         self.widget.release()
         try:
             self._restore()
@@ -266,6 +273,8 @@ class MPRWorkspace:
         self._vp.clear()
         self.viewports = {}
         self.widget.ws = None  # break the cycle: the canvases go with the Qt widgets
+        self.widget.setParent(None)
+        self.widget.deleteLater()
 
     # ------------------------------------------------------------ geometry
     def _default_trajectory(self) -> tuple[np.ndarray, np.ndarray]:
@@ -318,7 +327,9 @@ class MPRWorkspace:
                                                       font_size=11, color=COLORS[vp.name], box=True)
         m.canvas.overlays["miss_cursor"] = TextOverlay(text="", position="bottom_left", visible=True,
                                                        font_size=9, color="white", box=True)
-        m.dims.events.point.connect(lambda e, v=vp: self._keep_depth(v))
+        keep = self._keep_depth_cb(vp)
+        m.dims.events.point.connect(keep)
+        vp.connections.append((m.dims.events.point, keep))
         vp.hook(m.mouse_drag_callbacks, self._make_click(vp))
         vp.hook(m.mouse_move_callbacks, self._make_cursor(vp))
         vp.hook(m.mouse_wheel_callbacks, self._make_wheel(vp))
@@ -355,6 +366,9 @@ class MPRWorkspace:
             vp.image.data = img.pixels
         vp.model.dims.set_point(0, vp.depth)
         self._draw_letters(vp, plane)
+
+    def _keep_depth_cb(self, vp: Viewport) -> Callable:
+        return lambda event=None: self._keep_depth(vp)
 
     def _keep_depth(self, vp: Viewport) -> None:
         """napari moves the slider when a layer changes the range (a ruler off this plane): put it back."""

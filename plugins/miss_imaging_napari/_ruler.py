@@ -134,50 +134,74 @@ def index_to_world(image_layer: Any, index: np.ndarray, ndim: int) -> np.ndarray
 
 # Viewers linked to a main viewer (the MPR workspace's viewports): their tool layers are the main
 # viewer's too, so one measurement table lists every ruler with the viewport it was drawn in.
-_LINKED: dict[int, list[Any]] = {}  # id(main viewer) -> linked viewer models
-_HOOKS: dict[int, list[Any]] = {}  # id(main viewer) -> callbacks run when a linked tool layer appears/goes
+# Keyed by id() (napari viewers are not hashable) with a weak reference to check the key is not
+# a reused id; callbacks are held weakly, so a table widget is never kept alive by this registry.
+_LINKED: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), linked viewer models)
+_HOOKS: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), weak callbacks)
 
 
-def _key(viewer: Any) -> int:
-    return id(getattr(viewer, "__wrapped__", viewer))  # npe2 gives widgets a proxy of the viewer
+def _unwrap(viewer: Any) -> Any:
+    return getattr(viewer, "__wrapped__", viewer)  # npe2 gives widgets a proxy of the viewer
+
+
+def _entry(table: dict, viewer: Any, create: bool = False) -> list[Any] | None:
+    import weakref
+
+    main = _unwrap(viewer)
+    ref_list = table.get(id(main))
+    if ref_list is not None and ref_list[0]() is not main:  # an id reused by a new viewer
+        del table[id(main)]
+        ref_list = None
+    if ref_list is None and create:
+        ref_list = table[id(main)] = (weakref.ref(main), [])
+    return None if ref_list is None else ref_list[1]
 
 
 def link_viewer(main: Any, model: Any) -> None:
     """List `model`'s measurement layers among `main`'s (see :func:`tool_layers`)."""
-    _LINKED.setdefault(_key(main), []).append(model)
+    _entry(_LINKED, main, create=True).append(model)  # type: ignore[union-attr]
 
 
 def unlink_viewer(main: Any, model: Any) -> None:
     """Undo :func:`link_viewer` and tell `main`'s listeners (e.g. the table) that layers went."""
-    lst = [m for m in _LINKED.get(_key(main), []) if m is not model]  # identity: models compare by value
-    _LINKED[_key(main)] = lst
-    if not lst:
-        _LINKED.pop(_key(main), None)
-    _run_hooks(_key(main))
+    lst = _entry(_LINKED, main)
+    if lst is not None:
+        lst[:] = [m for m in lst if m is not model]  # identity: models compare by value
+    _run_hooks(main)
 
 
 def on_new_tool_layer(main: Any, callback: Any) -> None:
-    """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main`."""
-    _HOOKS.setdefault(_key(main), []).append(callback)
+    """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main` (held weakly)."""
+    import weakref
+
+    ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda cb=callback: cb)
+    _entry(_HOOKS, main, create=True).append(ref)  # type: ignore[union-attr]
 
 
-def _run_hooks(key: int) -> None:
-    for cb in list(_HOOKS.get(key, ())):
+def _run_hooks(main: Any) -> None:
+    lst = _entry(_HOOKS, main) or []
+    for ref in list(lst):
+        cb = ref()
         try:
+            if cb is None:
+                raise RuntimeError("collected")
             cb()
-        except RuntimeError:  # a deleted Qt widget: forget it
-            _HOOKS[key].remove(cb)
+        except RuntimeError:  # collected, or a deleted Qt widget: forget it
+            lst.remove(ref)
 
 
-def _main_of(model: Any) -> int | None:
-    return next((k for k, lst in _LINKED.items() if any(m is model for m in lst)), None)
+def _main_of(model: Any) -> Any:
+    for ref, lst in list(_LINKED.values()):
+        if any(m is model for m in lst):
+            return ref()
+    return None
 
 
 def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
     """Every measurement layer in the viewer and its linked viewers (optionally only those of one image layer)."""
     out = []
     layers = list(viewer.layers)
-    for model in _LINKED.get(_key(viewer), ()):
+    for model in _entry(_LINKED, viewer) or ():
         layers.extend(model.layers)
     for lay in layers:
         info = getattr(lay, "metadata", {}).get(MEASURE_KEY)
@@ -227,9 +251,9 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
     for name in ("data", "scale", "translate", "affine"):
         getattr(image_layer.events, name).connect(on_image_change)
     viewer.layers.selection.active = layer
-    key = _main_of(viewer)
-    if key is not None:
-        _run_hooks(key)
+    main = _main_of(viewer)
+    if main is not None:
+        _run_hooks(main)
     return layer
 
 

@@ -56,6 +56,12 @@ _EXPORTS = {
     "export_cine_gif": "export",
     "save_session": "session",
     "load_session": "session",
+    "ViewportFrame": "mpr",
+    "viewport_frame": "mpr",
+    "viewport_planes": "mpr",
+    "crosshair": "mpr",
+    "trajectory_plane": "mpr",
+    "bullseye_plane": "mpr",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
