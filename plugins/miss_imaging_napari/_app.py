@@ -36,6 +36,14 @@ def _dock(viewer: Any, name: str, tabify: bool = False) -> None:
         show_warning(f"{name} panel unavailable: {e}")
 
 
+def _share_gl_contexts() -> None:
+    """Let a docked canvas float without aborting (NAPARI.md, MPR crash 1); only before the QApplication exists."""
+    from qtpy.QtCore import QCoreApplication, Qt
+
+    if QCoreApplication.instance() is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
+
 def open_view(path: str) -> Any:
     """A napari viewer with `path` opened by the miss-imaging reader and the Series browser docked."""
     import napari
@@ -47,6 +55,7 @@ def open_view(path: str) -> Any:
     from ._teaching import strip_folders
 
     remember_case_path(path)
+    _share_gl_contexts()
     viewer = napari.Viewer(title="miss-imaging")
     attach_viewer_tools(viewer)
     _dock(viewer, "Series browser")

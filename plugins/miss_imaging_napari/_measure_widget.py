@@ -161,6 +161,7 @@ class MeasureWidget(QWidget):
             lay.events.name.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_changed)
         self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
+        _ruler.on_new_tool_layer(self.viewer, self._on_layers_changed)  # rulers drawn in MPR viewports
         self._on_layers_changed()
         self._show_scale_bar()
 

@@ -62,6 +62,9 @@ __all__ = [
     "refresh",
     "add_measurement",
     "apply_user_calibration",
+    "link_viewer",
+    "unlink_viewer",
+    "on_new_tool_layer",
 ]
 
 VOLUME_KEY = "miss_imaging_volume"  # image layer metadata: the ImageVolume shown
@@ -145,10 +148,78 @@ def index_to_world(image_layer: Any, index: np.ndarray, ndim: int) -> np.ndarray
 # --------------------------------------------------------------------------- layers
 
 
+# Viewers linked to a main viewer (the MPR workspace's viewports): their tool layers are the main
+# viewer's too, so one measurement table lists every ruler with the viewport it was drawn in.
+# Keyed by id() (napari viewers are not hashable) with a weak reference to check the key is not
+# a reused id; callbacks are held weakly, so a table widget is never kept alive by this registry.
+_LINKED: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), linked viewer models)
+_HOOKS: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), weak callbacks)
+
+
+def _unwrap(viewer: Any) -> Any:
+    return getattr(viewer, "__wrapped__", viewer)  # npe2 gives widgets a proxy of the viewer
+
+
+def _entry(table: dict, viewer: Any, create: bool = False) -> list[Any] | None:
+    import weakref
+
+    main = _unwrap(viewer)
+    ref_list = table.get(id(main))
+    if ref_list is not None and ref_list[0]() is not main:  # an id reused by a new viewer
+        del table[id(main)]
+        ref_list = None
+    if ref_list is None and create:
+        ref_list = table[id(main)] = (weakref.ref(main), [])
+    return None if ref_list is None else ref_list[1]
+
+
+def link_viewer(main: Any, model: Any) -> None:
+    """List `model`'s measurement layers among `main`'s (see :func:`tool_layers`)."""
+    _entry(_LINKED, main, create=True).append(model)  # type: ignore[union-attr]
+
+
+def unlink_viewer(main: Any, model: Any) -> None:
+    """Undo :func:`link_viewer` and tell `main`'s listeners (e.g. the table) that layers went."""
+    lst = _entry(_LINKED, main)
+    if lst is not None:
+        lst[:] = [m for m in lst if m is not model]  # identity: models compare by value
+    _run_hooks(main)
+
+
+def on_new_tool_layer(main: Any, callback: Any) -> None:
+    """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main` (held weakly)."""
+    import weakref
+
+    ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda cb=callback: cb)
+    _entry(_HOOKS, main, create=True).append(ref)  # type: ignore[union-attr]
+
+
+def _run_hooks(main: Any) -> None:
+    lst = _entry(_HOOKS, main) or []
+    for ref in list(lst):
+        cb = ref()
+        try:
+            if cb is None:
+                raise RuntimeError("collected")
+            cb()
+        except RuntimeError:  # collected, or a deleted Qt widget: forget it
+            lst.remove(ref)
+
+
+def _main_of(model: Any) -> Any:
+    for ref, lst in list(_LINKED.values()):
+        if any(m is model for m in lst):
+            return ref()
+    return None
+
+
 def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
-    """Every measurement layer in the viewer (optionally only those of one image layer)."""
+    """Every measurement layer in the viewer and its linked viewers (optionally only those of one image layer)."""
     out = []
-    for lay in viewer.layers:
+    layers = list(viewer.layers)
+    for model in _entry(_LINKED, viewer) or ():
+        layers.extend(model.layers)
+    for lay in layers:
         info = getattr(lay, "metadata", {}).get(MEASURE_KEY)
         if info and (image_layer is None or info.get("image") is image_layer):
             out.append(lay)
@@ -198,6 +269,9 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
     for name in ("data", "scale", "translate", "affine"):
         getattr(image_layer.events, name).connect(on_image_change)
     viewer.layers.selection.active = layer
+    main = _main_of(viewer)
+    if main is not None:
+        _run_hooks(main)
     return layer
 
 

@@ -68,6 +68,12 @@ _EXPORTS = {
     "index_tree": "batch",
     "CArm": "carm",
     "drr": "carm",
+    "ViewportFrame": "mpr",
+    "viewport_frame": "mpr",
+    "viewport_planes": "mpr",
+    "crosshair": "mpr",
+    "trajectory_plane": "mpr",
+    "bullseye_plane": "mpr",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,0 +1,80 @@
+"""MPR workspace benchmark (issue 16): crosshair move and open-to-first-pixel, 512x512x300 CT, 4 viewports.
+
+Needs a display (run under ``xvfb-run -a``; software GL here).  Rows:
+
+* ``crosshair move``: ``MPRWorkspace.set_point`` to a new point (all three
+  orthogonal planes move) then Qt events processed (every canvas drawn);
+  floor: plain napari, one viewer, ``dims.set_point`` on the same array, drawn.
+  Goal <= 50 ms (the floor was 26 ms in NAPARI.md).
+* ``open``: ``open_mpr`` until the four canvases are drawn; floor:
+  ``viewer.add_image`` of the same array from memory, drawn.  Goal <= 1.2x.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import Row  # noqa: E402
+
+SHAPE = (300, 512, 512)
+
+
+def _volume():
+    from miss_imaging.model import ImageVolume
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.integers(-1000, 1500, size=SHAPE, dtype=np.int16) // 64 * 64).astype(np.int16)
+    A = np.array([[0, 0, 0.5, -128.0], [0, 0.5, 0, -128.0], [1.0, 0, 0, -150.0], [0, 0, 0, 1]])
+    return ImageVolume(pixels, (1.0, 0.5, 0.5), A, "volume")
+
+
+def _median(fn, rounds: int) -> float:
+    t = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        t.append(time.perf_counter() - t0)
+    return float(np.median(t))
+
+
+def run(workdir: Path, rounds: int) -> list[Row]:
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from miss_imaging_napari import open_mpr
+    from miss_imaging_napari._layers import layer_data
+
+    vol = _volume()
+    data, kw, _ = layer_data(vol)
+    plain = napari.Viewer(show=True)
+    app = QApplication.instance()
+    open_floor = _median(lambda: (plain.layers.clear(), plain.add_image(data, **kw), app.processEvents()), 2)
+    z = iter(np.linspace(-140, 140, 1000))
+    move_floor = _median(lambda: (plain.dims.set_point(0, next(z)), app.processEvents()), rounds * 5)
+    plain.close()
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer.add_image(data, **kw)
+    app.processEvents()
+    t0 = time.perf_counter()
+    ws = open_mpr(viewer)
+    app.processEvents()
+    open_s = time.perf_counter() - t0
+    pts = iter(np.random.default_rng(1).uniform(-100, 100, size=(1000, 3)) * [1, 1, 1.2])
+    move_s = _median(lambda: (ws.set_point(next(pts)), app.processEvents()), rounds * 5)
+    t0 = time.perf_counter()
+    viewer.close()
+    close_s = time.perf_counter() - t0
+    g1, g2 = "MPR crosshair move, 512x512x300", "MPR open to first pixel, 512x512x300"
+    return [
+        Row(g1, "plain napari dims.set_point (floor)", move_floor, 0.0, kind="limit"),
+        Row(g1, "MPRWorkspace.set_point, 4 viewports drawn", move_s, 0.0, note="goal <= 50 ms"),
+        Row(g2, "napari add_image from memory (floor)", open_floor, 0.0, kind="limit"),
+        Row(g2, "open_mpr, 4 canvases drawn", open_s, 0.0, note=f"goal <= 1.2x floor; close {close_s:.2f} s"),
+    ]

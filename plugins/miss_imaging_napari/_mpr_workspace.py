@@ -1,0 +1,660 @@
+"""MPR workspace: linked axial / coronal / sagittal / oblique viewports, each its own napari canvas.
+
+The geometry (planes, depths, crosshair lines, trajectory planes) is decided
+by the Qt-free :mod:`miss_imaging.mpr`; this module only draws it.
+
+Each viewport is a napari ``ViewerModel`` with its own ``QtViewer`` (camera,
+zoom, pan, scale bar, orientation letters).  Its world is the viewport frame
+``(depth, y, x)`` mm of :class:`miss_imaging.mpr.ViewportFrame`; its image
+layer is a 2-D reslice of the CT's **original** geometry (a tilted stack is
+never shown resampled twice) stored as a ``(1, rows, cols)`` layer at
+``translate = (depth, 0, 0)``.  The layer's metadata holds the reslice's
+ImageVolume, whose affine maps pixels to LPS mm, so the plugin's rulers
+(:mod:`._ruler`) measure true 3-D mm in any viewport and land in the
+measurement table.
+
+napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
+
+* ``napari.qt.QtViewer`` on a ``napari.components.ViewerModel`` -- the pair
+  napari's own ``examples/multiple_viewer_widget.py`` uses; not a
+  documented plugin API.
+* ``QtViewer.dims`` (hidden: the depth is driven by the shared point) and
+  ``QtViewer.close()`` (teardown order of NAPARI.md: callbacks off, layers
+  cleared, canvas closed, then the dock removed).
+* ``viewer.window._qt_window.resizeDocks`` to give the workspace the width.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from typing import Any, Callable
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from miss_imaging.model import ImageVolume
+from miss_imaging.mpr import (
+    ORTHOGONAL,
+    ViewportFrame,
+    bullseye_plane,
+    crosshair,
+    trajectory_plane,
+    viewport_frame,
+    volume_center,
+    volume_corners,
+)
+from miss_imaging.spatial.reslicing import make_sampler, reslice
+
+from . import _mouse_wl, _ruler
+from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
+from ._orientation import plane_labels
+
+__all__ = ["MPRWorkspace", "MPRWidget", "open_mpr", "VIEWPORTS", "COLORS"]
+
+VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
+#: line colour of each viewport's plane in the others (Slicer's habit: axial red, coronal green, sagittal yellow)
+COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
+TRAJECTORY_COLOR = "#40c0ff"
+ROLE_KEY = "miss_imaging_mpr_viewport"
+_GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
+_MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
+_OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
+
+
+def _notify(message: str, level: str = "info") -> None:
+    from napari.utils.notifications import show_info, show_warning
+
+    (show_warning if level == "warning" else show_info)(message)
+
+
+def _unwrap(obj: Any) -> Any:
+    """The object behind napari's ``PublicOnlyProxy`` (identity checks and Qt calls need the real one)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def ct_layers(viewer: Any) -> list[Any]:
+    """CT-like volume layers of `viewer` opened by miss-imaging (no reslices), bottom to top."""
+    out = []
+    for layer in viewer.layers:
+        vol = getattr(layer, "metadata", {}).get(VOLUME_KEY)
+        if isinstance(vol, ImageVolume) and vol.kind == "volume" and vol.shape[0] > 1 \
+                and ROLE_KEY not in layer.metadata and "reslice" not in vol.metadata:
+            out.append(layer)
+    return out
+
+
+class Viewport:
+    """One canvas: its model, Qt viewer, frame, depth, slab and layers."""
+
+    def __init__(self, name: str, frame: ViewportFrame) -> None:
+        from napari.components import ViewerModel
+        from napari.qt import QtViewer
+
+        self.name = name
+        self.frame = frame
+        self.depth = 0.0
+        self.slab_mm = 0.0
+        self.mode = "thin"
+        self.model = ViewerModel(title=name)
+        self.qt = QtViewer(self.model)
+        self.qt.dims.setVisible(False)
+        self.image: Any = None
+        self.cross: Any = None
+        self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
+        self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
+
+    def hook(self, lst: list, cb: Callable) -> None:
+        lst.append(cb)
+        self.callbacks.append((lst, cb))
+
+    def teardown(self) -> None:
+        for lst, cb in self.callbacks:
+            while cb in lst:
+                lst.remove(cb)
+        for emitter, cb in self.connections:
+            emitter.disconnect(cb)
+        if self.image is not None:
+            _mouse_wl.uninstall(self.image)
+        # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
+        # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
+        # nothing outside this viewport refers to them, and they are freed with it
+        self.qt.close()
+        self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
+        self.qt.deleteLater()
+        self.qt = self.model = self.image = self.cross = None  # break the model <-> callback cycles
+        self.callbacks.clear()
+        self.connections.clear()
+
+
+class MPRWorkspace:
+    """Linked viewports on one CT layer; see :func:`open_mpr`.
+
+    Attributes
+    ----------
+    viewports : dict
+        ``"axial"``, ``"coronal"``, ``"sagittal"``, ``"oblique"`` -> napari ``ViewerModel``.
+    widget : QWidget
+        The 2 x 2 canvases and the controls (docked by :func:`open_mpr`).
+    """
+
+    def __init__(self, viewer: Any, layer: Any = None) -> None:
+        viewer, layer = _unwrap(viewer), _unwrap(layer)  # npe2 hands widgets a public-only proxy
+        if layer is None:
+            cts = ct_layers(viewer)
+            if not cts:
+                raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
+            layer = cts[-1]
+        vol = layer.metadata.get(SOURCE_KEY) or layer.metadata.get(VOLUME_KEY)
+        if not isinstance(vol, ImageVolume) or vol.kind != "volume":
+            raise ValueError(f"layer {layer.name!r} is not a CT volume opened by miss-imaging")
+        self.viewer, self.layer, self.volume = viewer, layer, vol
+        self._sampler = make_sampler(vol)
+        self._point = volume_center(vol)
+        self._syncing = False
+        self._closed = False
+        self._restore: Callable[[], Any] = lambda: None
+        self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
+        self.oblique_kind = "along"
+        self.oblique_angle = 0.0
+        self._vp: dict[str, Viewport] = {n: Viewport(n, viewport_frame(vol, n, max_pixels=768)) for n in ORTHOGONAL}
+        self._vp["oblique"] = Viewport("oblique", self._oblique_frame())
+        self.viewports = {n: vp.model for n, vp in self._vp.items()}
+        for vp in self._vp.values():
+            self._build(vp)
+            _ruler.link_viewer(viewer, vp.model)
+        self.widget = _WorkspaceWidget(self)
+        layer.events.contrast_limits.connect(self._source_limits)
+        viewer.layers.events.removed.connect(self._layer_removed)
+        self.set_point(self._point)
+        for vp in self._vp.values():
+            vp.model.reset_view()
+
+    # ------------------------------------------------------------ public
+    @property
+    def point_lps(self) -> np.ndarray:
+        """The shared point, LPS mm ``(x, y, z)`` (a copy; not snapped to any grid)."""
+        return self._point.copy()
+
+    def set_point(self, lps_mm: Any) -> None:
+        """Move the shared point (LPS mm); every viewport follows."""
+        p = np.asarray(lps_mm, dtype=np.float64).reshape(3)
+        if not np.all(np.isfinite(p)) or self._closed:
+            return
+        lo, hi = volume_corners(self.volume).min(0), volume_corners(self.volume).max(0)
+        self._point = np.clip(p, lo, hi)
+        for vp in self._vp.values():
+            depth = self._depth_for(vp)
+            if vp.image is None or depth != vp.depth:
+                vp.depth = depth
+                self._draw_image(vp)
+        self._draw_crosshairs()
+
+    def set_trajectory(self, entry_lps: Any, target_lps: Any) -> None:
+        """Oblique viewport along (or down, in bull's-eye mode) entry -> target, LPS mm."""
+        e, t = (np.asarray(x, dtype=np.float64).reshape(3) for x in (entry_lps, target_lps))
+        if np.linalg.norm(t - e) < 1e-3:
+            raise ValueError("entry and target coincide: a trajectory needs two distinct points")
+        self.trajectory = (e, t)
+        self._refresh_oblique()
+
+    def set_oblique(self, *, kind: str | None = None, angle_deg: float | None = None) -> None:
+        """``kind`` ``"along"`` (plane containing the trajectory) or ``"bullseye"``; rotation about it."""
+        if kind is not None:
+            if kind not in ("along", "bullseye"):
+                raise ValueError(f"`kind` must be 'along' or 'bullseye'; got {kind!r}")
+            self.oblique_kind = kind
+        if angle_deg is not None:
+            self.oblique_angle = float(angle_deg)
+        self._refresh_oblique()
+
+    def set_slab(self, name: str, thickness_mm: float, mode: str = "MIP") -> None:
+        """Slab of one viewport: thickness (mm, 0 = thin) and ``"MIP"``, ``"mean"`` or ``"MinIP"``."""
+        vp = self._vp[name]
+        if mode not in _MODES:
+            raise ValueError(f"`mode` must be one of {sorted(_MODES)}; got {mode!r}")
+        vp.slab_mm, vp.mode = max(0.0, float(thickness_mm)), mode
+        self._draw_image(vp)
+
+    def start_tool(self, name: str, tool: str = "ruler") -> Any:
+        """Ruler / path / angle / cobb drawing in viewport `name`; returns its Shapes layer."""
+        vp = self._vp[name]
+        layer = _ruler.tool_layer(vp.model, vp.image, tool)
+        layer.mode = _ruler.TOOLS[tool]["mode"]
+        return layer
+
+    def measure(self, name: str, kind: str, points_lps: Any, *, label: str = "") -> Any:
+        """Place a measurement in viewport `name` from LPS mm points; returns its table row (``Result``).
+
+        ``kind`` is ``"distance"``, ``"path"``, ``"angle"`` or ``"cobb"``.  Points off the
+        viewport's plane keep their depth: the value is the true 3-D one.
+        """
+        vp = self._vp[name]
+        world = vp.frame.to_world(np.asarray(points_lps, dtype=np.float64))
+        index = _ruler.world_to_index(vp.image, world)
+        return _ruler.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
+
+    def navigate(self) -> None:
+        """Back to pan/zoom in every viewport (a click then moves the point)."""
+        for vp in self._vp.values():
+            vp.model.layers.selection.active = vp.image
+
+    def close(self) -> None:
+        """Free the viewports and their canvases and remove the dock (idempotent)."""
+        if getattr(self, "_closed", True):  # closed, or being collected (its fields already cleared)
+            return
+        self._closed = True
+        _OPEN.pop(id(self.viewer), None)
+        for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
+                            (self.viewer.layers.events.removed, self._layer_removed)):
+            try:
+                emitter.disconnect(cb)
+            except (RuntimeError, ValueError, TypeError):
+                pass
+        for vp in self._vp.values():
+            _ruler.unlink_viewer(self.viewer, vp.model)
+            vp.teardown()
+        self.widget.release()
+        try:
+            self._restore()
+        except RuntimeError:  # the main window is already gone
+            pass
+        self._vp.clear()
+        self.viewports = {}
+        self.widget.ws = None  # break the cycle: the canvases go with the Qt widgets
+        self.widget.setParent(None)
+        self.widget.deleteLater()
+
+    # ------------------------------------------------------------ geometry
+    def _default_trajectory(self) -> tuple[np.ndarray, np.ndarray]:
+        """A transpedicular-like line through the volume centre, 40 mm long: posterior to anterior,
+        15 deg medial (toward patient left from a right-sided entry) and 10 deg caudal."""
+        m, c = np.radians(15.0), np.radians(10.0)
+        d = np.array([np.sin(m) * np.cos(c), -np.cos(m) * np.cos(c), -np.sin(c)])  # LPS unit, entry -> target
+        centre = volume_center(self.volume)
+        return centre - 20.0 * d, centre + 20.0 * d
+
+    def _oblique_frame(self) -> ViewportFrame:
+        e, t = self.trajectory
+        px = float(min(self.volume.spacing))
+        span = float(np.ptp(volume_corners(self.volume), axis=0).max())
+        px = max(px, span / 511)
+        if self.oblique_kind == "bullseye":
+            plane = bullseye_plane(e, t, angle_deg=self.oblique_angle, pixel_mm=px, size_mm=span / 2)
+        else:
+            plane = trajectory_plane(e, t, angle_deg=self.oblique_angle, pixel_mm=px, size_mm=span)
+        return ViewportFrame("oblique", plane)
+
+    def _depth_for(self, vp: Viewport) -> float:
+        if vp.name == "oblique" and self.oblique_kind == "along":
+            return 0.0  # the plane contains the trajectory; the point does not move it
+        return vp.frame.depth_of(self._point)
+
+    def _refresh_oblique(self) -> None:
+        vp = self._vp["oblique"]
+        vp.frame = self._oblique_frame()
+        vp.depth = self._depth_for(vp)
+        self._draw_image(vp)
+        self._draw_crosshairs()
+        vp.model.reset_view()
+
+    def planes(self) -> dict[str, Any]:
+        """Each viewport's current plane (:class:`miss_imaging.Plane`, LPS mm)."""
+        return {n: vp.frame.plane_at(vp.depth) for n, vp in self._vp.items()}
+
+    # ------------------------------------------------------------ drawing
+    def _build(self, vp: Viewport) -> None:
+        from napari.components.overlays import TextOverlay
+
+        m = vp.model
+        m.canvas.overlays["scale_bar"].visible = True
+        for key, pos in (("top", "top_center"), ("bottom", "bottom_center"),
+                         ("left", "middle_left"), ("right", "middle_right")):
+            m.canvas.overlays[f"miss_orient_{key}"] = TextOverlay(
+                text="", position=pos, visible=True, font_size=14, color="yellow", box=False)
+        m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=True,
+                                                      font_size=11, color=COLORS[vp.name], box=True)
+        m.canvas.overlays["miss_cursor"] = TextOverlay(text="", position="bottom_left", visible=True,
+                                                       font_size=9, color="white", box=True)
+        keep = self._keep_depth_cb(vp)
+        m.dims.events.point.connect(keep)
+        vp.connections.append((m.dims.events.point, keep))
+        vp.hook(m.mouse_drag_callbacks, self._make_click(vp))
+        vp.hook(m.mouse_move_callbacks, self._make_cursor(vp))
+        vp.hook(m.mouse_wheel_callbacks, self._make_wheel(vp))
+        for cb in list(m.mouse_wheel_callbacks):
+            if getattr(cb, "__name__", "") == "dims_scroll":  # Ctrl+wheel moves the point instead
+                m.mouse_wheel_callbacks.remove(cb)
+
+    def _draw_image(self, vp: Viewport) -> None:
+        plane = vp.frame.plane_at(vp.depth)
+        thin = vp.slab_mm <= 0 or vp.mode == "thin"
+        img = reslice(self.volume, plane, thickness_mm=0.0 if thin else vp.slab_mm,
+                      mode=_MODES[vp.mode], sampler=self._sampler)
+        where = ", ".join(f"{a}={v:.1f}" for a, v in zip("xyz", plane.center))
+        img = dataclasses.replace(img, series_description=f"{self.volume.series_description} "
+                                                          f"[{vp.name} viewport, centre LPS {where} mm]")
+        scale = (img.spacing[0], plane.pixel_mm, plane.pixel_mm)
+        if vp.image is None:
+            kw = image_kwargs(self.volume)
+            vp.image = vp.model.add_image(
+                img.pixels, name=vp.name, scale=scale, translate=(vp.depth, 0.0, 0.0), units=("mm",) * 3,
+                contrast_limits=tuple(self.layer.contrast_limits), colormap=kw["colormap"],
+                metadata={VOLUME_KEY: img, ROLE_KEY: vp.name})
+            vp.image.events.contrast_limits.connect(lambda e, v=vp: self._viewport_limits(v))
+            _mouse_wl.install(vp.image)
+            vp.cross = vp.model.add_vectors(np.zeros((0, 2, 3)), name="crosshair", ndim=3, units=("mm",) * 3,
+                                            edge_width=2.0 * plane.pixel_mm, vector_style="line",
+                                            out_of_slice_display=False)
+            vp.model.layers.selection.active = vp.image
+        else:
+            vp.image.metadata[VOLUME_KEY] = img
+            if tuple(vp.image.scale) != scale:  # each setter re-slices the layer: only what changed
+                vp.image.scale = scale
+            vp.image.translate = (vp.depth, 0.0, 0.0)
+            vp.image.data = img.pixels
+        vp.model.dims.set_point(0, vp.depth)
+        self._draw_letters(vp, plane)
+
+    def _keep_depth_cb(self, vp: Viewport) -> Callable:
+        return lambda event=None: self._keep_depth(vp)
+
+    def _keep_depth(self, vp: Viewport) -> None:
+        """napari moves the slider when a layer changes the range (a ruler off this plane): put it back."""
+        point = vp.model.dims.point
+        if self._closed or len(point) != 3 or vp.image is None or vp.__dict__.get("_fixing"):
+            return
+        if abs(point[0] - vp.depth) > vp.frame.pixel_mm / 2:
+            vp.__dict__["_fixing"] = True
+            try:
+                vp.model.dims.set_point(0, vp.depth)
+            finally:
+                vp.__dict__["_fixing"] = False
+
+    def _draw_letters(self, vp: Viewport, plane: Any) -> None:
+        ov = vp.model.canvas.overlays
+        for edge, letter in plane_labels(plane.u, plane.v).items():
+            if ov[f"miss_orient_{edge}"].text != letter:
+                ov[f"miss_orient_{edge}"].text = letter
+        c = np.asarray(plane.center)
+        if vp.name == "oblique":
+            title: str = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
+                    f" {self.oblique_angle:g} deg"
+        else:
+            axis = {"axial": (2, "z"), "coronal": (1, "y"), "sagittal": (0, "x")}[vp.name]
+            title = f"{vp.name}  {axis[1]} = {c[axis[0]]:.1f} mm"
+        if vp.slab_mm > 0 and vp.mode != "thin":
+            title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
+        ov["miss_title"].text = title
+
+    def _draw_crosshairs(self) -> None:
+        planes = self.planes()
+        e, t = self.trajectory
+        for name, vp in self._vp.items():
+            plane = planes[name]
+            others = {n: p for n, p in planes.items() if n != name}
+            lines, colors = [], []
+            px = plane.pixel_mm
+            half = max(plane.shape) * px
+            for other, ((r, c), (dr, dc)) in crosshair(plane, self._point, others).items():
+                y, x = r * px, c * px
+                for sign in (-1.0, 1.0):
+                    start = np.array([vp.depth, y + sign * _GAP_MM * dr, x + sign * _GAP_MM * dc])
+                    lines.append([start, [0.0, sign * half * dr, sign * half * dc]])
+                    colors.append(COLORS[other])
+            if name != "oblique":
+                we, wt = vp.frame.to_world(e), vp.frame.to_world(t)
+                lines.append([[vp.depth, we[1], we[2]], [0.0, wt[1] - we[1], wt[2] - we[2]]])
+                colors.append(TRAJECTORY_COLOR)
+            data = np.array(lines, dtype=np.float64).reshape(-1, 2, 3)
+            vp.cross.data = data
+            if colors and vp.cross.metadata.get("colors") != colors:
+                vp.cross.edge_color = colors
+                vp.cross.metadata["colors"] = colors
+
+    # ------------------------------------------------------------ window / level
+    def _source_limits(self, event: Any = None) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            lim = tuple(self.layer.contrast_limits)
+            for vp in self._vp.values():
+                if vp.image is not None and tuple(vp.image.contrast_limits) != lim:
+                    vp.image.contrast_limits = lim
+        finally:
+            self._syncing = False
+
+    def _viewport_limits(self, vp: Viewport) -> None:
+        if self._syncing or vp.image is None:
+            return
+        self.layer.contrast_limits = tuple(vp.image.contrast_limits)  # the source then updates the others
+
+    def _layer_removed(self, event: Any) -> None:
+        if event.value is self.layer:
+            self.close()  # the viewer closes (or the CT went): free the canvases now, in the right order
+
+    # ------------------------------------------------------------ mouse
+    def _lps_at(self, vp: Viewport, position: Any) -> np.ndarray:
+        w = np.asarray(position, dtype=np.float64)[-3:].copy()
+        w[0] = vp.depth
+        return vp.frame.to_lps(w)
+
+    def _make_click(self, vp: Viewport) -> Callable:
+        def click(model: Any, event: Any) -> Any:
+            mods = tuple(event.modifiers or ())
+            active = model.layers.selection.active
+            navigating = active is None or getattr(active, "mode", "pan_zoom") == "pan_zoom"
+            if event.button != 1 or "Control" in mods or not ("Shift" in mods or navigating):
+                return
+            shift = "Shift" in mods
+            start = np.asarray(event.pos, dtype=np.float64)
+            moved = False
+            if shift:
+                self.set_point(self._lps_at(vp, event.position))
+            yield
+            while event.type == "mouse_move":
+                if shift:
+                    self.set_point(self._lps_at(vp, event.position))
+                moved = moved or float(np.linalg.norm(np.asarray(event.pos) - start)) > 3
+                yield
+            if not shift and not moved:  # a click, not a pan
+                self.set_point(self._lps_at(vp, event.position))
+
+        return click
+
+    def _make_cursor(self, vp: Viewport) -> Callable:
+        def cursor(model: Any, event: Any) -> None:
+            p = self._lps_at(vp, event.position)
+            z = np.zeros((1, 1))
+            hu = float(self._sampler.grid(p, [np.zeros(3), np.zeros(3)], [z, z])[0, 0])
+            model.canvas.overlays["miss_cursor"].text = (
+                f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm  {hu:.0f} HU")
+
+        return cursor
+
+    def _make_wheel(self, vp: Viewport) -> Callable:
+        def wheel(model: Any, event: Any) -> None:
+            if "Control" not in tuple(event.modifiers or ()):
+                return
+            step = float(np.sign(event.delta[1])) * vp.frame.pixel_mm
+            if step:
+                self.set_point(self._point + step * np.asarray(vp.frame.plane_at(vp.depth).normal))
+
+        return wheel
+
+
+class _WorkspaceWidget(QWidget):
+    """The 2 x 2 canvases with a compact control strip above them."""
+
+    def __init__(self, ws: MPRWorkspace) -> None:
+        super().__init__()
+        self.ws = ws
+        self.setObjectName("miss_mpr_workspace")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self._controls())
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        for k, name in enumerate(VIEWPORTS):
+            grid.addWidget(ws._vp[name].qt, k // 2, k % 2)
+        layout.addLayout(grid, 1)
+        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point.  Ctrl+wheel: scroll.  "
+                      "Right-drag: window/level (all viewports).")
+        hint.setStyleSheet("color: gray; font-size: 10px")
+        layout.addWidget(hint)
+
+    def _controls(self) -> QVBoxLayout:
+        ws = self.ws
+        self.target = QComboBox()
+        self.target.addItems(list(VIEWPORTS))
+        self.slab = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=60.0, singleStep=1.0, suffix=" mm")
+        self.slab.setToolTip("Slab thickness of the chosen viewport (0 = thin)")
+        self.mode = QComboBox()
+        self.mode.addItems(["MIP", "mean", "MinIP"])
+        self.kind = QComboBox()
+        self.kind.addItems(["along trajectory", "bull's-eye"])
+        self.angle = QSpinBox(minimum=-180, maximum=180, singleStep=5, suffix=" deg")
+        self.angle.setToolTip("Rotation of the oblique plane about the trajectory")
+        rows = QVBoxLayout()
+        top, bottom = QHBoxLayout(), QHBoxLayout()
+        for w in (QLabel("Viewport"), self.target, QLabel("slab"), self.slab, self.mode):
+            top.addWidget(w)
+        for text, slot, row in (("Navigate", ws.navigate, top),
+                                ("Ruler", lambda: ws.start_tool(self.target.currentText(), "ruler"), top),
+                                ("Angle", lambda: ws.start_tool(self.target.currentText(), "angle"), top),
+                                ("Entry = point", lambda: self._set_end(0), bottom),
+                                ("Target = point", lambda: self._set_end(1), bottom)):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, f=slot: f())
+            row.addWidget(b)
+        for w in (QLabel("Oblique"), self.kind, self.angle):
+            bottom.addWidget(w)
+        top.addStretch(1)
+        bottom.addStretch(1)
+        rows.addLayout(top)
+        rows.addLayout(bottom)
+        apply = lambda *_: ws.set_slab(self.target.currentText(), self.slab.value(), self.mode.currentText())  # noqa: E731
+        self.slab.valueChanged.connect(apply)
+        self.mode.currentIndexChanged.connect(apply)
+        self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
+        self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
+        return rows
+
+    def _set_end(self, k: int) -> None:
+        ends = list(self.ws.trajectory)
+        ends[k] = self.ws.point_lps
+        try:
+            self.ws.set_trajectory(*ends)
+        except ValueError as exc:
+            _notify(str(exc), "warning")
+
+    def release(self) -> None:
+        """Detach the canvases (already closed) and remove the dock from the main window."""
+        dock = self.parent()
+        while dock is not None and not hasattr(dock, "setFloating"):
+            dock = dock.parent()
+        try:
+            if dock is not None:
+                self.ws.viewer.window.remove_dock_widget(dock)
+        except (RuntimeError, AttributeError, LookupError, ValueError):
+            pass
+
+
+def _lock_dock(widget: QWidget) -> None:
+    """No floating of the dock holding the canvases unless GL contexts are shared (NAPARI.md, MPR crash 1).
+
+    napari never sets ``AA_ShareOpenGLContexts``; ``miss-imaging view`` does.  Without
+    it a floated canvas aborts the process, so the dock is kept in the window.
+    """
+    from qtpy.QtCore import QCoreApplication
+
+    if QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+        return
+    dock = widget.parent()
+    while dock is not None and not hasattr(dock, "setFloating"):
+        dock = dock.parent()
+    if dock is not None:
+        dock.setFeatures(dock.features() & ~dock.DockWidgetFeature.DockWidgetFloatable)
+        if dock.isFloating():
+            dock.setFloating(False)
+
+
+class MPRWidget(QWidget):
+    """Dock widget (npe2 command): the workspace on the top CT layer of the viewer.
+
+    ``.workspace`` is the :class:`MPRWorkspace` (None when the viewer had no CT).
+    """
+
+    def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        napari_viewer = _unwrap(napari_viewer)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        old = _OPEN.get(id(napari_viewer))
+        if old is not None:
+            old.close()
+        try:
+            self.workspace: MPRWorkspace | None = MPRWorkspace(napari_viewer, layer)
+        except ValueError as exc:
+            self.workspace = None
+            layout.addWidget(QLabel(f"MPR workspace: {exc}"))
+            return
+        _OPEN[id(napari_viewer)] = self.workspace
+        layout.addWidget(self.workspace.widget)
+        ref = weakref.ref(self.workspace)
+        self.destroyed.connect(lambda *_: ref() is not None and ref().close())
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Docked by napari's Plugins menu too: lock floating there as well."""
+        super().showEvent(event)
+        _lock_dock(self)
+
+
+def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
+    """Open the MPR workspace on a CT layer of `viewer` (default: the top CT).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    layer : napari Image layer, optional
+        A CT opened by miss-imaging; its original geometry is resliced (a
+        tilted stack's display copy is not used).
+
+    Returns
+    -------
+    MPRWorkspace
+        ``.viewports`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``,
+        ``"oblique"`` to each viewport's napari ``ViewerModel``;
+        ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.
+
+    Raises
+    ------
+    ValueError
+        When the viewer has no CT volume opened by miss-imaging.
+    """
+    viewer = _unwrap(viewer)
+    widget = MPRWidget(viewer, layer)
+    if widget.workspace is None:
+        raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
+    dock = viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
+    _lock_dock(widget)
+    qv = viewer.window._qt_viewer  # the layer list and controls give their width to the canvases
+    hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls) if d.isVisible()]
+    for d in hidden:
+        d.setVisible(False)
+    widget.workspace._restore = lambda: [d.setVisible(True) for d in hidden]
+    win = viewer.window._qt_window
+    win.resizeDocks([dock], [int(win.width() * 0.8)], Qt.Orientation.Horizontal)
+    return widget.workspace

@@ -1,0 +1,140 @@
+"""The MPR workspace in a real napari viewer (Xvfb): linked point, letters, rulers in true 3-D mm, teardown."""
+
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+
+import numpy as np
+import pytest
+
+CLOSE_LIMIT_S = 5.0  # target < 1 s; generous for a loaded 2-core machine (figures in the commit messages)
+
+
+@pytest.fixture
+def ws_viewer(make_napari_viewer, samples, qtbot):
+    from miss_imaging_napari import open_mpr
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    ws = open_mpr(viewer)
+    yield viewer, ws
+    ws.close()
+    del ws
+    qtbot.wait(50)
+    gc.collect()
+
+
+def _letters(model) -> dict:
+    ov = model.canvas.overlays
+    return {e: ov[f"miss_orient_{e}"].text for e in ("top", "bottom", "left", "right")}
+
+
+def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
+    from miss_imaging_napari._measure_widget import MeasureWidget
+
+    viewer, ws = ws_viewer
+    assert set(ws.viewports) == {"axial", "coronal", "sagittal", "oblique"}
+    assert _letters(ws.viewports["axial"]) == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+    assert _letters(ws.viewports["coronal"]) == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
+    assert _letters(ws.viewports["sagittal"]) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
+    assert all(m.canvas.overlays["scale_bar"].visible for m in ws.viewports.values())
+
+    lm = truth["spine_ct"]["landmarks_lps_mm"]
+    a, b = np.array(lm["inch_a"]), np.array(lm["inch_b"])
+    ws.set_point(a)
+    np.testing.assert_allclose(ws.point_lps, a)
+    planes = ws.planes()
+    for name in ("axial", "coronal", "sagittal"):  # every orthogonal viewport shows the bead
+        assert abs(planes[name].to_pixel(a)[0]) <= planes[name].pixel_mm / 2 + 1e-9
+        img = ws.viewports[name].layers[name]
+        _, r, c = planes[name].to_pixel(a)
+        assert img.data[0, int(round(r)), int(round(c))] > 500  # bead (dense), resliced from the tilted original
+
+    table = MeasureWidget(viewer)
+    ws.set_point((a + b) / 2)
+    ws.set_slab("coronal", 20.0, "MIP")  # a coronal slab holding both beads (9 mm apart in y): both visible
+    res = ws.measure("coronal", "distance", [a, b], label="bead pair")
+    assert res.error is None, res.error
+    assert res.measurement.value == pytest.approx(25.4, abs=0.01)  # true 3-D mm, ends on different planes
+    ws.set_trajectory(a, b)  # the oblique viewport contains both beads: the ruler is drawn in its plane
+    res = ws.measure("oblique", "distance", [a, b], label="bead pair oblique")
+    assert res.measurement.value == pytest.approx(25.4, abs=0.01)
+    assert abs(ws.planes()["oblique"].to_pixel(b)[0]) < 1e-6
+    table.update_table()
+    rows = {table.table.item(i, 0).text(): table.table.item(i, 5).text() for i in range(table.table.rowCount())}
+    assert "coronal viewport" in rows["bead pair"] and "oblique viewport" in rows["bead pair oblique"]
+
+    layer = viewer.layers[0]
+    layer.contrast_limits = (-160.0, 240.0)  # window/level acts on every viewport
+    for name, m in ws.viewports.items():
+        assert tuple(m.layers[name].contrast_limits) == pytest.approx((-160.0, 240.0))
+    ws.viewports["sagittal"].layers["sagittal"].contrast_limits = (0.0, 1000.0)
+    assert tuple(layer.contrast_limits) == pytest.approx((0.0, 1000.0))
+    assert tuple(ws.viewports["axial"].layers["axial"].contrast_limits) == pytest.approx((0.0, 1000.0))
+
+
+def test_click_in_a_viewport_moves_the_shared_point(ws_viewer):
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+    viewer, ws = ws_viewer
+    model = ws.viewports["coronal"]
+    before = ws.point_lps
+    frame = ws._vp["coronal"].frame
+    target = before + np.array([6.0, 0.0, -9.0])  # in the coronal plane: x and z change
+    pos = frame.to_world(target)
+    for fn, kind in ((mouse_press_callbacks, "mouse_press"), (mouse_release_callbacks, "mouse_release")):
+        fn(model, read_only_mouse_event(type=kind, button=1, position=tuple(pos), pos=(10, 10), modifiers=()))
+    np.testing.assert_allclose(ws.point_lps[[0, 2]], target[[0, 2]], atol=1e-6)
+    planes = ws.planes()
+    assert abs(planes["sagittal"].to_pixel(ws.point_lps)[0]) <= planes["sagittal"].pixel_mm / 2 + 1e-9
+
+
+def test_close_with_everything_open_is_quick(ws_viewer, qtbot):
+    viewer, ws = ws_viewer
+    ws.start_tool("coronal", "ruler")
+    ws.set_oblique(kind="bullseye", angle_deg=20)
+    ws.set_slab("axial", 10.0, "MIP")
+    viewer.window.add_plugin_dock_widget("miss-imaging", "Measurements")
+    qtbot.wait(200)
+    t = time.perf_counter()
+    viewer.close()
+    dt = time.perf_counter() - t
+    print(f"close with the workspace open: {dt:.3f} s")
+    assert dt < CLOSE_LIMIT_S
+    assert ws.viewports == {}
+
+
+def test_repeated_open_close_frees_the_viewports(make_napari_viewer, samples, qtbot):
+    from miss_imaging_napari import open_mpr
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    refs = []
+    for _ in range(2):
+        ws = open_mpr(viewer)
+        refs += [weakref.ref(m) for m in ws.viewports.values()]
+        ws.set_point(ws.point_lps + 2.0)
+        qtbot.wait(50)
+        t = time.perf_counter()
+        ws.close()
+        assert time.perf_counter() - t < CLOSE_LIMIT_S
+        del ws
+        qtbot.wait(50)
+        gc.collect()
+    assert sum(r() is not None for r in refs) == 0  # no canvas or model kept alive
+    assert len(viewer.layers) == 1
+
+
+def test_dock_cannot_float_without_shared_gl_contexts(ws_viewer):
+    """Floating a dock holding a canvas aborts the process unless AA_ShareOpenGLContexts is set (NAPARI.md)."""
+    from qtpy.QtCore import QCoreApplication, Qt
+
+    viewer, ws = ws_viewer
+    dock = ws.widget.parent()
+    while not hasattr(dock, "setFloating"):
+        dock = dock.parent()
+    if not QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
+        assert not dock.features() & dock.DockWidgetFeature.DockWidgetFloatable
