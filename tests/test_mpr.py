@@ -1,11 +1,11 @@
-"""Qt-free MPR workspace geometry (miss_imaging.mpr) against planes of known orientation."""
+"""Qt-free MPR workspace geometry (miss_imaging.spatial.mpr) against planes of known orientation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from miss_imaging.mpr import (
+from miss_imaging.spatial.mpr import (
     ViewportFrame,
     bullseye_plane,
     crosshair,

@@ -1,11 +1,11 @@
 """MPR workspace: linked axial / coronal / sagittal / oblique viewports, each its own napari canvas.
 
 The geometry (planes, depths, crosshair lines, trajectory planes) is decided
-by the Qt-free :mod:`miss_imaging.mpr`; this module only draws it.
+by the Qt-free :mod:`miss_imaging.spatial.mpr`; this module only draws it.
 
 Each viewport is a napari ``ViewerModel`` with its own ``QtViewer`` (camera,
 zoom, pan, scale bar, orientation letters).  Its world is the viewport frame
-``(depth, y, x)`` mm of :class:`miss_imaging.mpr.ViewportFrame`; its image
+``(depth, y, x)`` mm of :class:`miss_imaging.spatial.mpr.ViewportFrame`; its image
 layer is a 2-D reslice of the CT's **original** geometry (a tilted stack is
 never shown resampled twice) stored as a ``(1, rows, cols)`` layer at
 ``translate = (depth, 0, 0)``.  The layer's metadata holds the reslice's
@@ -45,7 +45,7 @@ from qtpy.QtWidgets import (
 )
 
 from miss_imaging.model import ImageVolume
-from miss_imaging.mpr import (
+from miss_imaging.spatial.mpr import (
     ORTHOGONAL,
     ViewportFrame,
     bullseye_plane,

@@ -68,12 +68,12 @@ _EXPORTS = {
     "index_tree": "batch",
     "CArm": "carm",
     "drr": "carm",
-    "ViewportFrame": "mpr",
-    "viewport_frame": "mpr",
-    "viewport_planes": "mpr",
-    "crosshair": "mpr",
-    "trajectory_plane": "mpr",
-    "bullseye_plane": "mpr",
+    "ViewportFrame": "spatial.mpr",
+    "viewport_frame": "spatial.mpr",
+    "viewport_planes": "spatial.mpr",
+    "crosshair": "spatial.mpr",
+    "trajectory_plane": "spatial.mpr",
+    "bullseye_plane": "spatial.mpr",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
