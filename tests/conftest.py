@@ -10,7 +10,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
-SHARED_DICOM = REPO.parent / "shared" / "dicom"
+SHARED_DICOM_ENV = "MISS_SHARED_DICOM"
+
+
+def shared_dicom_dir() -> Path:
+    """``$MISS_SHARED_DICOM``, else ``../shared/dicom`` beside the clone."""
+    return Path(os.environ.get(SHARED_DICOM_ENV) or REPO.parent / "shared" / "dicom")
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +32,12 @@ def truth() -> dict:
 
 @pytest.fixture(scope="session")
 def shared_dicom() -> Path:
-    """Real DICOM files beside the repo (``../shared/dicom``); skip when absent."""
-    if not SHARED_DICOM.is_dir():
-        pytest.skip(f"{SHARED_DICOM} is absent (real DICOM files from other projects' test suites)")
-    return SHARED_DICOM
+    """Real DICOM files: ``$MISS_SHARED_DICOM`` or ``../shared/dicom``; skip, saying how to point to them, when absent."""
+    folder = shared_dicom_dir()
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (real DICOM files from other projects' test suites): "
+                    f"set {SHARED_DICOM_ENV} to that folder")
+    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +47,9 @@ def _isolated_settings(tmp_path_factory, monkeypatch):
     cfg.mkdir(exist_ok=True)
     monkeypatch.setenv("NAPARI_CONFIG", str(cfg / "napari.yaml"))
     monkeypatch.setenv("MISS_IMAGING_CONFIG_DIR", str(cfg))
+    from miss_imaging.redact import forget_case_paths
+
+    forget_case_paths()  # the case folders opened by one test are not another test's
     yield
 
 
@@ -56,8 +66,8 @@ _QT_FIXTURES = {"make_napari_viewer", "qtbot", "make_napari_viewer_proxy"}
 def pytest_collection_modifyitems(config, items):
     """Skip viewer tests with a reason when no X server can be had.
 
-    On a machine without Xvfb (``apt install xvfb libxcb-icccm4
-    libxcb-keysyms1``, which ``.ci/run`` does) Qt would abort the whole run.
+    On a machine without Xvfb (``apt install`` the packages of
+    ``.ci/apt-packages.txt``, as ``.ci/run`` does) Qt would abort the whole run.
     """
     if has_display():
         return

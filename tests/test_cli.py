@@ -82,7 +82,7 @@ def test_parse_window_and_box():
     assert parse_window("bone").width > 1000
     with pytest.raises(Exception, match="unknown preset"):
         parse_window("nonsense")
-    assert parse_box("3,4,103,35") == (4, 3, 35, 103)  # x0,y0,x1,y1 -> row0, col0, row1, col1
+    assert parse_box("4,3,35,103") == (4, 3, 35, 103)  # row0,col0,row1,col1: the one convention, read as printed
 
 
 def test_info_lists_series_without_identifiers(samples, truth, capsys):

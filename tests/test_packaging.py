@@ -68,3 +68,26 @@ def test_manifest_commands_resolve():
     for command in manifest["contributions"]["commands"]:
         module, attr = command["python_name"].split(":")
         assert hasattr(importlib.import_module(module), attr), command["python_name"]
+
+
+def test_readme_apt_line_is_the_ci_list():
+    """The README's apt line names exactly the packages .ci/run installs (one list: .ci/apt-packages.txt)."""
+    import re
+
+    listed = [ln.strip() for ln in (REPO / ".ci" / "apt-packages.txt").read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    readme_lines = re.findall(r"`apt install ([^`]+)`", (REPO / "README.md").read_text())
+    assert readme_lines and all(line.split() == listed for line in readme_lines), readme_lines
+    assert ".ci/apt-packages.txt" in (REPO / ".ci" / "run").read_text()
+    assert {"xvfb", "libxcb-cursor0", "libxkbcommon-x11-0"} <= set(listed)
+
+
+def test_shared_dicom_folder_from_the_environment(tmp_path, monkeypatch):
+    """$MISS_SHARED_DICOM points the real-file tests at a folder anywhere; a skip names the variable."""
+    import conftest
+
+    monkeypatch.setenv("MISS_SHARED_DICOM", str(tmp_path))
+    assert conftest.shared_dicom_dir() == tmp_path
+    monkeypatch.setenv("MISS_SHARED_DICOM", str(tmp_path / "absent"))
+    with pytest.raises(pytest.skip.Exception, match="MISS_SHARED_DICOM"):
+        conftest.shared_dicom.__wrapped__()

@@ -41,15 +41,19 @@ def open_view(path: str) -> Any:
     import napari
     from napari.utils.notifications import show_error
 
-    from ._reader import attach_viewer_tools
+    from miss_imaging.redact import remember_case_path
 
+    from ._reader import attach_viewer_tools
+    from ._teaching import strip_folders
+
+    remember_case_path(path)
     viewer = napari.Viewer(title="miss-imaging")
     attach_viewer_tools(viewer)
     _dock(viewer, "Series browser")
     try:
         viewer.open(path, plugin="miss-imaging")
     except Exception as e:  # e.g. not DICOM: napari raises "refused the file"; keep the window usable
-        show_error(f"Could not open {path}: {e}")
+        show_error(strip_folders(f"Could not open {path}: {e}"))
     return viewer
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from miss_imaging.errors import MissImagingError, MissImagingWarning
+from miss_imaging.redact import remember_case_path
 
 from ._layers import NOTE_KEY, VOLUME_KEY, layer_data, resample_notice
 
@@ -96,30 +97,13 @@ def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | 
 # -- feedback ---------------------------------------------------------------------------------------------------------
 
 
-#: Names of the folders being opened: in teaching mode they are redacted from messages too
-#: (stripping the parent folders of paths leaves the opened folder's own name, e.g. "DOE_JOHN").
-_opened_folders: set[str] = set()
-
-
-def _redact_opened(message: str) -> str:
-    import re
-
-    from miss_imaging.settings import get_teaching_mode
-
-    if not _opened_folders or not get_teaching_mode():
-        return message
-    for name in sorted(_opened_folders, key=len, reverse=True):
-        message = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", "<selected folder>", message)
-    return message
-
-
 def _notify(kind: str, message: str) -> None:
     from napari.utils import notifications
 
     from ._teaching import strip_folders
 
     # teaching mode: case folders are often named after the patient
-    message = _redact_opened(strip_folders(message))
+    message = strip_folders(message)
     {"info": notifications.show_info, "warning": notifications.show_warning, "error": notifications.show_error}[kind](
         message
     )
@@ -308,11 +292,8 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
     """
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
     where = str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
-    _opened_folders.clear()
-    _opened_folders.update(
-        (p if p.is_dir() else p.parent).name for p in paths if p.is_dir() or p.name.upper() == "DICOMDIR"
-    )
-    _opened_folders.discard("")
+    for p in paths:  # typed, dropped or chosen: in teaching mode none of its folders is shown
+        remember_case_path(p)
     with warnings.catch_warnings(record=True) as caught:  # shown once below, not by napari's warning hook too
         warnings.simplefilter("always")
         try:
@@ -332,12 +313,15 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
         if str(vol.metadata.get("BurnedInAnnotation", "")).upper() == "YES":
             _notify("warning", f"{vol.label}: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient "
                     "text. Teaching mode covers the text it detects; detection is a helper, not a guarantee: "
-                    "check before sharing pictures (miss-imaging snapshot/deidentify --blank x0,y0,x1,y1).")
+                    "check before sharing pictures (miss-imaging snapshot/deidentify --blank row0,col0,row1,col1).")
         if ld[1]["metadata"].get(NOTE_KEY):  # one plain sentence; the details are in the Series browser's info
             _notify("info", resample_notice(vol))
     # core warnings not already listed on a volume (pydicom's own chatter stays in the log)
+    from ._teaching import strip_folders
+
+    listed = {strip_folders(m) for v in volumes for m in v.warnings}  # warnings are emitted redacted in teaching mode
     loose = [str(w.message) for w in caught if issubclass(w.category, MissImagingWarning)
-             and not any(str(w.message) in v.warnings for v in volumes)]
+             and strip_folders(str(w.message)) not in listed]
     if layers:  # with nothing loaded, the problems go into the one error message below
         for m in problems + loose:
             _notify("warning", m)

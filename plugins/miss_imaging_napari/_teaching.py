@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -216,15 +215,14 @@ def hide_sources(viewer: Any, hide: bool) -> None:
 
 
 # an absolute path's folders: "/" (or "~/", "C:\\") not inside a word, then segments that may hold spaces
-_FOLDERS = re.compile(r"(?:(?<![\w.])~?/|\b[A-Za-z]:[\\/])(?:[^\n/\\:;,()'\"]+[/\\])+")
-
-
 def strip_folders(text: str, teaching: bool | None = None) -> str:
-    """`text` with the folder part of every absolute path removed in teaching mode (file names stay).
+    """`text` without the case's folders in teaching mode (file names stay): :func:`miss_imaging.redact.redact_paths`.
 
     Messages name the file they are about; case folders are often named after
-    the patient (``/cases/DOE_JOHN_12345/IM0001``), so in teaching mode only
-    ``IM0001`` is shown.  `teaching` defaults to the saved mode.
+    the patient (``/cases/DOE_JOHN_12345/IM0001``, or typed relative,
+    ``DOE_JOHN_12345/CT/IM0001``), so in teaching mode only ``IM0001`` is
+    shown, and an opened folder's own name reads ``<case folder>``.
+    `teaching` defaults to the saved mode.
 
     Examples
     --------
@@ -233,9 +231,11 @@ def strip_folders(text: str, teaching: bool | None = None) -> str:
     >>> strip_folders("/cases/DOE_JOHN/IM1: x", teaching=False)
     '/cases/DOE_JOHN/IM1: x'
     """
+    from miss_imaging.redact import redact_paths
+
     if teaching is None:
         teaching = settings.get_teaching_mode()
-    return _FOLDERS.sub("", text) if teaching else text
+    return redact_paths(text) if teaching else text
 
 
 def update(viewer: Any) -> None:

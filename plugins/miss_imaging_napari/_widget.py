@@ -230,15 +230,17 @@ class SeriesWidget(QWidget):
         from napari.utils.notifications import show_warning
 
         from miss_imaging.reading.dicom_scan import scan
+        from miss_imaging.redact import remember_case_path
 
+        remember_case_path(folder)  # chosen in the dialog: in teaching mode none of its folders is shown
         try:
             result = scan(folder)
         except Exception as e:
-            show_warning(f"Could not scan {folder}: {e}")
+            show_warning(_shown(f"Could not scan {folder}: {e}"))
             return
         self._mode = "folder"
         self._scanned = list(result)
-        self.source_label.setText(f"Series in {folder} ({len(result.skipped)} file(s) skipped)")
+        self.source_label.setText(_shown(f"Series in {folder} ({len(result.skipped)} file(s) skipped)"))
         self._fill([series_row(s) for s in self._scanned])
         self.open_button.setEnabled(bool(self._scanned))
         self._skipped_text = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
@@ -309,13 +311,13 @@ class SeriesWidget(QWidget):
             vol = load(s)
             data, kw, kind = layer_data(vol)
         except Exception as e:
-            show_error(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}")
+            show_error(_shown(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}"))
             return
         self.viewer.add_image(data, **kw)
         for w in vol.warnings:
-            show_warning(f"{vol.label}: {w}")
+            show_warning(_shown(f"{vol.label}: {w}"))
         if kw["metadata"].get(NOTE_KEY):
-            show_info(resample_notice(vol))
+            show_info(_shown(resample_notice(vol)))
         attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:

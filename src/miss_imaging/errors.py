@@ -16,6 +16,7 @@ __all__ = [
     "MissImagingError",
     "NotDicomError",
     "TruncatedFileError",
+    "MalformedDicomError",
     "MissingTagError",
     "PixelDataError",
     "UnsupportedTransferSyntaxError",
@@ -60,6 +61,10 @@ class TruncatedFileError(MissImagingError, OSError):
     """The file ends before the data it announces."""
 
 
+class MalformedDicomError(MissImagingError, ValueError):
+    """The file's structure cannot be parsed (sequences nested absurdly deep, items that do not fit)."""
+
+
 class MissingTagError(MissImagingError, ValueError):
     """A type 1 attribute needed for geometry or pixels is absent."""
 
@@ -101,6 +106,16 @@ class MissImagingWarning(UserWarning):
 
 
 def warn_and_log(message: str, *, stacklevel: int = 2) -> None:
-    """Send `message` to the ``miss_imaging`` logger and to ``warnings``."""
+    """Send `message` to the ``miss_imaging`` logger and to ``warnings``.
+
+    Both may reach a terminal (Python prints unhandled warnings and, with no
+    handler configured, log records to stderr): in teaching mode the case's
+    folders are left out (:func:`miss_imaging.redact.redact_paths`).
+    """
+    from miss_imaging.redact import redact_paths
+    from miss_imaging.settings import get_teaching_mode
+
+    if get_teaching_mode():
+        message = redact_paths(message)
     logger.warning(message)
     warnings.warn(message, MissImagingWarning, stacklevel=stacklevel + 1)

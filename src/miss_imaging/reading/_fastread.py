@@ -31,6 +31,8 @@ from pydicom.tag import BaseTag
 
 __all__ = [
     "HeaderTruncated",
+    "HeaderTooDeep",
+    "MAX_SEQUENCE_DEPTH",
     "RawHeader",
     "walk_header",
     "IMPLICIT_LE",
@@ -51,6 +53,9 @@ _SEQ_END = 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 # Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2)
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+# Deeper nesting than any IOD needs (SR content trees stay well below); deeper is damaged or hostile,
+# and parsing it recursively (as pydicom does) would exhaust Python's stack.
+MAX_SEQUENCE_DEPTH = 64
 _FIRST_READ = 8192  # bytes; typical CT/XA headers are 1-6 KiB
 _HH = struct.Struct("<HH")
 _I = struct.Struct("<I")
@@ -60,6 +65,10 @@ _HHI = struct.Struct("<HHI")
 
 class HeaderTruncated(Exception):
     """A Part 10 file (DICM prefix) that ends in the middle of a header element."""
+
+
+class HeaderTooDeep(Exception):
+    """Sequences nested deeper than :data:`MAX_SEQUENCE_DEPTH` (damaged or hostile file)."""
 
 
 class _Short(Exception):
@@ -175,8 +184,10 @@ def _raw_elements(buf: bytes, positions: dict, implicit: bool) -> dict:
     return out
 
 
-def _skip_undefined(buf: bytes, pos: int, implicit: bool) -> int:
+def _skip_undefined(buf: bytes, pos: int, implicit: bool, depth: int = 1) -> int:
     """Position just after the Sequence Delimitation Item of an undefined-length value."""
+    if depth > MAX_SEQUENCE_DEPTH:
+        raise HeaderTooDeep(f"sequences nested more than {MAX_SEQUENCE_DEPTH} deep (at byte {pos})")
     n = len(buf)
     while True:
         if pos + 8 > n:
@@ -190,14 +201,14 @@ def _skip_undefined(buf: bytes, pos: int, implicit: bool) -> int:
         if tag != _ITEM:
             raise _Malformed(f"unexpected tag {tag:08X} inside a sequence")
         if length == _UNDEFINED:
-            pos = _walk_item(buf, pos, implicit)
+            pos = _walk_item(buf, pos, implicit, depth)
         else:
             pos += length
             if pos > n:
                 raise _Short
 
 
-def _walk_item(buf: bytes, pos: int, implicit: bool) -> int:
+def _walk_item(buf: bytes, pos: int, implicit: bool, depth: int) -> int:
     """Skip the elements of an undefined-length item; position after its delimiter."""
     n = len(buf)
     while True:
@@ -208,7 +219,7 @@ def _walk_item(buf: bytes, pos: int, implicit: bool) -> int:
             return pos + 8
         pos, vr, length = _element_header(buf, pos, implicit)
         if length == _UNDEFINED:
-            pos = _skip_undefined(buf, pos, implicit or vr == b"UN")
+            pos = _skip_undefined(buf, pos, implicit or vr == b"UN", depth + 1)
         else:
             pos += length
             if pos > n:

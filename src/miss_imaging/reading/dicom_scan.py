@@ -19,9 +19,10 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 
-from miss_imaging.reading._fastread import HeaderTruncated, RawHeader, walk_header
+from miss_imaging.reading._fastread import HeaderTooDeep, HeaderTruncated, RawHeader, walk_header
 from miss_imaging.reading._header import FileHeader, header_from_dataset
-from miss_imaging.errors import MissImagingError, NotDicomError, TruncatedFileError
+from miss_imaging._structure import check_sequences, parse_failure, pydicom_warnings_named
+from miss_imaging.errors import MalformedDicomError, MissImagingError, NotDicomError, TruncatedFileError
 from miss_imaging.model import ScanResult
 
 __all__ = ["scan", "read_header", "iter_files"]
@@ -61,8 +62,11 @@ def _pydicom_header(path: Path) -> tuple[Dataset, str]:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
             if 0x00080016 not in ds._dict and 0x00280010 not in ds._dict:
                 raise NotDicomError("not a DICOM file (no DICM prefix, no SOP Class or Rows)", path=path) from None
+        check_sequences(ds, path)  # pydicom parses sequences lazily: damage surfaces now, named
     except MissImagingError:
         raise
+    except RecursionError as exc:
+        raise parse_failure(exc, path) from None
     except (EOFError, struct.error) as exc:
         raise TruncatedFileError(f"truncated: the header ends early ({exc})", path=path) from None
     except Exception as exc:  # pydicom raises many types on garbage
@@ -94,6 +98,8 @@ def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> 
         raw = walk_header(p, tsrc)
     except HeaderTruncated as exc:
         raise TruncatedFileError(f"truncated: {exc}", path=p) from None
+    except HeaderTooDeep as exc:
+        raise MalformedDicomError(f"{exc}; the file is damaged or hostile", path=p) from None
     except OSError as exc:
         raise NotDicomError(f"cannot be read ({exc.strerror or exc})", path=p) from None
     if raw is not None:
@@ -108,7 +114,8 @@ def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> 
     # stop_before_pixels hides Pixel Data; image attributes stand in for it and
     # its length is checked when the pixels are decoded
     has_pixels = 0x00280010 in ds._dict
-    return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
+    with pydicom_warnings_named(p, ds):
+        return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
 
 
 def scan(path: str | os.PathLike) -> ScanResult:

@@ -25,6 +25,7 @@ import numpy as np
 from miss_imaging.reading import _attributes as attrs
 from miss_imaging.reading._header import FileHeader, floats, text
 from miss_imaging.reading._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
+from miss_imaging._structure import parse_failure, pydicom_warnings_named
 from miss_imaging.reading.dicom_scan import scan
 from miss_imaging.reading.enhanced import frame_facts
 from miss_imaging.errors import (
@@ -315,9 +316,15 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
     tag pydicom names) instead of escaping as a bare ValueError or the like.
     """
     try:
-        return _build_volume(plan, info, lazy, extra)
+        h0 = plan.headers[0]
+        with pydicom_warnings_named(h0.path, h0.dataset) as named:
+            vol = _build_volume(plan, info, lazy, extra)
+        vol.warnings.extend(named)
+        return vol
     except MissImagingError:
         raise
+    except (OSError, EOFError, RecursionError) as exc:  # a damaged sequence, parsed on first access
+        raise parse_failure(exc, plan.headers[0].path) from exc
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, NotImplementedError, struct.error) as exc:
         found = re.search(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)", str(exc))
         tag = f"({found.group(1).upper()},{found.group(2).upper()})" if found else None

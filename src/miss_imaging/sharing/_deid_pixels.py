@@ -17,7 +17,15 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from miss_imaging.errors import MissImagingError
 
-__all__ = ["normalize_regions", "blank_regions_in", "ensure_writable_syntax"]
+__all__ = ["normalize_regions", "blank_regions_in", "ensure_writable_syntax", "BOX_CONVENTION", "format_box"]
+
+#: The one rectangle convention of the project, read (``--blank``, ``blank_regions``) and printed alike.
+BOX_CONVENTION = "row0,col0,row1,col1: 0-based pixel indices, rows down, columns right, end excluded"
+
+
+def format_box(box: Sequence[int]) -> str:
+    """``row0,col0,row1,col1`` (see :data:`BOX_CONVENTION`): what ``--blank`` takes, ready to paste."""
+    return ",".join(str(int(v)) for v in box)
 
 
 def normalize_regions(regions: Iterable[Sequence[int]] | None) -> tuple[tuple[int, int, int, int], ...]:

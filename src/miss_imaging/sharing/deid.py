@@ -45,6 +45,7 @@ are named ``IM00001.dcm`` ... (source names may carry identifiers).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -63,11 +64,12 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from miss_imaging import __version__
-from miss_imaging.sharing._deid_pixels import blank_regions_in, ensure_writable_syntax, normalize_regions
+from miss_imaging.sharing._deid_pixels import BOX_CONVENTION, blank_regions_in, ensure_writable_syntax, format_box, normalize_regions
 from miss_imaging.sharing._deid_table import TABLE_E1_1
 from miss_imaging.sharing._identifiers import find_identifiers, identifier_variants, patient_identifiers
+from miss_imaging._structure import check_sequences, parse_failure, pydicom_warnings_named
 from miss_imaging.reading.dicom_scan import read_header
-from miss_imaging.errors import MissImagingError, NotDicomError
+from miss_imaging.errors import MissImagingError, NotDicomError, PixelDataError
 
 __all__ = [
     "IDENTIFYING_KEYWORDS",
@@ -247,7 +249,8 @@ class DeidReport:
             if self.auto_regions:
                 boxes = sorted({b for regs in self.auto_regions.values() for b in regs})
                 lines.append(f"burned-in text found and blanked in {len(self.auto_regions)} file(s) "
-                             f"(row0, col0, row1, col1: {boxes}); check the images before sharing")
+                             f"({BOX_CONVENTION}: {' '.join(format_box(b) for b in boxes)}); "
+                             "check the images before sharing")
             if missed and not self.blanked_regions:
                 lines.append(
                     f"WARNING: BurnedInAnnotation = YES in {len(missed)} file(s) where no text was found "
@@ -608,9 +611,9 @@ def deidentify_series(
             # the loader's header check: not DICOM, truncated, empty or wrong-length Pixel Data -> skipped
             read_header(path)
             head = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+            check_sequences(head, path)  # every sequence is copied: damaged or absurdly deep ones are named now
         except Exception as exc:  # unreadable, truncated, not DICOM
-            why = str(exc) if isinstance(exc, MissImagingError) else f"not readable as DICOM: {exc}"
-            report.skipped.append((path, why))
+            report.skipped.append((path, str(parse_failure(exc, path))))
             continue
         if "Rows" not in head or ("SOPClassUID" not in head and "SOPInstanceUID" not in head):
             report.skipped.append((path, "not a DICOM image (no Rows or SOP attributes)"))
@@ -620,6 +623,8 @@ def deidentify_series(
         chosen.append(path)
     if not chosen:
         what = "no DICOM image to export" + (f" with SeriesInstanceUID {series_uid}" if series_uid else "")
+        if report.skipped and series_uid is None:
+            what += f" ({len(report.skipped)} file(s) skipped; first: {report.skipped[0][1]})"
         raise NotDicomError(what, path=Path(src) if isinstance(src, (str, Path)) else None)
 
     # pass 2: one file at a time (never the whole series in memory); on failure remove what was written
@@ -627,18 +632,33 @@ def deidentify_series(
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         for path in chosen:
-            ds = pydicom.dcmread(path, force=True)
-            if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-                report.skipped.append((path, "no pixel data (not an image object)"))
-                continue
-            target = out_dir / f"IM{len(report.files_written) + 1:05d}.dcm"
-            _export_one(ds, path, target, regions, options, uids, report)
+            try:
+                ds = pydicom.dcmread(path, force=True)
+                if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+                    report.skipped.append((path, "no pixel data (not an image object)"))
+                    continue
+                target = out_dir / f"IM{len(report.files_written) + 1:05d}.dcm"
+                original = functools.partial(pydicom.dcmread, path, force=True, stop_before_pixels=True)
+                with pydicom_warnings_named(path, original) as named:
+                    _export_one(ds, path, target, regions, options, uids, report)
+                report.warnings.extend(m for m in named if m not in report.warnings)
+            except (MissImagingError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # noqa: BLE001 - pydicom's many types on a damaged file: named instead
+                raise parse_failure(exc, path) from exc
     except BaseException:
         for f in report.files_written:
             f.unlink(missing_ok=True)
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
+    if not report.files_written:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        first = report.skipped[0] if report.skipped else None
+        raise PixelDataError("no DICOM image to export: no file has (7FE0,0010) Pixel Data"
+                             + (f" (first skipped: {first[0].name}: {first[1]})" if first else ""),
+                             path=Path(src) if isinstance(src, (str, Path)) else None, tag="(7FE0,0010) PixelData")
     report.uid_map_size = len(uids)
     if report.burned_in_annotation and not regions and len(report.auto_regions) < len(report.burned_in_files):
         report.warnings.append(
