@@ -220,29 +220,23 @@ def _state(h: FileHeader, tag: str) -> str:
     return "missing" if value is None else f"malformed ({', '.join(f'{v:g}' for v in value)})"
 
 
-def _volume_plans(hs: list[FileHeader], uid: str) -> list[StackPlan]:
-    """Split, sort and check the single-frame slices of one series."""
-    plans: list[StackPlan] = []
-    problems = {id(h): _placement_problem(h) for h in hs}
-    missing = [h for h in hs if problems[id(h)]]
-    usable = [h for h in hs if not problems[id(h)]]
-    notes: list[str] = []
-    if missing:
-        tag = problems[id(missing[0])]
-        msg = f"{_names(missing)}: {tag} missing or malformed; left out of the volume (its position is unknown)"
-        if not usable and len(missing) == 1:
-            # one picture without patient geometry (e.g. a lone slice): shown in its own pixel frame
-            return [StackPlan("projection", missing, warnings=[msg.replace("left out of the volume", "shown as a 2-D image "
-                                                                       "without patient coordinates")])]
-        if not usable:
-            err = MissingTagError(
-                f"{tag} {_state(missing[0], tag)} in every slice of series {uid or '(no UID)'}: cannot place the slices "
-                "in patient space",
-                path=missing[0].path,
-                tag=tag,
-            )
-            return [StackPlan("volume", sorted(missing, key=lambda h: str(h.path)), warnings=[str(err)], error=err)]
-        notes.append(msg)
+def _unplaceable(missing: list[FileHeader], tag: str, msg: str, uid: str) -> StackPlan:
+    """The plan of a series none of whose slices can be placed in patient space."""
+    if len(missing) == 1:
+        # one picture without patient geometry (e.g. a lone slice): shown in its own pixel frame
+        return StackPlan("projection", missing, warnings=[msg.replace("left out of the volume", "shown as a 2-D image "
+                                                                      "without patient coordinates")])
+    err = MissingTagError(
+        f"{tag} {_state(missing[0], tag)} in every slice of series {uid or '(no UID)'}: cannot place the slices "
+        "in patient space",
+        path=missing[0].path,
+        tag=tag,
+    )
+    return StackPlan("volume", sorted(missing, key=lambda h: str(h.path)), warnings=[str(err)], error=err)
+
+
+def _size_and_spacing_groups(usable: list[FileHeader], notes: list[str]) -> list[list[FileHeader]]:
+    """Slices split by Rows x Columns, then by PixelSpacing (rule 4); each split is noted."""
     # split by rows/columns: the largest group is the volume, the others separate series
     by_size: dict[tuple[int, int], list[FileHeader]] = defaultdict(list)
     for h in usable:
@@ -266,7 +260,23 @@ def _volume_plans(hs: list[FileHeader], uid: str) -> list[StackPlan]:
                 f"{_spacing_text(groups[0][0])}; loaded as a separate series"
             )
         split.extend(groups)
-    size_groups = split
+    return split
+
+
+def _volume_plans(hs: list[FileHeader], uid: str) -> list[StackPlan]:
+    """Split, sort and check the single-frame slices of one series."""
+    plans: list[StackPlan] = []
+    problems = {id(h): _placement_problem(h) for h in hs}
+    missing = [h for h in hs if problems[id(h)]]
+    usable = [h for h in hs if not problems[id(h)]]
+    notes: list[str] = []
+    if missing:
+        tag = problems[id(missing[0])]
+        msg = f"{_names(missing)}: {tag} missing or malformed; left out of the volume (its position is unknown)"
+        if not usable:
+            return [_unplaceable(missing, tag, msg, uid)]
+        notes.append(msg)
+    size_groups = _size_and_spacing_groups(usable, notes)
     for gi, sg in enumerate(size_groups):
         ori_groups = _orientation_groups(sg)
         for oi, og in enumerate(ori_groups):
@@ -436,6 +446,56 @@ def _info(plan: StackPlan) -> SeriesInfo:
     )
 
 
+def _series_plans(uid: str, hs: list[FileHeader]) -> list[StackPlan]:
+    """Rules 2, 3 and 7 for the files of one SeriesInstanceUID (rules 4-6 in :func:`_volume_plans`)."""
+    plans: list[StackPlan] = []
+    colour = [h for h in hs if not h.is_mono]
+    if colour:
+        plans.append(
+            StackPlan(
+                "other",
+                colour,
+                reason="colour",
+                warnings=[
+                    f"{_names(colour)}: (0028,0004) PhotometricInterpretation {colour[0].photometric} "
+                    "(colour) is not supported: not loaded"
+                ],
+            )
+        )
+    loc = [h for h in hs if h.is_mono and h.is_localizer]
+    if loc:
+        plans.append(
+            StackPlan(
+                "other",
+                sorted(loc, key=lambda h: str(h.path)),
+                iop=loc[0].iop,
+                reason="localizer",
+                warnings=[
+                    f"{_names(loc)}: localizer/scout ((0008,0008) ImageType LOCALIZER): never part of a volume"
+                ],
+            )
+        )
+    rest = [h for h in hs if h.is_mono and not h.is_localizer]
+    one_frame = [h for h in rest if h.enhanced and h.frames == 1 and h.kind == "volume"]
+    if len(one_frame) > 1:
+        # some exporters write an enhanced series one frame per file: each file's functional
+        # groups place its frame, so those files are slices of one stack, not N series
+        one_frame = [h for h in one_frame if _flatten_enhanced(h)]
+    else:
+        one_frame = []
+    multi = [h for h in rest if (h.frames > 1 or h.enhanced) and h not in one_frame]
+    for h in multi:
+        plans.append(StackPlan(h.kind, [h]))
+    single = [h for h in rest if not (h.frames > 1 or h.enhanced) or h in one_frame]
+    vols = [h for h in single if h.kind == "volume"]
+    projs = [h for h in single if h.kind == "projection"]
+    if vols:
+        plans.extend(_volume_plans(vols, uid))
+    if projs:
+        plans.extend(_projection_plans(projs))
+    return plans
+
+
 def assemble(headers: list[FileHeader]) -> list[SeriesInfo]:
     """Group, split and order file headers into series (rules in the module docstring).
 
@@ -449,52 +509,7 @@ def assemble(headers: list[FileHeader]) -> list[SeriesInfo]:
     by_uid: dict[str, list[FileHeader]] = defaultdict(list)
     for h in headers:
         by_uid[h.series_uid].append(h)
-    plans: list[StackPlan] = []
-    for uid, hs in by_uid.items():
-        colour = [h for h in hs if not h.is_mono]
-        if colour:
-            plans.append(
-                StackPlan(
-                    "other",
-                    colour,
-                    reason="colour",
-                    warnings=[
-                        f"{_names(colour)}: (0028,0004) PhotometricInterpretation {colour[0].photometric} "
-                        "(colour) is not supported: not loaded"
-                    ],
-                )
-            )
-        loc = [h for h in hs if h.is_mono and h.is_localizer]
-        if loc:
-            plans.append(
-                StackPlan(
-                    "other",
-                    sorted(loc, key=lambda h: str(h.path)),
-                    iop=loc[0].iop,
-                    reason="localizer",
-                    warnings=[
-                        f"{_names(loc)}: localizer/scout ((0008,0008) ImageType LOCALIZER): never part of a volume"
-                    ],
-                )
-            )
-        rest = [h for h in hs if h.is_mono and not h.is_localizer]
-        one_frame = [h for h in rest if h.enhanced and h.frames == 1 and h.kind == "volume"]
-        if len(one_frame) > 1:
-            # some exporters write an enhanced series one frame per file: each file's functional
-            # groups place its frame, so those files are slices of one stack, not N series
-            one_frame = [h for h in one_frame if _flatten_enhanced(h)]
-        else:
-            one_frame = []
-        multi = [h for h in rest if (h.frames > 1 or h.enhanced) and h not in one_frame]
-        for h in multi:
-            plans.append(StackPlan(h.kind, [h]))
-        single = [h for h in rest if not (h.frames > 1 or h.enhanced) or h in one_frame]
-        vols = [h for h in single if h.kind == "volume"]
-        projs = [h for h in single if h.kind == "projection"]
-        if vols:
-            plans.extend(_volume_plans(vols, uid))
-        if projs:
-            plans.extend(_projection_plans(projs))
+    plans = [p for uid, hs in by_uid.items() for p in _series_plans(uid, hs)]
     for p in plans:
         p.warnings = [w for h in p.headers for w in h.warnings] + p.warnings
     infos = [_info(p) for p in plans]
