@@ -14,7 +14,7 @@ import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -193,7 +193,7 @@ class FileHeader:
         return self.samples == 1 and self.photometric in ("MONOCHROME1", "MONOCHROME2")
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Literal["volume", "projection", "other"]:
         """``volume``, ``projection`` or ``other`` (localizer, colour)."""
         if not self.is_mono or self.is_localizer:
             return "other"

@@ -46,7 +46,7 @@ from miss_imaging.errors import (
     warn_and_log,
 )
 from miss_imaging.spatial.geometry import StackGeometry, plane_affine
-from miss_imaging.model import ImageVolume, ProjectionTags, ScanResult, SeriesInfo
+from miss_imaging.model import ImageVolume, Kind, ProjectionTags, ScanResult, SeriesInfo
 from miss_imaging.reading.series import StackPlan, assemble, check_spacing, frame_stack
 
 __all__ = ["load", "load_all", "plan_of", "LoadResult", "LAZY_THRESHOLD_BYTES"]
@@ -368,7 +368,7 @@ def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: l
     _check_loadable(plan)
     h0: FileHeader = plan.headers[0]
     ds = h0.dataset
-    kind = "volume" if plan.kind == "volume" else "projection"
+    kind: Kind = "volume" if plan.kind == "volume" else "projection"
     warnings = list(plan.warnings)
     multi = len(plan.headers) == 1 and (h0.frames > 1 or h0.enhanced)
     sources, placement = (_multiframe_sources if multi else _slice_sources)(plan, kind, warnings)
@@ -384,9 +384,8 @@ def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: l
         calibration = VOLUME_CALIBRATION
     else:
         projection, affine, calibration = _projection_frame(plan, ds, len(sources), multi, warnings)
-    spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
-    if kind == "projection":
-        spacing = (1.0, spacing[1], spacing[2])  # axis 0 counts frames
+    s0, s1, s2 = (float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+    spacing = (1.0 if kind == "projection" else s0, s1, s2)  # a projection's axis 0 counts frames
     file_windows, file_luts, metadata = _display(h0, sources[0], warnings)
     all_warnings = warnings + extra
     for w in all_warnings:

@@ -194,7 +194,7 @@ def _sort_stack(hs: list[FileHeader], iop: tuple[float, ...]) -> tuple[list[File
     return [hs[k] for k in order], d[order]
 
 
-def _repeats(d: Sequence[float]) -> list[tuple[int, int]]:
+def _repeats(d: Sequence[float] | npt.NDArray[np.float64]) -> list[tuple[int, int]]:
     """``(k, kept)`` for each position of sorted `d` within DUPLICATE_ATOL_MM of the last kept one."""
     pairs = []
     last = 0
