@@ -130,10 +130,14 @@ def test_deidentification_options_from_the_command_line(tmp_path, capsys, flag, 
 
 @pytest.mark.parametrize("flag, mode", [("--teaching", True), ("--no-teaching", False)])
 def test_info_accepts_teaching_flags(ct, capsys, flag, mode):
+    from miss_imaging import settings
     from miss_imaging.settings import get_teaching_mode
 
-    code, out, _ = _run(["info", str(ct), flag], capsys)
-    assert code == 0 and get_teaching_mode() is mode and "CT synthetic #2" in out
+    try:
+        code, out, _ = _run(["info", str(ct), flag], capsys)
+        assert code == 0 and get_teaching_mode() is mode and "CT synthetic #2" in out
+    finally:
+        settings.set_teaching_mode(True)  # persisted: the default for the tests that follow
 
 
 # -- item 9: one rectangle convention ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ SECRETS = ("DOE_JOHN_1961", "CT_INTRAOP")
 @pytest.fixture
 def case(tmp_path, monkeypatch) -> tuple[Path, str]:
     """``<tmp>/cases/DOE_JOHN_1961/CT_INTRAOP``: a CT series, a truncated file and a non-DICOM file; cwd = cases."""
+    settings.set_teaching_mode(True)
     folder = tmp_path / "cases" / "DOE_JOHN_1961" / "CT_INTRAOP"
     paths, _ = ct_slices(folder, phantom(4))
     data = paths[1].read_bytes()

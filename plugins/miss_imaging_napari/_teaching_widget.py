@@ -565,8 +565,11 @@ class TeachingWidget(QWidget):
         except Exception as exc:
             from napari.utils.notifications import show_error
 
-            self.status.setText(f"failed: {exc}")
-            show_error(str(exc))
+            from ._teaching import strip_folders
+
+            message = strip_folders(str(exc))  # errors name the source file: no case folder in teaching mode
+            self.status.setText(f"failed: {message}")
+            show_error(message)
 
     def _ask_export(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Empty folder for the de-identified copy")

@@ -243,7 +243,8 @@ class SeriesWidget(QWidget):
         self.source_label.setText(_shown(f"Series in {folder} ({len(result.skipped)} file(s) skipped)"))
         self._fill([series_row(s) for s in self._scanned])
         self.open_button.setEnabled(bool(self._scanned))
-        self._skipped_text = "\n".join(f"skipped {p.name}: {why}" for p, why in result.skipped)
+        self._skipped_text = "\n".join(f"skipped {why}" if why.startswith(str(p)) else f"skipped {p.name}: {why}"
+                                       for p, why in result.skipped)  # reasons usually start with the path
         self.info.setPlainText(_shown(self._skipped_text) or "Select a series and press Open selected.")
         if self._scanned:
             self.table.selectRow(0)

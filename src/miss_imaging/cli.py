@@ -297,9 +297,11 @@ def _render(vol: ImageVolume, index: int | None, **kwargs: Any) -> Any:
     try:
         return render_slice(vol, index, **kwargs)
     except ValueError as e:
-        found = re.search(r"outside 0\.\.(-?\d+)", str(e))
-        if index is None or not found:
+        if index is None or "outside" not in str(e):
             raise
+        found = re.search(r"outside 0\.\.(-?\d+)", str(e))
+        if not found:
+            raise UsageError(f"--slice {index}: {e}") from None
         what = "slice" if vol.kind == "volume" else "frame"
         raise UsageError(f"--slice {index}: {vol.label} has {int(found.group(1)) + 1} {what}s, "
                          f"numbered 0..{found.group(1)}") from None
@@ -596,7 +598,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(_one_line(args.command, e), file=sys.stderr)
         return 2
-    except (MissImagingError, FileNotFoundError) as e:
+    except (MissImagingError, OSError) as e:  # OSError: a file that cannot be read or written (named by Python)
         print(_one_line(args.command, e), file=sys.stderr)
         return 1
 

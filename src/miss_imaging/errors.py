@@ -105,6 +105,9 @@ class MissImagingWarning(UserWarning):
     """A problem that was handled but that the user must know about."""
 
 
+_reading_mode = False
+
+
 def warn_and_log(message: str, *, stacklevel: int = 2) -> None:
     """Send `message` to the ``miss_imaging`` logger and to ``warnings``.
 
@@ -112,10 +115,18 @@ def warn_and_log(message: str, *, stacklevel: int = 2) -> None:
     handler configured, log records to stderr): in teaching mode the case's
     folders are left out (:func:`miss_imaging.redact.redact_paths`).
     """
+    global _reading_mode
+    if _reading_mode:  # reading the mode warned (corrupt settings file): the outer call reports the same problem
+        return
     from miss_imaging.redact import redact_paths
     from miss_imaging.settings import get_teaching_mode
 
-    if get_teaching_mode():
+    _reading_mode = True
+    try:
+        teaching = get_teaching_mode()
+    finally:
+        _reading_mode = False
+    if teaching:
         message = redact_paths(message)
     logger.warning(message)
     warnings.warn(message, MissImagingWarning, stacklevel=stacklevel + 1)
