@@ -121,7 +121,7 @@ def test_environment_failure_is_retried_and_data_failure_recorded(tmp_path: Path
     assert Manifest(out / "private" / "done").keys() == set()  # nothing recorded: the next run retries
     (out / "private" / "tmp").unlink()
     second = {r["status"]: r for r in (deidentify_study(j, str(out), key, DeidOptions()) for j in jobs)}
-    assert set(second) == {"done", "error"} and second["error"]["kind"] == "RuntimeError"
+    assert set(second) == {"done", "error"} and second["error"]["kind"] == "PixelDataError"
     assert Manifest(out / "private" / "done").keys() == {j.content_key for j in jobs}
     assert patient(1)["folder"] not in second["error"]["reason"]
 

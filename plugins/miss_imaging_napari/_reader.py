@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from miss_imaging.errors import MissImagingError, MissImagingWarning
+from miss_imaging.errors import MissImagingWarning
 from miss_imaging.redact import remember_case_path
 
 from ._layers import NOTE_KEY, VOLUME_KEY, layer_data, resample_notice
@@ -203,35 +203,34 @@ def _warn_mixed_axes(volumes: list[Any]) -> None:
 # -- reading ----------------------------------------------------------------------------------------------------------
 
 
-def _estimated_bytes(series: Any) -> int:
-    return int(series.n_frames) * int(series.rows) * int(series.columns) * 2
+class _ProgressBar:
+    """A napari progress bar fed by :func:`miss_imaging.load_all`'s ``progress=`` callback.
 
-
-def _scan(paths: list[Path]) -> Any:
-    """:func:`miss_imaging.scan` of one path, or of several scanned together.
-
-    Several paths (napari's stack / multi-selection of slice files) are read
-    as one set of headers, so that slices of one series selected one by one
-    still form one volume.
+    Shown only when the load is estimated at more than :data:`PROGRESS_BYTES`
+    (shorter loads would only flash a bar).
     """
-    from miss_imaging.reading.dicom_scan import iter_files, read_header, scan
-    from miss_imaging.model import ScanResult
-    from miss_imaging.reading.series import assemble
 
-    if len(paths) == 1:
-        return scan(paths[0])
-    headers, skipped = [], []
-    for p in paths:
-        for f in iter_files(p):
-            try:
-                headers.append(read_header(f))
-            except MissImagingError as e:
-                skipped.append((f, str(e)))
-    return ScanResult(assemble(headers), skipped)
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if total <= PROGRESS_BYTES:
+            return
+        if self._bar is None:
+            from napari.utils import progress
+
+            self._bar = progress(total=total, desc="Loading DICOM")
+        self._bar.update(done - self._bar.n)
+        if label:
+            self._bar.set_description(f"Loading {label}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
-    """Scan `paths` and load every image series.
+    """Every image series under `paths` (scanned as one set of files, so slices picked one by one form one volume).
 
     Returns
     -------
@@ -241,37 +240,14 @@ def _load_series(paths: list[Path]) -> tuple[list[Any], list[str], list[str]]:
     infos : list of str
         Series deliberately not shown (localizers, non-image objects).
     """
-    from napari.utils import progress
+    import miss_imaging
 
-    from miss_imaging.reading.loader import load
-
-    found: list[Any] = []
-    infos: list[str] = []
-    result = _scan(paths)
-    problems = [reason if reason.startswith(str(path)) else f"{path}: {reason}" for path, reason in result.skipped]
-    for s in result:
-        if s.kind in ("volume", "projection"):
-            found.append(s)
-        else:
-            infos.append(f"{s.label}: not shown ({s.kind}: {s.n_files} file(s), e.g. {s.files[0].name})")
-    volumes = []
-    big = sum(_estimated_bytes(s) for s in found) > PROGRESS_BYTES
-    it = progress(found, desc="Loading DICOM") if big else found
+    bar = _ProgressBar()
     try:
-        for s in it:
-            if big:
-                it.set_description(f"Loading {s.label}")
-            try:
-                volumes.append(load(s))
-            except MissImagingError as e:
-                problems.append(str(e))
-            except (OSError, ValueError, MemoryError) as e:  # decoder failures not yet wrapped by the loader
-                where = s.files[0] if s.files else s.label
-                problems.append(f"{where}: {type(e).__name__}: {e}")
+        result = miss_imaging.load_all(paths, progress=bar, errors="collect")
     finally:
-        if big:
-            it.close()
-    return volumes, problems, infos
+        bar.close()
+    return list(result), result.problems, result.not_shown
 
 
 def read_dicom(path: PathOrPaths) -> list[LayerData]:

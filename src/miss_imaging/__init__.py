@@ -2,9 +2,9 @@
 
 The public API (a contract other tools rely on)::
 
-    scan(path) -> ScanResult (list of SeriesInfo, plus .skipped)
+    scan(path_or_paths, *, progress=None) -> ScanResult (list of SeriesInfo with .plan, plus .skipped)
     load(path_or_series, *, lazy=None) -> ImageVolume
-    load_all(path, *, lazy=None) -> list[ImageVolume]
+    load_all(path_or_paths, *, lazy=None, progress=None, errors="warn") -> LoadResult (list of ImageVolume)
     apply_window(values, center, width, *, function="LINEAR", out_dtype=np.uint8, out=None, invert=False)
     resample(volume, spacing, *, order=1, ...) -> ImageVolume
     reslice(volume, plane, ...) -> ImageVolume

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:  # the model does not import the reading stage at run time
+    from miss_imaging.reading.series import StackPlan
 
 __all__ = ["Window", "ProjectionTags", "ImageVolume", "SeriesInfo", "ScanResult"]
 
@@ -224,6 +227,10 @@ class SeriesInfo:
     ``rows`` x ``columns`` is the in-plane size; ``n_frames`` the total number
     of frames over ``n_files`` files.  ``kind`` is ``"volume"``,
     ``"projection"`` or ``"other"`` (localizers, non-image objects).
+    ``plan`` is how :func:`miss_imaging.load` builds it: the files in array
+    order, their orientation and stack geometry, and what assembly decided
+    (:class:`miss_imaging.reading.series.StackPlan`); None for a SeriesInfo
+    made by hand, whose files are then re-read and assembled when loaded.
     """
 
     series_uid: str
@@ -239,6 +246,7 @@ class SeriesInfo:
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list, repr=False)  # pydicom datasets without pixels
+    plan: StackPlan | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:

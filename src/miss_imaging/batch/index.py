@@ -113,7 +113,7 @@ def _stack(info: SeriesInfo, vol: Any) -> Any:
     """The stack geometry from assembly, or (enhanced multi-frame files) from the loaded volume's frames."""
     from miss_imaging.spatial.geometry import stack_geometry
 
-    geom = getattr(getattr(info, "_plan", None), "geometry", None)
+    geom = info.plan.geometry if info.plan is not None else None
     if geom is not None or vol is None or vol.slice_positions is None:
         return geom
     a = vol.affine[:3, :3]
@@ -162,7 +162,7 @@ def _row(job: StudyJob, info: SeriesInfo, part: int, key: bytes, red: Callable[[
          sizes: dict[Path, int]) -> dict[str, Any]:
     loaded, more, vol = _loaded(info)
     warnings = list(dict.fromkeys(info.warnings + more))
-    plan_headers = getattr(info, "_plan").headers
+    plan_headers = info.plan.headers if info.plan is not None else []
     syntaxes = sorted({h.transfer_syntax for h in plan_headers})
     description = info.description or None
     if description is not None and red(description) != description:

@@ -14,7 +14,7 @@ import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -193,7 +193,7 @@ class FileHeader:
         return self.samples == 1 and self.photometric in ("MONOCHROME1", "MONOCHROME2")
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> Literal["volume", "projection", "other"]:
         """``volume``, ``projection`` or ``other`` (localizer, colour)."""
         if not self.is_mono or self.is_localizer:
             return "other"
@@ -204,6 +204,68 @@ class FileHeader:
         if self.enhanced or self.ipp is not None:
             return "volume"
         return "projection"  # secondary capture and the like: a picture without patient geometry
+
+
+class _Reader:
+    """The three value readers of one file's header: text, US (binary), DS/IS numbers.
+
+    Chosen once per file (this runs for every file of a scan): the fast
+    walker's raw buffer is decoded directly; a pydicom Dataset goes through
+    :func:`text` / :func:`integer` / :func:`floats`.
+    """
+
+    __slots__ = ("s", "u", "f")
+
+    def __init__(self, ds: Source):
+        if isinstance(ds, RawHeader):
+            el, buf = ds.elements, ds.buf
+
+            def s(tag: int) -> str:
+                p = el.get(tag)
+                return buf[p[1] : p[1] + p[2]].decode("latin-1").strip(" \x00") if p else ""
+
+            def u(tag: int, default: int) -> int:
+                p = el.get(tag)
+                return _US.unpack_from(buf, p[1])[0] if p and p[2] >= 2 else default
+
+            def f(tag: int) -> tuple[float, ...] | None:
+                v = s(tag)
+                if not v:
+                    return None
+                try:
+                    return tuple(map(float, v.split("\\")))
+                except ValueError:
+                    return None
+
+        else:
+
+            def s(tag: int) -> str:
+                return text(ds, tag)
+
+            def u(tag: int, default: int) -> int:
+                v = integer(ds, tag, default, binary=True)
+                return default if v is None else v
+
+            def f(tag: int) -> tuple[float, ...] | None:
+                return floats(ds, tag)
+
+        self.s, self.u, self.f = s, u, f
+
+
+class _Dimensions(NamedTuple):
+    rows: int
+    cols: int
+    frames: int
+    samples: int
+    bits: int
+
+    @property
+    def total_bytes(self) -> int:
+        """Pixel Data length (bytes) the dimensions call for."""
+        return (self.rows * self.cols * self.samples * self.bits * self.frames + 7) // 8
+
+    def describe(self) -> str:
+        return f"{self.rows} Rows x {self.cols} Columns x {self.frames} frames x {self.samples} samples x {self.bits} bits"
 
 
 def header_from_dataset(
@@ -227,57 +289,64 @@ def header_from_dataset(
         in {1, 8, 16, 32, 64}, or more than MAX_PIXEL_BYTES of pixels.
     TruncatedFileError
         The file ends before the Pixel Data length it announces.
+    MissingTagError
+        Rescale Slope/Intercept present but not a finite number, or slope 0.
     """
-    # Two tiny accessors chosen once per file: this runs for every file of a scan.
-    if isinstance(ds, RawHeader):
-        el, buf = ds.elements, ds.buf
-
-        def s(tag: int) -> str:
-            p = el.get(tag)
-            return buf[p[1] : p[1] + p[2]].decode("latin-1").strip(" \x00") if p else ""
-
-        def u(tag: int, default: int) -> int:
-            p = el.get(tag)
-            return _US.unpack_from(buf, p[1])[0] if p and p[2] >= 2 else default
-
-        def f(tag: int) -> tuple[float, ...] | None:
-            v = s(tag)
-            if not v:
-                return None
-            try:
-                return tuple(map(float, v.split("\\")))
-            except ValueError:
-                return None
-
-    else:
-
-        def s(tag: int) -> str:
-            return text(ds, tag)
-
-        def u(tag: int, default: int) -> int:
-            v = integer(ds, tag, default, binary=True)
-            return default if v is None else v
-
-        def f(tag: int) -> tuple[float, ...] | None:
-            return floats(ds, tag)
-
+    r = _Reader(ds)
+    s, u, f = r.s, r.u, r.f
     if not has_pixels:
         raise PixelDataError(
             "no (7FE0,0010) Pixel Data: not an image" + (f" (SOP class {s(0x00080016)})" if s(0x00080016) else ""),
             path=path,
             tag="(7FE0,0010) PixelData",
         )
-    rows = u(0x00280010, 0)
-    cols = u(0x00280011, 0)
-    frames_s = s(0x00280008)
+    dims = _dimensions(r, path)
+    photometric = s(0x00280004).upper() or "MONOCHROME2"
+    excess_warning = _check_pixel_length(dims, photometric, pixel_offset, pixel_length, file_size, path)
+    slope, intercept = _rescale(r, path)
+    return FileHeader(
+        path=path,
+        source=ds,
+        transfer_syntax=transfer_syntax,
+        sop_class=s(0x00080016),
+        series_uid=s(0x0020000E),
+        modality=s(0x00080060).upper(),
+        rows=dims.rows,
+        cols=dims.cols,
+        frames=dims.frames,
+        samples=dims.samples,
+        bits_allocated=dims.bits,
+        bits_stored=u(0x00280101, dims.bits) or dims.bits,
+        pixel_representation=u(0x00280103, 0),
+        photometric=photometric,
+        iop=f(0x00200037),
+        ipp=f(0x00200032),
+        pixel_spacing=f(0x00280030),
+        slope=slope,
+        intercept=intercept,
+        image_type=tuple(x.strip().upper() for x in s(0x00080008).split("\\") if x.strip()),
+        acquisition_number=_int_or_none(s(0x00200012)),
+        instance_number=_int_or_none(s(0x00200013)),
+        enhanced=_has(ds, 0x52009229) or _has(ds, 0x52009230),
+        pixel_offset=pixel_offset,
+        pixel_length=pixel_length,
+        warnings=[excess_warning] if excess_warning else [],
+    )
+
+
+def _dimensions(r: _Reader, path: Path) -> _Dimensions:
+    """Rows, Columns, NumberOfFrames, SamplesPerPixel, BitsAllocated; absurd values raise."""
+    rows = r.u(0x00280010, 0)
+    cols = r.u(0x00280011, 0)
+    frames_s = r.s(0x00280008)
     try:
         frames = int(float(frames_s.split("\\")[0])) if frames_s else 1
     except ValueError:
         raise AbsurdDimensionsError(
             f"(0028,0008) NumberOfFrames {frames_s!r} is not a number", path=path, tag="(0028,0008) NumberOfFrames"
         ) from None
-    samples = u(0x00280002, 1) or 1
-    bits = u(0x00280100, 0)
+    samples = r.u(0x00280002, 1) or 1
+    bits = r.u(0x00280100, 0)
     if rows <= 0 or cols <= 0:
         raise AbsurdDimensionsError(
             f"(0028,0010) Rows = {rows}, (0028,0011) Columns = {cols}: an image needs both > 0",
@@ -300,86 +369,67 @@ def header_from_dataset(
         raise AbsurdDimensionsError(
             f"(0028,0002) SamplesPerPixel = {samples} (must be 1 or 3)", path=path, tag="(0028,0002) SamplesPerPixel"
         )
-    total = (rows * cols * samples * bits * frames + 7) // 8
-    if total > MAX_PIXEL_BYTES:
+    dims = _Dimensions(rows, cols, frames, samples, bits)
+    if dims.total_bytes > MAX_PIXEL_BYTES:
         raise AbsurdDimensionsError(
-            f"{rows} Rows x {cols} Columns x {frames} frames x {samples} samples x {bits} bits = "
-            f"{total / 1024**3:.1f} GiB of pixels exceeds the {MAX_PIXEL_BYTES // 1024**3} GiB limit "
-            "(corrupt header?)",
+            f"{dims.describe()} = {dims.total_bytes / 1024**3:.1f} GiB of pixels exceeds the "
+            f"{MAX_PIXEL_BYTES // 1024**3} GiB limit (corrupt header?)",
             path=path,
             tag="(0028,0010) Rows",
         )
-    excess_warning = ""
-    if pixel_length is not None:
-        if pixel_length == 0:
-            raise PixelDataError(
-                "(7FE0,0010) Pixel Data is empty (zero length)", path=path, tag="(7FE0,0010) PixelData"
-            )
-        if pixel_offset is not None and file_size is not None and pixel_offset + pixel_length > file_size:
-            raise TruncatedFileError(
-                f"truncated: (7FE0,0010) Pixel Data announces {pixel_length} bytes but the file ends "
-                f"{file_size - pixel_offset} bytes after its start",
-                path=path,
-                tag="(7FE0,0010) PixelData",
-            )
-    photometric = s(0x00280004).upper() or "MONOCHROME2"
-    if pixel_length is not None:
-        if photometric.startswith("YBR") and ("422" in photometric or "420" in photometric):
-            total = total  # subsampled colour: length rules differ, and colour is not loaded anyway
-        elif pixel_length > total + 1:
-            excess_warning = (
-                f"{path.name}: (7FE0,0010) Pixel Data holds {pixel_length} bytes, {pixel_length - total} more "
-                f"than {rows} Rows x {cols} Columns x {frames} frames x {bits} bits need; the excess is ignored"
-            )
-        elif pixel_length < total:
-            raise PixelDataError(
-                f"(7FE0,0010) Pixel Data holds {pixel_length} bytes but {rows} Rows x {cols} Columns x "
-                f"{frames} frames x {samples} samples x {bits} bits need {total}",
-                path=path,
-                tag="(7FE0,0010) PixelData",
-            )
-    image_type = tuple(x.strip().upper() for x in s(0x00080008).split("\\") if x.strip())
-    slope_t = f(0x00281053)
-    icpt_t = f(0x00281052)
+    return dims
+
+
+def _check_pixel_length(
+    dims: _Dimensions, photometric: str, offset: int | None, length: int | None, file_size: int | None, path: Path
+) -> str:
+    """Check the Pixel Data length against the dimensions and the file; a warning for excess bytes ("" if none).
+
+    The length is unknown (None) for files read by pydicom; it is then
+    checked when the pixels are decoded.
+    """
+    if length is None:
+        return ""
+    if length == 0:
+        raise PixelDataError("(7FE0,0010) Pixel Data is empty (zero length)", path=path, tag="(7FE0,0010) PixelData")
+    if offset is not None and file_size is not None and offset + length > file_size:
+        raise TruncatedFileError(
+            f"truncated: (7FE0,0010) Pixel Data announces {length} bytes but the file ends "
+            f"{file_size - offset} bytes after its start",
+            path=path,
+            tag="(7FE0,0010) PixelData",
+        )
+    total = dims.total_bytes
+    if photometric.startswith("YBR") and ("422" in photometric or "420" in photometric):
+        return ""  # subsampled colour: length rules differ, and colour is not loaded anyway
+    if length > total + 1:
+        return (
+            f"{path.name}: (7FE0,0010) Pixel Data holds {length} bytes, {length - total} more than "
+            f"{dims.rows} Rows x {dims.cols} Columns x {dims.frames} frames x {dims.bits} bits need; the excess is ignored"
+        )
+    if length < total:
+        raise PixelDataError(
+            f"(7FE0,0010) Pixel Data holds {length} bytes but {dims.describe()} need {total}",
+            path=path,
+            tag="(7FE0,0010) PixelData",
+        )
+    return ""
+
+
+def _rescale(r: _Reader, path: Path) -> tuple[float, float]:
+    """(0028,1053) RescaleSlope and (0028,1052) RescaleIntercept (1 and 0 when absent)."""
+    slope_t = r.f(0x00281053)
+    icpt_t = r.f(0x00281052)
     for tag, value, name in ((0x00281053, slope_t, "(0028,1053) RescaleSlope"),
                              (0x00281052, icpt_t, "(0028,1052) RescaleIntercept")):
         # present but unusable: reading it as 1 / 0 would give silently wrong HU
-        if (value is None and s(tag)) or (value is not None and not all(map(math.isfinite, value))):
-            raise MissingTagError(f"{name} = {s(tag)!r} is not a finite number: modality values (HU) unknown",
+        if (value is None and r.s(tag)) or (value is not None and not all(map(math.isfinite, value))):
+            raise MissingTagError(f"{name} = {r.s(tag)!r} is not a finite number: modality values (HU) unknown",
                                   path=path, tag=name)
     if slope_t is not None and slope_t[0] == 0:
         raise MissingTagError("(0028,1053) RescaleSlope = 0: every pixel would equal the intercept",
                               path=path, tag="(0028,1053) RescaleSlope")
-    ins = s(0x00200013)
-    acq = s(0x00200012)
-    return FileHeader(
-        path=path,
-        source=ds,
-        transfer_syntax=transfer_syntax,
-        sop_class=s(0x00080016),
-        series_uid=s(0x0020000E),
-        modality=s(0x00080060).upper(),
-        rows=rows,
-        cols=cols,
-        frames=frames,
-        samples=samples,
-        bits_allocated=bits,
-        bits_stored=u(0x00280101, bits) or bits,
-        pixel_representation=u(0x00280103, 0),
-        photometric=photometric,
-        iop=f(0x00200037),
-        ipp=f(0x00200032),
-        pixel_spacing=f(0x00280030),
-        slope=slope_t[0] if slope_t else 1.0,
-        intercept=icpt_t[0] if icpt_t else 0.0,
-        image_type=image_type,
-        acquisition_number=_int_or_none(acq),
-        instance_number=_int_or_none(ins),
-        enhanced=_has(ds, 0x52009229) or _has(ds, 0x52009230),
-        pixel_offset=pixel_offset,
-        pixel_length=pixel_length,
-        warnings=[excess_warning] if excess_warning else [],
-    )
+    return (slope_t[0] if slope_t else 1.0), (icpt_t[0] if icpt_t else 0.0)
 
 
 def _int_or_none(v: str) -> int | None:

@@ -171,25 +171,38 @@ def _fix_bits(a: np.ndarray, h: FileHeader) -> None:
 def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) -> None:
     """out2d[...] = stored * slope + intercept (dtype of out2d), per REFERENCE §2."""
     if out2d.dtype == np.int16:
-        slope, icpt = int(s.slope), int(s.intercept)
-        if check:
-            lo, hi = int(stored.min()), int(stored.max())
-            if not _fits(lo, hi, slope, icpt):
-                raise _Promote
-        if slope == 1:
-            np.add(stored, icpt, out=out2d, dtype=np.int32, casting="unsafe")
-        else:
-            tmp = stored.astype(np.int32)
-            tmp *= slope
-            tmp += icpt
-            out2d[...] = tmp
-    else:
-        tmp = stored.astype(np.float64)
-        if s.slope != 1.0:
-            tmp *= s.slope
-        if s.intercept != 0.0:
-            tmp += s.intercept
+        _to_int16(stored, s, out2d, check, in_place=False)
+        return
+    tmp = stored.astype(np.float64)
+    if s.slope != 1.0:
+        tmp *= s.slope
+    if s.intercept != 0.0:
+        tmp += s.intercept
+    out2d[...] = tmp
+
+
+def _to_int16(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool, *, in_place: bool) -> None:
+    """The int16 rescale (integer slope and intercept); raises _Promote when `check` finds a value that won't fit.
+
+    ``in_place``: `stored` is a view of `out2d`'s own bytes (the fast path
+    read the frame straight into its place), so slope 1 only adds.
+    """
+    slope, icpt = int(s.slope), int(s.intercept)
+    if check:
+        lo, hi = int(stored.min()), int(stored.max())
+        if not _fits(lo, hi, slope, icpt):
+            raise _Promote
+    if slope != 1:
+        tmp = stored.astype(np.int32)
+        tmp *= slope
+        tmp += icpt
         out2d[...] = tmp
+    elif in_place:
+        if icpt:
+            # int16 wrap-around arithmetic is exact here: the result fits int16
+            out2d += np.int16(icpt)
+    else:
+        np.add(stored, icpt, out=out2d, dtype=np.int32, casting="unsafe")
 
 
 def _read_at(fd: int, buf: memoryview, offset: int) -> int:
@@ -219,20 +232,7 @@ def _fast_slot(fd: int, s: Source, out2d: np.ndarray, check: bool) -> None:
             )
         view = out2d.view(sd)
         _fix_bits(view, h)
-        slope, icpt = int(s.slope), int(s.intercept)
-        if check:
-            lo, hi = int(view.min()), int(view.max())
-            if not _fits(lo, hi, slope, icpt):
-                raise _Promote
-        if slope == 1:
-            if icpt:
-                # int16 wrap-around arithmetic is exact here: the result fits int16
-                out2d += np.int16(icpt)
-        else:
-            tmp = view.astype(np.int32)
-            tmp *= slope
-            tmp += icpt
-            out2d[...] = tmp
+        _to_int16(view, s, out2d, check, in_place=True)
         return
     scratch = np.empty(out2d.shape, sd)
     got = _read_at(fd, memoryview(scratch).cast("B"), offset)

@@ -1,6 +1,6 @@
 """Discovery: find every DICOM image series under a path, reading headers only.
 
-:func:`scan` takes a file, a folder tree or a DICOMDIR.  Each file's header is
+:func:`scan` takes a file, a folder tree or a DICOMDIR (or a list of them).  Each file's header is
 split by the minimal walker of :mod:`miss_imaging.reading._fastread` (little endian
 files, with or without preamble) or, for anything else, by
 ``pydicom.dcmread(stop_before_pixels=True)``; Pixel Data is never read.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pydicom
@@ -24,8 +25,13 @@ from miss_imaging.reading._header import FileHeader, header_from_dataset
 from miss_imaging.reading._structure import check_sequences, parse_failure, pydicom_warnings_named
 from miss_imaging.errors import MalformedDicomError, MissImagingError, NotDicomError, TruncatedFileError
 from miss_imaging.model import ScanResult
+from miss_imaging.reading.series import assemble
 
-__all__ = ["scan", "read_header", "iter_files"]
+__all__ = ["scan", "read_header", "iter_files", "Progress"]
+
+#: ``progress(done, total, what)``: `done` of `total` steps finished, `what` names the next one ("" at the end).
+Progress = Callable[[int, int, str], None]
+PathOrPaths = str | os.PathLike | Sequence[str | os.PathLike]
 
 
 def iter_files(path: str | os.PathLike) -> list[Path]:
@@ -118,30 +124,38 @@ def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> 
         return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
 
 
-def scan(path: str | os.PathLike) -> ScanResult:
+def scan(path: PathOrPaths, *, progress: Progress | None = None) -> ScanResult:
     """Find every DICOM series under `path`, reading headers only.
 
     Parameters
     ----------
-    path : str or Path
-        A file, a folder (searched recursively) or a DICOMDIR.
+    path : str or Path, or a list of them
+        A file, a folder (searched recursively) or a DICOMDIR.  Several paths
+        (e.g. slice files selected one by one) are scanned as one set of
+        files, so that slices of one series still form one volume.
+    progress : callable, optional
+        ``progress(done, total, name)`` before each file is read (`name` is
+        the file's name) and ``progress(total, total, "")`` at the end.
 
     Returns
     -------
     ScanResult
         A list of :class:`~miss_imaging.model.SeriesInfo`, largest image series
-        first (localizers and other non-volume objects last), with
-        ``.skipped`` = ``[(path, reason), ...]`` for files that are not usable
-        images (not DICOM, truncated, no or wrong-length Pixel Data, absurd
-        dimensions) and ``.errors`` = ``{path: exception}`` for the same files.
+        first (localizers and other non-volume objects last), each with its
+        assembly plan as ``plan``; ``.skipped`` = ``[(path, reason), ...]``
+        for files that are not usable images (not DICOM, truncated, no or
+        wrong-length Pixel Data, absurd dimensions) and ``.errors`` =
+        ``{path: exception}`` for the same files.
     """
-    from miss_imaging.reading.series import assemble
-
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    files = [f for p in paths for f in iter_files(p)]
     headers: list[FileHeader] = []
     skipped: list[tuple[Path, str]] = []
     errors: dict[Path, MissImagingError] = {}
     template = None
-    for f in iter_files(path):
+    for k, f in enumerate(files):
+        if progress is not None:
+            progress(k, len(files), f.name)
         try:
             h = read_header(f, template)
             headers.append(h)
@@ -150,6 +164,8 @@ def scan(path: str | os.PathLike) -> ScanResult:
         except MissImagingError as exc:
             skipped.append((f, str(exc)))
             errors[f] = exc
+    if progress is not None:
+        progress(len(files), len(files), "")
     result = ScanResult(assemble(headers), skipped)
     result.errors.update(errors)
     return result

@@ -10,6 +10,7 @@ attributes for every frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from pydicom.dataset import Dataset
 
 from miss_imaging.errors import MissingTagError
+from miss_imaging.spatial.geometry import orientation_axes
 
 __all__ = ["FrameFacts", "frame_facts", "group_value", "find_nested"]
 
@@ -132,44 +134,63 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None, *, geometr
     """
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
     per_seq = ds.get("PerFrameFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else None
-    name = path.name if path is not None else "file"
-    warnings: list[str] = []
+    if not shared_seq and not per_seq:
+        return _top_level_facts(ds, n_frames, path, geometry)
+    return _functional_group_facts(shared_seq[0] if shared_seq else None, per_seq, n_frames, path, geometry)
 
-    def geo(read, *args):  # geometry values: malformed means absent when not placing the frames
+
+def _lenient(read: Callable[..., Any], absent: Any, geometry: bool) -> Callable[..., Any]:
+    """`read`, raising on malformed geometry when placing frames, else reading it as `absent`."""
+    if geometry:
+        return read
+
+    def read_or_absent(*args: Any) -> Any:
         try:
             return read(*args)
         except MissingTagError:
-            if geometry:
-                raise
-            return None if read is _numbers else [None] * n_frames
+            return absent
 
-    if shared is None and not per_seq:
-        ipp = geo(_numbers, ds.get("ImagePositionPatient"), 3, "(0020,0032) ImagePositionPatient", path)
-        iop = geo(_numbers, ds.get("ImageOrientationPatient"), 6, "(0020,0037) ImageOrientationPatient", path)
-        ps = geo(_numbers, ds.get("PixelSpacing"), 2, "(0028,0030) PixelSpacing", path)
-        try:
-            st = float(ds.get("SliceThickness") or 0) or None
-        except (TypeError, ValueError):
-            st = None  # only gives a one-frame volume its axis-0 length
-        slope = (_numbers(ds.get("RescaleSlope"), 1, "(0028,1053) RescaleSlope", path) or (1.0,))[0]
-        icpt = (_numbers(ds.get("RescaleIntercept"), 1, "(0028,1052) RescaleIntercept", path) or (0.0,))[0]
-        ipps = None if ipp is None else np.tile(np.asarray(ipp, float), (n_frames, 1))
-        offsets = ds.get("GridFrameOffsetVector")  # (3004,000C): RT Dose frames along the normal
-        if ipps is not None and iop is not None and offsets is not None and len(offsets) == n_frames:
-            from miss_imaging.spatial.geometry import orientation_axes
+    return read_or_absent
 
-            normal = orientation_axes(iop)[2]
-            ipps = ipps + np.asarray(offsets, float)[:, None] * normal
-        return FrameFacts(
-            ipps,
-            None if iop is None else np.tile(np.asarray(iop, float), (n_frames, 1)),
-            None if ps is None else (ps[0], ps[1]),
-            st,
-            np.full(n_frames, slope),
-            np.full(n_frames, icpt),
-            functional_groups=False,
-        )
+
+def _thickness(v: Any) -> float | None:
+    """SliceThickness (mm) or None; only gives a one-frame volume its axis-0 length, so malformed is absent."""
+    try:
+        return None if v in (None, "") else (float(v) or None)
+    except (TypeError, ValueError):
+        return None
+
+
+def _top_level_facts(ds: Dataset, n_frames: int, path: Path | None, geometry: bool) -> FrameFacts:
+    """Classic multi-frame objects: the top-level attributes hold for every frame."""
+    num = _lenient(_numbers, None, geometry)
+    ipp = num(ds.get("ImagePositionPatient"), 3, "(0020,0032) ImagePositionPatient", path)
+    iop = num(ds.get("ImageOrientationPatient"), 6, "(0020,0037) ImageOrientationPatient", path)
+    ps = num(ds.get("PixelSpacing"), 2, "(0028,0030) PixelSpacing", path)
+    slope = (_numbers(ds.get("RescaleSlope"), 1, "(0028,1053) RescaleSlope", path) or (1.0,))[0]
+    icpt = (_numbers(ds.get("RescaleIntercept"), 1, "(0028,1052) RescaleIntercept", path) or (0.0,))[0]
+    ipps = None if ipp is None else np.tile(np.asarray(ipp, float), (n_frames, 1))
+    offsets = ds.get("GridFrameOffsetVector")  # (3004,000C): RT Dose frames along the normal
+    if ipps is not None and iop is not None and offsets is not None and len(offsets) == n_frames:
+        normal = orientation_axes(iop)[2]
+        ipps = ipps + np.asarray(offsets, float)[:, None] * normal
+    return FrameFacts(
+        ipps,
+        None if iop is None else np.tile(np.asarray(iop, float), (n_frames, 1)),
+        None if ps is None else (ps[0], ps[1]),
+        _thickness(ds.get("SliceThickness")),
+        np.full(n_frames, slope),
+        np.full(n_frames, icpt),
+        functional_groups=False,
+    )
+
+
+def _functional_group_facts(
+    shared: Dataset | None, per_seq: Any, n_frames: int, path: Path | None, geometry: bool
+) -> FrameFacts:
+    """Enhanced objects: each frame's functional group item, else the shared one (PS3.3 C.7.6.16)."""
+    name = path.name if path is not None else "file"
+    warnings: list[str] = []
     if per_seq is not None and len(per_seq) != n_frames:
         warnings.append(
             f"{name}: (5200,9230) PerFrameFunctionalGroupsSequence has {len(per_seq)} items for "
@@ -184,22 +205,18 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None, *, geometr
             for i, f in enumerate(frames)
         ]
 
-    ipps = geo(values, *_POSITION, "(0020,0032) ImagePositionPatient", 3)
-    iops = geo(values, *_ORIENTATION, "(0020,0037) ImageOrientationPatient", 6)
+    geo = _lenient(values, [None] * n_frames, geometry)
+    ipps = geo(*_POSITION, "(0020,0032) ImagePositionPatient", 3)
+    iops = geo(*_ORIENTATION, "(0020,0037) ImageOrientationPatient", 6)
     slopes = [v[0] if v else None for v in values(*_SLOPE, "(0028,1053) RescaleSlope", 1)]
     icpts = [v[0] if v else None for v in values(*_INTERCEPT, "(0028,1052) RescaleIntercept", 1)]
-    all_ps = geo(values, *_SPACING, "(0028,0030) PixelSpacing", 2)
+    all_ps = geo(*_SPACING, "(0028,0030) PixelSpacing", 2)
     ps = all_ps[0]
     spacings = {v for v in all_ps if v is not None}
     if len(spacings) > 1:
         warnings.append(
             f"{name}: (0028,0030) PixelSpacing varies between frames {sorted(spacings)}; the first frame's is used"
         )
-    st = group_value(shared, frames[0], *_THICKNESS)
-    try:
-        st = None if st in (None, "") else float(st)
-    except (TypeError, ValueError):
-        st = None  # only gives a one-frame volume its axis-0 length
     have_ipp = [v is not None for v in ipps]
     if any(have_ipp) and not all(have_ipp):
         warnings.append(f"{name}: (0020,0032) ImagePositionPatient missing in {have_ipp.count(False)} frame(s)")
@@ -209,7 +226,7 @@ def frame_facts(ds: Dataset, n_frames: int, path: Path | None = None, *, geometr
         if any(v is not None for v in iops)
         else None,
         None if ps is None else (ps[0], ps[1]),
-        st,
+        _thickness(group_value(shared, frames[0], *_THICKNESS)),
         np.array([1.0 if v is None else v for v in slopes]),
         np.array([0.0 if v is None else v for v in icpts]),
         functional_groups=True,

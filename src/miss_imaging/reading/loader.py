@@ -2,9 +2,16 @@
 
 * ``load(path_or_series, *, lazy=None)``: one series.  For a path holding
   several image series the largest is loaded and a warning lists the others.
-* ``load_all(path, *, lazy=None)``: every image series, largest first (the
-  napari reader); localizers, colour and unreadable files are skipped with
-  warnings.
+* ``load_all(path, *, lazy=None, progress=None, errors="warn")``: every
+  image series, largest first (the napari reader); localizers, colour and
+  unreadable files are skipped with warnings, or collected on the result
+  with ``errors="collect"``.
+
+How files and frames become a stack is decided in :mod:`.series` (the
+:class:`~miss_imaging.reading.series.StackPlan` that :func:`scan` puts on each
+``SeriesInfo.plan``); this module turns a plan into an ``ImageVolume`` in
+named steps: sources (which frame of which file, with its rescale), pixels,
+geometry (volumes) or calibration (projections), and display attributes.
 
 Eager loading preallocates the output and reads each slice/frame straight
 into its place (see :mod:`miss_imaging.reading._pixels`).  Above
@@ -18,36 +25,31 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
 
 from miss_imaging.reading import _attributes as attrs
 from miss_imaging.reading._header import FileHeader, floats, text
 from miss_imaging.reading._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
 from miss_imaging.reading._structure import parse_failure, pydicom_warnings_named
-from miss_imaging.reading.dicom_scan import scan
-from miss_imaging.reading.enhanced import frame_facts
+from miss_imaging.reading.dicom_scan import PathOrPaths, Progress, read_header, scan
 from miss_imaging.errors import (
     MissImagingError,
     MissingTagError,
     NotDicomError,
     PixelDataError,
-    SeriesGeometryError,
     warn_and_log,
 )
-from miss_imaging.spatial.geometry import (
-    DUPLICATE_ATOL_MM,
-    orientation_axes,
-    plane_affine,
-    same_orientation,
-    stack_geometry,
-    valid_orientation,
-)
-from miss_imaging.model import ImageVolume, ScanResult, SeriesInfo
-from miss_imaging.reading.series import Plan, geometry_warnings, plan_of, summarize
+from miss_imaging.spatial.geometry import StackGeometry, plane_affine
+from miss_imaging.model import ImageVolume, Kind, ProjectionTags, ScanResult, SeriesInfo
+from miss_imaging.reading.series import StackPlan, assemble, check_spacing, frame_stack
 
-__all__ = ["load", "load_all", "LAZY_THRESHOLD_BYTES"]
+__all__ = ["load", "load_all", "plan_of", "LoadResult", "LAZY_THRESHOLD_BYTES"]
 
 #: Output size (bytes) above which ``load(..., lazy=None)`` returns a dask array: 1 GiB.
 LAZY_THRESHOLD_BYTES = 1 << 30
@@ -68,6 +70,16 @@ def _no_image_error(path: Path, result: ScanResult) -> MissImagingError:
                                 path=path)
     reasons = "; ".join(f"{p.name}: {why.split(': ', 1)[-1]}" for p, why in result.skipped[:5])
     return NotDicomError(f"no DICOM image found ({len(result.skipped)} file(s) skipped: {reasons})", path=path)
+
+
+def plan_of(info: SeriesInfo) -> StackPlan:
+    """The stack plan of `info`: ``info.plan``, or (a SeriesInfo made by hand) its files re-read and assembled."""
+    if info.plan is not None:
+        return info.plan
+    infos = assemble([read_header(Path(f)) for f in info.files])
+    if not infos or infos[0].plan is None:
+        raise MissingTagError("no image in the series' files", path=info.files[0] if info.files else None)
+    return infos[0].plan
 
 
 def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = None) -> ImageVolume:
@@ -100,7 +112,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     result = scan(path)
     images = _image_series(result)
     if not images:
-        if len(result) and result[0].kind == "other" and getattr(result[0], "_plan").reason == "localizer":
+        if len(result) and result[0].kind == "other" and plan_of(result[0]).reason == "localizer":
             images = [result[0]]  # only a localizer: show it as the projection it is
         else:
             raise _no_image_error(path, result)
@@ -123,116 +135,147 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     raise first_error
 
 
-def load_all(path: str | os.PathLike, *, lazy: bool | None = None) -> list[ImageVolume]:
+class LoadResult(list):  # list[ImageVolume]
+    """The volumes :func:`load_all` loaded, largest first, and what it left out.
+
+    ``problems`` names each skipped file and each series that failed to load
+    (file and reason); ``not_shown`` names each series deliberately not
+    loaded (localizers, colour images).
+    """
+
+    def __init__(self, volumes: Sequence[ImageVolume] = ()):
+        super().__init__(volumes)
+        self.problems: list[str] = []
+        self.not_shown: list[str] = []
+
+
+def _estimated_bytes(s: SeriesInfo) -> int:
+    """Decoded size of a series as int16 (the usual output), from its header."""
+    return int(s.n_frames) * int(s.rows) * int(s.columns) * 2
+
+
+def load_all(
+    path: PathOrPaths | ScanResult,
+    *,
+    lazy: bool | None = None,
+    progress: Progress | None = None,
+    errors: Literal["warn", "collect"] = "warn",
+) -> LoadResult:
     """Every image series under `path`, largest first (for the napari reader).
 
-    Localizers, colour images and files that cannot be read are skipped with
-    a warning each; series that fail to load are skipped with a warning naming
-    the error.  Raises only when nothing at all can be loaded.
+    Parameters
+    ----------
+    path : str or Path, a list of them, or ScanResult
+        What :func:`miss_imaging.scan` takes (files, folders, DICOMDIR; a
+        list is scanned as one set of files), or its result.
+    lazy : bool or None
+        As for :func:`load`.
+    progress : callable, optional
+        ``progress(done, total, label)`` with the estimated decoded bytes
+        (frames x rows x columns x 2) loaded so far and in all, before each
+        series (`label` names it) and once at the end (`label` "").
+    errors : {"warn", "collect"}
+        "warn": each skipped file, left-out series and failed series is a
+        warning, and an error is raised when nothing at all can be loaded.
+        "collect": nothing is warned or raised for them (only the loaded
+        volumes' own warnings are); read ``problems`` and ``not_shown`` of
+        the result, which may be empty.
+
+    Returns
+    -------
+    LoadResult
+        The volumes, with ``problems`` and ``not_shown`` (filled in both modes).
     """
-    p = Path(path)
-    result = scan(p)
+    result = path if isinstance(path, ScanResult) else scan(path)
+    out = LoadResult()
+    warn = errors == "warn"
     for f, why in result.skipped:
-        warn_and_log(f"skipped {f.name}: {why}")
-    vols = []
-    last_error: MissImagingError | None = None
+        out.problems.append(why if why.startswith(str(f)) else f"{f}: {why}")
+        if warn:
+            warn_and_log(f"skipped {f.name}: {why}")
+    images = [s for s in result if s.kind != "other"]
     for s in result:
         if s.kind == "other":
-            for w in s.warnings:
+            out.not_shown.append(f"{s.label}: not shown ({s.kind}: {s.n_files} file(s), e.g. {s.files[0].name})")
+            for w in s.warnings if warn else ():
                 warn_and_log(w)
-            continue
+    total, done = sum(_estimated_bytes(s) for s in images), 0
+    last_error: Exception | None = None
+    for s in images:
+        if progress is not None:
+            progress(done, total, s.label)
         try:
-            vols.append(_build(plan_of(s), s, lazy, []))
-        except MissImagingError as exc:
+            out.append(_build(plan_of(s), s, lazy, []))
+        except (MissImagingError, OSError, ValueError, MemoryError) as exc:
+            if warn and not isinstance(exc, MissImagingError):
+                raise  # only the collecting caller (the napari reader) takes decoder failures as a problem
             last_error = exc
-            warn_and_log(f"series {s.label} not loaded: {exc}")
-    if not vols:
-        raise last_error or _no_image_error(p, result)
-    return vols
+            out.problems.append(str(exc) if isinstance(exc, MissImagingError)
+                                else f"{s.files[0] if s.files else s.label}: {type(exc).__name__}: {exc}")
+            if warn:
+                warn_and_log(f"series {s.label} not loaded: {exc}")
+        done += _estimated_bytes(s)
+    if progress is not None:
+        progress(total, total, "")
+    if warn and not out:
+        raise last_error or _no_image_error(_where(path, result), result)
+    return out
 
 
-def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
-    """Sources and geometry of one multi-frame file (functional groups or top level)."""
+def _where(path: PathOrPaths | ScanResult, result: ScanResult) -> Path:
+    """The path an error about the whole of `path` names: the (first) path given, or the scanned files' folder."""
+    if isinstance(path, (str, os.PathLike)):
+        return Path(path)
+    if not isinstance(path, ScanResult) and path:
+        return Path(path[0])
+    files = [str(f) for s in result for f in s.files] + [str(f) for f, _ in result.skipped]
+    return Path(os.path.commonpath(files)) if files else Path(".")
+
+
+class _Placement(NamedTuple):
+    """Where a volume's slices lie: orientation, IPP of each slice (N, 3) mm, PixelSpacing (row, col) mm."""
+
+    iop: tuple[float, ...]
+    ipps: npt.NDArray[np.float64]
+    pixel_spacing: tuple[float, ...]
+    geometry: StackGeometry
+
+
+def _multiframe_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[Source], _Placement | None]:
+    """Sources of one multi-frame file in the order :func:`~.series.frame_stack` decides."""
     h = plan.headers[0]
-    facts = frame_facts(h.dataset, h.frames, h.path, geometry=kind == "volume")
-    warnings += facts.warnings
-    order = list(range(h.frames))
-    geo = None
-    if kind == "volume":
-        fg = "(5200,9230) PerFrameFunctionalGroupsSequence > " if facts.functional_groups else ""
-        if facts.ipp is None or np.isnan(facts.ipp).any():
-            raise MissingTagError(
-                f"{fg}(0020,0032) ImagePositionPatient missing for some or all of the {h.frames} frames: "
-                "cannot place them in patient space",
-                path=h.path,
-                tag="(0020,0032) ImagePositionPatient",
-            )
-        if facts.iop is None or np.isnan(facts.iop).any():
-            raise MissingTagError(
-                f"{fg}(0020,0037) ImageOrientationPatient missing",
-                path=h.path,
-                tag="(0020,0037) ImageOrientationPatient",
-            )
-        # frames in several orientations (multi-stack enhanced MR...): the largest stack
-        # is the volume, like the majority orientation of a single-frame series
-        groups: list[list[int]] = []
-        for i in range(h.frames):
-            for g in groups:
-                if same_orientation(facts.iop[g[0]], facts.iop[i]):
-                    g.append(i)
-                    break
-            else:
-                groups.append([i])
-        groups.sort(key=len, reverse=True)
-        order = groups[0]
-        iop = tuple(facts.iop[order[0]])
-        if len(groups) > 1:
-            dropped = sum(len(g) for g in groups[1:])
-            if len(order) < 2:
-                raise SeriesGeometryError(
-                    f"its {h.frames} frames have {len(groups)} different (0020,0037) ImageOrientationPatient: "
-                    "no stack to build a volume from",
-                    path=h.path,
-                    tag="(0020,0037) ImageOrientationPatient",
-                )
-            warnings.append(
-                f"{h.path.name}: {dropped} frame(s) in {len(groups) - 1} other orientation(s) "
-                "((0020,0037) ImageOrientationPatient) left out; the volume is the largest stack "
-                f"({len(order)} frames)"
-            )
-        if facts.pixel_spacing is None:
-            raise MissingTagError(
-                f"{fg}(0028,0030) PixelSpacing missing", path=h.path, tag="(0028,0030) PixelSpacing"
-            )
-        _check_spacing(facts.pixel_spacing, h.path, fg)
-        if not all(valid_orientation(v) for v in facts.iop):
-            bad = next(i for i, v in enumerate(facts.iop) if not valid_orientation(v))
-            raise SeriesGeometryError(
-                f"{fg}(0020,0037) ImageOrientationPatient of frame {bad} = {facts.iop[bad].tolist()} is not two "
-                "unit vectors at right angles: cannot place the frames in patient space",
-                path=h.path,
-                tag="(0020,0037) ImageOrientationPatient",
-            )
-        n = orientation_axes(iop)[2]
-        d = facts.ipp @ n
-        order = sorted(order, key=lambda i: (d[i], i))
-        keep = [order[0]]
-        lines = []
-        for i in order[1:]:
-            if abs(d[i] - d[keep[-1]]) < DUPLICATE_ATOL_MM:
-                lines.append(
-                    f"{h.path.name}: frame {i} is at the same position as frame {keep[-1]} "
-                    f"(n.IPP = {d[i]:.3f} mm); kept frame {keep[-1]}, dropped frame {i}"
-                )
-            else:
-                keep.append(i)
-        warnings += summarize(lines, "frames at repeated positions dropped (temporal or duplicate frames)")
-        order = keep
-        ipps = facts.ipp[order]
-        geo = (iop, ipps, facts.pixel_spacing, stack_geometry(ipps, iop, facts.slice_thickness or 1.0))
-        warnings += geometry_warnings(geo[3], [f"{h.path.name} frame {i}" for i in order])
-    sources = [Source(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in order]
-    return sources, geo, facts.pixel_spacing
+    stack = frame_stack(h, "volume" if kind == "volume" else "projection")
+    warnings += stack.warnings
+    facts = stack.facts
+    sources = [Source(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in stack.order]
+    if stack.geometry is None:
+        return sources, None
+    assert stack.iop is not None and stack.ipps is not None and facts.pixel_spacing is not None
+    return sources, _Placement(stack.iop, stack.ipps, facts.pixel_spacing, stack.geometry)
+
+
+def _slice_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[Source], _Placement | None]:
+    """One source per single-frame file, in the plan's order; a volume's in-plane spacing checked."""
+    h0 = plan.headers[0]
+    sources = [Source(h, 0, h.slope, h.intercept) for h in plan.headers]
+    if kind != "volume":
+        return sources, None
+    in_plane = h0.pixel_spacing
+    if in_plane is None or len(in_plane) < 2:
+        raise MissingTagError(
+            "(0028,0030) PixelSpacing missing: in-plane distances unknown", path=h0.path,
+            tag="(0028,0030) PixelSpacing",
+        )
+    check_spacing(in_plane, h0.path)
+    odd = [h.path.name for h in plan.headers if h.pixel_spacing != h0.pixel_spacing]
+    if odd:
+        warnings.append(
+            f"{', '.join(odd[:5])}: (0028,0030) PixelSpacing differs from {h0.path.name}'s "
+            f"{in_plane}; {h0.path.name}'s is used"
+        )
+    assert plan.iop is not None and plan.geometry is not None
+    ipps = np.array([h.ipp for h in plan.headers], dtype=np.float64)
+    return sources, _Placement(plan.iop, ipps, in_plane, plan.geometry)
 
 
 #: Tags whose value sets a projection's in-plane calibration (see calibration.py).
@@ -268,21 +311,6 @@ def _calibration_differences(headers: list[FileHeader]) -> list[str]:
     return out
 
 
-def _check_spacing(ps, path: Path, where: str = "") -> None:
-    """Raise unless PixelSpacing is two finite values > 0 (PS3.3 10.7.1.3).
-
-    Zero would collapse the image and a negative value would mirror an axis
-    (the affine column flips) while ``spacing`` still looked positive.
-    """
-    r, c = float(ps[0]), float(ps[1])
-    if not (np.isfinite(r) and np.isfinite(c) and r > 0 and c > 0):
-        raise SeriesGeometryError(
-            f"{where}(0028,0030) PixelSpacing = [{r:g}, {c:g}]: row and column spacing must be > 0 mm",
-            path=path,
-            tag="(0028,0030) PixelSpacing",
-        )
-
-
 def _pixels(sources: list[Source], lazy: bool | None):
     h0 = sources[0].header
     for s in {id(s.header): s for s in sources}.values():
@@ -307,7 +335,7 @@ def _pixels(sources: list[Source], lazy: bool | None):
     return fill(sources, out, check)
 
 
-def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+def _build(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
     """Build the ImageVolume of `plan`; a header element pydicom cannot convert becomes our error.
 
     Attributes are converted by pydicom on first access (after the scan), so a
@@ -335,94 +363,33 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         ) from exc
 
 
-def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
-    if plan.error is not None:
-        raise plan.error
+def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+    """The ImageVolume of `plan`, in named steps (sources, pixels, geometry or calibration, display)."""
+    _check_loadable(plan)
     h0: FileHeader = plan.headers[0]
-    if plan.kind == "other" and plan.reason == "colour":
-        raise PixelDataError(
-            f"(0028,0004) PhotometricInterpretation {h0.photometric}: colour images are not supported",
-            path=h0.path,
-            tag="(0028,0004) PhotometricInterpretation",
-        )
-    kind = "volume" if plan.kind == "volume" else "projection"
+    ds = h0.dataset
+    kind: Kind = "volume" if plan.kind == "volume" else "projection"
     warnings = list(plan.warnings)
     multi = len(plan.headers) == 1 and (h0.frames > 1 or h0.enhanced)
-    if multi:
-        sources, geo, in_plane = _sources_multiframe(plan, kind, warnings)
-    else:
-        sources = [Source(h, 0, h.slope, h.intercept) for h in plan.headers]
-        in_plane = h0.pixel_spacing
-        geo = None
-        if kind == "volume":
-            if in_plane is None or len(in_plane) < 2:
-                raise MissingTagError(
-                    "(0028,0030) PixelSpacing missing: in-plane distances unknown", path=h0.path,
-                    tag="(0028,0030) PixelSpacing",
-                )
-            _check_spacing(in_plane, h0.path)
-            odd = [h.path.name for h in plan.headers if h.pixel_spacing != h0.pixel_spacing]
-            if odd:
-                warnings.append(
-                    f"{', '.join(odd[:5])}: (0028,0030) PixelSpacing differs from {h0.path.name}'s "
-                    f"{in_plane}; {h0.path.name}'s is used"
-                )
-            ipps = np.array([h.ipp for h in plan.headers], dtype=np.float64)
-            geo = (plan.iop, ipps, in_plane, plan.geometry)
+    sources, placement = (_multiframe_sources if multi else _slice_sources)(plan, kind, warnings)
     pixels = _pixels(sources, lazy)
-    ds = h0.dataset
     if "ModalityLUTSequence" in ds:
         warnings.append(
             f"{h0.path.name}: (0028,3000) ModalityLUTSequence is not applied (only Rescale Slope/Intercept are): "
             "pixels are stored values"
         )
-    n = len(sources)
     projection = None
-    slice_positions = None
-    regular = True
-    if kind == "volume":
-        iop, ipps, ps, sg = geo
-        affine = plane_affine(iop, ipps[0], ps[:2], sg.step)
-        slice_positions = ipps
-        regular = sg.regular
+    if placement is not None:
+        affine = plane_affine(placement.iop, placement.ipps[0], placement.pixel_spacing[:2], placement.geometry.step)
         calibration = VOLUME_CALIBRATION
     else:
-        from miss_imaging.measurement.calibration import projection_calibration
-
-        projection = attrs.projection_tags(ds, n)
-        warnings += [f"{h0.path.name}: {w}" for w in attrs.calibration_tag_warnings(ds)]
-        if not multi:
-            warnings += _calibration_differences(plan.headers)
-        cal = projection_calibration(projection)
-        warnings += list(cal.warnings)
-        calibration = cal.label
-        row_mm = cal.row_mm if cal.row_mm is not None else 1.0
-        col_mm = cal.col_mm if cal.col_mm is not None else 1.0
-        # image-plane frame: x along columns, y along rows, z = frame index
-        affine = np.array([[0, 0, col_mm, 0], [0, row_mm, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
-    spacing = tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
-    if kind == "projection":
-        spacing = (1.0, spacing[1], spacing[2])
-    if h0.photometric == "MONOCHROME1":
-        warnings_note = "MONOCHROME1: stored values kept; the display must invert (minimum shows white)"
-        metadata_note = warnings_note
-    else:
-        metadata_note = ""
-    window_notes: list[str] = []
-    file_windows = attrs.windows(ds, window_notes)
-    # the VOI LUT's input is the modality value: signed when it can be negative (C.11.2.1.1)
-    lo, hi = stored_range(h0)
-    s0 = sources[0]
-    signed = h0.pixel_representation == 1 or min(lo * s0.slope, hi * s0.slope) + s0.intercept < 0
-    file_luts = attrs.voi_luts(ds, window_notes, signed_input=signed)
-    warnings += [f"{h0.path.name}: {w}" for w in window_notes]
-    metadata = attrs.technical_metadata(ds, h0.transfer_syntax)
-    if metadata_note:
-        metadata["PhotometricNote"] = metadata_note
+        projection, affine, calibration = _projection_frame(plan, ds, len(sources), multi, warnings)
+    s0, s1, s2 = (float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+    spacing = (1.0 if kind == "projection" else s0, s1, s2)  # a projection's axis 0 counts frames
+    file_windows, file_luts, metadata = _display(h0, sources[0], warnings)
     all_warnings = warnings + extra
     for w in all_warnings:
         warn_and_log(w, stacklevel=3)
-    files = [s.header.path for s in sources] if not multi else [h0.path]
     return ImageVolume(
         pixels=pixels,
         spacing=spacing,
@@ -443,7 +410,56 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
         metadata=metadata,
         patient=attrs.patient_identifiers(ds),
         warnings=all_warnings,
-        files=files,
-        slice_positions=slice_positions,
-        regular=regular,
+        files=[h0.path] if multi else [s.header.path for s in sources],
+        slice_positions=placement.ipps if placement is not None else None,
+        regular=placement.geometry.regular if placement is not None else True,
     )
+
+
+def _check_loadable(plan: StackPlan) -> None:
+    """Raise the error assembly found for this series, or the colour refusal."""
+    if plan.error is not None:
+        raise plan.error
+    h0 = plan.headers[0]
+    if plan.kind == "other" and plan.reason == "colour":
+        raise PixelDataError(
+            f"(0028,0004) PhotometricInterpretation {h0.photometric}: colour images are not supported",
+            path=h0.path,
+            tag="(0028,0004) PhotometricInterpretation",
+        )
+
+
+def _projection_frame(
+    plan: StackPlan, ds: Dataset, n: int, multi: bool, warnings: list[str]
+) -> tuple[ProjectionTags, npt.NDArray[np.float64], str]:
+    """Projection tags, image-plane affine and calibration label of a projection (see calibration.py)."""
+    from miss_imaging.measurement.calibration import projection_calibration
+
+    h0 = plan.headers[0]
+    projection = attrs.projection_tags(ds, n)
+    warnings += [f"{h0.path.name}: {w}" for w in attrs.calibration_tag_warnings(ds)]
+    if not multi:
+        warnings += _calibration_differences(plan.headers)
+    cal = projection_calibration(projection)
+    warnings += list(cal.warnings)
+    row_mm = cal.row_mm if cal.row_mm is not None else 1.0
+    col_mm = cal.col_mm if cal.col_mm is not None else 1.0
+    # image-plane frame: x along columns, y along rows, z = frame index
+    affine = np.array([[0, 0, col_mm, 0], [0, row_mm, 0, 0], [1.0, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+    return projection, affine, cal.label
+
+
+def _display(h0: FileHeader, s0: Source, warnings: list[str]) -> tuple[list, list, dict]:
+    """The file's windows, VOI LUTs and technical metadata (MONOCHROME1 noted)."""
+    ds = h0.dataset
+    window_notes: list[str] = []
+    file_windows = attrs.windows(ds, window_notes)
+    # the VOI LUT's input is the modality value: signed when it can be negative (C.11.2.1.1)
+    lo, hi = stored_range(h0)
+    signed = h0.pixel_representation == 1 or min(lo * s0.slope, hi * s0.slope) + s0.intercept < 0
+    file_luts = attrs.voi_luts(ds, window_notes, signed_input=signed)
+    warnings += [f"{h0.path.name}: {w}" for w in window_notes]
+    metadata = attrs.technical_metadata(ds, h0.transfer_syntax)
+    if h0.photometric == "MONOCHROME1":
+        metadata["PhotometricNote"] = "MONOCHROME1: stored values kept; the display must invert (minimum shows white)"
+    return file_windows, file_luts, metadata
