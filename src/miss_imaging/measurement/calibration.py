@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +66,7 @@ from miss_imaging.model import ProjectionTags
 
 __all__ = [
     "Calibration",
+    "CalibrationSource",
     "projection_calibration",
     "user_calibration",
     "format_mm",
@@ -83,6 +85,20 @@ _SOD = "(0018,1111) DistanceSourceToPatient"
 _TYPE = "(0028,0A02) PixelSpacingCalibrationType"
 
 
+class CalibrationSource(StrEnum):
+    """What a calibration's mm rest on.  A ``str`` enum: members equal their
+    string values, which sessions, JSON and SR carry unchanged."""
+
+    CALIBRATED = "calibrated"  #: PixelSpacing calibrated at the patient plane
+    ERMF = "ermf"  #: ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor
+    SID_SOD = "sid_sod"  #: ImagerPixelSpacing x SOD / SID
+    DETECTOR = "detector"  #: ImagerPixelSpacing, not corrected for magnification
+    USER = "user"  #: a line drawn across an object of known size
+    PIXELS = "pixels"  #: no physical spacing
+    GEOMETRY = "geometry"  #: cross-sectional patient geometry (CT)
+    VOLUME = "volume"  #: a projection's own spacing as loaded (see ``measure.volume_calibration``)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The in-plane spacing of a projection and what it rests on.
@@ -94,9 +110,9 @@ class Calibration:
         there is no physical spacing (pixels only).
     label : str
         Shown beside every value, e.g. ``"magnification-corrected (ERMF)"``.
-    source : str
+    source : CalibrationSource
         ``"calibrated" | "ermf" | "sid_sod" | "detector" | "user" | "pixels" |
-        "geometry"`` (CT).
+        "geometry"`` (CT) ``| "volume"``; plain strings are accepted and converted.
     detector_row_mm, detector_col_mm : float or None
         ImagerPixelSpacing (detector plane), kept whatever was chosen.
     warnings : tuple of str
@@ -106,10 +122,13 @@ class Calibration:
     row_mm: float | None
     col_mm: float | None
     label: str
-    source: str
+    source: CalibrationSource
     detector_row_mm: float | None = None
     detector_col_mm: float | None = None
     warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", CalibrationSource(self.source))  # frozen: set once here
 
     @property
     def has_mm(self) -> bool:

@@ -192,8 +192,6 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
     calibration : Calibration or None
         In-plane mm per row and column step.
     """
-    import dataclasses
-
     if volume.kind != "projection" or calibration is None or not calibration.has_mm:
         return volume
     row, col = float(calibration.row_mm), float(calibration.col_mm)  # type: ignore[arg-type]
@@ -202,8 +200,7 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
         old = float(np.linalg.norm(affine[:3, axis]))
         if old > 0:
             affine[:3, axis] *= new / old
-    return dataclasses.replace(volume, spacing=(volume.spacing[0], row, col), affine=affine,
-                               calibration=calibration.label)
+    return volume.replace(spacing=(volume.spacing[0], row, col), affine=affine, calibration=calibration.label)
 
 
 # --------------------------------------------------------------------------- helpers

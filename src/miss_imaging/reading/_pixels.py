@@ -36,7 +36,7 @@ from miss_imaging.reading._fastread import UNCOMPRESSED_LE
 from miss_imaging.reading._header import FileHeader
 from miss_imaging.errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
 
-__all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
+__all__ = ["FrameSource", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
 
 _I16 = (-32768, 32767)
 #: Module switch used by tests to force the pydicom path and compare.
@@ -48,7 +48,7 @@ _INSTALL_HINT = (
 
 
 @dataclass(slots=True)
-class Source:
+class FrameSource:
     """One output slice/frame: frame `frame` of `header`'s file, with its rescale."""
 
     header: FileHeader
@@ -83,7 +83,7 @@ def _fits(lo: int, hi: int, slope: float, icpt: float) -> bool:
     return _I16[0] <= min(a, b) and max(a, b) <= _I16[1]
 
 
-def choose_dtype(sources: list[Source]) -> tuple[np.dtype, bool]:
+def choose_dtype(sources: list[FrameSource]) -> tuple[np.dtype, bool]:
     """(output dtype, whether int16 needs a per-slice range check)."""
     if not all(_integral(s.slope) and _integral(s.intercept) for s in sources):
         return np.dtype(np.float32), False
@@ -168,7 +168,7 @@ def _fix_bits(a: np.ndarray, h: FileHeader) -> None:
         a &= a.dtype.type((1 << bs) - 1)
 
 
-def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) -> None:
+def _to_modality(stored: np.ndarray, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
     """out2d[...] = stored * slope + intercept (dtype of out2d), per REFERENCE §2."""
     if out2d.dtype == np.int16:
         slope, icpt = int(s.slope), int(s.intercept)
@@ -203,7 +203,7 @@ def _read_at(fd: int, buf: memoryview, offset: int) -> int:
     return got
 
 
-def _fast_slot(fd: int, s: Source, out2d: np.ndarray, check: bool) -> None:
+def _fast_slot(fd: int, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
     """Read one frame's raw bytes into out2d (in place when stored is 16-bit and out int16)."""
     h = s.header
     offset = h.pixel_offset + s.frame * h.frame_bytes  # type: ignore[operator]
@@ -277,7 +277,7 @@ def _check_shape(h: FileHeader, arr: np.ndarray) -> None:
         )
 
 
-def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
+def fill(sources: list[FrameSource], out: np.ndarray, check: bool) -> np.ndarray:
     """Fill `out` (N, rows, cols) with every source; returns `out` (float32 if promoted)."""
     # group consecutive outputs by file so that each file is opened once
     by_file: dict = {}
@@ -310,7 +310,7 @@ def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
     return out
 
 
-def read_one(s: Source, dtype: np.dtype) -> np.ndarray:
+def read_one(s: FrameSource, dtype: np.dtype) -> np.ndarray:
     """One (1, rows, cols) chunk for lazy loading (dtype decided up front, no check)."""
     h = s.header
     out = np.empty((1, h.rows, h.cols), dtype)

@@ -24,7 +24,7 @@ import numpy as np
 
 from miss_imaging.reading import _attributes as attrs
 from miss_imaging.reading._header import FileHeader, floats, text
-from miss_imaging.reading._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
+from miss_imaging.reading._pixels import FrameSource, check_decodable, choose_dtype, fill, read_one, stored_range
 from miss_imaging.reading.dicom_scan import scan
 from miss_imaging.reading.enhanced import frame_facts
 from miss_imaging.errors import (
@@ -230,7 +230,7 @@ def _sources_multiframe(plan: Plan, kind: str, warnings: list[str]):
         ipps = facts.ipp[order]
         geo = (iop, ipps, facts.pixel_spacing, stack_geometry(ipps, iop, facts.slice_thickness or 1.0))
         warnings += geometry_warnings(geo[3], [f"{h.path.name} frame {i}" for i in order])
-    sources = [Source(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in order]
+    sources = [FrameSource(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in order]
     return sources, geo, facts.pixel_spacing
 
 
@@ -282,7 +282,7 @@ def _check_spacing(ps, path: Path, where: str = "") -> None:
         )
 
 
-def _pixels(sources: list[Source], lazy: bool | None):
+def _pixels(sources: list[FrameSource], lazy: bool | None):
     h0 = sources[0].header
     for s in {id(s.header): s for s in sources}.values():
         check_decodable(s.header)
@@ -344,7 +344,7 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
     if multi:
         sources, geo, in_plane = _sources_multiframe(plan, kind, warnings)
     else:
-        sources = [Source(h, 0, h.slope, h.intercept) for h in plan.headers]
+        sources = [FrameSource(h, 0, h.slope, h.intercept) for h in plan.headers]
         in_plane = h0.pixel_spacing
         geo = None
         if kind == "volume":
@@ -434,7 +434,7 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
         series_description=info.description,
         series_number=info.series_number,
         metadata=metadata,
-        patient=attrs.patient_identifiers(ds),
+        patient=attrs.banner_identifiers(ds),
         warnings=all_warnings,
         files=files,
         slice_positions=slice_positions,

@@ -221,14 +221,12 @@ def blanked_volume(volume: ImageVolume, regions: Sequence[tuple[int, int, int, i
     Display-black is the dtype's minimum (maximum for MONOCHROME1), which any
     window maps to black.  Nothing is copied until frames are read.
     """
-    import dataclasses
-
     if not regions:
         return volume
     dt = np.dtype(volume.pixels.dtype)
     info = np.iinfo(dt) if np.issubdtype(dt, np.integer) else np.finfo(dt)
     fill = info.max if volume.photometric.upper() == "MONOCHROME1" else info.min
-    return dataclasses.replace(volume, pixels=_BlankedFrames(volume.pixels, regions, fill))
+    return volume.replace(pixels=_BlankedFrames(volume.pixels, regions, fill))
 
 
 @dataclass

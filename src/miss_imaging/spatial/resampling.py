@@ -23,7 +23,6 @@ input's footprint get ``cval`` (default: the volume's minimum, i.e. air).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import threading
@@ -335,8 +334,8 @@ def _replace(
     n0 = pixels.shape[0]
     positions = affine[:3, 3][None, :] + np.arange(n0)[:, None] * affine[:3, 0][None, :]
     warnings = list(volume.warnings) + ([warning] if warning else [])
-    return dataclasses.replace(volume, pixels=pixels, spacing=spacing, affine=affine, slice_positions=positions,
-                               regular=True, warnings=warnings)
+    return volume.replace(pixels=pixels, spacing=spacing, affine=affine, slice_positions=positions,
+                          regular=True, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------
