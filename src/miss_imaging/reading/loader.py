@@ -69,7 +69,8 @@ def _no_image_error(path: Path, result: ScanResult) -> MissImagingError:
     return NotDicomError(f"no DICOM image found ({len(result.skipped)} file(s) skipped: {reasons})", path=path)
 
 
-def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = None) -> ImageVolume:
+def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = None,
+         fast_path: bool = True) -> ImageVolume:
     """Load one series as an :class:`~miss_imaging.model.ImageVolume`.
 
     Parameters
@@ -80,6 +81,10 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     lazy : bool or None
         None: dask array above LAZY_THRESHOLD_BYTES (1 GiB) of output, numpy
         below.  True/False force it.
+    fast_path : bool
+        True: uncompressed little-endian pixels are read straight from the
+        file; False: pydicom decodes every file (same values, slower; for
+        comparison in tests and benchmarks).
 
     Returns
     -------
@@ -94,7 +99,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     UnsupportedTransferSyntaxError, SeriesGeometryError.
     """
     if isinstance(path_or_series, SeriesInfo):
-        return _build(plan_of(path_or_series), path_or_series, lazy, [])
+        return _build(plan_of(path_or_series), path_or_series, lazy, [], fast_path)
     path = Path(path_or_series)
     result = scan(path)
     images = _image_series(result)
@@ -114,7 +119,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
             extra += [w for s in others if s.kind == "other" for w in s.warnings]  # localizers, colour
         extra += [f"skipped {p.name}: {why}" for p, why in result.skipped]
         try:
-            return _build(plan_of(chosen), chosen, lazy, extra)
+            return _build(plan_of(chosen), chosen, lazy, extra, fast_path)
         except MissImagingError as exc:
             first_error = first_error or exc
             failures.append(f"series {chosen.label} could not be loaded: {exc}")
@@ -122,12 +127,13 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     raise first_error
 
 
-def load_all(path: str | os.PathLike, *, lazy: bool | None = None) -> list[ImageVolume]:
+def load_all(path: str | os.PathLike, *, lazy: bool | None = None, fast_path: bool = True) -> list[ImageVolume]:
     """Every image series under `path`, largest first (for the napari reader).
 
     Localizers, colour images and files that cannot be read are skipped with
     a warning each; series that fail to load are skipped with a warning naming
-    the error.  Raises only when nothing at all can be loaded.
+    the error.  Raises only when nothing at all can be loaded.  `lazy` and
+    `fast_path` as in :func:`load`.
     """
     p = Path(path)
     result = scan(p)
@@ -141,7 +147,7 @@ def load_all(path: str | os.PathLike, *, lazy: bool | None = None) -> list[Image
                 warn_and_log(w)
             continue
         try:
-            vols.append(_build(plan_of(s), s, lazy, []))
+            vols.append(_build(plan_of(s), s, lazy, [], fast_path))
         except MissImagingError as exc:
             last_error = exc
             warn_and_log(f"series {s.label} not loaded: {exc}")
@@ -282,10 +288,10 @@ def _check_spacing(ps, path: Path, where: str = "") -> None:
         )
 
 
-def _pixels(sources: list[FrameSource], lazy: bool | None):
+def _pixels(sources: list[FrameSource], lazy: bool | None, fast_path: bool):
     h0 = sources[0].header
     for s in {id(s.header): s for s in sources}.values():
-        check_decodable(s.header)
+        check_decodable(s.header, fast_path)
     dtype, check = choose_dtype(sources)
     shape = (len(sources), h0.rows, h0.cols)
     nbytes = int(np.prod(shape)) * dtype.itemsize
@@ -297,16 +303,16 @@ def _pixels(sources: list[FrameSource], lazy: bool | None):
         if check:
             dtype = np.dtype(np.float32)  # actual ranges are unknown until read
         return da.map_blocks(
-            lambda block_id=None: read_one(sources[block_id[0]], dtype),
+            lambda block_id=None: read_one(sources[block_id[0]], dtype, fast_path),
             dtype=dtype,
             chunks=((1,) * shape[0], (shape[1],), (shape[2],)),
             meta=np.empty((0, 0, 0), dtype),
         )
     out = np.empty(shape, dtype)
-    return fill(sources, out, check)
+    return fill(sources, out, check, fast_path)
 
 
-def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str], fast_path: bool = True) -> ImageVolume:
     """Build the ImageVolume of `plan`; a header element pydicom cannot convert becomes our error.
 
     Attributes are converted by pydicom on first access (after the scan), so a
@@ -315,7 +321,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
     tag pydicom names) instead of escaping as a bare ValueError or the like.
     """
     try:
-        return _build_volume(plan, info, lazy, extra)
+        return _build_volume(plan, info, lazy, extra, fast_path)
     except MissImagingError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, NotImplementedError, struct.error) as exc:
@@ -328,7 +334,7 @@ def _build(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) ->
         ) from exc
 
 
-def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[str], fast_path: bool) -> ImageVolume:
     if plan.error is not None:
         raise plan.error
     h0: FileHeader = plan.headers[0]
@@ -362,7 +368,7 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
                 )
             ipps = np.array([h.ipp for h in plan.headers], dtype=np.float64)
             geo = (plan.iop, ipps, in_plane, plan.geometry)
-    pixels = _pixels(sources, lazy)
+    pixels = _pixels(sources, lazy, fast_path)
     ds = h0.dataset
     if "ModalityLUTSequence" in ds:
         warnings.append(
