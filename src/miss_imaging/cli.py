@@ -254,7 +254,7 @@ def _pick_series(path: str, number: int | None) -> ImageVolume:
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     from miss_imaging.sharing.export import burned_in_regions
-    from miss_imaging.display.render import burned_in, render_slice, save_png
+    from miss_imaging.display.render import render_slice, save_png
 
     vol = _pick_series(args.path, args.series)
     detected = burned_in_regions(vol) if vol.kind == "projection" else []  # files for sharing: blanked by default
@@ -266,7 +266,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
           f"({vol.calibration})")
     for w in vol.warnings:
         print(f"warning: {w}")
-    if burned_in(vol):
+    if vol.burned_in_annotation:
         print(f"warning: (0028,0301) BurnedInAnnotation = YES: {len(detected)} text region(s) detected and blanked"
               f"{f', {len(args.blank)} given with --blank' if args.blank else ''}; detection is a helper, not a "
               "guarantee: check the PNG before sharing (add --blank x0,y0,x1,y1 for anything left)")

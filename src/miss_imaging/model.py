@@ -239,6 +239,11 @@ class ImageVolume:
         return tuple(self.pixels.shape)
 
     @property
+    def burned_in_annotation(self) -> bool:
+        """True when (0028,0301) BurnedInAnnotation is YES: the pixels may show patient text."""
+        return str((self.metadata or {}).get("BurnedInAnnotation", "")).upper() == "YES"
+
+    @property
     def is_lazy(self) -> bool:
         """True when ``pixels`` is a dask array (decoded on demand)."""
         return not isinstance(self.pixels, np.ndarray)

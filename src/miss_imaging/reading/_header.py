@@ -63,7 +63,9 @@ HeaderSource = Union[RawHeader, Dataset]
 
 
 def _el(ds: Dataset, tag: int) -> Any:
-    return ds._dict.get(tag)  # raw or converted element; None when absent
+    # raw or converted element, None when absent; get_item does not convert a raw
+    # element (ds.get would, and raise on a corrupt value the caller reports itself)
+    return ds.get_item(tag, keep_deferred=True)
 
 
 def text(src: HeaderSource, tag: int) -> str:
@@ -135,7 +137,7 @@ def integer(src: HeaderSource, tag: int, default: int | None = None, *, binary: 
 
 
 def _has(src: HeaderSource, tag: int) -> bool:
-    return tag in (src.elements if isinstance(src, RawHeader) else src._dict)
+    return tag in (src.elements if isinstance(src, RawHeader) else src)
 
 
 @dataclass(slots=True, eq=False)

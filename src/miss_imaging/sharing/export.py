@@ -207,7 +207,7 @@ def burned_in_regions(volume: ImageVolume) -> list[tuple[int, int, int, int]]:
 
     See :func:`miss_imaging.sharing.burned_in.detect_text_regions`.
     """
-    if str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() != "YES":
+    if not volume.burned_in_annotation:
         return []
     from miss_imaging.sharing.burned_in import detect_text_regions
 
@@ -369,7 +369,7 @@ def export_cine_gif(
     delays, w2 = gif_delays_ms(durations)
     warnings += w2
     regions = burned_in_regions(volume) if blank_regions is None else [tuple(map(int, r)) for r in blank_regions]
-    flagged = str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() == "YES"
+    flagged = volume.burned_in_annotation
     if flagged and not regions:
         warnings.append("BurnedInAnnotation = YES but no text was blanked: check the clip before sharing")
     shown = blanked_volume(volume, regions)  # type: ignore[arg-type]
