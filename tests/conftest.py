@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_dicoms"
 SHARED_DICOM = REPO.parent / "shared" / "dicom"
+# the one DICOM data set builder (sample_dicoms/dicom_builder.py), shared with the phantoms and benchmarks
+if str(SAMPLES) not in sys.path:
+    sys.path.append(str(SAMPLES))
 
 
 @pytest.fixture(scope="session")
