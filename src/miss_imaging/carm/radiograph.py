@@ -43,7 +43,7 @@ from scipy import ndimage
 
 from miss_imaging import _parallel
 from miss_imaging.errors import MissImagingError
-from miss_imaging.model import ImageVolume, ProjectionTags, Window
+from miss_imaging.model import ImageVolume, Kind, ProjectionTags, Window
 from miss_imaging.carm.geometry import CArm
 
 __all__ = ["drr", "hu_to_mu", "line_integrals", "MU_WATER", "DISPLAY_L_MAX", "DISPLAY_MAX"]
@@ -439,7 +439,7 @@ def _projection_volume(volume: ImageVolume, poses: list[CArm], pixels: npt.NDArr
         pixels=pixels,
         spacing=(1.0, row_mm, col_mm),
         affine=affine,
-        kind="projection",
+        kind=Kind.PROJECTION,
         modality="XA",
         photometric="MONOCHROME2",
         windows=windows,

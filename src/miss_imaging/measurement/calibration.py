@@ -149,13 +149,13 @@ class Calibration:
             self.detector_row_mm,
             self.detector_col_mm,
             "at detector (not corrected)",
-            "detector",
+            CalibrationSource.DETECTOR,
             self.detector_row_mm,
             self.detector_col_mm,
         )
 
 
-PIXELS_ONLY = Calibration(None, None, "pixels only", "pixels")
+PIXELS_ONLY = Calibration(None, None, "pixels only", CalibrationSource.PIXELS)
 
 
 def format_mm(value: float) -> str:
@@ -240,31 +240,31 @@ def projection_calibration(tags: ProjectionTags) -> Calibration:
             f"by {100 * abs(ermf - m_geom) / m_geom:.1f}% (> {100 * ERMF_SID_SOD_RTOL:.0f}%); using ERMF"
         )
 
-    def done(row: float | None, col: float | None, label: str, source: str) -> Calibration:
+    def done(row: float | None, col: float | None, label: str, source: CalibrationSource) -> Calibration:
         return Calibration(row, col, label, source, det_r, det_c, tuple(warnings))
 
     if ps is not None:
         if ctype:
             if ctype not in ("GEOMETRY", "FIDUCIAL"):
                 warnings.append(f"{_TYPE} = {ctype!r} is not GEOMETRY or FIDUCIAL (PS3.3 C.7.6.3.1.7)")
-            return done(ps[0], ps[1], f"calibrated ({ctype})", "calibrated")
+            return done(ps[0], ps[1], f"calibrated ({ctype})", CalibrationSource.CALIBRATED)
         if ips is None:
             warnings.append(
                 f"{_PS} without {_IPS} or {_TYPE} on a projection: whether it is at the detector "
                 "or at the patient is not stated"
             )
-            return done(ps[0], ps[1], "Pixel Spacing (plane not stated)", "calibrated")
+            return done(ps[0], ps[1], "Pixel Spacing (plane not stated)", CalibrationSource.CALIBRATED)
         if not np.allclose(ps, ips, rtol=1e-6, atol=0.0):
             warnings.append(f"{_PS} = {list(ps)} differs from {_IPS} = {list(ips)} without {_TYPE}")
-            return done(ps[0], ps[1], "calibrated (unspecified)", "calibrated")
+            return done(ps[0], ps[1], "calibrated (unspecified)", CalibrationSource.CALIBRATED)
         # PixelSpacing == ImagerPixelSpacing: the detector value; correct it below
     if ips is None:
-        return done(None, None, "pixels only", "pixels")
+        return done(None, None, "pixels only", CalibrationSource.PIXELS)
     if ermf is not None:
-        return done(ips[0] / ermf, ips[1] / ermf, "magnification-corrected (ERMF)", "ermf")
+        return done(ips[0] / ermf, ips[1] / ermf, "magnification-corrected (ERMF)", CalibrationSource.ERMF)
     if m_geom is not None:
-        return done(ips[0] / m_geom, ips[1] / m_geom, "magnification-corrected (SID/SOD)", "sid_sod")
-    return done(ips[0], ips[1], "at detector (not corrected)", "detector")
+        return done(ips[0] / m_geom, ips[1] / m_geom, "magnification-corrected (SID/SOD)", CalibrationSource.SID_SOD)
+    return done(ips[0], ips[1], "at detector (not corrected)", CalibrationSource.DETECTOR)
 
 
 def user_calibration(
@@ -330,7 +330,7 @@ def user_calibration(
         col_mm * aspect,
         col_mm,
         f"user-calibrated ({name}, {format_mm(known)} mm)",
-        "user",
+        CalibrationSource.USER,
         det_r,
         det_c,
     )

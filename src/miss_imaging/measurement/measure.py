@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, CalibrationSource
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 
@@ -169,13 +169,14 @@ def volume_calibration(volume: ImageVolume) -> Calibration:
     For cross-sectional volumes: the geometry (source ``"geometry"``).
     """
     if volume.kind != "projection":
-        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL, "geometry")
+        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL,
+                           CalibrationSource.GEOMETRY)
     tags = volume.projection
     det = tags.imager_pixel_spacing if tags is not None else None
     det_r, det_c = (float(det[0]), float(det[1])) if det is not None else (None, None)
     if volume.calibration == PIXELS_ONLY.label:
-        return Calibration(None, None, PIXELS_ONLY.label, "pixels", det_r, det_c)
-    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, "volume", det_r, det_c)
+        return Calibration(None, None, PIXELS_ONLY.label, CalibrationSource.PIXELS, det_r, det_c)
+    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, CalibrationSource.VOLUME, det_r, det_c)
 
 
 def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> ImageVolume:

@@ -43,7 +43,7 @@ from miss_imaging.spatial.geometry import (
     stack_geometry,
     valid_orientation,
 )
-from miss_imaging.model import ImageVolume, ScanResult, SeriesInfo
+from miss_imaging.model import ImageVolume, Kind, ScanResult, SeriesInfo
 from miss_imaging.reading.series import Plan, geometry_warnings, plan_of, summarize
 
 __all__ = ["load", "load_all", "LAZY_THRESHOLD_BYTES"]
@@ -344,7 +344,7 @@ def _build_volume(plan: Plan, info: SeriesInfo, lazy: bool | None, extra: list[s
             path=h0.path,
             tag="(0028,0004) PhotometricInterpretation",
         )
-    kind = "volume" if plan.kind == "volume" else "projection"
+    kind = Kind.VOLUME if plan.kind == "volume" else Kind.PROJECTION
     warnings = list(plan.warnings)
     multi = len(plan.headers) == 1 and (h0.frames > 1 or h0.enhanced)
     if multi:
