@@ -309,7 +309,7 @@ def _render(vol: ImageVolume, index: int | None, **kwargs: Any) -> Any:
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     from miss_imaging.sharing.export import burned_in_regions
-    from miss_imaging.display.render import burned_in
+    from miss_imaging.display.render import render_slice, save_png
 
     _set_teaching(args.teaching)
     fmt = _image_format(args.output)
@@ -323,7 +323,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
           f"({vol.calibration})")
     for w in vol.warnings:
         print(_shown(f"warning: {w}"))
-    if burned_in(vol):
+    if vol.burned_in_annotation:
         print(f"warning: (0028,0301) BurnedInAnnotation = YES: {len(detected)} text region(s) detected and blanked"
               f"{f', {len(args.blank)} given with --blank' if args.blank else ''}; detection is a helper, not a "
               "guarantee: check the picture before sharing (add --blank row0,col0,row1,col1 for anything left)")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, MagnificationRange, magnification_range, projection_calibration
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, CalibrationSource, MagnificationRange, magnification_range, projection_calibration
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 
@@ -178,13 +178,14 @@ def volume_calibration(volume: ImageVolume) -> Calibration:
     For cross-sectional volumes: the geometry (source ``"geometry"``).
     """
     if volume.kind != "projection":
-        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL, "geometry")
+        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL,
+                           CalibrationSource.GEOMETRY)
     tags = volume.projection
     det = tags.imager_pixel_spacing if tags is not None else None
     det_r, det_c = (float(det[0]), float(det[1])) if det is not None else (None, None)
     if volume.calibration == PIXELS_ONLY.label:
-        return Calibration(None, None, PIXELS_ONLY.label, "pixels", det_r, det_c)
-    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, "volume", det_r, det_c)
+        return Calibration(None, None, PIXELS_ONLY.label, CalibrationSource.PIXELS, det_r, det_c)
+    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, CalibrationSource.VOLUME, det_r, det_c)
 
 
 def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> ImageVolume:
@@ -201,8 +202,6 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
     calibration : Calibration or None
         In-plane mm per row and column step.
     """
-    import dataclasses
-
     if volume.kind != "projection" or calibration is None or not calibration.has_mm:
         return volume
     row, col = float(calibration.row_mm), float(calibration.col_mm)  # type: ignore[arg-type]
@@ -211,8 +210,7 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
         old = float(np.linalg.norm(affine[:3, axis]))
         if old > 0:
             affine[:3, axis] *= new / old
-    return dataclasses.replace(volume, spacing=(volume.spacing[0], row, col), affine=affine,
-                               calibration=calibration.label)
+    return volume.replace(spacing=(volume.spacing[0], row, col), affine=affine, calibration=calibration.label)
 
 
 # --------------------------------------------------------------------------- helpers

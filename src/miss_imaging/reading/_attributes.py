@@ -17,7 +17,7 @@ __all__ = [
     "projection_tags",
     "calibration_tag_warnings",
     "technical_metadata",
-    "patient_identifiers",
+    "banner_identifiers",
 ]
 
 #: Non-identifying technical attributes copied into ``ImageVolume.metadata``.
@@ -307,8 +307,12 @@ def technical_metadata(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
     return out
 
 
-def patient_identifiers(ds: Dataset) -> dict[str, str]:
-    """Patient/study identifiers as strings (for the clinician's banner only)."""
+def banner_identifiers(ds: Dataset) -> dict[str, str]:
+    """Patient/study identifiers as strings, for ``ImageVolume.patient`` (the clinician's banner only).
+
+    Not :func:`miss_imaging.sharing.deid.patient_identifiers`, which collects every
+    identifier variant to search for during de-identification.
+    """
     out = {}
     for kw in PATIENT_KEYWORDS:
         try:

@@ -61,7 +61,7 @@ from miss_imaging.spatial.geometry import (
     stack_geometry,
     valid_orientation,
 )
-from miss_imaging.model import SeriesInfo
+from miss_imaging.model import Kind, SeriesInfo
 
 __all__ = [
     "StackPlan",
@@ -438,7 +438,7 @@ def _info(plan: StackPlan) -> SeriesInfo:
         n_frames=plan.n_frames,
         rows=h0.rows,
         columns=h0.cols,
-        kind=plan.kind,
+        kind=Kind(plan.kind),
         files=[h.path for h in plan.headers],
         warnings=list(plan.warnings),
         headers=_LazyHeaders(plan.headers),
