@@ -218,7 +218,7 @@ class _Reader:
 
     __slots__ = ("s", "u", "f")
 
-    def __init__(self, ds: Source):
+    def __init__(self, ds: HeaderSource):
         if isinstance(ds, RawHeader):
             el, buf = ds.elements, ds.buf
 

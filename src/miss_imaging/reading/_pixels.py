@@ -183,7 +183,7 @@ def _to_modality(stored: np.ndarray, s: FrameSource, out2d: np.ndarray, check: b
     out2d[...] = tmp
 
 
-def _to_int16(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool, *, in_place: bool) -> None:
+def _to_int16(stored: np.ndarray, s: FrameSource, out2d: np.ndarray, check: bool, *, in_place: bool) -> None:
     """The int16 rescale (integer slope and intercept); raises _Promote when `check` finds a value that won't fit.
 
     ``in_place``: `stored` is a view of `out2d`'s own bytes (the fast path
