@@ -264,7 +264,8 @@ class ImageVolume:
     def patient_to_index(self, point: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map ``(..., 3)`` LPS mm points to fractional array indices."""
         p = np.asarray(point, dtype=np.float64) - self.affine[:3, 3]
-        return np.linalg.solve(self.affine[:3, :3], p.reshape(-1, 3).T).T.reshape(p.shape)
+        idx = np.linalg.solve(self.affine[:3, :3], p.reshape(-1, 3).T).T.reshape(p.shape)
+        return np.asarray(idx, dtype=np.float64)
 
     def __repr__(self) -> str:
         return (

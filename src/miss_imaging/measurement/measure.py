@@ -46,6 +46,7 @@ __all__ = [
     "intensity_profile",
     "remeasure",
     "MIN_LENGTH_PX",
+    "as_point",
 ]
 
 #: lines shorter than this (in index units) are "zero length"
@@ -283,8 +284,14 @@ def _frame(volume: ImageVolume, idx: npt.NDArray[np.float64], calibration: Calib
     return _Frame(idx, mm, inplane, plane, cal.label, cal, "image plane")
 
 
+def as_point(p: npt.ArrayLike) -> tuple[float, float, float]:
+    """One point as three floats (array indices (z, y, x) or LPS mm, as given)."""
+    a, b, c = (float(v) for v in np.asarray(p, dtype=np.float64).reshape(3))
+    return (a, b, c)
+
+
 def _tuples(a: npt.NDArray[np.float64] | None) -> tuple[tuple[float, float, float], ...] | None:
-    return None if a is None else tuple(tuple(float(v) for v in row) for row in a)
+    return None if a is None else tuple(as_point(row) for row in a)
 
 
 def _detector_mm(fr: _Frame) -> float | None:
@@ -538,7 +545,7 @@ def intensity_profile(
         # so each sample's distance is measured from its own patient position
         lps = _index_to_patient(volume, pts)
         distances = np.linalg.norm(lps - lps[0], axis=1)
-    return Profile(distances, values, m.unit, m.calibration)
+    return Profile(np.asarray(distances, dtype=np.float64), values, m.unit, m.calibration)
 
 
 def remeasure(volume: ImageVolume, m: Measurement, *, calibration: Calibration | None = None) -> Measurement:

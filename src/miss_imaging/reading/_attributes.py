@@ -233,8 +233,8 @@ def projection_tags(ds: Dataset, n_frames: int) -> ProjectionTags:
     cdesc = get("PixelSpacingCalibrationDescription")
     ftv = _floats(ds.get("FrameTimeVector"))
     return ProjectionTags(
-        pixel_spacing=ps[:2] if ps and len(ps) >= 2 else None,
-        imager_pixel_spacing=ips[:2] if ips and len(ips) >= 2 else None,
+        pixel_spacing=(ps[0], ps[1]) if ps and len(ps) >= 2 else None,
+        imager_pixel_spacing=(ips[0], ips[1]) if ips and len(ips) >= 2 else None,
         calibration_type=str(ctype) if ctype else None,
         calibration_description=str(cdesc) if cdesc else None,
         ermf=_float(get("EstimatedRadiographicMagnificationFactor")),

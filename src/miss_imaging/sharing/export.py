@@ -268,7 +268,7 @@ def render_cine_frames(
     measurements: Iterable[Any] = (),
     frames: Sequence[int] | None = None,
     width_px: int = 512,
-    durations_ms: Sequence[float] | None = None,
+    durations_ms: npt.ArrayLike | None = None,
 ) -> list[Any]:
     """Windowed RGB frames with scale bar (and its calibration), measurement labels, frame number and time.
 
@@ -304,9 +304,8 @@ def render_cine_frames(
         window = default_window(volume)
     n = int(volume.shape[0])
     frames = list(range(n)) if frames is None else [int(k) for k in frames]
-    if durations_ms is None:
-        durations_ms = frame_times_ms(volume)[0]
-    starts = np.concatenate([[0.0], np.cumsum(durations_ms)])
+    durations = frame_times_ms(volume)[0] if durations_ms is None else np.asarray(durations_ms, dtype=np.float64)
+    starts = np.concatenate([[0.0], np.cumsum(durations)])
     ms = list(measurements)
     out = []
     for k in frames:
