@@ -413,11 +413,11 @@ class _LazyHeaders(list):
     scanning does not pay pydicom's per-element cost for headers nobody reads.
     """
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         v = super().__getitem__(i)
         return [h.dataset for h in v] if isinstance(i, slice) else v.dataset
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self):
         return (h.dataset for h in super().__iter__())
 
 
