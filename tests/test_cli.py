@@ -187,7 +187,7 @@ def test_deidentify_writes_a_copy(samples, truth, tmp_path, capsys):
 
 
 def test_demo_scene_blanks_the_burned_in_text_found_by_detection(truth):
-    from miss_imaging.cli import demo_scene
+    from miss_imaging.demo import demo_scene
 
     items = {it.key: it for it in demo_scene()}
     fl = items["fluoro"]

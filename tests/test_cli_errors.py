@@ -15,7 +15,8 @@ from _deid_fixtures import FAKE, write_ct_series
 from loader_factory import ct_slices, phantom
 
 import miss_imaging
-from miss_imaging.cli import describe_scene, demo_scene, main, parse_box
+from miss_imaging.cli import main, parse_box
+from miss_imaging.demo import demo_scene, describe_scene
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.sharing.export import burned_in_regions
 

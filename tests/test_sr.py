@@ -367,8 +367,8 @@ def test_reads_another_tools_tid1500(fl, tmp_path):
 
 
 def test_demo_writes_sr_beside_png(tmp_path, truth):
-    from miss_imaging.cli import demo_scene
-    from miss_imaging.sharing.sr.demo import write_demo_sr
+    from miss_imaging.demo import demo_scene
+    from miss_imaging.demo.sr import write_demo_sr
 
     items = demo_scene()
     png = tmp_path / "demo.png"

@@ -1,7 +1,7 @@
 """napari side of ``miss-imaging view`` and ``miss-imaging demo``.
 
 Run as ``python -m miss_imaging_napari._app view PATH`` or ``... demo --out
-PNG [--show]`` by :mod:`miss_imaging.cli` (the core never imports napari, so
+PNG [--show]`` by :mod:`miss_imaging.demo.display` (the core never imports napari, so
 it starts this in a child process, on an Xvfb display when there is no
 screen).
 
@@ -120,7 +120,7 @@ def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
     """Open one viewer per demo series; returns (viewers, demo items)."""
     import napari
 
-    from miss_imaging.cli import demo_scene
+    from miss_imaging.demo import demo_scene
 
     from ._reader import attach_viewer_tools
 

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from miss_imaging.sharing.sr._refs import Package
-from miss_imaging.sharing.sr.write import save_sr
+from miss_imaging.sharing.sr import Package, save_sr
 
 __all__ = ["write_demo_sr"]
 
