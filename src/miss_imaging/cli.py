@@ -235,7 +235,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from miss_imaging.demo.run import run_demo
 
-    return run_demo(Path(args.out), headless=args.headless, no_viewer=args.no_viewer)
+    return run_demo(Path(args.out), headless=args.headless, no_viewer=args.no_viewer, phantom=args.phantom)
 
 
 def _cmd_deidentify(args: argparse.Namespace) -> int:
@@ -299,10 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--blank", action="append", type=parse_box, metavar="row0,col0,row1,col1", help=BOX_HELP)
     _add_teaching(s)
 
-    d = sub.add_parser("demo", help="the bundled CT + fluoro phantoms, bone window, 25.4 mm rulers")
+    d = sub.add_parser("demo", help="the bundled lumbar CT + lateral fluoro of the same spine, measured, truth beside")
     d.add_argument("--out", default=str(DEFAULT_DEMO_PNG), help=f"PNG to write (default {DEFAULT_DEMO_PNG})")
     d.add_argument("--headless", action="store_true", help="do not open a window even if a display exists")
     d.add_argument("--no-viewer", action="store_true", help="skip napari; use the core renderer")
+    d.add_argument("--phantom", choices=("lumbar", "beads"), default="lumbar",
+                   help="lumbar (default): the anatomical phantom; beads: the geometric bead phantoms (core renderer)")
 
     x = sub.add_parser("deidentify", help="write a de-identified copy of a series (PS3.15 Annex E Basic Profile)")
     x.add_argument("src")

@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from miss_imaging.demo.display import viewer_demo, virtual_display
 from miss_imaging.demo.scene import DemoItem, demo_scene, describe_scene
@@ -20,9 +21,12 @@ def render_demo(items: Sequence[DemoItem], out: Path) -> None:
 
     images = []
     for it in items:
-        r = render_slice(it.volume, window=it.window, lines=[Line(*it.points_index, it.measurement.text)],
-                         width_px=560, blank=it.blank)
-        images.append(r.image)
+        lines = [Line(*r.points_index, r.measurement.text) for r in it.rulers]
+        for o in it.overlays:  # drawings as segments, labelled once
+            pts = [tuple(float(v) for v in p) for p in o.points_index]
+            pts += pts[:1] if o.closed else []
+            lines += [Line(a, b, o.text if k == 0 else "") for k, (a, b) in enumerate(zip(pts, pts[1:]))]
+        images.append(render_slice(it.volume, window=it.window, lines=lines, width_px=560, blank=it.blank).image)
     save_png(side_by_side(images), out)
 
 
@@ -52,19 +56,20 @@ def _napari_picture(out: Path, headless: bool, no_viewer: bool) -> str:
     return f"napari viewer screenshot on a virtual display (Xvfb {display})"
 
 
-def run_demo(out: Path, *, headless: bool = False, no_viewer: bool = False) -> int:
-    """Print the demo scene, write the picture `out` and its SR package beside it; exit status 0."""
+def run_demo(out: Path, *, headless: bool = False, no_viewer: bool = False,
+             phantom: Literal["lumbar", "beads"] = "lumbar") -> int:
+    """Print the demo scene, write the picture `out` and its SR package beside it; exit status 0.
+
+    The napari picture (child process) shows the default lumbar scene; the
+    bead phantoms are drawn by the core renderer.
+    """
     from miss_imaging.demo.sr import write_demo_sr
 
-    items = demo_scene()
+    items = demo_scene(phantom=phantom)
+    no_viewer = no_viewer or phantom != "lumbar"
     if out.exists():
         out.unlink()  # never report a stale picture as this run's
     print(describe_scene(items), flush=True)  # before a viewer window blocks
-    for it in items:  # the spine tools on the CT phantom: its screw with its breach grade, an access plan
-        if it.volume.kind == "volume" and it.volume.modality == "CT":
-            from miss_imaging.demo.spine import spine_demo_text
-
-            print(spine_demo_text(it.volume), flush=True)
     how = _napari_picture(out, headless, no_viewer)
     if not out.is_file():
         render_demo(items, out)
