@@ -149,7 +149,7 @@ def _check_demo_output(out: str, truth: dict) -> None:
     value, line = _value(out, "measurement L4 left screw:")
     assert value == pytest.approx(lat["screws"][0]["length_ermf_corrected_mm"], abs=0.1)
     assert "magnification-corrected (ERMF)" in line and "off isocentre" in line and "truth 42.04 mm" in line
-    value, line = _value(out, "measurement L4-L5 disc (posterior)")
+    value, line = _value(out, "measurement L4-L5 disc:")
     assert value == pytest.approx(ct["discs"]["L4-L5"]["posterior_mm"], abs=0.1) and "truth 8.58 mm" in line
     screw = next(ln for ln in out.splitlines() if "(L4 left):" in ln)
     assert "Gertzbein-Robbins" in screw and "truth 45.0 mm, 6.5 mm, Gertzbein-Robbins C, medial 2.6 mm" in screw

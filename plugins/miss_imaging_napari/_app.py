@@ -24,6 +24,7 @@ import numpy as np
 __all__ = ["open_view", "build_demo", "screenshot", "main"]
 
 _WINDOW_SIZE = (1280, 860)
+_WIDE_WINDOW_SIZE = (1680, 860)  # projections: room for the calibrated ruler labels right of the image
 _MAX_PNG_BYTES = 300_000  # README screenshot budget; larger shots are saved with a 256-colour palette
 
 
@@ -92,7 +93,8 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
         viewer.add_shapes([yx], shape_type="polygon" if o.closed else "line", ndim=2, units=("mm", "mm"),
                           name=o.name, edge_color=o.color, face_color="transparent", edge_width=0.6,
                           features={"label": [o.text]}, opacity=0.9,
-                          text={"string": "{label}", "color": o.color, "size": 10, "anchor": o.anchor})
+                          text={"string": "{label}", "color": o.color, "size": 11, "anchor": o.anchor,
+                                "translation": list(o.label_shift_mm)})
     for r in item.rulers:
         try:
             from ._ruler import add_measurement
@@ -104,7 +106,8 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
         viewer.add_shapes([_world_yx(item.volume, r.points_index)], shape_type="line", ndim=2, units=("mm", "mm"),
                           name=f"{r.name} (projected on slab)", edge_color="yellow", edge_width=0.6,
                           features={"label": [r.measurement.text]},
-                          text={"string": "{label}", "color": "yellow", "size": 10, "anchor": "lower_left"})
+                          text={"string": "{label}", "color": "yellow", "size": 11, "anchor": "upper_right",
+                                "translation": [3.0, 60.0]})
     return notes
 
 
@@ -142,7 +145,7 @@ def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
     viewers = []
     for item in items:
         viewer = napari.Viewer(title=f"miss-imaging demo: {item.volume.label}", show=show)
-        viewer.window.resize(*_WINDOW_SIZE)
+        viewer.window.resize(*(_WINDOW_SIZE if item.volume.kind == "volume" else _WIDE_WINDOW_SIZE))
         attach_viewer_tools(viewer)
         add = _add_volume_item if item.volume.kind == "volume" else _add_projection_item
         item.notes += add(viewer, item)
@@ -177,8 +180,8 @@ def _frame(viewer: Any, focus: tuple[tuple[float, float], float] | None) -> None
     cam = viewer.camera
     ext = np.asarray(viewer.layers.extent.world)[:, -2:]
     if focus is None:  # image left of centre: the ruler labels run to the right of their lines
-        cam.zoom *= 0.62
-        cam.center = (cam.center[-2], cam.center[-1] + 0.3 * float(ext[1, 1] - ext[0, 1]))
+        cam.zoom *= 0.74
+        cam.center = (cam.center[-2], cam.center[-1] + 0.43 * float(ext[1, 1] - ext[0, 1]))
         return
     cam.zoom *= float(np.max(ext[1] - ext[0])) / focus[1]
     cam.center = focus[0]

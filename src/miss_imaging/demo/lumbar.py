@@ -91,9 +91,9 @@ def _lateral_item(samples: Path, tc: dict[str, Any], tf: dict[str, Any]) -> Demo
     up, lo = (np.asarray(tc["levels"][k]["corners_lps_mm"], float) for k in DISC)
     (r0, c0), (r1, c1) = carm.project([up[2], lo[1]])  # posterior corners: PI of the upper, PS of the lower
     d0, d1 = (0.0, float(r0), float(c0)), (0.0, float(r1), float(c1))
-    dname = f"{'-'.join(DISC)} disc (posterior)"
+    dname = f"{'-'.join(DISC)} disc"  # posterior height: kept short, the label carries the calibration
     disc = Ruler(dname, (d0, d1), measure_distance(fl, d0, d1, name=dname),
-                 f"truth {tc['discs']['-'.join(DISC)]['posterior_mm']:.2f} mm, midline = isocentre plane")
+                 f"posterior height; truth {tc['discs']['-'.join(DISC)]['posterior_mm']:.2f} mm, midline = isocentre plane")
     return DemoItem("lumbar_lateral", fl, default_window(fl), [screw, disc])
 
 

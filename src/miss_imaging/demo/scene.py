@@ -52,7 +52,8 @@ class Overlay:
     text: str = ""
     color: str = "cyan"
     closed: bool = False  # polygon (outline) rather than a polyline
-    anchor: str = "upper_left"  # where the label sits on the drawing's bounding box (napari text anchor)
+    anchor: str = "upper_left"  # where the label starts on the drawing's bounding box (napari text anchor)
+    label_shift_mm: tuple[float, float] = (0.0, 0.0)  # then moved (screen down, screen right) in mm, off the lines
 
 
 @dataclass

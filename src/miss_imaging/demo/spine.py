@@ -75,7 +75,8 @@ def screw_findings(volume: ImageVolume, truth_screws: Sequence[dict[str, Any]] =
                 overlays.append(Overlay(name, _band(volume, s.entry_lps, s.tip_lps, s.diameter_mm),
                                         f"{t['level']} {t['side']}: {grade.replace('Gertzbein-Robbins', 'GR')}",
                                         "orange", closed=True,
-                                        anchor="lower_right" if t["side"] == "left" else "upper_left"))
+                                        anchor="upper_left" if t["side"] == "left" else "upper_right",
+                                        label_shift_mm=(-4.0, 12.0) if t["side"] == "left" else (-4.0, -8.0)))
         lines.append(line)
     return lines, overlays, screws
 
@@ -88,13 +89,14 @@ def _access_overlays(volume: ImageVolume, a: AccessPlan) -> list[Overlay]:
     tube = "no stock tube reaches" if a.tube_length_mm is None else f"{a.tube_length_mm:.0f} mm tube"
     out = [Overlay("access", np.asarray(idx(np.array([skin, target]))),
                    f"access {a.depth_mm:.1f} mm: {tube}, {a.tube_diameter_mm:.0f} mm", "lime",
-                   anchor="lower_right")]
+                   anchor="upper_right", label_shift_mm=(86.0, 51.0))]
     if a.tube_length_mm is not None:
         out.append(Overlay("tube", _band(volume, skin, skin + d * a.tube_length_mm, a.tube_diameter_mm),
                            "", "lime", closed=True))  # its size is in the access label
     h = _in_plane_normal(d) * a.incision_mm / 2
     out.append(Overlay("incision", np.asarray(idx(np.array([skin - h, skin + h]))),
-                       f"incision {a.incision_mm:.0f} mm", "magenta", anchor="lower_left"))
+                       f"incision {a.incision_mm:.0f} mm", "magenta", anchor="lower_right",
+                       label_shift_mm=(4.0, 4.0)))
     return out
 
 
