@@ -40,11 +40,16 @@ def _screw(records: list[dict[str, Any]]) -> dict[str, Any]:
     return next(s for s in records if (s["level"], s["side"]) == SCREW)
 
 
+def _snapped(ct: ImageVolume, v: Vertebra) -> Vertebra:
+    s = snap_corners(ct, v)
+    return s if isinstance(s, Vertebra) else Vertebra(v.label, s)
+
+
 def _level_findings(ct: ImageVolume, tc: dict[str, Any]) -> list[str]:
     """Disc heights, slip and lordosis from the truth corners snapped onto the image, truth beside."""
     verts = [Vertebra(k, v["corners_lps_mm"]) for k, v in tc["levels"].items() if "corners_lps_mm" in v]
     by = {v.label: v for v in verts}
-    up, lo = (snap_corners(ct, by[k]) for k in DISC)  # as a user's clicks would be: moved onto the image's edges
+    up, lo = (_snapped(ct, by[k]) for k in DISC)  # as a user's clicks would be: moved onto the image's edges
     d, s, t = disc_height(up, lo), slip(up, lo), tc["discs"]["-".join(DISC)]
     out = [f"{d.level} disc height (corners snapped onto the CT) anterior/middle/posterior {d.anterior_mm:.1f} / {d.middle_mm:.1f} / "
            f"{d.posterior_mm:.1f} mm (truth {t['anterior_mm']:.1f} / {t['middle_mm']:.1f} / {t['posterior_mm']:.1f})"

@@ -23,7 +23,7 @@ def render_demo(items: Sequence[DemoItem], out: Path) -> None:
     for it in items:
         lines = [Line(*r.points_index, r.measurement.text) for r in it.rulers]
         for o in it.overlays:  # drawings as segments, labelled once
-            pts = [tuple(float(v) for v in p) for p in o.points_index]
+            pts = [(float(p[0]), float(p[1]), float(p[2])) for p in o.points_index]
             pts += pts[:1] if o.closed else []
             lines += [Line(a, b, o.text if k == 0 else "") for k, (a, b) in enumerate(zip(pts, pts[1:]))]
         images.append(render_slice(it.volume, window=it.window, lines=lines, width_px=560, blank=it.blank).image)
