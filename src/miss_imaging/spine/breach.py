@@ -172,9 +172,11 @@ def _anterior(volume: ImageVolume, screw: Screw, bone_hu: float):
         if hit[0] == 0:
             return None  # bone beyond the tip: the tip is contained
         j = int(hit[0])
+        if not np.isfinite(p[:j]).any():
+            continue  # the line starts outside the image
         half = 0.5 * (float(np.nanmin(p[:j])) + float(np.nanmax(p[j:j + 40])))
         k = int(np.flatnonzero(p[:j + 40] >= half)[0])
-        if k == 0:
+        if k == 0 or not np.isfinite(p[k - 1]):
             continue
         frac = (half - p[k - 1]) / (p[k] - p[k - 1])
         ends.append(st - (s[k - 1] + frac * 0.05) * screw.axis)
