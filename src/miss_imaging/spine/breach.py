@@ -30,6 +30,7 @@ __all__ = ["Breach", "breach"]
 _ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 _R_OUT = 8.0  # mm beyond the screw's surface searched for the cortex
 _DR = 0.2  # mm; crossings are interpolated linearly between samples
+_OVAL_ARC_DEG = 185.0  # an outline seen over less than this fits a circle: an ellipse on a short arc is unstable
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array
         return None  # not one outline (a pedicle meeting the body's wall): cannot be judged here
     xs, ys = xs[keep], ys[keep]
     cx, cy, r, _ = _fit_circle(xs, ys)
-    ell = _fit_ellipse(xs, ys) if xs.size >= 6 else None
+    seen = np.sort(np.arctan2(ys - cy, xs - cx))
+    cover = 2 * np.pi - np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi])).max()
+    ell = _fit_ellipse(xs, ys) if cover > np.radians(_OVAL_ARC_DEG) else None
     if ell is None or not 0.7 < ell[2] / ell[3] < 1.4:  # too short an arc to tell an oval: the circle
         ell = (cx, cy, r, r)
     if not (1.0 < min(ell[2:]) and max(ell[2:]) < 15.0):
