@@ -102,7 +102,7 @@ def _near_head(metal_samples: npt.NDArray[np.intp], t: Array) -> npt.NDArray[np.
     if shank.size == 0:
         return np.zeros(len(t), dtype=bool)
     head_t = t[metal_samples > np.median(shank) + 10]
-    return (np.abs(t[:, None] - head_t[None, :]) <= 3.0).any(axis=1)
+    return np.asarray((np.abs(t[:, None] - head_t[None, :]) <= 3.0).any(axis=1), dtype=bool)
 
 
 def _edge(p: Array, j: int, step: float) -> float:

@@ -174,7 +174,7 @@ def _edge_line(volume: ImageVolume, o: Array, u: Array, v: Array, c2: Array, edg
     i, j, k = edge
     e = unit(c2[j] - c2[i])
     out = _perp_out(e, c2[i] - c2[k])
-    reach = min(_STRETCH_MM, max(np.linalg.norm(c2[j] - c2[i]) / 2 - radius_mm, 1.0))
+    reach = min(_STRETCH_MM, max(float(np.linalg.norm(c2[j] - c2[i])) / 2 - radius_mm, 1.0))
     pts = np.vstack([_edge_points(volume, o, u, v, c2[a], d, out, radius_mm, reach)
                      for a, d in ((i, e), (j, -e))])
     return _fit_line(pts)
