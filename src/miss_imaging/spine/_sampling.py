@@ -132,3 +132,33 @@ def bone_centroid_x(volume: ImageVolume, near_lps: Array, *, bone_hu: float = 25
 
 #: midline estimates by (pixels, affine, 10 mm cell, threshold): a live drag asks again and again
 _MIDLINES: dict[tuple, float] = {}
+
+
+def fall_centroid(profile: Array, step_mm: float, level: float, *, start: int = 0) -> float | None:
+    """Position (mm) of the centroid of the descent of the first fall below `level` after `start`.
+
+    The descent runs from the last peak before the fall to where the profile
+    bottoms out after it; its centroid (of the negative slope) is a linear
+    functional of the profile, so unlike a level crossing it does not lock
+    onto the slice grid when a thin bright shell is sampled by thick slices.
+    ``None`` when the profile never falls below `level`.
+    """
+    v = profile
+    below = np.flatnonzero(~(v[start:] >= level))
+    if below.size == 0:
+        return None
+    i = start + int(below[0])
+    if i == 0 or not np.isfinite(v[i]):
+        return None
+    k = int(round(2.0 / step_mm))
+    seg = v[max(0, i - k): min(len(v), i + k)]
+    if not np.isfinite(seg).all():
+        return None
+    top = int(np.argmax(seg[: i - max(0, i - k) + 1]))
+    bot = top + int(np.argmin(seg[top:]))
+    g = -np.diff(seg[top: bot + 1])
+    g = np.clip(g, 0.0, None)
+    if bot - top < 2 or g.sum() <= 0:
+        return None
+    pos = max(0, i - k) + top + 0.5 + np.arange(len(g))
+    return float((pos * g).sum() / g.sum() * step_mm)

@@ -4,9 +4,9 @@ In cross-sections perpendicular to the screw (every 1 mm along the shank)
 rays run outward from the screw's surface in 24 directions; every crossing
 of the bone's half-maximum level along them is an outline point of the
 bone.  Where the screw hides the cortex (it has left the bone), the cortex is
-extrapolated by a circle fitted to the visible outline points around it (a
+extrapolated by an oval (ellipse) fitted to the visible outline points around it (a
 pedicle's cross-section), and the breach is how far the screw's circle
-reaches beyond that circle.  An anterior breach is how far the tip reaches
+reaches beyond that oval (an ellipse fit).  An anterior breach is how far the tip reaches
 beyond the plane fitted to where bone ends on lines parallel to the axis
 just outside the screw.  Grades: modified Gertzbein–Robbins (A none, B < 2 mm,
 C 2 to < 4, D 4 to < 6, E ≥ 6; Springer 10.1007/s11701-024-02001-w).
@@ -30,6 +30,7 @@ __all__ = ["Breach", "breach"]
 _ANGLES = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 _R_OUT = 8.0  # mm beyond the screw's surface searched for the cortex
 _DR = 0.2  # mm; crossings are interpolated linearly between samples
+_OVAL_ARC_DEG = 185.0  # an outline seen over less than this fits a circle: an ellipse on a short arc is unstable
 
 
 @dataclass(frozen=True)
@@ -96,29 +97,70 @@ def _fit_circle(x: Array, y: Array) -> tuple[float, float, float, float]:
     return float(cx), float(cy), r, float(np.sqrt(np.mean(res**2)))
 
 
+def _fit_ellipse(x: Array, y: Array) -> tuple[float, float, float, float] | None:
+    """Least-squares ellipse with axes along the section's (x, y) (``A x² + B y² + C x + D y = 1``).
+
+    Returns centre x, y and semi-axes along x and y, or None when the conic is
+    not an ellipse.  A pedicle's cross-section is an oval whose long axis is
+    its height: with the section's x horizontal (``perpendicular_basis``),
+    its axes are the section's.
+    """
+    x0, y0 = float(x.mean()), float(y.mean())  # the conic's constant term stays away from 0
+    u, v = x - x0, y - y0
+    sol, *_ = np.linalg.lstsq(np.column_stack([u * u, v * v, u, v]), np.ones_like(u), rcond=None)
+    A, B, C, D = sol
+    if A <= 0 or B <= 0:
+        return None
+    cx, cy = -C / (2 * A), -D / (2 * B)
+    k = 1 + A * cx * cx + B * cy * cy
+    return float(cx + x0), float(cy + y0), float(np.sqrt(k / A)), float(np.sqrt(k / B))
+
+
+def _outside(px: Array, py: Array, ell: tuple[float, float, float, float]) -> Array:
+    """Radial distance (mm) of points beyond the ellipse, along the ray from its centre (negative inside)."""
+    cx, cy, a, b = ell
+    dx, dy = px - cx, py - cy
+    rho = np.hypot(dx, dy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        edge = 1.0 / np.sqrt((dx / rho / a) ** 2 + (dy / rho / b) ** 2)
+    return rho - edge
+
+
 def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array] | None:
     """(breach mm, in-plane direction) in one cross-section, or None where it cannot be judged.
 
-    Judged only when the outline points fit one circle (rms < 0.3 mm, radius
-    1-15 mm) seen over at least 120° around its centre: a pedicle.
+    Judged only when the outline points fit one oval (an ellipse with the
+    section's axes; rms < 0.3 mm, semi-axes 1-15 mm) seen over at least 120°
+    around its centre: a pedicle.  The breach is how far the screw's circle
+    reaches beyond that oval (a circle fit read a 12.5 x 14.5 mm pedicle
+    as 15 mm wide and a 2.6 mm medial breach as 1.8 mm).
     """
     xs, ys = cross
     if xs.size < 6:
         return None
-    cx, cy, r, rms = _fit_circle(xs, ys)
+    cx, cy, r, _ = _fit_circle(xs, ys)
     keep = np.abs(np.hypot(xs - cx, ys - cy) - r) < 1.0
     if keep.sum() < 0.8 * xs.size:
         return None  # not one outline (a pedicle meeting the body's wall): cannot be judged here
-    if 6 <= keep.sum() < xs.size:
-        xs, ys = xs[keep], ys[keep]
-        cx, cy, r, rms = _fit_circle(xs, ys)
+    xs, ys = xs[keep], ys[keep]
+    cx, cy, r, _ = _fit_circle(xs, ys)
     seen = np.sort(np.arctan2(ys - cy, xs - cx))
-    gaps = np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi]))
-    if not (1.0 < r < 15.0) or rms > 0.3 or 2 * np.pi - gaps.max() < np.radians(120):
+    cover = 2 * np.pi - np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi])).max()
+    ell = _fit_ellipse(xs, ys) if cover > np.radians(_OVAL_ARC_DEG) else None
+    if ell is None or not 0.7 < ell[2] / ell[3] < 1.4:  # too short an arc to tell an oval: the circle
+        ell = (cx, cy, r, r)
+    if not (1.0 < min(ell[2:]) and max(ell[2:]) < 15.0):
         return None
-    off = float(np.hypot(cx, cy))
-    d = np.array([-cx, -cy]) / off if off > 1e-9 else np.array([1.0, 0.0])
-    return off + rs - r, d
+    res = _outside(xs, ys, ell)
+    seen = np.sort(np.arctan2(ys - ell[1], xs - ell[0]))
+    gaps = np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi]))
+    if float(np.sqrt(np.mean(res**2))) > 0.3 or 2 * np.pi - gaps.max() < np.radians(120):
+        return None
+    th = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+    out = _outside(rs * np.cos(th), rs * np.sin(th), ell)
+    k = int(np.argmax(out))
+    d = np.array([rs * np.cos(th[k]) - ell[0], rs * np.sin(th[k]) - ell[1]])
+    return float(out[k]), d / max(float(np.linalg.norm(d)), 1e-9)
 
 
 def _radial(volume: ImageVolume, screw: Screw, margin: float, bone_hu: float):
@@ -172,9 +214,11 @@ def _anterior(volume: ImageVolume, screw: Screw, bone_hu: float):
         if hit[0] == 0:
             return None  # bone beyond the tip: the tip is contained
         j = int(hit[0])
+        if not np.isfinite(p[:j]).any():
+            continue  # the line starts outside the image
         half = 0.5 * (float(np.nanmin(p[:j])) + float(np.nanmax(p[j:j + 40])))
         k = int(np.flatnonzero(p[:j + 40] >= half)[0])
-        if k == 0:
+        if k == 0 or not np.isfinite(p[k - 1]):
             continue
         frac = (half - p[k - 1]) / (p[k] - p[k - 1])
         ends.append(st - (s[k - 1] + frac * 0.05) * screw.axis)

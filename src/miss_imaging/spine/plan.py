@@ -6,18 +6,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 from miss_imaging.spine._sampling import Array, as_points, bone_centroid_x, require_volume, sample, unit
 from miss_imaging.spine.breach import Breach, breach
-from miss_imaging.spine.screws import Screw
+from miss_imaging.spine.screws import METAL_HU, Screw
 
 __all__ = ["ScrewPlan", "plan_screw", "STOCK_DIAMETERS_MM", "STOCK_LENGTH_STEP_MM"]
 
 #: stock pedicle-screw diameters, mm
 STOCK_DIAMETERS_MM = tuple(np.round(np.arange(4.0, 7.51, 0.5), 1))
 STOCK_LENGTH_STEP_MM = 5.0
+_CORTEX_HU = 400.0  # a pedicle wall is cortical bone (375-1200 HU) however dark its core
+_GAP_MM = 2.0  # soft tissue this long outside the cortex: the bone has ended
 _SIZING_SOURCE = "diameter ≈ 80 % of the isthmus width (Solitro, IJSS 2019)"
 
 
@@ -47,7 +50,15 @@ class ScrewPlan:
 
 
 def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone_hu: float) -> tuple[float, Array]:
-    """Narrowest bony width (mm) across the trajectory, in the axial direction perpendicular to it, and where."""
+    """Narrowest outer bony width (mm) across the trajectory, in the axial direction perpendicular to it, and where.
+
+    On each side the bone's outer edge is where the profile leaves bone for
+    good (below `bone_hu` for ``_GAP_MM``) just outside a cortex (a peak of at
+    least ``_CORTEX_HU`` within 2.5 mm), so a cancellous core darker than the
+    threshold does not count as the pedicle's edge.  Metal on the trajectory
+    (a placed screw and its blooming) is skipped: a screw head in soft tissue
+    is not bone, a screw inside the pedicle is.
+    """
     across = np.cross([0.0, 0.0, 1.0], axis)
     across = unit(across if np.linalg.norm(across) > 1e-3 else [1.0, 0.0, 0.0], "across")
     t = np.arange(0.0, length + 0.01, 0.5)
@@ -56,10 +67,21 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
     centres = entry + t[:, None] * axis
     both = np.stack([centres[:, None, :] + sg * s[None, :, None] * across for sg in (1.0, -1.0)], axis=1)
     prof = sample(volume, both)  # (t, side, s)
-    bone = prof >= bone_hu
-    in_bone = bone[:, :, 0].all(axis=1)
-    exits = np.where(bone.all(axis=2), -1, np.argmin(bone, axis=2))  # first non-bone sample per side
-    ok = in_bone & (exits > 0).all(axis=1)
+    idx = np.arange(len(s))
+    metal = prof >= METAL_HU
+    metal_end = np.where(metal[..., 0], np.argmin(metal, axis=2) + int(1.5 / step), 0)  # + blooming
+    bone = (prof >= bone_hu) & (idx > metal_end[..., None])
+    gap = int(round(_GAP_MM / step))
+    # out[..., j]: samples j .. j+gap-1 all non-bone (NaN = outside the image counts as non-bone)
+    run = np.cumsum(np.concatenate([np.zeros(bone.shape[:2] + (1,)), ~bone], axis=2), axis=2)
+    out = (run[..., gap:] - run[..., :-gap]) == gap
+    cortex = ndimage.maximum_filter1d(np.nan_to_num(prof, nan=-1e4), int(2.5 / step), axis=2,
+                                      origin=int(1.25 / step) - 1)[..., :out.shape[2]] >= _CORTEX_HU
+    first_bone = np.where(bone.any(axis=2), np.argmax(bone, axis=2), len(s))
+    leaves = out & cortex & (idx[:out.shape[2]] > first_bone[..., None])
+    exits = np.where(leaves.any(axis=2), np.argmax(leaves, axis=2), -1)
+    inside = (first_bone < metal_end + gap).all(axis=1) & ~_near_head(metal.sum(axis=(1, 2)), t)
+    ok = inside & (exits > 0).all(axis=1)
     if not ok.any():
         raise MeasurementError("the trajectory never passes through bone enclosed on both sides within 15 mm "
                                "(no pedicle found between entry and target)")
@@ -69,6 +91,18 @@ def _isthmus(volume: ImageVolume, entry: Array, axis: Array, length: float, bone
         widths[i] = sum(_edge(prof[i, k], exits[i, k], step) for k in (0, 1))
     best = int(np.argmin(widths))
     return float(widths[best]), centres[best]
+
+
+def _near_head(metal_samples: npt.NDArray[np.intp], t: Array) -> npt.NDArray[np.bool_]:
+    """Positions within 3 mm of a screw head (metal > 1 mm wider than the shank), whose blooming looks like bone.
+
+    `metal_samples` counts the metal samples (0.1 mm) across the trajectory at each position `t`.
+    """
+    shank = metal_samples[metal_samples > 0]
+    if shank.size == 0:
+        return np.zeros(len(t), dtype=bool)
+    head_t = t[metal_samples > np.median(shank) + 10]
+    return np.asarray((np.abs(t[:, None] - head_t[None, :]) <= 3.0).any(axis=1), dtype=bool)
 
 
 def _edge(p: Array, j: int, step: float) -> float:

@@ -10,7 +10,8 @@ import numpy.typing as npt
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 from miss_imaging.measurement.measure import GEOMETRY_LABEL
-from miss_imaging.spine._sampling import Array, as_points, falling_edge, sample, unit
+from miss_imaging.spine._sampling import Array, as_points, fall_centroid, sample, unit
+from miss_imaging.spine.screws import METAL_HU
 
 __all__ = ["Vertebra", "snap_corners", "CORNER_NAMES", "sagittal_frame"]
 
@@ -97,27 +98,38 @@ def sagittal_frame(corners: Array) -> tuple[Array, Array, Array]:
 
 
 def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Array, along: Array, out: Array,
-                 radius_mm: float) -> Array:
-    """Half-maximum points (in-plane coords) of the body's edge that leaves `corner` along `along`.
+                 radius_mm: float, reach_mm: float) -> Array:
+    """Edge points (in-plane coords) of the body's edge that leaves `corner` along `along`.
 
     Profiles run across the edge along `out` (from inside the body outward),
-    at 3-9 mm from the click along the edge (away from the rounded corner).
-    Profiles that do not start in bone (the click too far out) are skipped.
+    every 0.5 mm from `radius_mm` to `radius_mm` + `reach_mm` from the click
+    along the edge (away from the rounded corner).  On each, the cortex is
+    the first rise half-way from the body's inside to the profile's peak and
+    the edge is the centroid of its outer descent (:func:`fall_centroid`).
+    Profiles that do not start in bone (the click too far out) or that cross
+    metal are skipped.
     """
     step = 0.1
     inner, outer = radius_mm + 3.0, radius_mm + 1.0
     s = np.arange(-inner, outer + step / 2, step)
     found = []
-    for t in np.linspace(radius_mm, radius_mm + 6.0, 13):
+    for t in np.linspace(radius_mm, radius_mm + reach_mm, int(reach_mm * 2) + 1):
         line = corner + t * along + np.outer(s, out)
         prof = sample(volume, o + np.outer(line[:, 0], u) + np.outer(line[:, 1], v))
-        if np.nanmedian(prof[: int(2.0 / step)]) < np.nanmedian(prof[-int(1.0 / step):]):
+        if volume.kind == "volume" and np.nanmax(prof) >= METAL_HU:
+            continue  # a screw in the body: its blooming is no bone edge
+        if volume.kind != "volume" and np.nanmedian(prof[: int(2.0 / step)]) < np.nanmedian(prof[-int(1.0 / step):]):
             prof = -prof  # bone darker than its surroundings (a fluoroscopy frame): same edge, other polarity
         head = prof[: int(2.0 / step)]
-        level = 0.5 * (float(np.nanmedian(head)) + float(np.nanmin(prof)))
-        if not np.all(head >= level):
+        inside = float(np.nanmedian(head))
+        # the edge: the first fall below half-way between the peak (a cortex, or the body's inside) and the
+        # outside, after the profile first reaches that level: a noise dip in cancellous bone is not an edge
+        lo = float(np.nanmin(prof))
+        level = 0.5 * (float(np.nanmax(prof)) + lo)
+        rise = np.flatnonzero(prof >= level)
+        if not np.all(head >= 0.5 * (inside + lo)) or rise.size == 0:
             continue
-        d = falling_edge(prof, step, level, start=1)
+        d = fall_centroid(prof, step, level, start=int(rise[0]))
         if d is not None:
             found.append(line[0] + d * out)
     if len(found) < 5:
@@ -128,15 +140,16 @@ def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Arra
 
 
 def _fit_line(pts: Array) -> tuple[Array, Array]:
-    """Total-least-squares line (point, unit direction), refitted without points > 0.5 mm off."""
-    for _ in range(2):
+    """Total-least-squares line (point, unit direction), refitted without outliers (> 2 mm, then > 0.5 mm off)."""
+    for cut in (2.0, 0.5, 0.5):
         c = pts.mean(axis=0)
         d = np.linalg.svd(pts - c)[2][0]
         off = np.abs((pts - c) @ np.array([-d[1], d[0]]))
-        if (off < 0.5).sum() < 5 or (off < 0.5).all():
-            break
-        pts = pts[off < 0.5]
-    return c, d
+        if (off < cut).sum() < 5 or (off < cut).all():
+            continue
+        pts = pts[off < cut]
+    c = pts.mean(axis=0)
+    return c, np.linalg.svd(pts - c)[2][0]
 
 
 def _perp_out(e: Array, away: Array) -> Array:
@@ -144,26 +157,35 @@ def _perp_out(e: Array, away: Array) -> Array:
     return n if np.dot(n, away) > 0 else -n
 
 
-#: for each corner: (the other corner of its endplate, the other corner of its wall)
-_NEIGHBOURS = ((PS, AI), (AS, PI), (AI, PS), (PI, AS))
+#: the body's four edges as (corner, corner, a corner off the edge: the inside): endplates, then walls
+_EDGES = ((AS, PS, AI), (AI, PI, AS), (AS, AI, PS), (PS, PI, AS))
+_STRETCH_MM = 12.0  # edge profiles from radius_mm to radius_mm + this from each corner (at most half the edge)
 
 
-def _snap_one(volume: ImageVolume, o: Array, u: Array, v: Array, c2: Array, i: int, radius_mm: float) -> Array:
-    """Snap corner `i` (in-plane coords of all four in `c2`) to the intersection of its endplate and wall edges."""
-    j, k = _NEIGHBOURS[i]
-    e_end, e_wall = unit(c2[j] - c2[i]), unit(c2[k] - c2[i])
-    p_end, d_end = _fit_line(_edge_points(volume, o, u, v, c2[i], e_end, _perp_out(e_end, c2[i] - c2[k]), radius_mm))
-    p_wall, d_wall = _fit_line(_edge_points(volume, o, u, v, c2[i], e_wall, _perp_out(e_wall, c2[i] - c2[j]),
-                                            radius_mm))
-    m = np.column_stack([d_end, -d_wall])
+def _edge_line(volume: ImageVolume, o: Array, u: Array, v: Array, c2: Array, edge: tuple[int, int, int],
+               radius_mm: float) -> tuple[Array, Array]:
+    """One line (point, direction; in-plane coords) through the edge points found near both ends of an edge.
+
+    Fitting the whole edge at once, rather than a few mm next to each corner,
+    averages the slice staircase of a tilted endplate on thick slices (its
+    half-maximum edge jumps by up to 1 mm as it crosses a slice boundary) and
+    gets the line's angle from its full length.
+    """
+    i, j, k = edge
+    e = unit(c2[j] - c2[i])
+    out = _perp_out(e, c2[i] - c2[k])
+    reach = min(_STRETCH_MM, max(float(np.linalg.norm(c2[j] - c2[i])) / 2 - radius_mm, 1.0))
+    pts = np.vstack([_edge_points(volume, o, u, v, c2[a], d, out, radius_mm, reach)
+                     for a, d in ((i, e), (j, -e))])
+    return _fit_line(pts)
+
+
+def _intersect(line_a: tuple[Array, Array], line_b: tuple[Array, Array]) -> Array:
+    (pa, da), (pb, db) = line_a, line_b
+    m = np.column_stack([da, -db])
     if abs(np.linalg.det(m)) < 1e-3:
         raise MeasurementError("the endplate and wall edges near the corner are parallel")
-    a = np.linalg.solve(m, p_wall - p_end)[0]
-    snapped = p_end + a * d_end
-    if np.linalg.norm(snapped - c2[i]) > radius_mm + 1.0:
-        raise MeasurementError(f"the body's corner is {np.linalg.norm(snapped - c2[i]):.1f} mm from the click "
-                               f"(more than radius_mm={radius_mm:g} mm): click closer")
-    return o + snapped[0] * u + snapped[1] * v
+    return pa + np.linalg.solve(m, pb - pa)[0] * da
 
 
 def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
@@ -201,7 +223,13 @@ def snap_corners(volume: ImageVolume, corners: npt.ArrayLike | Vertebra, *,
     c = vert.corners
     o, u, v = sagittal_frame(c)
     c2 = np.column_stack([(c - o) @ u, (c - o) @ v])
-    out = np.array([_snap_one(volume, o, u, v, c2, i, radius_mm) for i in range(4)])
+    sup, inf, ant, post = (_edge_line(volume, o, u, v, c2, edge, radius_mm) for edge in _EDGES)
+    snapped = np.array([_intersect(sup, ant), _intersect(sup, post), _intersect(inf, post), _intersect(inf, ant)])
+    far = np.linalg.norm(snapped - c2, axis=1)
+    if far.max() > radius_mm + 1.0:
+        raise MeasurementError(f"the body's {CORNER_NAMES[int(np.argmax(far))]} corner is {far.max():.1f} mm from the "
+                               f"click (more than radius_mm={radius_mm:g} mm): click closer")
+    out = o + np.outer(snapped[:, 0], u) + np.outer(snapped[:, 1], v)
     if isinstance(corners, Vertebra):
         return replace(vert, corners=out, calibration=volume.calibration, snapped=True)
     return out
