@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import Row, interleaved, peak_extra_mb  # noqa: E402
 
+from miss_imaging._parallel import default_workers  # noqa: E402
 from miss_imaging.display.window import apply_window  # noqa: E402
 
 SHAPE = (300, 512, 512)
@@ -90,18 +91,10 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     import miss_imaging.display.window as mod
 
     def one_thread():
-        threads, mod.THREADS = mod.THREADS, 1
-        try:
-            return apply_window(vol, CENTER, WIDTH, out=out)
-        finally:
-            mod.THREADS = threads
+        return apply_window(vol, CENTER, WIDTH, out=out, threads=1)
 
     def table_only():
-        use, mod.USE_AFFINE = mod.USE_AFFINE, False
-        try:
-            return one_thread()
-        finally:
-            mod.USE_AFFINE = use
+        return apply_window(vol, CENTER, WIDTH, out=out, threads=1, affine_kernel=False)
 
     fast = {
         "limit: int16->uint8 cast into preallocated out": lambda: np.copyto(out, vol, casting="unsafe"),
@@ -130,7 +123,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     notes["pydicom apply_voi_lut + map to uint8"] = notes["pydicom apply_voi_lut"]
     _, affine = mod._domain_lut(vol.dtype.str, mod._window_transfer(float(CENTER), float(WIDTH), "LINEAR"),
                                 ("window", "LINEAR", float(CENTER), float(WIDTH)), 255.0, False, "|u1", 1.0, 0.0)
-    notes["apply_window (int16 path, out=)"] = "table, 2 threads; " + (
+    notes["apply_window (int16 path, out=)"] = f"table, {default_workers()} threads; " + (
         "identical to pydicom apply_voi_lut (mapped)" if diff == 0 else f"{diff} voxels differ from pydicom")
     notes["apply_window (int16 path, out=, 1 thread)"] = (
         "float32 affine kernel (verified exact)" if affine is not None else "table")

@@ -245,20 +245,21 @@ def test_large_strided_and_threaded_inputs_agree(monkeypatch, threads):
 
     monkeypatch.setattr(mod, "CHUNK", 5000)  # not a divisor of anything: ragged last block
     monkeypatch.setattr(mod, "THREAD_MIN", 0)
-    monkeypatch.setattr(mod, "THREADS", threads)
+    t = {"threads": threads}
     rng = np.random.default_rng(RNG_SEED + 3)
     x = rng.integers(-1024, 3000, size=(9, 256, 256)).astype(np.int16)
-    ref = apply_window(x.astype(np.float64), 480, 2500)  # float path as the independent reference
-    np.testing.assert_array_equal(apply_window(x, 480, 2500), ref)
-    np.testing.assert_array_equal(apply_window(x.transpose(2, 0, 1), 480, 2500), ref.transpose(2, 0, 1))
+    ref = apply_window(x.astype(np.float64), 480, 2500, **t)  # float path as the independent reference
+    np.testing.assert_array_equal(apply_window(x, 480, 2500, **t), ref)
+    np.testing.assert_array_equal(apply_window(x.transpose(2, 0, 1), 480, 2500, **t), ref.transpose(2, 0, 1))
     big = np.zeros((9, 256, 512), np.uint8)
-    apply_window(x, 480, 2500, out=big[:, :, ::2])
+    apply_window(x, 480, 2500, out=big[:, :, ::2], **t)
     np.testing.assert_array_equal(big[:, :, ::2], ref)
-    np.testing.assert_array_equal(apply_window(x.astype(np.int32), 480, 2500), ref)
+    np.testing.assert_array_equal(apply_window(x.astype(np.int32), 480, 2500, **t), ref)
     wide = x.astype(np.int64) * 1000  # range too wide for a table: float path
-    np.testing.assert_array_equal(apply_window(wide, 480_000, 2_500_000), apply_window(wide.astype(np.float64), 480_000, 2_500_000))
+    np.testing.assert_array_equal(apply_window(wide, 480_000, 2_500_000, **t),
+                                  apply_window(wide.astype(np.float64), 480_000, 2_500_000, **t))
     small = rng.integers(-128, 128, size=(5, 7)).astype(np.int8)
-    np.testing.assert_array_equal(apply_window(small, 10, 50), apply_window(small.astype(np.float32), 10, 50))
+    np.testing.assert_array_equal(apply_window(small, 10, 50, **t), apply_window(small.astype(np.float32), 10, 50, **t))
 
 
 def test_dask_input_is_lazy_and_chunkwise():
@@ -453,7 +454,7 @@ def test_byte_order_and_small_dtypes(dtype):
 
 
 @pytest.mark.parametrize(("c", "w", "function"), [(480, 2500, "LINEAR"), (40, 400, "LINEAR"), (-600, 1500, "LINEAR_EXACT")])
-def test_affine_fast_path_equals_table_on_every_int16_value(monkeypatch, c, w, function):
+def test_affine_fast_path_equals_table_on_every_int16_value(c, w, function):
     """The float32 kernel is used only when it reproduces the exact table; check both on all 65,536 values."""
     import miss_imaging.display.window as mod
 
@@ -463,6 +464,5 @@ def test_affine_fast_path_equals_table_on_every_int16_value(monkeypatch, c, w, f
                                   "|u1", 1.0, 0.0)
     assert affine is not None  # the common windows take the fast path
     fast = apply_window(x, c, w, function=function)
-    monkeypatch.setattr(mod, "USE_AFFINE", False)
-    np.testing.assert_array_equal(fast, apply_window(x, c, w, function=function))
+    np.testing.assert_array_equal(fast, apply_window(x, c, w, function=function, affine_kernel=False))
     np.testing.assert_array_equal(fast, lut[x.view(np.uint16)])

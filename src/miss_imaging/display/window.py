@@ -38,12 +38,13 @@ Speed
 Integer input of at most 16 bits goes through one lookup table over the
 whole input domain (65,536 entries, built in float64 by the same formula and
 cached), applied with ``np.take(..., out=)`` on cache-sized flat chunks,
-each of two threads walking its own half of the volume (numpy releases the
-GIL in ``take``).  When the work runs on one thread (single slices, or
-``THREADS = 1``), LINEAR/LINEAR_EXACT windows on 16-bit input use a float32
-affine kernel (multiply, add, clip, truncate) instead, if it reproduces the
-table bit for bit on all 65,536 possible inputs (checked once per window and
-cached); it needs no gather but does not scale over threads.  Wider integers use a table
+each of the `threads` (:mod:`miss_imaging._parallel`) walking its own share of
+the volume (numpy releases the GIL in ``take``).  When the work runs on one
+thread (single slices, or ``threads=1``), LINEAR/LINEAR_EXACT windows on 16-bit
+input use a float32 affine kernel (multiply, add, clip, truncate) instead
+(unless ``affine_kernel=False``), if it reproduces the table bit for bit on all
+65,536 possible inputs (checked once per window and cached); it needs no gather
+but does not scale over threads.  Wider integers use a table
 over ``[min, max]`` when that range is small, else the float path.  Float
 input is computed in float64 in cache-sized chunks (no volume-sized
 temporaries).  Dask arrays are windowed lazily chunk by chunk.
@@ -57,15 +58,15 @@ center and width), C.8.11.3.1.5 (LUT Descriptor).
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+from miss_imaging import _parallel
 
 __all__ = [
     "VOI_FUNCTIONS",
@@ -83,20 +84,21 @@ VOI_FUNCTIONS: tuple[str, ...] = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 # Elements per chunk: 2**16 -> a 512 KiB intp index temporary inside np.take
 # (or a 512 KiB float64 buffer on the float path), which stays in L2 cache.
 CHUNK = 1 << 16
-THREADS = max(1, min(2, os.cpu_count() or 1))
 # Inputs smaller than this run on the calling thread (a 512x512 slice does:
 # the pool's hand-off costs more than it saves there).
 THREAD_MIN = 1 << 20
-# Use the verified float32 affine kernel where it is exact (False forces the table;
-# the benchmark times both).
-USE_AFFINE = True
 # Integer inputs wider than 16 bits use a table over [min, max] below this size.
 MAX_TABLE = 1 << 20
 
-_executor: ThreadPoolExecutor | None = None
-
 # A transfer maps float64 modality values, in place, to unrounded outputs in [0, top].
 Transfer = Callable[[npt.NDArray[np.float64], float], None]
+
+
+class _Run(NamedTuple):
+    """How to run the kernels: threads at most, and whether the verified affine kernel may be used."""
+
+    threads: int
+    affine_kernel: bool
 
 
 # ----------------------------------------------------------------------------- public API
@@ -113,6 +115,8 @@ def apply_window(
     invert: bool = False,
     slope: float = 1.0,
     intercept: float = 0.0,
+    threads: int | None = None,
+    affine_kernel: bool = True,
 ) -> Any:
     """Window modality values to display values (PS3.3 C.11.2.1.2).
 
@@ -138,6 +142,13 @@ def apply_window(
         (0028,1053) Rescale Slope and (0028,1052) Rescale Intercept applied to
         `values` first (``x = values * slope + intercept``, float64, as
         pydicom's ``apply_modality_lut``).  Defaults leave values unchanged.
+    threads : int, optional
+        Threads for inputs of at least 2**20 values (default: the machine's
+        CPUs, see :mod:`miss_imaging._parallel`).  The output does not depend on it.
+    affine_kernel : bool
+        Use the float32 affine kernel where it is verified bit-identical to the
+        table (16-bit input on one thread); False forces the table.  The output
+        does not depend on it (the benchmark times both).
 
     Returns
     -------
@@ -160,7 +171,7 @@ def apply_window(
     _top(out_dtype)
     transfer = _window_transfer(float(center), float(width), func)
     return _apply(values, transfer, ("window", func, float(center), float(width)), out_dtype, out, invert,
-                  float(slope), float(intercept))
+                  float(slope), float(intercept), _Run(_parallel.resolve_workers(threads), affine_kernel))
 
 
 def apply_voi_table(
@@ -173,6 +184,7 @@ def apply_voi_table(
     invert: bool = False,
     slope: float = 1.0,
     intercept: float = 0.0,
+    threads: int | None = None,
 ) -> Any:
     """Apply one (0028,3010) VOI LUT Sequence item (PS3.3 C.11.2.1.1).
 
@@ -186,7 +198,7 @@ def apply_voi_table(
         input value mapped (may be negative), bits per entry (8 or 10-16).
     table : (entries,) array-like of int
         (0028,3006) LUT Data.  Values span ``[0, 2**bits - 1]``.
-    out_dtype, out, invert, slope, intercept
+    out_dtype, out, invert, slope, intercept, threads
         As in :func:`apply_window`.
 
     Notes
@@ -213,7 +225,8 @@ def apply_voi_table(
     _top(out_dtype)
     transfer = _table_transfer(first, lut, float(2**bits - 1))
     key = ("table", n, first, bits, lut.tobytes())
-    return _apply(values, transfer, key, out_dtype, out, invert, float(slope), float(intercept))
+    return _apply(values, transfer, key, out_dtype, out, invert, float(slope), float(intercept),
+                  _Run(_parallel.resolve_workers(threads), True))
 
 
 def apply_modality_lut(
@@ -460,6 +473,7 @@ def _apply(
     invert: bool,
     slope: float,
     intercept: float,
+    how: _Run,
 ) -> Any:
     odt = np.dtype(out_dtype)
     top = _top(odt)
@@ -471,7 +485,7 @@ def _apply(
         if not out.flags.writeable:
             raise ValueError("`out` is read-only")
     if hasattr(values, "__dask_graph__"):
-        return _apply_dask(values, transfer, key, odt, out, invert, slope, intercept)
+        return _apply_dask(values, transfer, key, odt, out, invert, slope, intercept, how)
     values = np.asarray(values)
     if out is None:
         out = np.empty(values.shape, odt)
@@ -486,9 +500,9 @@ def _apply(
         # faster on one thread (74 vs 84 ms, 512x512x300) but makes 5 short numpy calls per
         # chunk, whose GIL-held overhead convoys two threads (96 ms), while the table's 2
         # long calls per chunk scale (55 ms on 2 threads): use it only single-threaded.
-        single = THREADS == 1 or values.size < THREAD_MIN
-        if affine is not None and USE_AFFINE and single:
-            _run(values, out, lambda v, o: _affine_kernel(v, o, affine))
+        single = how.threads == 1 or values.size < THREAD_MIN
+        if affine is not None and how.affine_kernel and single:
+            _run(values, out, lambda v, o: _affine_kernel(v, o, affine), how.threads)
             return out
         src = values.view(np.dtype(f"u{values.dtype.itemsize}"))  # bit patterns index the table
 
@@ -499,7 +513,7 @@ def _apply(
             np.copyto(idx, v, casting="unsafe")
             np.take(lut, idx, out=o, mode="wrap")
 
-        _run(src, out, lut_kernel)
+        _run(src, out, lut_kernel, how.threads)
         return out
     if kind in "iu":
         lo, hi = int(values.min()), int(values.max())
@@ -511,7 +525,7 @@ def _apply(
                 idx = np.subtract(v, lo, dtype=np.intp)
                 np.take(lut, idx, out=o, mode="wrap")
 
-            _run(values, out, kernel)
+            _run(values, out, kernel, how.threads)
             return out
     if kind not in "iuf":
         raise ValueError(f"`values` must be an integer or float array; got {values.dtype}")
@@ -526,7 +540,7 @@ def _apply(
         _finish(x, top, invert, odt.kind == "u")
         np.copyto(o, x, casting="unsafe")
 
-    _run(values, out, float_kernel)
+    _run(values, out, float_kernel, how.threads)
     return out
 
 
@@ -658,33 +672,29 @@ def _blocks(values: npt.NDArray[Any], out: npt.NDArray[Any]) -> Iterator[tuple[n
 
 
 def _run(values: npt.NDArray[Any], out: npt.NDArray[Any],
-         kernel: Callable[[npt.NDArray[Any], npt.NDArray[Any]], None]) -> None:
-    """Apply `kernel` block by block; two threads when there is enough work."""
-    global _executor
+         kernel: Callable[[npt.NDArray[Any], npt.NDArray[Any]], None], threads: int) -> None:
+    """Apply `kernel` block by block; on `threads` threads when there is enough work."""
     blocks = _blocks(values, out)
-    if THREADS == 1 or values.size < THREAD_MIN:
+    if threads == 1 or values.size < THREAD_MIN:
         for v, o in blocks:
             kernel(v, o)
         return
-    if _executor is None:
-        _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="miss_imaging-window")
     # one contiguous share of the blocks per thread: few tasks (pool overhead is
     # ~0.05 ms per task), and each thread still walks cache-sized blocks
     todo = list(blocks)
-    shares = [todo[i * len(todo) // THREADS : (i + 1) * len(todo) // THREADS] for i in range(THREADS)]
+    shares = [todo[i * len(todo) // threads : (i + 1) * len(todo) // threads] for i in range(threads)]
 
     def work(share: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]]) -> None:
         for v, o in share:
             kernel(v, o)
 
-    for f in [_executor.submit(work, share) for share in shares]:
-        f.result()
+    _parallel.run(work, shares, workers=threads)
 
 
 def _apply_dask(values: Any, transfer: Transfer, key: tuple[Any, ...], odt: np.dtype, out: npt.NDArray[Any] | None,
-                invert: bool, slope: float, intercept: float) -> Any:
+                invert: bool, slope: float, intercept: float, how: _Run) -> Any:
     def block(b: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return _apply(b, transfer, key, odt, None, invert, slope, intercept)
+        return _apply(b, transfer, key, odt, None, invert, slope, intercept, how)
 
     lazy = values.map_blocks(block, dtype=odt, meta=np.empty((0,) * values.ndim, odt))
     if out is None:

@@ -27,12 +27,12 @@ import dataclasses
 import itertools
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
 import numpy.typing as npt
 
+from miss_imaging import _parallel
 from miss_imaging.spatial import _interp
 from miss_imaging.model import ImageVolume
 
@@ -83,13 +83,8 @@ def _chunks(n0: int, plane: int, min_rows: int = 1) -> list[tuple[int, int]]:
     return [(a, min(a + step, n0)) for a in range(0, n0, step)]
 
 
-def _run(fn: Callable[[tuple[int, int]], None], chunks: list[tuple[int, int]], threads: int) -> None:
-    if threads <= 1 or len(chunks) <= 1:
-        for c in chunks:
-            fn(c)
-        return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(fn, chunks))  # list() re-raises worker exceptions
+def _run(fn: Callable[[tuple[int, int]], None], chunks: list[tuple[int, int]], threads: int | None) -> None:
+    _parallel.run(fn, chunks, workers=threads)
 
 
 # ---------------------------------------------------------------------------
@@ -106,7 +101,7 @@ def resample(
     extent: npt.ArrayLike | None = None,
     dtype: Any = None,
     cval: float | None = None,
-    threads: int = 2,
+    threads: int | None = None,
 ) -> ImageVolume:
     """Resample a volume onto a grid with new spacing along its own axes.
 
@@ -137,8 +132,9 @@ def resample(
         dtypes are rounded and clipped.
     cval : float, optional
         Value outside the input footprint; default the volume's minimum.
-    threads : int
-        Worker threads (numpy releases the GIL in the kernels).
+    threads : int, optional
+        Worker threads (numpy releases the GIL in the kernels); default the
+        machine's CPUs (:mod:`miss_imaging._parallel`).  The output does not depend on it.
 
     Returns
     -------
@@ -194,7 +190,7 @@ def _separable(
     taps: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32], npt.NDArray[np.bool_]]],
     order: int,
     fill: float,
-    threads: int,
+    threads: int | None,
 ) -> None:
     """Separable resampling of `src` into `out`, in z-slab chunks over threads.
 
@@ -272,7 +268,7 @@ def _linear_inplane(
     zsrc: npt.NDArray[np.intp],
     taps: list[tuple[npt.NDArray[np.intp], npt.NDArray[np.float32], npt.NDArray[np.bool_]]],
     fill: float,
-    threads: int,
+    threads: int | None,
 ) -> None:
     """Linear in-plane resampling of the input slices ``zsrc`` (no interpolation along z) into `out`.
 
@@ -352,7 +348,7 @@ def _sample_grid(
     order: int,
     cval: float | None,
     dtype: np.dtype,
-    threads: int,
+    threads: int | None,
     lazy: bool = False,
 ) -> tuple[Any, float]:
     """Sample `volume` at every voxel centre of an arbitrary output grid; also return the fill value.
@@ -396,7 +392,7 @@ def _resample_irregular(
     extent: npt.ArrayLike | None,
     dtype: Any,
     cval: float | None,
-    threads: int,
+    threads: int | None,
 ) -> ImageVolume:
     st = _interp.Stack.of(volume)
     note = None
@@ -467,7 +463,7 @@ def to_patient_grid(
     order: int = 1,
     cval: float | None = None,
     dtype: Any = None,
-    threads: int = 2,
+    threads: int | None = None,
     lazy: bool | None = None,
 ) -> ImageVolume:
     """Put a volume on a grid whose array axes step along +z (S), +y (P), +x (L).
