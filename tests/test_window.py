@@ -466,3 +466,55 @@ def test_affine_fast_path_equals_table_on_every_int16_value(c, w, function):
     fast = apply_window(x, c, w, function=function)
     np.testing.assert_array_equal(fast, apply_window(x, c, w, function=function, affine_kernel=False))
     np.testing.assert_array_equal(fast, lut[x.view(np.uint16)])
+
+
+@pytest.mark.parametrize(("dtype", "c", "w", "slope", "intercept"), [
+    ("<u2", 1040, 400, 1.0, -1024.0),  # unsigned CT storage with the rescale folded in
+    ("<i2", 40, 400, -1.0, 0.0),  # a decreasing rescale: the ramp's ends swap
+    ("<u2", 30000, 60000, 1.0, 0.0),  # a ramp over almost the whole domain
+    ("<i2", 0, 1, 1.0, 0.0),  # width 1: a step
+])
+def test_affine_kernel_clip_ends_match_the_standard_on_every_value(dtype, c, w, slope, intercept):
+    """The affine kernel clips the 16-bit input to the ramp's ends; every input value must still follow
+    PS3.3 C.11.2.1.2 LINEAR, computed here from the formula in float64."""
+    x = np.arange(65536, dtype=np.uint16).view(dtype)
+    mod_x = x.astype(np.float64) * slope + intercept
+    lo, hi = c - 0.5 - (w - 1) / 2, c - 0.5 + (w - 1) / 2
+    y = np.where(mod_x <= lo, 0.0, np.where(mod_x > hi, 255.0,
+                 ((mod_x - (c - 0.5)) / max(w - 1, 1) + 0.5) * 255))
+    expected = np.floor(y + 0.5).astype(np.uint8)
+    for threads in (1, 2):
+        np.testing.assert_array_equal(apply_window(x, c, w, slope=slope, intercept=intercept, threads=threads),
+                                      expected)
+    np.testing.assert_array_equal(apply_window(x, c, w, slope=slope, intercept=intercept, affine_kernel=False),
+                                  expected)
+
+
+@pytest.mark.parametrize(("dtype", "c", "w", "function", "slope", "intercept"), [
+    ("<i2", 480, 2500, "LINEAR", 1.0, 0.0), ("<i2", 40, 400, "LINEAR_EXACT", 1.0, 0.0),
+    ("<u2", 1040, 400, "LINEAR", 1.0, -1024.0), ("<i2", 40, 400, "LINEAR", -1.0, 0.0),
+])
+def test_compiled_affine_kernel_equals_numpy_and_table(monkeypatch, dtype, c, w, function, slope, intercept):
+    """The optional numba kernel (miss-imaging[fast]) gives the table's output on every 16-bit value,
+    contiguous or strided, on one or two threads; without numba the numpy kernels run."""
+    pytest.importorskip("numba")
+    import miss_imaging.display.window as mod
+    from miss_imaging.display import _window_jit
+
+    monkeypatch.setattr(mod, "THREAD_MIN", 0)  # the compiled kernel serves inputs this small too
+    x = np.tile(np.arange(65536, dtype=np.uint16).view(dtype), 3)
+    kw = {"function": function, "slope": slope, "intercept": intercept}
+    table = apply_window(x, c, w, affine_kernel=False, **kw)
+    calls = []
+    real = _window_jit.affine
+    monkeypatch.setattr(_window_jit, "affine", lambda *a: (calls.append(1), real(*a)))
+    for threads in (1, 2):
+        np.testing.assert_array_equal(apply_window(x, c, w, threads=threads, **kw), table)
+        np.testing.assert_array_equal(apply_window(x, c, w, threads=threads, compiled=False, **kw), table)
+        strided = np.zeros(2 * x.size, np.uint8)
+        apply_window(x, c, w, out=strided[::2], threads=threads, **kw)
+        np.testing.assert_array_equal(strided[::2], table)
+    assert calls  # the compiled kernel really ran
+    monkeypatch.setattr(_window_jit, "AVAILABLE", False)
+    mod._jit_verified.clear()
+    np.testing.assert_array_equal(apply_window(x, c, w, **kw), table)

@@ -39,12 +39,17 @@ Integer input of at most 16 bits goes through one lookup table over the
 whole input domain (65,536 entries, built in float64 by the same formula and
 cached), applied with ``np.take(..., out=)`` on cache-sized flat chunks,
 each of the `threads` (:mod:`miss_imaging._parallel`) walking its own share of
-the volume (numpy releases the GIL in ``take``).  When the work runs on one
-thread (single slices, or ``threads=1``), LINEAR/LINEAR_EXACT windows on 16-bit
-input use a float32 affine kernel (multiply, add, clip, truncate) instead
-(unless ``affine_kernel=False``), if it reproduces the table bit for bit on all
-65,536 possible inputs (checked once per window and cached); it needs no gather
-but does not scale over threads.  Wider integers use a table
+the volume (numpy releases the GIL in ``take``).  LINEAR/LINEAR_EXACT windows
+on 16-bit input to an integer output use a float32 affine kernel instead
+(unless ``affine_kernel=False``): clip the input to the ramp's ends, convert,
+multiply, add, truncate, on blocks of 2**18 values, on the same threads.  It is
+used only if it reproduces the table bit for bit on all 65,536 possible inputs
+(checked once per window and cached); it needs no gather, which is where the
+table's time goes (``np.take`` costs ~0.6 ns per value even from cache).
+With numba installed (``miss-imaging[fast]``), inputs of at least 2**20 values
+run the same affine operations compiled in one pass (:mod:`._window_jit`,
+about the speed of a plain cast), again only once verified on all 65,536
+inputs; ``compiled=False`` forces numpy.  Wider integers use a table
 over ``[min, max]`` when that range is small, else the float path.  Float
 input is computed in float64 in cache-sized chunks (no volume-sized
 temporaries).  Dask arrays are windowed lazily chunk by chunk.
@@ -85,6 +90,8 @@ VOI_FUNCTIONS: tuple[str, ...] = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 # Elements per chunk: 2**16 -> a 512 KiB intp index temporary inside np.take
 # (or a 512 KiB float64 buffer on the float path), which stays in L2 cache.
 CHUNK = 1 << 16
+# The affine kernel's blocks are this many CHUNKs: 2**18 values (1.5 MB of int16 + float32 scratch).
+AFFINE_BLOCKS = 4
 # Inputs smaller than this run on the calling thread (a 512x512 slice does:
 # the pool's hand-off costs more than it saves there).
 THREAD_MIN = 1 << 20
@@ -100,6 +107,7 @@ class _Run(NamedTuple):
 
     threads: int
     affine_kernel: bool
+    compiled: bool = True
 
 
 # ----------------------------------------------------------------------------- public API
@@ -118,6 +126,7 @@ def apply_window(
     intercept: float = 0.0,
     threads: int | None = None,
     affine_kernel: bool = True,
+    compiled: bool = True,
 ) -> Any:
     """Window modality values to display values (PS3.3 C.11.2.1.2).
 
@@ -150,6 +159,11 @@ def apply_window(
         Use the float32 affine kernel where it is verified bit-identical to the
         table (16-bit input on one thread); False forces the table.  The output
         does not depend on it (the benchmark times both).
+    compiled : bool
+        For inputs of at least 2**20 values, run the affine kernel compiled
+        by numba when it is installed (``pip install miss-imaging[fast]``) and
+        reproduces the table on all 65,536 inputs; False forces numpy.  The
+        output does not depend on it.
 
     Returns
     -------
@@ -172,7 +186,7 @@ def apply_window(
     _top(out_dtype)
     transfer = _window_transfer(float(center), float(width), func)
     return _apply(values, transfer, ("window", func, float(center), float(width)), out_dtype, out, invert,
-                  float(slope), float(intercept), _Run(_parallel.resolve_workers(threads), affine_kernel))
+                  float(slope), float(intercept), _Run(_parallel.resolve_workers(threads), affine_kernel, compiled))
 
 
 def apply_voi_table(
@@ -493,13 +507,14 @@ def _apply(
     kind = values.dtype.kind
     if kind in "iu" and values.dtype.itemsize <= 2:
         lut, affine = _domain_lut(values.dtype.str, transfer, key, top, invert, odt.str, slope, intercept)
-        # The affine kernel is verified bit-identical to `lut` on every possible input.  It is
-        # faster on one thread (74 vs 84 ms, 512x512x300) but makes 5 short numpy calls per
-        # chunk, whose GIL-held overhead convoys two threads (96 ms), while the table's 2
-        # long calls per chunk scale (55 ms on 2 threads): use it only single-threaded.
-        single = how.threads == 1 or values.size < THREAD_MIN
-        if affine is not None and how.affine_kernel and single:
-            _run(values, out, lambda v, o: _affine_kernel(v, o, affine), how.threads)
+        # The affine kernel is verified bit-identical to `lut` on every possible input and
+        # needs no gather: CPU time 28-31 ms vs 77 ms for the table (512x512x300, one
+        # thread).  Its five calls per block cost ~2 us each whatever the size, so its
+        # blocks are 4x larger (still L3-resident); that also keeps two threads from
+        # convoying on the GIL between calls.
+        if affine is not None and how.affine_kernel:
+            jit = _compiled_affine(affine, values.dtype, odt, lut) if how.compiled and values.size >= THREAD_MIN else None
+            _run(values, out, jit or (lambda v, o: _affine_kernel(v, o, affine)), how.threads, AFFINE_BLOCKS * CHUNK)
             return out
         src = values.view(np.dtype(f"u{values.dtype.itemsize}"))  # bit patterns index the table
 
@@ -545,14 +560,14 @@ _local = threading.local()
 
 
 def _scratch(shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
-    """A per-thread scratch array of `shape` and `dtype` (buffers up to CHUNK elements are kept)."""
+    """A per-thread scratch array of `shape` and `dtype` (buffers up to AFFINE_BLOCKS * CHUNK elements are kept)."""
     dt = np.dtype(dtype)
     n = int(np.prod(shape))
     bufs = _local.__dict__.setdefault("bufs", {})
     buf = bufs.get(dt)
     if buf is None or buf.size < n:
         buf = np.empty(max(n, CHUNK), dt)
-        if n <= CHUNK:
+        if n <= AFFINE_BLOCKS * CHUNK:
             bufs[dt] = buf
     return buf[:n].reshape(shape)
 
@@ -562,22 +577,64 @@ def _index_buffer(shape: tuple[int, ...]) -> npt.NDArray[np.intp]:
 
 
 class _Affine(NamedTuple):
-    """``out = trunc(clip(float32(x) * a + b, 0, M + 0.5))`` for LINEAR windows on 16-bit input."""
+    """``out = trunc(float32(clip(x, lo, hi)) * a + b)`` for LINEAR windows on 16-bit input."""
 
     a: np.float32
     b: np.float32  # includes the +0.5 of rounding half up
-    top: np.float32  # M + 0.5: truncates to M, and nothing leaves [0, M]
+    lo: np.generic  # the ramp's ends, in the input dtype: inputs beyond them give the same output
+    hi: np.generic
 
 
 def _affine_kernel(v: npt.NDArray[Any], o: npt.NDArray[Any], p: _Affine) -> None:
-    # five streaming SIMD passes over a cache-resident buffer, no gather: measured
-    # 15-30 % faster than the table on 512x512x300 int16 (noisy shared machine)
+    # five streaming SIMD passes over cache-resident scratch, no gather; the clip is on
+    # the 16-bit input (half the cost of a float32 clip)
+    c = _scratch(v.shape, v.dtype)
     f = _scratch(v.shape, np.float32)
-    np.copyto(f, v)
+    np.clip(v, p.lo, p.hi, out=c)
+    np.copyto(f, c)
     np.multiply(f, p.a, out=f)
     np.add(f, p.b, out=f)
-    np.clip(f, np.float32(0.0), p.top, out=f)
-    np.copyto(o, f, casting="unsafe")  # truncation of values in [0, M + 0.5]
+    np.copyto(o, f, casting="unsafe")  # truncation of values in [0, M + 1) (checked in _affine_params)
+
+
+_jit_verified: dict[tuple[Any, ...], bool] = {}
+
+
+def _compiled_affine(p: _Affine, dt: np.dtype, odt: np.dtype,
+                     lut: npt.NDArray[Any]) -> Callable[[npt.NDArray[Any], npt.NDArray[Any]], None] | None:
+    """The numba form of the affine kernel (:mod:`._window_jit`) when installed and exact on every input."""
+    from miss_imaging.display import _window_jit  # imports numba: only for large inputs
+
+    if not _window_jit.AVAILABLE:
+        return None
+    key = (p, dt.str, odt.str)
+    if key not in _jit_verified:
+        domain = np.arange(1 << (8 * dt.itemsize), dtype=np.uint64).astype(np.dtype(f"u{dt.itemsize}")).view(dt)
+        check = np.empty(domain.shape, odt)
+        _window_jit.affine(domain, check, p.a, p.b, p.lo, p.hi)
+        _jit_verified[key] = bool(np.array_equal(check, lut))
+    if not _jit_verified[key]:
+        return None
+
+    def kernel(v: npt.NDArray[Any], o: npt.NDArray[Any]) -> None:
+        if v.ndim == 1 and o.ndim == 1:
+            _window_jit.affine(v, o, p.a, p.b, p.lo, p.hi)
+        else:  # blocks of non-contiguous arrays: the numpy kernel (verified on the same inputs)
+            _affine_kernel(v, o, p)
+
+    return kernel
+
+
+def _ramp_ends(domain: npt.NDArray[Any], lut: npt.NDArray[Any]) -> tuple[np.generic, np.generic] | None:
+    """The input values beyond which `lut` (indexed by bit pattern) is constant, or None if it never is."""
+    # the domain is every bit pattern in order: signed values ascend from the middle (-2**15) on
+    half = domain.size // 2 if domain.dtype.kind == "i" else 0
+    xs, ys = np.roll(domain, -half), np.roll(lut, -half)
+    low = np.flatnonzero(ys != ys[0])
+    high = np.flatnonzero(ys != ys[-1])
+    if low.size == 0:
+        return None
+    return xs[low[0] - 1], xs[high[-1] + 1]
 
 
 def _affine_params(dt: np.dtype, key: tuple[Any, ...], top: float, invert: bool, odt: np.dtype, slope: float,
@@ -596,10 +653,18 @@ def _affine_params(dt: np.dtype, key: tuple[Any, ...], top: float, invert: bool,
     ce, we = (c - 0.5, w - 1.0) if func == "LINEAR" else (c, w)
     if we <= 0:
         return None
+    ends = _ramp_ends(domain, lut)
+    if ends is None:
+        return None
     a = top / we * slope
     b = top / we * (intercept - ce) + top / 2.0 + 0.5
-    params = _Affine(np.float32(a), np.float32(b), np.float32(top + 0.5))
+    params = _Affine(np.float32(a), np.float32(b), *ends)
     if not (np.isfinite(params.a) and np.isfinite(params.b)):
+        return None
+    # float32 multiply and add are monotonic, so every clipped input lands between the
+    # ends' values: keep them inside [0, M + 1), where the cast to `odt` truncates
+    y_ends = np.array(ends, np.float32) * params.a + params.b
+    if not (y_ends.min() > -1.0 and y_ends.max() < top + 1.0):
         return None
     check = np.empty(domain.shape, odt)
     for s in range(0, domain.size, CHUNK):
@@ -652,26 +717,28 @@ def _lut_from(xs: npt.NDArray[np.float64], transfer: Transfer, top: float, inver
     return xs.astype(odt)
 
 
-def _blocks(values: npt.NDArray[Any], out: npt.NDArray[Any]) -> Iterator[tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
-    """Matching views of `values` and `out` of at most about CHUNK elements, no copies."""
+def _blocks(values: npt.NDArray[Any], out: npt.NDArray[Any],
+            size: int) -> Iterator[tuple[npt.NDArray[Any], npt.NDArray[Any]]]:
+    """Matching views of `values` and `out` of at most about `size` elements, no copies."""
     if values.flags.c_contiguous and out.flags.c_contiguous:
         fv, fo = values.reshape(-1), out.reshape(-1)
-        for s in range(0, fv.size, CHUNK):
-            yield fv[s : s + CHUNK], fo[s : s + CHUNK]
+        for s in range(0, fv.size, size):
+            yield fv[s : s + size], fo[s : s + size]
     elif values.ndim <= 1:
-        for s in range(0, values.shape[0] if values.ndim else 1, CHUNK):
-            yield (values[s : s + CHUNK], out[s : s + CHUNK]) if values.ndim else (values, out)
-    elif values.size <= CHUNK:
+        for s in range(0, values.shape[0] if values.ndim else 1, size):
+            yield (values[s : s + size], out[s : s + size]) if values.ndim else (values, out)
+    elif values.size <= size:
         yield values, out
     else:
         for i in range(values.shape[0]):
-            yield from _blocks(values[i], out[i])
+            yield from _blocks(values[i], out[i], size)
 
 
 def _run(values: npt.NDArray[Any], out: npt.NDArray[Any],
-         kernel: Callable[[npt.NDArray[Any], npt.NDArray[Any]], None], threads: int) -> None:
-    """Apply `kernel` block by block; on `threads` threads when there is enough work."""
-    blocks = _blocks(values, out)
+         kernel: Callable[[npt.NDArray[Any], npt.NDArray[Any]], None], threads: int, size: int | None = None) -> None:
+    """Apply `kernel` block by block (blocks of about `size`, default CHUNK, elements);
+    on `threads` threads when there is enough work."""
+    blocks = _blocks(values, out, size or CHUNK)
     if threads == 1 or values.size < THREAD_MIN:
         for v, o in blocks:
             kernel(v, o)
