@@ -12,6 +12,7 @@ from loader_factory import ct_slices, enhanced_ct, phantom, tilted_iop, xa_cine
 import miss_imaging
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.reading.loader import load, load_all
+from miss_imaging.reading import _pixels
 
 
 def _hu(stored, slope=1, intercept=-1024):
