@@ -155,7 +155,7 @@ def test_window_level_acts_on_measured_image_while_ruler_active(mwidget):
 
 def test_tilted_ct_notice_is_one_plain_sentence(make_napari_viewer, samples, truth, notes):
     from miss_imaging_napari._layers import NOTE_KEY
-    from miss_imaging_napari._widget import SeriesWidget
+    from miss_imaging_napari._series_browser import SeriesWidget
 
     if not (samples / "spine_ct").is_dir():
         pytest.skip("sample_dicoms/spine_ct not generated")
