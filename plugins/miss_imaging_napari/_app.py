@@ -89,7 +89,7 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
     notes.append(f"CT shown as a {thick[0]:.1f} mm maximum-intensity slab (z {z0:.1f} to {z1:.1f} mm) holding both "
                  "beads; the ruler line is drawn projected on it and labelled with its 3-D length")
     try:
-        from ._ruler import add_measurement
+        from ._measure_layers import add_measurement
 
         idx = shown.patient_to_index(lps)
         add_measurement(viewer, layer, "distance", idx, name="inch beads (3-D)")
@@ -113,7 +113,7 @@ def _add_projection_item(viewer: Any, item: Any) -> list[str]:
     frame = int(round(item.points_index[0][0]))
     viewer.dims.set_point(0, frame)
     try:
-        from ._ruler import add_measurement
+        from ._measure_layers import add_measurement
 
         add_measurement(viewer, layer, "distance", np.asarray(item.points_index), name="fluoro beads")
         return []

@@ -3,7 +3,7 @@
 Thin adapter: geometry and values come from :mod:`miss_imaging.measurement.measure`,
 calibration from :mod:`miss_imaging.measurement.calibration`, files from
 :mod:`miss_imaging.measurement.measurements_io`; the live Shapes layers from
-:mod:`._ruler`.  Every error becomes a napari notification (never an
+:mod:`._measure_layers`.  Every error becomes a napari notification (never an
 exception escaping into the viewer).
 """
 
@@ -35,7 +35,7 @@ from miss_imaging.errors import MeasurementError, MissImagingError
 from miss_imaging.measurement.measure import Measurement, volume_calibration
 from miss_imaging.measurement.measurements_io import load_json, save_csv, save_json
 
-from . import _ruler
+from . import _layer_geometry, _measure_layers, _user_calibration, _viewer_links
 from ._calibrate import LineCandidate, calibration_message, choose_calibration_line
 
 __all__ = ["MeasureWidget", "COLUMNS"]
@@ -79,7 +79,7 @@ class MeasureWidget(QWidget):
 
         tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
-        self._rows: list[_ruler.Result] = []
+        self._rows: list[_measure_layers.Result] = []
         self._combo_layers: list[Any] = []  # the image layers listed in image_combo, in its order
         self._filling = False
         self._timer = QTimer(self)
@@ -161,7 +161,7 @@ class MeasureWidget(QWidget):
             lay.events.name.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_changed)
         self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
-        _ruler.on_new_tool_layer(self.viewer, self._on_layers_changed)  # rulers drawn in MPR viewports
+        _viewer_links.on_new_tool_layer(self.viewer, self._on_layers_changed)  # rulers drawn in MPR viewports
         self._on_layers_changed()
         self._show_scale_bar()
 
@@ -189,7 +189,7 @@ class MeasureWidget(QWidget):
         bar.visible = True
 
     def _image_layers(self) -> list[Any]:
-        return [lay for lay in self.viewer.layers if _ruler.image_volume(lay) is not None]
+        return [lay for lay in self.viewer.layers if _layer_geometry.image_volume(lay) is not None]
 
     def _on_layers_changed(self, event: Any = None) -> None:
         layers = self._image_layers()
@@ -204,14 +204,14 @@ class MeasureWidget(QWidget):
         if current in layers:
             self.image_combo.setCurrentIndex(layers.index(current))
         self.image_combo.blockSignals(False)
-        for lay in _ruler.tool_layers(self.viewer):
-            _ruler.add_listener(lay, self._on_tool_layer_changed)
+        for lay in _measure_layers.tool_layers(self.viewer):
+            _measure_layers.add_listener(lay, self._on_tool_layer_changed)
         self._show_calibration()
         self._timer.start()
 
     def _on_active_changed(self, event: Any = None) -> None:
         active = self.viewer.layers.selection.active
-        if active is not None and _ruler.image_volume(active) is not None:
+        if active is not None and _layer_geometry.image_volume(active) is not None:
             layers = self._image_layers()
             if active in layers:
                 self.image_combo.setCurrentIndex(layers.index(active))
@@ -237,8 +237,8 @@ class MeasureWidget(QWidget):
         if lay is None:
             self.calibration_label.setText("")
             return
-        vol = _ruler.image_volume(lay)
-        cal = _ruler.current_calibration(lay)
+        vol = _layer_geometry.image_volume(lay)
+        cal = _layer_geometry.current_calibration(lay)
         text = f"Current: {cal.label}"
         if cal.has_mm:
             text += f" ({cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel)"
@@ -252,30 +252,30 @@ class MeasureWidget(QWidget):
         """Make (or reuse) the tool's Shapes layer on the chosen image and enter its drawing mode."""
         try:
             image = self._require_image()
-            layer = _ruler.tool_layer(self.viewer, image, tool)
-            _ruler.add_listener(layer, self._on_tool_layer_changed)
+            layer = _measure_layers.tool_layer(self.viewer, image, tool)
+            _measure_layers.add_listener(layer, self._on_tool_layer_changed)
             self.viewer.layers.selection.active = layer
-            layer.mode = _ruler.TOOLS[tool]["mode"]
+            layer.mode = _measure_layers.TOOLS[tool]["mode"]
             return layer
         except MissImagingError as exc:
             _notify(str(exc), "warning")
             return None
 
-    def add_measurement(self, kind: str, points_index: Any, *, name: str = "", image_layer: Any = None) -> _ruler.Result:
+    def add_measurement(self, kind: str, points_index: Any, *, name: str = "", image_layer: Any = None) -> _measure_layers.Result:
         """Place a measurement from array-index points on an image layer (default: the chosen one)."""
         image = image_layer if image_layer is not None else self._require_image()
-        layer, res = _ruler.add_measurement(self.viewer, image, kind, points_index, name=name)
-        _ruler.add_listener(layer, self._on_tool_layer_changed)
+        layer, res = _measure_layers.add_measurement(self.viewer, image, kind, points_index, name=name)
+        _measure_layers.add_listener(layer, self._on_tool_layer_changed)
         self.update_table()
         return res
 
     # ------------------------------------------------------------------ table
 
-    def results(self) -> list[_ruler.Result]:
+    def results(self) -> list[_measure_layers.Result]:
         """Every measurement (or its error) in every tool layer, in table order."""
-        out: list[_ruler.Result] = []
-        for lay in _ruler.tool_layers(self.viewer):
-            out.extend(_ruler.results(lay))
+        out: list[_measure_layers.Result] = []
+        for lay in _measure_layers.tool_layers(self.viewer):
+            out.extend(_measure_layers.results(lay))
         return out
 
     def measurements(self) -> list[Measurement]:
@@ -290,7 +290,7 @@ class MeasureWidget(QWidget):
             self.table.setRowCount(len(self._rows))
             for i, r in enumerate(self._rows):
                 m = r.measurement
-                vol = _ruler.image_volume(r.layer.metadata[_ruler.MEASURE_KEY]["image"])
+                vol = _layer_geometry.image_volume(r.layer.metadata[_measure_layers.MEASURE_KEY]["image"])
                 series = m.series_label if m is not None else (vol.label if vol is not None else "")
                 cells = [
                     r.name,
@@ -357,7 +357,7 @@ class MeasureWidget(QWidget):
         out = []
         for i, r in enumerate(self._rows):
             m = r.measurement
-            on_image = r.layer.metadata[_ruler.MEASURE_KEY]["image"] is image
+            on_image = r.layer.metadata[_measure_layers.MEASURE_KEY]["image"] is image
             out.append(LineCandidate(i, r.name, r.kind, m.pixels if m is not None else None, on_image,
                                      r.error or ""))
         return out
@@ -372,7 +372,7 @@ class MeasureWidget(QWidget):
         napari's own shape selection is not used: it is whatever shape was drawn last.
         """
         image = self._require_image()
-        vol = _ruler.image_volume(image)
+        vol = _layer_geometry.image_volume(image)
         text = self.length_edit.text().strip()
         try:
             known = float(text)
@@ -384,31 +384,31 @@ class MeasureWidget(QWidget):
             )
         line = choose_calibration_line(self.calibration_candidates(), self.picked_rows(), image.name)
         r = self._rows[line.row]
-        idx = _ruler.world_to_index(image, _ruler.world_vertices(r.layer, r.shapes[0]))
-        before = _ruler.current_calibration(image)
+        idx = _layer_geometry.world_to_index(image, _measure_layers.world_vertices(r.layer, r.shapes[0]))
+        before = _layer_geometry.current_calibration(image)
         cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=before)
         targets = self._series_layers(image)
         self._apply_calibration_to_series(image, cal)
-        n = sum(len(_ruler.results(t)) for lay in targets for t in _ruler.tool_layers(self.viewer, lay))
+        n = sum(len(_measure_layers.results(t)) for lay in targets for t in _measure_layers.tool_layers(self.viewer, lay))
         message = calibration_message(image.name, line, known, cal, before, n)
         _notify(message)
         return message
 
     def _series_layers(self, image: Any) -> list[Any]:
         """The projection layers showing the same series as `image` (one calibration for all of them)."""
-        uid = _ruler.image_volume(image).series_uid
+        uid = _layer_geometry.image_volume(image).series_uid
         return [lay for lay in self._image_layers()
-                if _ruler.image_volume(lay).series_uid == uid and _ruler.image_volume(lay).kind == "projection"] or [image]
+                if _layer_geometry.image_volume(lay).series_uid == uid and _layer_geometry.image_volume(lay).kind == "projection"] or [image]
 
     def _apply_calibration_to_series(self, image: Any, cal: Any) -> str:
         targets = self._series_layers(image)
-        message = "; ".join(_ruler.apply_user_calibration(self.viewer, lay, cal) for lay in targets)
+        message = "; ".join(_user_calibration.apply_user_calibration(self.viewer, lay, cal) for lay in targets)
         self.update_table()
         return message
 
     def reset_calibration(self) -> str:
         """Remove the user calibration of the chosen image's series."""
-        message = "; ".join(_ruler.clear_user_calibration(self.viewer, lay)
+        message = "; ".join(_user_calibration.clear_user_calibration(self.viewer, lay)
                             for lay in self._series_layers(self._require_image()))
         self.update_table()
         _notify(message)
@@ -437,7 +437,7 @@ class MeasureWidget(QWidget):
     def _layer_for_series(self, uid: str) -> Any | None:
         for lay in self._image_layers():
             src = lay.metadata.get(_SOURCE_KEY)
-            if _ruler.image_volume(lay).series_uid == uid or getattr(src, "series_uid", None) == uid:
+            if _layer_geometry.image_volume(lay).series_uid == uid or getattr(src, "series_uid", None) == uid:
                 return lay
         return None
 
@@ -456,17 +456,17 @@ class MeasureWidget(QWidget):
             if image is None:
                 failed.append(f"{m.name or m.kind} ({m.series_label or m.series_uid}): series not open")
                 continue
-            vol = _ruler.image_volume(image)
+            vol = _layer_geometry.image_volume(image)
             try:
                 if vol.kind != "projection" and m.points_patient is not None and m.coordinate_frame == "LPS":
                     idx = np.asarray(vol.patient_to_index(np.asarray(m.points_patient)))
                 else:
                     idx = np.asarray(m.points_index)
                 cal = m.calibration_detail
-                if cal is not None and cal.source == "user" and _ruler.layer_calibration(image) is None:
+                if cal is not None and cal.source == "user" and _layer_geometry.layer_calibration(image) is None:
                     notes.append(self._apply_calibration_to_series(image, cal))
-                res = _ruler.add_measurement(self.viewer, image, m.kind, idx, name=m.name)[1]
-                _ruler.add_listener(res.layer, self._on_tool_layer_changed)
+                res = _measure_layers.add_measurement(self.viewer, image, m.kind, idx, name=m.name)[1]
+                _measure_layers.add_listener(res.layer, self._on_tool_layer_changed)
                 if res.error:
                     failed.append(f"{m.name or m.kind}: {res.error}")
                 else:
@@ -496,7 +496,7 @@ class MeasureWidget(QWidget):
 
         report, placed = _sr_io.open_sr(self.viewer, path)
         for tool, _m in placed:
-            _ruler.add_listener(tool, self._on_tool_layer_changed)
+            _measure_layers.add_listener(tool, self._on_tool_layer_changed)
         self.update_table()
         _notify(report, "warning" if "could not place" in report else "info")
         return report

@@ -10,7 +10,7 @@ layer is a 2-D reslice of the CT's **original** geometry (a tilted stack is
 never shown resampled twice) stored as a ``(1, rows, cols)`` layer at
 ``translate = (depth, 0, 0)``.  The layer's metadata holds the reslice's
 ImageVolume, whose affine maps pixels to LPS mm, so the plugin's rulers
-(:mod:`._ruler`) measure true 3-D mm in any viewport and land in the
+(:mod:`._measure_layers`) measure true 3-D mm in any viewport and land in the
 measurement table.
 
 napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
@@ -57,7 +57,7 @@ from miss_imaging.spatial.mpr import (
 )
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
-from . import _mouse_wl, _ruler
+from . import _layer_geometry, _measure_layers, _mouse_wl, _viewer_links
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
 from ._orientation import plane_labels
 
@@ -173,7 +173,7 @@ class MPRWorkspace:
         self.viewports = {n: vp.model for n, vp in self._vp.items()}
         for vp in self._vp.values():
             self._build(vp)
-            _ruler.link_viewer(viewer, vp.model)
+            _viewer_links.link_viewer(viewer, vp.model)
         self.widget = _WorkspaceWidget(self)
         layer.events.contrast_limits.connect(self._source_limits)
         viewer.layers.events.removed.connect(self._layer_removed)
@@ -230,8 +230,8 @@ class MPRWorkspace:
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
         """Ruler / path / angle / cobb drawing in viewport `name`; returns its Shapes layer."""
         vp = self._vp[name]
-        layer = _ruler.tool_layer(vp.model, vp.image, tool)
-        layer.mode = _ruler.TOOLS[tool]["mode"]
+        layer = _measure_layers.tool_layer(vp.model, vp.image, tool)
+        layer.mode = _measure_layers.TOOLS[tool]["mode"]
         return layer
 
     def measure(self, name: str, kind: str, points_lps: Any, *, label: str = "") -> Any:
@@ -242,8 +242,8 @@ class MPRWorkspace:
         """
         vp = self._vp[name]
         world = vp.frame.to_world(np.asarray(points_lps, dtype=np.float64))
-        index = _ruler.world_to_index(vp.image, world)
-        return _ruler.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
+        index = _layer_geometry.world_to_index(vp.image, world)
+        return _measure_layers.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
 
     def navigate(self) -> None:
         """Back to pan/zoom in every viewport (a click then moves the point)."""
@@ -263,7 +263,7 @@ class MPRWorkspace:
             except (RuntimeError, ValueError, TypeError):
                 pass
         for vp in self._vp.values():
-            _ruler.unlink_viewer(self.viewer, vp.model)
+            _viewer_links.unlink_viewer(self.viewer, vp.model)
             vp.teardown()
         self.widget.release()
         try:

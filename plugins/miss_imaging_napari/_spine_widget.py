@@ -20,7 +20,7 @@ from miss_imaging.spine import (access_plan, access_records, find_screws, level_
                                 screw_records)
 
 from . import _spine
-from ._ruler import VOLUME_KEY, image_volume
+from ._layer_geometry import VOLUME_KEY, image_volume
 
 __all__ = ["SpineWidget"]
 

@@ -163,7 +163,7 @@ def snapshot_caption(volume: ImageVolume, calibration_label: str | None, world_p
     volume : ImageVolume
         The displayed volume.
     calibration_label : str or None
-        Projections: the calibration in force (``_ruler.current_calibration``).
+        Projections: the calibration in force (``_layer_geometry.current_calibration``).
     world_point : sequence of float
         ``viewer.dims.point``: ``(z, y, x)`` LPS mm for a CT volume (axial
         view), ``(frame, row mm, col mm)`` for a projection.
@@ -303,11 +303,11 @@ class TeachingWidget(QWidget):
         return layer, shown, layer.metadata.get(SOURCE_KEY, shown)
 
     def _measurements(self, image_layer: Any) -> list[Any]:
-        from . import _ruler
+        from . import _measure_layers
 
         out = []
-        for lay in _ruler.tool_layers(self.viewer, image_layer):
-            out += [r.measurement for r in _ruler.results(lay) if r.measurement is not None]
+        for lay in _measure_layers.tool_layers(self.viewer, image_layer):
+            out += [r.measurement for r in _measure_layers.results(lay) if r.measurement is not None]
         return out
 
     # ------------------------------------------------------------------ actions (callable from tests)
@@ -353,13 +353,13 @@ class TeachingWidget(QWidget):
         """A text overlay above the scale bar (overlays in one corner stack): calibration and position."""
         from napari.components.overlays import TextOverlay
 
-        from . import _ruler
+        from . import _layer_geometry
 
         layer, vol = _teaching.active_volume(self.viewer)
         if layer is None:
             return
         shown = layer.metadata.get(VOLUME_KEY, vol)
-        cal = _ruler.current_calibration(layer)
+        cal = _layer_geometry.current_calibration(layer)
         point = self.viewer.dims.point if layer.ndim == 3 and tuple(self.viewer.dims.displayed) == (1, 2) else ()
         text = snapshot_caption(shown, cal.label if cal is not None else None, point)
         if text:
@@ -370,10 +370,10 @@ class TeachingWidget(QWidget):
         """Animated GIF of the active fluoro run at its frame rate, with overlays (blank regions from the field)."""
         from miss_imaging.measurement.measure import calibrated_volume
 
-        from . import _ruler
+        from . import _layer_geometry
 
         layer, shown, _ = self._active(projection=True)
-        shown = calibrated_volume(shown, _ruler.current_calibration(layer))  # scale bar of the calibration in force
+        shown = calibrated_volume(shown, _layer_geometry.current_calibration(layer))  # scale bar of the calibration in force
         report = export_cine_gif(shown, path, window=self._layer_window(layer, shown),
                                  measurements=self._measurements(layer), width_px=width_px,
                                  blank_regions=parse_regions(self.regions.text()))
@@ -460,7 +460,7 @@ class TeachingWidget(QWidget):
         Teaching mode is switched on if the session was saved with it, but a
         session never switches it off (restoring must not reveal a patient).
         """
-        from . import _ruler
+        from . import _layer_geometry, _measure_layers, _user_calibration
 
         session, report = load_session(path)
         if session.teaching_mode and not settings.get_teaching_mode():
@@ -507,9 +507,9 @@ class TeachingWidget(QWidget):
             saved = measurements_io.from_dict(d)
             cal = saved.calibration_detail
             try:
-                if cal is not None and cal.source == "user" and _ruler.layer_calibration(layer) is None:
-                    _ruler.apply_user_calibration(self.viewer, layer, cal)  # the series' calibration comes back too
-                _, res = _ruler.add_measurement(self.viewer, layer, saved.kind, saved.points_index, name=saved.name)
+                if cal is not None and cal.source == "user" and _layer_geometry.layer_calibration(layer) is None:
+                    _user_calibration.apply_user_calibration(self.viewer, layer, cal)  # the series' calibration comes back too
+                _, res = _measure_layers.add_measurement(self.viewer, layer, saved.kind, saved.points_index, name=saved.name)
             except Exception as exc:
                 report.problems.append(f"not restored: measurement {saved.name!r}: {exc}")
                 continue
