@@ -177,7 +177,9 @@ def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp
                                                          if lay.metadata.get("miss_imaging_volume") is not None)
     xa2 = next(lay for lay in restored if lay.name == xa.name)
     assert tuple(xa2.contrast_limits) == (300.0, 3500.0)
-    ms = w2._measurements(xa2)
+    from miss_imaging_napari._measure_layers import layer_measurements
+
+    ms = layer_measurements(other, xa2)
     assert [m.name for m in ms] == ["rod"] and ms[0].mm == pytest.approx(res.measurement.mm, abs=1e-9)
     assert other.scene.camera.zoom == pytest.approx(2.5)
     # the second save of the restored state equals the first (exact round trip of what a session holds)
@@ -294,7 +296,8 @@ def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, d
 def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, data, tmp_path):
     from miss_imaging.spatial.reslicing import Plane, reslice
     from miss_imaging_napari import _measure_layers
-    from miss_imaging_napari._teaching_widget import PLANE_KEY, ROLE_KEY, TeachingWidget
+    from miss_imaging_napari._session_io import PLANE_KEY, ROLE_KEY
+    from miss_imaging_napari._teaching_widget import TeachingWidget
 
     viewer = make_napari_viewer()
     ct = _add(viewer, data["ct"])

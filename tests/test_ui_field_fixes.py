@@ -276,7 +276,8 @@ def test_render_labels_scale_bar_calibration_and_ct_position():
 def test_snapshot_caption_and_png(mwidget, tmp_path):
     from PIL import Image
 
-    from miss_imaging_napari._teaching_widget import TeachingWidget, snapshot_caption
+    from miss_imaging_napari._teaching_info import snapshot_caption
+    from miss_imaging_napari._teaching_widget import TeachingWidget
 
     from test_measure_widget import ct_volume
 

@@ -51,6 +51,7 @@ __all__ = [
     "tool_layer",
     "tool_layers",
     "results",
+    "layer_measurements",
     "refresh",
     "add_listener",
     "notify_listeners",
@@ -202,6 +203,14 @@ def results(layer: Any) -> list[Result]:
             out.append(Result(layer, shapes, kind, name, m.renamed(name), None))
         except MeasurementError as exc:
             out.append(Result(layer, shapes, kind, name, None, str(exc)))
+    return out
+
+
+def layer_measurements(viewer: Any, image_layer: Any) -> list[Measurement]:
+    """The valid measurements drawn on `image_layer` (in `viewer` or a viewer linked to it)."""
+    out = []
+    for lay in tool_layers(viewer, image_layer):
+        out += [r.measurement for r in results(lay) if r.measurement is not None]
     return out
 
 
