@@ -73,3 +73,17 @@ def test_measurement_change_reports_a_value_that_moved_or_vanished():
     longer = measure_distance(vol, (0, 0, 0), (0, 0, 41)).renamed("rod")
     assert measurement_change(saved, longer, None).startswith("changed: measurement 'rod' now reads")
     assert measurement_change(saved, None, "outside the image") == "not restored: measurement 'rod': outside the image"
+
+
+def test_the_adapter_decision_modules_import_no_qt():
+    """The modules the widgets call for their decisions run without Qt (a ViewerModel is enough)."""
+    import subprocess
+    import sys
+
+    mods = ["_session_io", "_teaching_info", "_measure_actions", "_carm_shot", "_spine", "_layer_geometry",
+            "_measure_layers", "_user_calibration", "_viewer_links"]
+    code = ("import sys\n" + "".join(f"import miss_imaging_napari.{m}\n" for m in mods)
+            + "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+              "('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'superqt', 'magicgui')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -29,7 +29,7 @@ from miss_imaging.sharing.session import (
     series_ref,
 )
 
-from . import _carm_widget as _carm
+from . import _carm_shot as _carm
 from . import _teaching
 from ._layer_geometry import layer_calibration
 from ._layers import SOURCE_KEY, VOLUME_KEY
