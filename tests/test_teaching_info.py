@@ -81,7 +81,7 @@ def test_the_adapter_decision_modules_import_no_qt():
     import sys
 
     mods = ["_session_io", "_teaching_info", "_measure_actions", "_carm_shot", "_spine", "_layer_geometry",
-            "_measure_layers", "_user_calibration", "_viewer_links"]
+            "_measure_layers", "_user_calibration", "_viewer_links", "_series_info"]
     code = ("import sys\n" + "".join(f"import miss_imaging_napari.{m}\n" for m in mods)
             + "print(sorted(k for k in sys.modules if k.split('.')[0] in "
               "('qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'superqt', 'magicgui')))")
