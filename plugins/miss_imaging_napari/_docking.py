@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DockInfo", "tab_partner", "tabify_when_docked"]
+__all__ = ["DockInfo", "make_scrollable", "tab_partner", "tabify_when_docked"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,12 @@ def _is_ours(dock: Any) -> bool:
 def _tabify(widget: Any) -> None:
     from qtpy.QtWidgets import QDockWidget, QMainWindow
 
-    dock = widget.parentWidget()
-    while dock is not None and not isinstance(dock, QDockWidget):
-        dock = dock.parentWidget()
+    dock = _dock_of(widget)
     main = dock.parentWidget() if dock is not None else None
-    if not isinstance(main, QMainWindow) or dock.isFloating() or main.tabifiedDockWidgets(dock):
+    if not isinstance(main, QMainWindow):
+        return
+    _watch_main_window(main)
+    if dock.isFloating() or main.tabifiedDockWidgets(dock):
         return
     area = main.dockWidgetArea(dock)
     others = [d for d in main.findChildren(QDockWidget) if d is not dock]
@@ -72,14 +73,102 @@ def _tabify(widget: Any) -> None:
         dock.raise_()
 
 
-def tabify_when_docked(widget: Any) -> None:
-    """Once `widget` sits in a dock (after napari docks it), tab it with the plugin's other docks."""
+def make_scrollable(widget: Any) -> bool:
+    """Move `widget`'s contents into a scroll area inside it, so its dock can be narrower and shorter than its form.
+
+    A dock's minimum size is its form's: the C-arm and Spine forms (543 x 250,
+    466 x 540 px) set the whole tab group's minimum and squeezed the canvas or
+    grew the window past the screen.  Widgets holding a GL canvas (the MPR
+    viewports) are left alone: reparenting a canvas can lose its GL context.
+    Returns True when the contents were moved (once per widget).
+    """
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    lay = widget.layout()
+    if lay is None or getattr(widget, "_mi_scrollable", False) or _holds_canvas(widget):
+        return False
+    inner = QWidget()
+    inner.setLayout(lay)  # Qt reparents the layout and the widgets it manages to `inner`
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(inner)
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(scroll)
+    widget._mi_scrollable = True
+    return True
+
+
+def _holds_canvas(widget: Any) -> bool:
+    try:
+        from qtpy.QtOpenGLWidgets import QOpenGLWidget
+    except ImportError:  # Qt5 bindings
+        from qtpy.QtWidgets import QOpenGLWidget
+    return bool(widget.findChildren(QOpenGLWidget))
+
+
+def _dock_of(widget: Any) -> Any:
+    from qtpy.QtWidgets import QDockWidget
+
+    dock = widget.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    return dock
+
+
+def _later(fn: Any, *args: Any) -> None:
     from qtpy.QtCore import QTimer
 
     def run() -> None:
         try:
-            _tabify(widget)
+            fn(*args)
         except RuntimeError:  # the widget was deleted before the timer fired
             pass
 
     QTimer.singleShot(0, run)
+
+
+def _watch_main_window(main: Any) -> None:
+    """Any miss-imaging dock later added to `main` (whatever way it was added) joins the tab group."""
+    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtWidgets import QDockWidget
+
+    if getattr(main, "_mi_dock_watch", None) is not None:
+        return
+
+    class Watch(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.ChildAdded and isinstance(event.child(), QDockWidget):
+                _later(_join, event.child())
+            return False
+
+    main._mi_dock_watch = Watch(main)
+    main.installEventFilter(main._mi_dock_watch)
+
+
+def _join(dock: Any) -> None:
+    inner = dock.widget()
+    if inner is not None and _is_ours(dock):
+        make_scrollable(inner)
+        _tabify(inner)
+
+
+def tabify_when_docked(widget: Any) -> None:
+    """Once `widget` sits in a dock (now or whenever napari or a script docks it), tab it with the plugin's docks.
+
+    The dock's contents become scrollable (:func:`make_scrollable`) and the
+    main window is watched so that the plugin's docks added later join too.
+    """
+    from qtpy.QtCore import QEvent, QObject
+
+    class Watch(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.ParentChange and _dock_of(widget) is not None:
+                make_scrollable(widget)
+                _later(_tabify, widget)
+            return False
+
+    widget._mi_dock_watch = Watch(widget)
+    widget.installEventFilter(widget._mi_dock_watch)
+    _later(_tabify, widget)

@@ -599,6 +599,9 @@ class MPRWidget(QWidget):
 
     def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ._docking import tabify_when_docked
+
+        tabify_when_docked(self)  # one tab group with the plugin's other docks (uifix hook)
         napari_viewer = _unwrap(napari_viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -9,6 +9,8 @@ active layer.
 
 from __future__ import annotations
 
+import logging
+
 from typing import Any
 
 import numpy as np
@@ -17,7 +19,7 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import NOTE_KEY, VOLUME_KEY, mark_viewer
 
-__all__ = ["status_text", "attach", "install"]
+__all__ = ["status_text", "attach", "install", "is_plugin_image", "show_a_frame"]
 
 _ATTACHED = "_miss_imaging_status"  # marker on layers and viewers (idempotence)
 
@@ -32,7 +34,7 @@ def _fmt_value(volume: ImageVolume, value: Any, interpolated: bool) -> str:
 
 
 def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bool = False,
-                calibration: str | None = None) -> str:
+                calibration: str | None = None, frame: int | None | str = "world") -> str:
     """The status line for a cursor at napari world position `world`.
 
     Parameters
@@ -51,6 +53,10 @@ def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bo
     calibration : str, optional
         Projections: the label of the calibration in force (a user
         calibration); default the volume's own.
+    frame : int or None, optional
+        Projections: the run's own frame index under the cursor (None: the
+        viewer shows no frame of this run, e.g. its world axis is at a CT's z);
+        default: the first world coordinate.
 
     Returns
     -------
@@ -61,12 +67,50 @@ def status_text(volume: ImageVolume, world: Any, value: Any, *, interpolated: bo
     p = np.asarray(world, dtype=np.float64)[-3:]
     val = _fmt_value(volume, value, interpolated)
     if volume.kind == "projection":
-        frame = int(np.round(p[0]))
+        if frame is None:
+            return f"no frame of this run here (frames 0-{volume.shape[0] - 1}): move the frame slider"
+        frame = int(np.round(p[0])) if frame == "world" else int(frame)
         cal = calibration or volume.calibration
         if cal == "pixels only":
             return f"frame {frame}, row {p[1]:.1f} px, col {p[2]:.1f} px: {val}"
         return f"frame {frame}, row {p[1]:.1f} mm, col {p[2]:.1f} mm ({cal}): {val}"
     return f"LPS (x {p[2]:.1f}, y {p[1]:.1f}, z {p[0]:.1f}) mm: {val}"
+
+
+def _frame_of(layer: Any, volume: ImageVolume, world: Any) -> int | None:
+    """The run's own frame index at world position `world` (its frame axis may share a CT's z)."""
+    from ._snapshot import frame_index
+
+    axis = layer.ndim - 3
+    return frame_index(float(np.asarray(world)[-3]), volume.shape[0], float(layer.scale[axis]),
+                       float(layer.translate[axis]))
+
+
+def show_a_frame(viewer: Any, layer: Any) -> bool:
+    """Move the viewer's frame axis onto a frame of fluoro/projection `layer` when it shows none; True if moved.
+
+    A CT and a run share napari's first world axis (CT z in mm, frame index):
+    selecting the run while the slider sits at the CT's z = -220 mm showed a
+    black canvas and "frame -220".
+    """
+    from ._snapshot import frame_world
+
+    vol = (getattr(layer, "metadata", None) or {}).get(VOLUME_KEY)
+    if not isinstance(vol, ImageVolume) or vol.kind != "projection" or layer.ndim != 3:
+        return False
+    axis = viewer.dims.ndim - 3
+    if axis < 0 or axis in tuple(viewer.dims.displayed):
+        return False
+    value = frame_world(viewer.dims.point[axis], vol.shape[0], float(layer.scale[0]), float(layer.translate[0]))
+    if value is None:
+        return False
+    viewer.dims.set_point(axis, value)
+    return True
+
+
+def is_plugin_image(layer: Any) -> bool:
+    """True for an image layer opened by miss-imaging (it carries an ImageVolume)."""
+    return _is_plugin_image(layer)
 
 
 def _is_plugin_image(layer: Any) -> bool:
@@ -164,8 +208,9 @@ def install(layer: Any, viewer: Any = None) -> bool:
             from ._layer_geometry import current_calibration
 
             cal = current_calibration(layer) if volume.kind == "projection" else None
+            frame = _frame_of(layer, volume, pos) if volume.kind == "projection" and layer.ndim == 3 else "world"
             text = status_text(volume, pos, value, interpolated=interpolated,
-                               calibration=cal.label if cal is not None else None)
+                               calibration=cal.label if cal is not None else None, frame=frame)
         except Exception:  # a status line must never raise inside napari's status thread
             return status
         status["coordinates"] = text
@@ -192,3 +237,13 @@ def attach(viewer: Any) -> None:
         install(event.value, viewer_ref())
 
     viewer.layers.events.inserted.connect(_on_inserted)
+
+    def _on_active(event: Any) -> None:
+        v, lay = viewer_ref(), getattr(event, "value", None)
+        if v is not None and lay is not None:
+            try:
+                show_a_frame(v, lay)
+            except Exception as exc:  # never break napari's selection
+                logging.getLogger("miss_imaging").debug("frame slider not moved: %s", exc)
+
+    viewer.layers.selection.events.active.connect(_on_active)

@@ -33,7 +33,7 @@ from miss_imaging.model import ImageVolume
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
-           "update_masks", "text_masks_shown", "hide_sources", "strip_folders"]
+           "update_masks", "text_masks_shown", "hide_sources", "strip_folders", "fit_banner"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
@@ -84,6 +84,71 @@ def banner_text(volume: ImageVolume) -> str:
     # two lines: the overlay is right-aligned and clipped at the canvas's left edge, so one long
     # line loses the patient's name first on an ordinary window (measured: 870 px canvas)
     return "  |  ".join(fields[:2]) + "\n" + "  |  ".join(fields[2:]) if len(fields) > 2 else "  |  ".join(fields)
+
+
+#: banner font sizes tried, largest first (pt); measured: a 9 pt overlay character is ~9 px wide on screen
+_BANNER_FONTS = (12, 10, 9)
+_PX_PER_CHAR_PER_PT = 1.0
+_LETTER_HALF_WIDTH_PX = 36  # half the top_center orientation letter (16 pt), its margin and the box padding
+
+
+def fit_banner(text: str, canvas_width_px: float | None) -> tuple[str, int]:
+    """Wrap the banner's fields so it stays in the right half of the canvas, beside the top orientation letter.
+
+    The banner sits at the top right; wider than half the canvas it ran under
+    the anterior/superior letter and lost the patient's name at the left edge.
+    Fields (``"  |  "`` separated) are packed greedily into lines that fit; a
+    field is never split.  The largest font of ``(12, 10, 9)`` pt at which every
+    field fits is used.  When none does (a canvas under ~400 px, e.g. beside the
+    MPR workspace), 9 pt is used and the text starts one line lower, so the
+    letter sits on the banner's empty first line instead of on the name.
+
+    Parameters
+    ----------
+    text : str
+        :func:`banner_text` output.
+    canvas_width_px : float or None
+        Canvas width in screen pixels; None (unknown) keeps the text and 12 pt.
+
+    Returns
+    -------
+    text : str
+        The wrapped banner.
+    font_size : int
+        Font size in points.
+
+    Examples
+    --------
+    >>> fit_banner("DOE, JANE  |  ID 123", None)
+    ('DOE, JANE  |  ID 123', 12)
+    >>> fit_banner("DOE, JANE  |  ID 123\\nborn 1960-01-02  |  acc. A9", 400)
+    ('DOE, JANE\\nID 123\\nborn 1960-01-02\\nacc. A9', 10)
+    >>> fit_banner("DOE, JANE  |  ID 123\\nborn 1960-01-02  |  acc. A9", 800)
+    ('DOE, JANE  |  ID 123\\nborn 1960-01-02  |  acc. A9', 12)
+    >>> fit_banner("DOE, JANE  |  ID 123", 200)[0]
+    ' \\nDOE, JANE\\nID 123'
+    """
+    if not canvas_width_px:
+        return text, _BANNER_FONTS[0]
+    fields = [f for line in text.splitlines() for f in line.split("  |  ") if f]
+    room_px = canvas_width_px / 2 - _LETTER_HALF_WIDTH_PX
+    fits = [f for f in _BANNER_FONTS if max(map(len, fields)) * f * _PX_PER_CHAR_PER_PT <= room_px]
+    font = fits[0] if fits else _BANNER_FONTS[-1]
+    width = max(int(room_px / (font * _PX_PER_CHAR_PER_PT)), 1)
+    lines: list[str] = []
+    for f in fields:
+        if lines and len(lines[-1]) + 5 + len(f) <= width:
+            lines[-1] += "  |  " + f
+        else:
+            lines.append(f)
+    return "\n".join(lines if fits else [" ", *lines]), font
+
+
+def _canvas_width(viewer: Any) -> float | None:
+    try:
+        return float(viewer.window._qt_viewer.canvas.native.width())
+    except Exception:  # a headless ViewerModel, or the window is closing
+        return None
 
 
 def _volume_of(layer: Any) -> ImageVolume | None:
@@ -249,14 +314,15 @@ def update(viewer: Any) -> None:
         if BANNER_KEY in overlays:
             del overlays[BANNER_KEY]
         return
-    text = banner_text(vol)
+    text, font = fit_banner(banner_text(vol), _canvas_width(viewer))
     if BANNER_KEY in overlays:
         overlays[BANNER_KEY].text = text  # visibility untouched: a snapshot may have hidden it for the capture
+        overlays[BANNER_KEY].font_size = font
         return
     from napari.components.overlays import TextOverlay
 
     overlays[BANNER_KEY] = TextOverlay(
-        text=text, position=_POSITION, visible=True, font_size=12, color="white", box=True,
+        text=text, position=_POSITION, visible=True, font_size=font, color="white", box=True,
         box_color=(0.55, 0.05, 0.05, 0.85),  # dark red box: unmistakably the patient, never mistaken for data
     )
 
@@ -273,6 +339,24 @@ def _on_mode(on: bool) -> None:
         except Exception as exc:  # a closed Qt window: drop it, never break the toggle
             _log.debug("teaching banner update failed: %s", exc)
     _viewers[:] = alive
+
+
+def _on_canvas_resize(viewer: Any, refresh: Any) -> None:
+    """Re-fit the banner when the canvas changes width (docks added, window resized)."""
+    try:
+        native = viewer.window._qt_viewer.canvas.native
+    except Exception:  # no Qt window
+        return
+    from qtpy.QtCore import QEvent, QObject
+
+    class Watch(QObject):
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+            if event.type() == QEvent.Type.Resize:
+                refresh()
+            return False
+
+    native._mi_banner_watch = Watch(native)
+    native.installEventFilter(native._mi_banner_watch)
 
 
 def attach(viewer: Any) -> None:
@@ -293,6 +377,7 @@ def attach(viewer: Any) -> None:
         if MASK_KEY not in (getattr(getattr(event, "value", None), "metadata", None) or {}):
             _refresh()
 
+    _on_canvas_resize(viewer, _refresh)
     viewer.layers.events.inserted.connect(_refresh_unless_mask)
     viewer.layers.events.removed.connect(_refresh_unless_mask)
     viewer.layers.selection.events.active.connect(_refresh)

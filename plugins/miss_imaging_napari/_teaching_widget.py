@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,50 @@ __all__ = ["TeachingWidget"]
 
 _CAPTION_KEY = "miss_imaging_caption"  # canvas overlay shown during a snapshot
 _widgets: weakref.WeakSet[TeachingWidget] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def _series_only(viewer: Any, layer: Any) -> Iterator[None]:
+    """Show only `layer`'s series (other images and their overlays hidden) on a frame of it; restore after."""
+    from . import _snapshot, _status
+
+    hidden = _snapshot.layers_to_hide(layer, list(viewer.layers), _status.is_plugin_image) if layer is not None else []
+    point = tuple(viewer.dims.point)
+    try:
+        for lay in hidden:
+            lay.visible = False
+        if layer is not None:
+            _status.show_a_frame(viewer, layer)
+        yield
+    finally:
+        for lay in hidden:
+            lay.visible = True
+        if tuple(viewer.dims.point) != point:
+            viewer.dims.point = point
+
+
+def _capture_extent(viewer: Any, layer: Any) -> Any:
+    """Canvas picture of `layer`'s whole 2-D extent at >= 1 screen pixel per image pixel (camera restored)."""
+    from . import _snapshot
+
+    if layer is None or viewer.dims.ndisplay != 2:
+        return viewer.screenshot(canvas_only=True, flash=False)
+    shown = list(viewer.dims.displayed)
+    axes = [layer.ndim - viewer.dims.ndim + a for a in shown]
+    if min(axes) < 0:
+        return viewer.screenshot(canvas_only=True, flash=False)
+    ext = np.asarray(layer.extent.world, dtype=np.float64)
+    size, center, zoom = _snapshot.fit_view(ext[0, axes], ext[1, axes], np.asarray(layer.extent.step)[axes])
+    camera = viewer.camera
+    old_center, old_zoom = camera.center, camera.zoom
+    try:
+        camera.center = center
+        camera.zoom = zoom
+        # RGB only: an offscreen canvas of another size comes back with alpha 0, which the PNG writer
+        # composites to black
+        return np.asarray(viewer.screenshot(size=size, canvas_only=True, flash=False))[..., :3]
+    finally:
+        camera.center, camera.zoom = old_center, old_zoom
 
 
 def _on_mode(on: bool) -> None:
@@ -153,21 +199,24 @@ class TeachingWidget(QWidget):
         return report
 
     def save_snapshot(self, path: str | Path) -> Path:
-        """PNG of the canvas with scale bar (and its calibration), orientation letters, slice position and
-        measurement labels; never the banner."""
+        """PNG of the active series' whole image (its full extent, not the canvas crop) with scale bar (and its
+        calibration), orientation letters, slice position or the run's own frame, and that series' measurement
+        labels only; never the banner.  The view is restored afterwards."""
         from . import _orientation
 
         viewer = self.viewer
         overlays = viewer.canvas.overlays
         bar = overlays["scale_bar"] if "scale_bar" in overlays else None
         was = bar.visible if bar is not None else None
+        layer, _ = _teaching.active_volume(viewer)
         try:
             if bar is not None:
                 bar.visible = True
-            _orientation.update(viewer)
-            self._show_caption()
-            with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
-                image = viewer.screenshot(canvas_only=True, flash=False)
+            with _series_only(viewer, layer):
+                _orientation.update(viewer)
+                self._show_caption()
+                with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
+                    image = _capture_extent(viewer, layer)
         finally:
             if bar is not None:
                 bar.visible = was
@@ -189,6 +238,8 @@ class TeachingWidget(QWidget):
         shown = layer.metadata.get(VOLUME_KEY, vol)
         cal = _layer_geometry.current_calibration(layer)
         point = self.viewer.dims.point if layer.ndim == 3 and tuple(self.viewer.dims.displayed) == (1, 2) else ()
+        if point and shown.kind == "projection":  # the run's own frame, not a world value shared with a CT
+            point = (float(layer.world_to_data(point[-3:])[0]), *point[-2:])
         text = snapshot_caption(shown, cal.label if cal is not None else None, point)
         if text:
             self.viewer.canvas.overlays[_CAPTION_KEY] = TextOverlay(
