@@ -22,6 +22,8 @@ napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
   ``QtViewer.close()`` (teardown order of NAPARI.md: callbacks off, layers
   cleared, canvas closed, then the dock removed).
 * ``viewer.window._qt_window.resizeDocks`` to give the workspace the width.
+* ``QtViewer.canvas.view.scene``: the vispy scene of a viewport's canvas, where the
+  crosshair is one vispy ``Line`` (a napari layer would rebuild a shader per move).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import weakref
 from typing import Any, Callable
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -68,6 +70,7 @@ VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
 COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
+_TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
 _OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
@@ -201,6 +204,8 @@ class Viewport:
         # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
         # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
         # nothing outside this viewport refers to them, and they are freed with it
+        if self.cross is not None:
+            self.cross.parent = None
         self.qt.close()
         self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
         self.qt.deleteLater()
@@ -236,6 +241,8 @@ class MPRWorkspace:
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
+        self._title_timer = QTimer(singleShot=True, interval=_TITLE_DELAY_MS)
+        self._title_timer.timeout.connect(self._draw_titles)
         self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
         self.oblique_kind = "along"
         self.oblique_angle = 0.0
@@ -334,6 +341,7 @@ class MPRWorkspace:
         if getattr(self, "_closed", True):  # closed, or being collected (its fields already cleared)
             return
         self._closed = True
+        self._title_timer.stop()
         _OPEN.pop(id(self.viewer), None)
         for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
                             (self.viewer.layers.events.removed, self._layer_removed)):
@@ -398,8 +406,16 @@ class MPRWorkspace:
     def _build(self, vp: Viewport) -> None:
         from napari.components.overlays import TextOverlay
 
+        from vispy.scene.visuals import Line
+
         m = vp.model
         m.canvas.overlays["scale_bar"].visible = True
+        # the crosshair: one vispy line set in the canvas scene (scene = viewport world (x, y) mm), above
+        # the layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
+        # (~75 ms per viewport and move here, against ~15 ms for this line).
+        vp.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
+                        parent=vp.qt.canvas.view.scene)
+        vp.cross.order = 1_000_000
         for key, pos in (("top", "top_center"), ("bottom", "bottom_center"),
                          ("left", "middle_left"), ("right", "middle_right")):
             m.canvas.overlays[f"miss_orient_{key}"] = TextOverlay(
@@ -439,15 +455,27 @@ class MPRWorkspace:
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
             slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings))
 
-    def _describe(self, vp: Viewport) -> None:
-        """Series text of the viewport (Measurements table) and its title: the plane shown now."""
+    def _describe(self, vp: Viewport, *, title_now: bool = True) -> None:
+        """Series text of the viewport (Measurements table) and its title: the plane shown now.
+
+        While the point is dragged the titles (re-laid-out text on every canvas, ~25 ms
+        each on software GL) follow once the point rests for ``_TITLE_DELAY_MS``.
+        """
         plane = vp.frame.plane_at(vp.depth)
         where = ", ".join(f"{a}={v:.1f}" for a, v in zip("xyz", plane.center))
         base = vp.image.metadata[VOLUME_KEY]
         vp.image.metadata[VOLUME_KEY] = dataclasses.replace(
             base, series_description=f"{self.volume.series_description} "
                                      f"[{vp.name} viewport, centre LPS {where} mm]")
-        self._draw_letters(vp, plane)
+        if title_now:
+            self._draw_letters(vp, plane)
+        else:
+            self._title_timer.start()
+
+    def _draw_titles(self) -> None:
+        if not self._closed:
+            for vp in self._vp.values():
+                self._draw_letters(vp, vp.frame.plane_at(vp.depth))
 
     def _draw_image(self, vp: Viewport) -> None:
         """(Re)build the viewport's image after its frame, slab or mode changed."""
@@ -472,8 +500,6 @@ class MPRWorkspace:
                 metadata={VOLUME_KEY: None, ROLE_KEY: vp.name})
             vp.image.events.contrast_limits.connect(lambda e, v=vp: self._viewport_limits(v))
             _mouse_wl.install(vp.image)
-            vp.cross = vp.model.add_vectors(np.zeros((0, 2, 2)), name="crosshair", ndim=2, units=("mm",) * 2,
-                                            edge_width=2.0 * px, vector_style="line")
             vp.model.layers.selection.active = vp.image
         vp.image.metadata[VOLUME_KEY] = self._stack_volume(vp)
         vp.model.dims.set_point(0, vp.depth)
@@ -483,7 +509,7 @@ class MPRWorkspace:
     def _show_depth(self, vp: Viewport) -> None:
         """The point moved along this viewport's normal: napari's own slider path (one slice)."""
         vp.model.dims.set_point(0, vp.depth)
-        self._describe(vp)
+        self._describe(vp, title_now=False)
 
     def _keep_depth_cb(self, vp: Viewport) -> Callable:
         return lambda event=None: self._keep_depth(vp)
@@ -514,9 +540,12 @@ class MPRWorkspace:
             title = f"{vp.name}  {axis[1]} = {c[axis[0]]:.1f} mm"
         if vp.slab_mm > 0 and vp.mode != "thin":
             title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
-        ov["miss_title"].text = title
+        if ov["miss_title"].text != title:
+            ov["miss_title"].text = title
 
     def _draw_crosshairs(self) -> None:
+        from vispy.color import ColorArray
+
         planes = self.planes()
         e, t = self.trajectory
         for name, vp in self._vp.items():
@@ -534,14 +563,10 @@ class MPRWorkspace:
                 we, wt = vp.frame.to_world(e)[1:], vp.frame.to_world(t)[1:]
                 lines.append(np.array([we, wt - we]))
                 colors.append(TRAJECTORY_COLOR)
-            data = np.array(lines, dtype=np.float64).reshape(-1, 2, 2)
-            # 2-D lines, shown at every depth; kept inside the image so the viewer's extent never
-            # changes: no dims update (napari's `_on_layers_change` re-slices every layer) per move
-            with vp.cross.events.data.blocker():
-                vp.cross.data = data
-            if colors and vp.cross.metadata.get("colors") != colors:
-                vp.cross.edge_color = colors
-                vp.cross.metadata["colors"] = colors
+            seg = np.array(lines, dtype=np.float64).reshape(-1, 2, 2)
+            pos = np.stack([seg[:, 0], seg[:, 0] + seg[:, 1]], axis=1).reshape(-1, 2)[:, ::-1]  # (x, y) mm
+            rgba = np.repeat(ColorArray(colors).rgba, 2, axis=0)
+            vp.cross.set_data(pos=pos.astype(np.float32), color=rgba.astype(np.float32))
 
     # ------------------------------------------------------------ window / level
     def _source_limits(self, event: Any = None) -> None:
