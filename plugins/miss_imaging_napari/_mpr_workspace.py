@@ -70,6 +70,7 @@ VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
 COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
+_ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
 _TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
@@ -173,7 +174,6 @@ class Viewport:
 
     def __init__(self, name: str, frame: ViewportFrame) -> None:
         from napari.components import ViewerModel
-        from napari.qt import QtViewer
 
         self.name = name
         self.frame = frame
@@ -181,13 +181,30 @@ class Viewport:
         self.slab_mm = 0.0
         self.mode = "thin"
         self.model = ViewerModel(title=name)
-        self.qt = QtViewer(self.model)
-        self.qt.dims.setVisible(False)
+        self.qt: Any = None  # the canvas, made by attach() (the first one at once, the others just after)
+        self.cross_data: dict[str, np.ndarray] = {}
         self.image: Any = None
         self.stack: _PlaneStack | None = None
         self.cross: Any = None
         self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
         self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
+
+    def attach(self) -> None:
+        """Make the canvas (``QtViewer``, ~0.5-1 s each with its shaders) and its crosshair line."""
+        from napari.qt import QtViewer
+        from vispy.scene.visuals import Line
+
+        self.qt = QtViewer(self.model)
+        self.qt.dims.setVisible(False)
+        # the crosshair: one vispy line in the canvas scene (scene = viewport world (x, y) mm), above the
+        # layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
+        # (~75 ms per viewport and move here, against ~15 ms for this line).
+        self.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
+                          parent=self.qt.canvas.view.scene)
+        self.cross.order = 1_000_000
+        if self.cross_data:
+            self.cross.set_data(**self.cross_data)
+        self.model.reset_view()
 
     def hook(self, lst: list, cb: Callable) -> None:
         lst.append(cb)
@@ -206,9 +223,10 @@ class Viewport:
         # nothing outside this viewport refers to them, and they are freed with it
         if self.cross is not None:
             self.cross.parent = None
-        self.qt.close()
-        self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
-        self.qt.deleteLater()
+        if self.qt is not None:
+            self.qt.close()
+            self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
+            self.qt.deleteLater()
         self.qt = self.model = self.image = self.cross = self.stack = None  # break the model <-> callback cycles
         self.callbacks.clear()
         self.connections.clear()
@@ -256,8 +274,30 @@ class MPRWorkspace:
         layer.events.contrast_limits.connect(self._source_limits)
         viewer.layers.events.removed.connect(self._layer_removed)
         self.set_point(self._point)
-        for vp in self._vp.values():
-            vp.model.reset_view()
+        # first pixel first: the axial canvas now, the others one per event-loop turn after it is drawn
+        self._pending = list(VIEWPORTS)
+        self._attach_timer = QTimer(singleShot=True, interval=_ATTACH_DELAY_MS)
+        self._attach_timer.timeout.connect(self._attach_next)
+        self._attach_next()
+
+    @property
+    def ready(self) -> bool:
+        """True once every viewport has its canvas (the first one is there when :func:`open_mpr` returns)."""
+        return not self._pending
+
+    def finish_loading(self) -> None:
+        """Make the remaining canvases now (scripts that screenshot at once; tests)."""
+        while self._pending and not self._closed:
+            self._attach_next()
+
+    def _attach_next(self) -> None:
+        if self._closed or not self._pending:
+            return
+        vp = self._vp[self._pending.pop(0)]
+        vp.attach()
+        self.widget.place(vp)
+        if self._pending:
+            self._attach_timer.start()
 
     # ------------------------------------------------------------ public
     @property
@@ -342,6 +382,8 @@ class MPRWorkspace:
             return
         self._closed = True
         self._title_timer.stop()
+        self._attach_timer.stop()
+        self._pending = []
         _OPEN.pop(id(self.viewer), None)
         for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
                             (self.viewer.layers.events.removed, self._layer_removed)):
@@ -406,24 +448,14 @@ class MPRWorkspace:
     def _build(self, vp: Viewport) -> None:
         from napari.components.overlays import TextOverlay
 
-        from vispy.scene.visuals import Line
-
         m = vp.model
         m.canvas.overlays["scale_bar"].visible = True
-        # the crosshair: one vispy line set in the canvas scene (scene = viewport world (x, y) mm), above
-        # the layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
-        # (~75 ms per viewport and move here, against ~15 ms for this line).
-        vp.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
-                        parent=vp.qt.canvas.view.scene)
-        vp.cross.order = 1_000_000
         for key, pos in (("top", "top_center"), ("bottom", "bottom_center"),
                          ("left", "middle_left"), ("right", "middle_right")):
             m.canvas.overlays[f"miss_orient_{key}"] = TextOverlay(
                 text="", position=pos, visible=True, font_size=14, color="yellow", box=False)
         m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=True,
                                                       font_size=11, color=COLORS[vp.name], box=True)
-        m.canvas.overlays["miss_cursor"] = TextOverlay(text="", position="bottom_left", visible=True,
-                                                       font_size=9, color="white", box=True)
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
         vp.connections.append((m.dims.events.point, keep))
@@ -566,7 +598,9 @@ class MPRWorkspace:
             seg = np.array(lines, dtype=np.float64).reshape(-1, 2, 2)
             pos = np.stack([seg[:, 0], seg[:, 0] + seg[:, 1]], axis=1).reshape(-1, 2)[:, ::-1]  # (x, y) mm
             rgba = np.repeat(ColorArray(colors).rgba, 2, axis=0)
-            vp.cross.set_data(pos=pos.astype(np.float32), color=rgba.astype(np.float32))
+            vp.cross_data = {"pos": pos.astype(np.float32), "color": rgba.astype(np.float32)}
+            if vp.cross is not None:
+                vp.cross.set_data(**vp.cross_data)
 
     # ------------------------------------------------------------ window / level
     def _source_limits(self, event: Any = None) -> None:
@@ -624,6 +658,11 @@ class MPRWorkspace:
             p = self._lps_at(vp, event.position)
             z = np.zeros((1, 1))
             hu = float(self._sampler.grid(p, [np.zeros(3), np.zeros(3)], [z, z])[0, 0])
+            if "miss_cursor" not in model.canvas.overlays:  # made on first use: one text shader less at opening
+                from napari.components.overlays import TextOverlay
+
+                model.canvas.overlays["miss_cursor"] = TextOverlay(
+                    text="", position="bottom_left", visible=True, font_size=9, color="white", box=True)
             model.canvas.overlays["miss_cursor"].text = (
                 f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm  {hu:.0f} HU")
 
@@ -650,10 +689,16 @@ class _WorkspaceWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(self._controls())
-        grid = QGridLayout()
+        self.grid = grid = QGridLayout()
         grid.setSpacing(2)
+        self.cells: dict[str, QWidget] = {}
         for k, name in enumerate(VIEWPORTS):
-            grid.addWidget(ws._vp[name].qt, k // 2, k % 2)
+            cell = QLabel(f"{name}: loading...")
+            cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.cells[name] = cell
+            grid.addWidget(cell, k // 2, k % 2)
+            grid.setRowStretch(k // 2, 1)
+            grid.setColumnStretch(k % 2, 1)
         layout.addLayout(grid, 1)
         hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point.  Ctrl+wheel: scroll.  "
                       "Right-drag: window/level (all viewports).")
@@ -696,6 +741,15 @@ class _WorkspaceWidget(QWidget):
         self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
         self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
         return rows
+
+    def place(self, vp: Viewport) -> None:
+        """Put the viewport's new canvas in its cell (in place of the placeholder)."""
+        k = VIEWPORTS.index(vp.name)
+        old = self.cells.pop(vp.name, None)
+        if old is not None:
+            self.grid.removeWidget(old)
+            old.deleteLater()
+        self.grid.addWidget(vp.qt, k // 2, k % 2)
 
     def _set_end(self, k: int) -> None:
         ends = list(self.ws.trajectory)
