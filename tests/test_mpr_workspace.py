@@ -50,7 +50,11 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
         assert abs(planes[name].to_pixel(a)[0]) <= planes[name].pixel_mm / 2 + 1e-9
         img = ws.viewports[name].layers[name]
         _, r, c = planes[name].to_pixel(a)
-        assert img.data[0, int(round(r)), int(round(c))] > 500  # bead (dense), resliced from the tilted original
+        k = img.world_to_data(ws.viewports[name].dims.point)[0]  # the plane napari shows now
+        assert k == pytest.approx(round(k))
+        r, c, k = int(round(r)), int(round(c)), int(round(k))
+        assert img.data[k, r, c] > 500  # bead (dense), resliced from the tilted original
+        assert np.asarray(img._slice.image.raw)[r, c] > 500  # and that plane is on the canvas
 
     table = MeasureWidget(viewer)
     ws.set_point((a + b) / 2)
