@@ -104,7 +104,7 @@ def test_pixels_only_projection_does_not_claim_mm_and_monochrome1_inverts():
 # -- get_reader: cheap, silent ----------------------------------------------------------------------------------------
 
 
-def test_get_reader_accepts_dicom_and_declines_everything_else(samples, tmp_path):
+def test_get_reader_accepts_dicom_and_folders_and_declines_other_files(samples, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk").mkdir()
@@ -113,8 +113,10 @@ def test_get_reader_accepts_dicom_and_declines_everything_else(samples, tmp_path
     one = sorted((samples / "spine_ct").iterdir())[0]
     assert get_reader(str(one)) is read_dicom
     assert get_reader([str(one)]) is read_dicom
-    for p in (tmp_path / "notes.txt", tmp_path / "empty", tmp_path / "junk", tmp_path / "missing"):
+    for p in (tmp_path / "notes.txt", tmp_path / "missing"):
         assert get_reader(str(p)) is None
+    for p in (tmp_path / "empty", tmp_path / "junk"):  # taken, so that reading says no DICOM was found there
+        assert get_reader(str(p)) is read_dicom
     assert get_reader(12345) is None  # type: ignore[arg-type]
     assert looks_like_dicom(tmp_path / "missing") is False
 

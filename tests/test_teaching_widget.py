@@ -124,7 +124,9 @@ def test_snapshot_shows_scale_bar_and_restores_it(widget, tmp_path):
     viewer = widget.viewer
     bar = viewer.canvas.overlays["scale_bar"]
     bar.visible = False
-    plain = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3]
+    from miss_imaging_napari._teaching_widget import _capture_extent
+
+    plain = np.asarray(_capture_extent(viewer, viewer.layers.selection.active))[..., :3]  # whole image, no bar
     snap = np.asarray(Image.open(widget.save_snapshot(tmp_path / "fig.png")))
     assert snap.shape == plain.shape
     h, w = plain.shape[:2]
@@ -226,8 +228,12 @@ def test_burned_in_text_masked_in_teaching_mode_and_snapshots(widget, tmp_path):
         assert _mask_layers(viewer) == []  # clinician mode: the clinician sees the file as it is
         raw = np.asarray(viewer.screenshot(canvas_only=True, flash=False))
         assert white(raw) > white(shot) + 3000  # the burned-in text is on screen without the mask
+        from miss_imaging_napari._teaching_widget import _capture_extent
+
+        full = np.asarray(_capture_extent(viewer, xa))  # the snapshot's framing (whole image), text unmasked
         snap = np.asarray(Image.open(widget.save_snapshot(tmp_path / f"clin{frame}.png")))
-        assert white(snap) < white(raw) - 3000  # ...but never in a file written for sharing
+        assert snap.shape[:2] == full.shape[:2] and white(full) > white(raw) - 3000
+        assert white(snap) < white(full) - 3000  # ...but never in a file written for sharing
         assert _mask_layers(viewer) == []  # the temporary mask is gone again
         widget.teaching.setChecked(True)
         assert len(_mask_layers(viewer)) == 1

@@ -175,3 +175,41 @@ def test_snapshot_shows_the_whole_image_not_the_canvas_crop(ct_and_run, tmp_path
     assert abs(h / w - rows / cols) < 0.01, (h, w)
     assert max(h, w) >= 1000
     assert viewer.camera.zoom == pytest.approx(zoom)
+
+
+# ---------------------------------------------------------------- item 8: a folder without DICOM
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    import napari.utils.notifications as nn
+
+    seen: list[tuple[str, str]] = []
+    for level in ("info", "warning", "error"):
+        monkeypatch.setattr(nn, f"show_{level}", lambda msg, lv=level: seen.append((lv, str(msg))))
+    return seen
+
+
+def test_reader_claims_rules(tmp_path):
+    from miss_imaging_napari._reader import claims
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "store.zarr").mkdir()
+    (tmp_path / "x.dcm").write_text("not dicom")
+    (tmp_path / "pic.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert claims(tmp_path / "empty") and claims(tmp_path / "x.dcm")
+    assert not claims(tmp_path / "store.zarr") and not claims(tmp_path / "pic.png")
+    assert not claims(tmp_path / "missing")
+
+
+def test_folder_without_dicom_says_what_was_found(make_napari_viewer, tmp_path, notes):
+    """QA: viewer.open(folder, plugin='miss-imaging') raised napari's 'refused the file' with no notification."""
+    folder = tmp_path / "nondicom"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not dicom")
+    (folder / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    viewer = make_napari_viewer()
+    viewer.open(str(folder), plugin="miss-imaging")
+    errors = [m for lv, m in notes if lv == "error"]
+    assert errors and "no loadable DICOM image series" in errors[-1] and "notes.txt: not a DICOM file" in errors[-1], notes
+    assert len(viewer.layers) == 0

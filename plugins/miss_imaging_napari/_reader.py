@@ -86,12 +86,32 @@ def looks_like_dicom(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def claims(path: str | os.PathLike[str]) -> bool:
+    """Whether the reader takes `path`: DICOM-looking, or a folder / ``.dcm``-named file that no other reader wants.
+
+    A folder without DICOM (other than a ``.zarr`` store) and a ``.dcm``,
+    ``.dicom`` or ``DICOMDIR`` file that is not DICOM are taken too, so that
+    :func:`read_dicom` says what was found there (the core's NotDicomError
+    message) instead of napari's bare "refused the file".  Other non-DICOM
+    files (PNG, TIFF ...) are left to napari's readers.  Never raises.
+    """
+    try:
+        p = Path(path)
+        if looks_like_dicom(p):
+            return True
+        if p.is_dir():
+            return p.suffix.lower() != ".zarr"
+        return p.is_file() and (p.suffix.lower() in (".dcm", ".dicom") or p.name.upper() == "DICOMDIR")
+    except Exception:  # a reader probe must never raise (napari tries every plugin)
+        return False
+
+
 def get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
-    """npe2 reader contribution: :func:`read_dicom` when `path` looks like DICOM, else None."""
+    """npe2 reader contribution: :func:`read_dicom` when the reader :func:`claims` `path`, else None."""
     first = path[0] if isinstance(path, (list, tuple)) and path else path
     if not isinstance(first, (str, os.PathLike)):
         return None
-    return read_dicom if looks_like_dicom(first) else None
+    return read_dicom if claims(first) else None
 
 
 # -- feedback ---------------------------------------------------------------------------------------------------------

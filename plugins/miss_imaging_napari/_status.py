@@ -238,12 +238,24 @@ def attach(viewer: Any) -> None:
 
     viewer.layers.events.inserted.connect(_on_inserted)
 
-    def _on_active(event: Any) -> None:
-        v, lay = viewer_ref(), getattr(event, "value", None)
-        if v is not None and lay is not None:
+    def _move_slider(layer_ref: Any) -> None:
+        v, lay = viewer_ref(), layer_ref()
+        if v is not None and lay is not None and lay in v.layers:
             try:
                 show_a_frame(v, lay)
-            except Exception as exc:  # never break napari's selection
+            except Exception as exc:  # never break napari's event loop
                 logging.getLogger("miss_imaging").debug("frame slider not moved: %s", exc)
+
+    def _on_active(event: Any) -> None:
+        lay = getattr(event, "value", None)
+        if lay is None:
+            return
+        from qtpy.QtCore import QTimer
+
+        # later, not inside the selection event: the selection changes while napari's layer list model is
+        # inserting rows, and a slider move then (layers re-slice, thumbnails repaint) left the proxy model
+        # with "invalid inserted rows" and the delegate painting an item with no size (QA item 4)
+        layer_ref = weakref.ref(getattr(lay, "__wrapped__", lay))
+        QTimer.singleShot(0, lambda: _move_slider(layer_ref))
 
     viewer.layers.selection.events.active.connect(_on_active)

@@ -341,8 +341,25 @@ def _on_mode(on: bool) -> None:
     _viewers[:] = alive
 
 
-def _on_canvas_resize(viewer: Any, refresh: Any) -> None:
-    """Re-fit the banner when the canvas changes width (docks added, window resized)."""
+def refit_banner(viewer: Any) -> None:
+    """Re-wrap the banner shown on `viewer` for its canvas width (no layer is touched)."""
+    overlay = viewer.canvas.overlays[BANNER_KEY] if BANNER_KEY in viewer.canvas.overlays else None
+    _, vol = active_volume(viewer)
+    if overlay is None or vol is None:
+        return
+    overlay.text, overlay.font_size = fit_banner(banner_text(vol), _canvas_width(viewer))
+
+
+def _on_canvas_resize(viewer: Any) -> None:
+    """Re-fit the banner when the canvas changes width (docks added, window resized).
+
+    Only the banner's text: a full :func:`update` adds or removes text-mask
+    layers, which must not happen inside a resize (a snapshot resizes the
+    canvas while napari's layer list may be mid-update).
+    """
+    import weakref as _weakref
+
+    viewer_ref = _weakref.ref(viewer)
     try:
         native = viewer.window._qt_viewer.canvas.native
     except Exception:  # no Qt window
@@ -351,8 +368,12 @@ def _on_canvas_resize(viewer: Any, refresh: Any) -> None:
 
     class Watch(QObject):
         def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
-            if event.type() == QEvent.Type.Resize:
-                refresh()
+            v = viewer_ref()
+            if event.type() == QEvent.Type.Resize and v is not None:
+                try:
+                    refit_banner(v)
+                except Exception as exc:  # never break a resize for a banner
+                    _log.debug("banner refit failed: %s", exc)
             return False
 
     native._mi_banner_watch = Watch(native)
@@ -377,7 +398,7 @@ def attach(viewer: Any) -> None:
         if MASK_KEY not in (getattr(getattr(event, "value", None), "metadata", None) or {}):
             _refresh()
 
-    _on_canvas_resize(viewer, _refresh)
+    _on_canvas_resize(viewer)
     viewer.layers.events.inserted.connect(_refresh_unless_mask)
     viewer.layers.events.removed.connect(_refresh_unless_mask)
     viewer.layers.selection.events.active.connect(_refresh)
