@@ -19,6 +19,9 @@ def ws_viewer(make_napari_viewer, samples, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
     ws = open_mpr(viewer)
+    assert ws.viewports["axial"].layers["axial"].visible  # the first canvas and every model exist at once
+    ws.finish_loading()  # the other canvases (made one per event-loop turn otherwise)
+    assert ws.ready
     yield viewer, ws
     ws.close()
     del ws
