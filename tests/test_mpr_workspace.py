@@ -59,6 +59,12 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
         assert img.data[k, r, c] > 500  # bead (dense), resliced from the tilted original
         assert np.asarray(img._slice.image.raw)[r, c] > 500  # and that plane is on the canvas
 
+    with pytest.raises(ValueError, match="off the axial viewport"):  # beads on different axial slices: refused
+        ws.measure("axial", "distance", [a, b])
+    stack = ws.viewports["axial"].layers["axial"].data
+    with pytest.raises(IndexError):  # the lazy plane stack never builds a volume-sized copy
+        stack[:]
+
     table = MeasureWidget(viewer)
     ws.set_point((a + b) / 2)
     ws.set_slab("coronal", 20.0, "MIP")  # a coronal slab holding both beads (9 mm apart in y): both visible
