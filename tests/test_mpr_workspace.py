@@ -19,6 +19,9 @@ def ws_viewer(make_napari_viewer, samples, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
     ws = open_mpr(viewer)
+    assert ws.viewports["axial"].layers["axial"].visible  # the first canvas and every model exist at once
+    ws.finish_loading()  # the other canvases (made one per event-loop turn otherwise)
+    assert ws.ready
     yield viewer, ws
     ws.close()
     del ws
@@ -55,6 +58,12 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
         r, c, k = int(round(r)), int(round(c)), int(round(k))
         assert img.data[k, r, c] > 500  # bead (dense), resliced from the tilted original
         assert np.asarray(img._slice.image.raw)[r, c] > 500  # and that plane is on the canvas
+
+    with pytest.raises(ValueError, match="off the axial viewport"):  # beads on different axial slices: refused
+        ws.measure("axial", "distance", [a, b])
+    stack = ws.viewports["axial"].layers["axial"].data
+    with pytest.raises(IndexError):  # the lazy plane stack never builds a volume-sized copy
+        stack[:]
 
     table = MeasureWidget(viewer)
     ws.set_point((a + b) / 2)

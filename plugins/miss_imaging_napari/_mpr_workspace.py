@@ -70,7 +70,9 @@ VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
 COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
+_LETTER_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
 _ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
+_FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer): make the others anyway
 _TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
@@ -88,6 +90,15 @@ def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.n
         limits = np.where(direction > 0, (box - start) / direction,
                           np.where(direction < 0, -start / direction, np.inf))
     return np.array([start, direction * float(limits.min())])
+
+
+def _gl_widget(qt_viewer: Any) -> Any:
+    """The ``QOpenGLWidget`` of a canvas (its ``frameSwapped`` says a frame is on screen), or None."""
+    try:
+        from qtpy.QtOpenGLWidgets import QOpenGLWidget
+    except ImportError:  # Qt5
+        from qtpy.QtWidgets import QOpenGLWidget
+    return qt_viewer.findChild(QOpenGLWidget)
 
 
 def _notify(message: str, level: str = "info") -> None:
@@ -279,6 +290,15 @@ class MPRWorkspace:
         self._attach_timer = QTimer(singleShot=True, interval=_ATTACH_DELAY_MS)
         self._attach_timer.timeout.connect(self._attach_next)
         self._attach_next()
+        # the next canvases wait for the first one's first frame on screen (or a moment, hidden viewer)
+        self._attach_timer.start(_FIRST_FRAME_WAIT_MS)
+        first = _gl_widget(self._vp[VIEWPORTS[0]].qt)
+        if first is not None:
+            first.frameSwapped.connect(self._first_frame)
+
+    def _first_frame(self) -> None:
+        if self._pending and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
+            self._attach_timer.start(_ATTACH_DELAY_MS)
 
     @property
     def ready(self) -> bool:
@@ -293,11 +313,15 @@ class MPRWorkspace:
     def _attach_next(self) -> None:
         if self._closed or not self._pending:
             return
+        first = len(self._pending) == len(VIEWPORTS)
         vp = self._vp[self._pending.pop(0)]
         vp.attach()
         self.widget.place(vp)
-        if self._pending:
-            self._attach_timer.start()
+        if not first:  # the first canvas's letters come with the second canvas, after its first frame
+            self._add_letters(self._vp[VIEWPORTS[0]])
+            self._add_letters(vp)
+        if self._pending and len(self._pending) < len(VIEWPORTS) - 1:
+            self._attach_timer.start(_ATTACH_DELAY_MS)
 
     # ------------------------------------------------------------ public
     @property
@@ -381,9 +405,12 @@ class MPRWorkspace:
         if getattr(self, "_closed", True):  # closed, or being collected (its fields already cleared)
             return
         self._closed = True
-        self._title_timer.stop()
-        self._attach_timer.stop()
         self._pending = []
+        for timer in (self._title_timer, self._attach_timer):
+            try:
+                timer.stop()
+            except RuntimeError:  # already deleted by Qt (interpreter exit)
+                pass
         _OPEN.pop(id(self.viewer), None)
         for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
                             (self.viewer.layers.events.removed, self._layer_removed)):
@@ -450,10 +477,6 @@ class MPRWorkspace:
 
         m = vp.model
         m.canvas.overlays["scale_bar"].visible = True
-        for key, pos in (("top", "top_center"), ("bottom", "bottom_center"),
-                         ("left", "middle_left"), ("right", "middle_right")):
-            m.canvas.overlays[f"miss_orient_{key}"] = TextOverlay(
-                text="", position=pos, visible=True, font_size=14, color="yellow", box=False)
         m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=True,
                                                       font_size=11, color=COLORS[vp.name], box=True)
         keep = self._keep_depth_cb(vp)
@@ -558,11 +581,23 @@ class MPRWorkspace:
             finally:
                 vp.__dict__["_fixing"] = False
 
+    def _add_letters(self, vp: Viewport) -> None:
+        """The orientation letters (4 text overlays: 4 shaders to build, so not before the first frame)."""
+        from napari.components.overlays import TextOverlay
+
+        ov = vp.model.canvas.overlays
+        if "miss_orient_top" in ov:
+            return
+        for edge, letter in plane_labels(vp.frame.reference.u, vp.frame.reference.v).items():
+            ov[f"miss_orient_{edge}"] = TextOverlay(text=letter, position=_LETTER_POSITIONS[edge], visible=True,
+                                                    font_size=14, color="yellow", box=False)
+
     def _draw_letters(self, vp: Viewport, plane: Any) -> None:
         ov = vp.model.canvas.overlays
         for edge, letter in plane_labels(plane.u, plane.v).items():
-            if ov[f"miss_orient_{edge}"].text != letter:
-                ov[f"miss_orient_{edge}"].text = letter
+            key = f"miss_orient_{edge}"
+            if key in ov and ov[key].text != letter:
+                ov[key].text = letter
         c = np.asarray(plane.center)
         if vp.name == "oblique":
             title: str = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
