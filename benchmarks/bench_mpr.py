@@ -6,8 +6,10 @@ Needs a display (run under ``xvfb-run -a``; software GL here).  Rows:
   orthogonal planes move) then Qt events processed (every canvas drawn);
   floor: plain napari, one viewer, ``dims.set_point`` on the same array, drawn.
   Goal <= 50 ms (the floor was 26 ms in NAPARI.md).
-* ``open``: ``open_mpr`` until the four canvases are drawn; floor:
+* ``open``: ``open_mpr`` until the first (axial) canvas has shown a frame
+  (Qt ``frameSwapped``), and until all four canvases are drawn; floor:
   ``viewer.add_image`` of the same array from memory, drawn.  Goal <= 1.2x.
+* ``close`` (in the note): ``viewer.close()`` with the workspace open.
 """
 
 from __future__ import annotations
@@ -62,8 +64,18 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     viewer.window._qt_window.resize(1280, 800)
     viewer.add_image(data, **kw)
     app.processEvents()
+    from qtpy.QtOpenGLWidgets import QOpenGLWidget
+
     t0 = time.perf_counter()
     ws = open_mpr(viewer)
+    swapped: list[float] = []  # the axial canvas's first frame on screen
+    ws._vp["axial"].qt.findChild(QOpenGLWidget).frameSwapped.connect(
+        lambda: swapped or swapped.append(time.perf_counter()))
+    while not swapped and time.perf_counter() - t0 < 60:
+        app.processEvents()
+    first_s = (swapped[0] if swapped else time.perf_counter()) - t0
+    while not ws.ready:
+        app.processEvents()
     app.processEvents()
     open_s = time.perf_counter() - t0
     pts = iter(np.random.default_rng(1).uniform(-100, 100, size=(1000, 3)) * [1, 1, 1.2])
@@ -76,5 +88,6 @@ def run(workdir: Path, rounds: int) -> list[Row]:
         Row(g1, "plain napari dims.set_point (floor)", move_floor, 0.0, kind="limit"),
         Row(g1, "MPRWorkspace.set_point, 4 viewports drawn", move_s, 0.0, note="goal <= 50 ms"),
         Row(g2, "napari add_image from memory (floor)", open_floor, 0.0, kind="limit"),
-        Row(g2, "open_mpr, 4 canvases drawn", open_s, 0.0, note=f"goal <= 1.2x floor; close {close_s:.2f} s"),
+        Row(g2, "open_mpr, first canvas (axial) drawn", first_s, 0.0, note="goal <= 1.2x floor"),
+        Row(g2, "open_mpr, 4 canvases drawn", open_s, 0.0, note=f"close {close_s:.2f} s"),
     ]

@@ -16,7 +16,7 @@ import napari
 import numpy as np
 
 from miss_imaging.settings import set_teaching_mode
-from miss_imaging_napari._ruler import add_measurement
+from miss_imaging_napari._measure_layers import add_measurement
 from miss_imaging_napari._teaching_widget import TeachingWidget
 
 REPO = Path(__file__).resolve().parents[1]

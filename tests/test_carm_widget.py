@@ -20,7 +20,7 @@ def ct() -> ImageVolume:
 
 
 def test_qt_free_geometry(ct):
-    from miss_imaging_napari._carm_widget import carm_for, decimated, project_world_points, shot_translate
+    from miss_imaging_napari._carm_shot import carm_for, decimated, project_world_points, shot_translate
 
     c = carm_for(ct, 0, 0, 1000, 750, rows=64, pixel_mm=1.0)
     assert np.allclose(c.isocenter, [5.0, -4.0, 12.0])  # the CT's centre
@@ -34,7 +34,8 @@ def test_qt_free_geometry(ct):
 
 
 def test_widget_renders_presets_preview_and_projects_marks(make_napari_viewer, ct):
-    from miss_imaging_napari._carm_widget import CARM_KEY, CArmWidget
+    from miss_imaging_napari._carm_shot import CARM_KEY
+    from miss_imaging_napari._carm_widget import CArmWidget
     from miss_imaging_napari._layers import layer_data
 
     from miss_imaging import measure_distance
@@ -75,7 +76,8 @@ def test_widget_renders_presets_preview_and_projects_marks(make_napari_viewer, c
 
 def test_session_saves_and_restores_the_c_arm_pose(make_napari_viewer, tmp_path):
     from _deid_fixtures import write_ct_series
-    from miss_imaging_napari._carm_widget import CARM_KEY, CArmWidget
+    from miss_imaging_napari._carm_shot import CARM_KEY
+    from miss_imaging_napari._carm_widget import CArmWidget
     from miss_imaging_napari._layers import layer_data
     from miss_imaging_napari._teaching_widget import TeachingWidget
 

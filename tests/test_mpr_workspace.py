@@ -19,6 +19,9 @@ def ws_viewer(make_napari_viewer, samples, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
     ws = open_mpr(viewer)
+    assert ws.viewports["axial"].layers["axial"].visible  # the first canvas and every model exist at once
+    ws.finish_loading()  # the other canvases (made one per event-loop turn otherwise)
+    assert ws.ready
     yield viewer, ws
     ws.close()
     del ws
@@ -50,7 +53,17 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
         assert abs(planes[name].to_pixel(a)[0]) <= planes[name].pixel_mm / 2 + 1e-9
         img = ws.viewports[name].layers[name]
         _, r, c = planes[name].to_pixel(a)
-        assert img.data[0, int(round(r)), int(round(c))] > 500  # bead (dense), resliced from the tilted original
+        k = img.world_to_data(ws.viewports[name].dims.point)[0]  # the plane napari shows now
+        assert k == pytest.approx(round(k))
+        r, c, k = int(round(r)), int(round(c)), int(round(k))
+        assert img.data[k, r, c] > 500  # bead (dense), resliced from the tilted original
+        assert np.asarray(img._slice.image.raw)[r, c] > 500  # and that plane is on the canvas
+
+    with pytest.raises(ValueError, match="off the axial viewport"):  # beads on different axial slices: refused
+        ws.measure("axial", "distance", [a, b])
+    stack = ws.viewports["axial"].layers["axial"].data
+    with pytest.raises(IndexError):  # the lazy plane stack never builds a volume-sized copy
+        stack[:]
 
     table = MeasureWidget(viewer)
     ws.set_point((a + b) / 2)

@@ -66,6 +66,30 @@ def test_drawings_are_to_scale(screws_ct):
     assert rows == [] and results == []
 
 
+def test_incision_oblique_and_slice_placement_are_in_mm(screws_ct):
+    from miss_imaging.model import ImageVolume
+
+    fluoro = ImageVolume(np.zeros((1, 101, 201), np.uint16), (1.0, 0.25, 0.5), np.eye(4), "projection",
+                         calibration="magnification-corrected (ERMF)")
+    line = _spine.incision_on_projection(fluoro, 0.0, 20.0)
+    # centre of 101 x 201 pixels at (50 x 0.25, 100 x 0.5) mm; 20 mm long along the row
+    assert line.tolist() == [[0.0, 12.5, 40.0], [0.0, 12.5, 60.0]]
+    pixels = ImageVolume(fluoro.pixels, (1.0, 1.0, 1.0), np.eye(4), "projection", calibration="pixels only")
+    assert _spine.incision_on_projection(pixels, 0.0, 20.0) is None
+    assert _spine.incision_on_projection(screws_ct, 0.0, 20.0) is None
+    world = _spine.on_slice(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), (0, 1, 2), (7.5, 0.0, 0.0), 2)
+    assert world[:, 0].tolist() == [7.5, 7.5] and world[:, 1:].tolist() == [[2.0, 3.0], [5.0, 6.0]]
+    from miss_imaging.spine import find_screws
+
+    screw = find_screws(screws_ct)[0]
+    img, plane, translate = _spine.oblique_along_screw(screws_ct, screw)
+    assert plane.pixel_mm == 0.25 and img.pixels.shape[-2:] == (280, 160)
+    # beside the volume: 10 mm right of its bounding box, level with its top
+    corners = screws_ct.index_to_patient(np.array([[a, b, c] for a in (0, screws_ct.shape[0] - 1)
+                                                   for b in (0, screws_ct.shape[1] - 1) for c in (0, screws_ct.shape[2] - 1)]))
+    assert translate == pytest.approx((corners[:, 1].min(), corners[:, 0].max() + 10.0))
+
+
 @pytest.fixture
 def widget(make_napari_viewer, screws_ct):
     from miss_imaging_napari._layers import layer_data

@@ -33,7 +33,7 @@ def _values(widget):
 
 
 def test_save_and_open_sr_on_resampled_ct_and_fluoro(viewer, samples, tmp_path):
-    from miss_imaging_napari import _ruler
+    from miss_imaging_napari import _measure_layers
     from miss_imaging_napari._layers import SOURCE_KEY
     from miss_imaging_napari._measure_widget import MeasureWidget
 
@@ -50,7 +50,7 @@ def test_save_and_open_sr_on_resampled_ct_and_fluoro(viewer, samples, tmp_path):
     assert "wrote 2 measurement(s)" in w.save_sr(tmp_path / "ct_sr.dcm")
     w.image_combo.setCurrentIndex(w._combo_layers.index(xa))
     w.save_sr(tmp_path / "xa_sr.dcm")
-    for lay in list(_ruler.tool_layers(viewer)):
+    for lay in list(_measure_layers.tool_layers(viewer)):
         viewer.layers.remove(lay)
     assert w.measurements() == []
     assert w.open_sr(tmp_path / "ct_sr.dcm").startswith("placed 2 of 2")

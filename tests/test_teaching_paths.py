@@ -87,7 +87,7 @@ def _capture_notifications(monkeypatch) -> list[str]:
 @pytest.mark.parametrize("how", ["relative", "absolute"])
 def test_viewer_open_and_series_browser_show_no_case_folder(case, make_napari_viewer, monkeypatch, capfd, caplog,
                                                           how):
-    from miss_imaging_napari._widget import SeriesWidget
+    from miss_imaging_napari._series_browser import SeriesWidget
 
     folder, bad = case
     shown = _capture_notifications(monkeypatch)

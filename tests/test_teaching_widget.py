@@ -158,12 +158,12 @@ def test_cine_and_deid_export_from_widget(widget, tmp_path, data):
 
 
 def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp_path, data):
-    from miss_imaging_napari import _ruler
+    from miss_imaging_napari import _measure_layers
     from miss_imaging_napari._teaching_widget import TeachingWidget
 
     viewer = widget.viewer
     xa = viewer.layers.selection.active
-    _, res = _ruler.add_measurement(viewer, xa, "distance", [(2, 10, 5), (2, 10, 45)], name="rod")
+    _, res = _measure_layers.add_measurement(viewer, xa, "distance", [(2, 10, 5), (2, 10, 45)], name="rod")
     assert res.measurement.mm == pytest.approx(40 * 0.308 / 1.4014)
     xa.contrast_limits = (300.0, 3500.0)
     viewer.layers.selection.active = xa
@@ -179,7 +179,9 @@ def test_session_round_trip_through_a_new_viewer(widget, make_napari_viewer, tmp
                                                          if lay.metadata.get("miss_imaging_volume") is not None)
     xa2 = next(lay for lay in restored if lay.name == xa.name)
     assert tuple(xa2.contrast_limits) == (300.0, 3500.0)
-    ms = w2._measurements(xa2)
+    from miss_imaging_napari._measure_layers import layer_measurements
+
+    ms = layer_measurements(other, xa2)
     assert [m.name for m in ms] == ["rod"] and ms[0].mm == pytest.approx(res.measurement.mm, abs=1e-9)
     assert other.scene.camera.zoom == pytest.approx(2.5)
     # the second save of the restored state equals the first (exact round trip of what a session holds)
@@ -299,8 +301,9 @@ def test_widget_through_the_npe2_proxy_still_hides_sources(make_napari_viewer, d
 
 def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, data, tmp_path):
     from miss_imaging.spatial.reslicing import Plane, reslice
-    from miss_imaging_napari import _ruler
-    from miss_imaging_napari._teaching_widget import PLANE_KEY, ROLE_KEY, TeachingWidget
+    from miss_imaging_napari import _measure_layers
+    from miss_imaging_napari._session_io import PLANE_KEY, ROLE_KEY
+    from miss_imaging_napari._teaching_widget import TeachingWidget
 
     viewer = make_napari_viewer()
     ct = _add(viewer, data["ct"])
@@ -310,7 +313,7 @@ def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, 
     view = viewer.add_image(img.pixels[0], name="oblique (CT)", scale=(0.5, 0.5), translate=(0.0, 40.0),
                             units=("mm", "mm"), metadata={"miss_imaging_volume": img, PLANE_KEY: plane,
                                                           ROLE_KEY: "oblique"})
-    _, res = _ruler.add_measurement(viewer, view, "distance", [(0, 2, 3), (0, 2, 23)], name="on plane")
+    _, res = _measure_layers.add_measurement(viewer, view, "distance", [(0, 2, 3), (0, 2, 23)], name="on plane")
     assert res.measurement.mm == pytest.approx(10.0)
     w = TeachingWidget(viewer)
     s = w.current_session()
@@ -323,7 +326,7 @@ def test_session_restores_oblique_plane_and_its_measurement(make_napari_viewer, 
     restored = next(lay for lay in other.layers if PLANE_KEY in lay.metadata)
     np.testing.assert_array_equal(restored.data, view.data)
     assert tuple(restored.translate) == (0.0, 40.0)
-    ms = [r.measurement for lay in _ruler.tool_layers(other, restored) for r in _ruler.results(lay)]
+    ms = [r.measurement for lay in _measure_layers.tool_layers(other, restored) for r in _measure_layers.results(lay)]
     assert [m.name for m in ms] == ["on plane"] and ms[0].mm == pytest.approx(10.0)
 
 

@@ -155,7 +155,7 @@ def test_window_level_acts_on_measured_image_while_ruler_active(mwidget):
 
 def test_tilted_ct_notice_is_one_plain_sentence(make_napari_viewer, samples, truth, notes):
     from miss_imaging_napari._layers import NOTE_KEY
-    from miss_imaging_napari._widget import SeriesWidget
+    from miss_imaging_napari._series_browser import SeriesWidget
 
     if not (samples / "spine_ct").is_dir():
         pytest.skip("sample_dicoms/spine_ct not generated")
@@ -245,7 +245,7 @@ def test_gif_carries_ruler_on_its_frame_and_the_user_calibration(mwidget, tmp_pa
     vol = img.metadata["miss_imaging_volume"]
     assert w.table.item(0, 6).text() == "4"
     from miss_imaging.measurement.measure import calibrated_volume
-    from miss_imaging_napari._ruler import current_calibration
+    from miss_imaging_napari._layer_geometry import current_calibration
 
     shown = calibrated_volume(vol, current_calibration(img))
     assert shown.spacing[1:] == pytest.approx((0.5, 0.5)) and shown.calibration.startswith("user-calibrated")
@@ -276,7 +276,8 @@ def test_render_labels_scale_bar_calibration_and_ct_position():
 def test_snapshot_caption_and_png(mwidget, tmp_path):
     from PIL import Image
 
-    from miss_imaging_napari._teaching_widget import TeachingWidget, snapshot_caption
+    from miss_imaging_napari._teaching_info import snapshot_caption
+    from miss_imaging_napari._teaching_widget import TeachingWidget
 
     from test_measure_widget import ct_volume
 
@@ -323,7 +324,7 @@ def test_canvas_label_is_two_short_lines_with_the_calibration(mwidget):
 
 
 def test_session_restores_the_user_calibration(make_napari_viewer, samples, tmp_path, notes):
-    from miss_imaging_napari import _ruler
+    from miss_imaging_napari import _layer_geometry, _measure_layers
     from miss_imaging_napari._measure_widget import MeasureWidget
     from miss_imaging_napari._teaching_widget import TeachingWidget
 
@@ -344,11 +345,11 @@ def test_session_restores_the_user_calibration(make_napari_viewer, samples, tmp_
     other = make_napari_viewer()
     report = TeachingWidget(other).restore_session(path)
     assert report.ok, report.problems  # no "changed: ... now reads ... magnification-corrected"
-    img2 = next(lay for lay in other.layers if _ruler.image_volume(lay) is not None)
-    cal = _ruler.current_calibration(img2)
+    img2 = next(lay for lay in other.layers if _layer_geometry.image_volume(lay) is not None)
+    cal = _layer_geometry.current_calibration(img2)
     assert cal.source == "user" and cal.row_mm == pytest.approx(0.4)
     assert tuple(img2.scale)[1:] == pytest.approx((0.4, 0.4)) and tuple(img.scale)[1:] == pytest.approx((0.4, 0.4))
-    ms = {r.name: r.measurement for lay in _ruler.tool_layers(other) for r in _ruler.results(lay)}
+    ms = {r.name: r.measurement for lay in _measure_layers.tool_layers(other) for r in _measure_layers.results(lay)}
     assert ms["beads"].mm == pytest.approx(40.0) and ms["beads"].calibration == "user-calibrated (sphere, 24.0 mm)"
 
 

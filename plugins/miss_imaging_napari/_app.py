@@ -106,7 +106,7 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
                                 "translation": list(o.label_shift_mm)})
     for r in item.rulers:
         try:
-            from ._ruler import add_measurement
+            from ._measure_layers import add_measurement
 
             lps = item.volume.index_to_patient(np.asarray(r.points_index))
             add_measurement(viewer, layer, "distance", shown.patient_to_index(lps), name=f"{r.name} (3-D)")
@@ -130,7 +130,7 @@ def _add_projection_item(viewer: Any, item: Any) -> list[str]:
     notes = []
     for r in item.rulers:
         try:
-            from ._ruler import add_measurement
+            from ._measure_layers import add_measurement
 
             add_measurement(viewer, layer, "distance", np.asarray(r.points_index), name=r.name)
         except Exception as e:  # fall back to a plain labelled line at the same place

@@ -19,8 +19,8 @@ on a real XA, with their off-isocentre range.
   screws) are projected into the shot with :meth:`CArm.project` as one
   Shapes layer ("C-arm projections") that follows every render.
 
-The geometry decisions are Qt-free functions below (:func:`carm_for`,
-:func:`shot_translate`, :func:`project_world_points`), tested on their own.
+The geometry decisions are Qt-free functions in :mod:`._carm_shot`
+(``carm_for``, ``shot_translate``, ``project_world_points``), tested on their own.
 """
 
 from __future__ import annotations
@@ -44,104 +44,11 @@ from miss_imaging.carm import PRESETS, CArm, drr
 from miss_imaging.errors import MissImagingError
 from miss_imaging.model import ImageVolume
 
-from ._layers import VOLUME_KEY, image_kwargs
+from ._carm_shot import (PREVIEW_BINNING, ROLE_KEY, carm_for, decimated, project_world_points, shot_translate,
+                         show_shot)
+from ._layers import VOLUME_KEY
 
-__all__ = ["CArmWidget", "carm_for", "shot_translate", "project_world_points", "decimated", "show_shot",
-           "session_entry", "restore_shot", "CARM_KEY", "GAP_MM"]
-
-CARM_KEY = "miss_imaging_carm"  # layer.metadata: the CArm of the shot
-ROLE_KEY = "miss_imaging_carm_role"  # "shot" | "projections"
-GAP_MM = 10.0
-DETECTOR_PX = 512
-DETECTOR_PIXEL_MM = 0.4
-PREVIEW_BINNING = 4
-
-
-# --------------------------------------------------------------------------- Qt-free decisions
-
-
-def volume_center_lps(volume: ImageVolume) -> np.ndarray:
-    """LPS mm of the centre of the volume's voxel grid."""
-    return volume.index_to_patient((np.array(volume.shape, dtype=np.float64) - 1) / 2)
-
-
-def carm_for(volume: ImageVolume, primary: float, secondary: float, sid: float, sod: float,
-             isocenter: np.ndarray | None = None, rows: int = DETECTOR_PX,
-             pixel_mm: float = DETECTOR_PIXEL_MM) -> CArm:
-    """The C-arm pose for the widget's controls (isocentre default: the CT's centre)."""
-    iso = volume_center_lps(volume) if isocenter is None else np.asarray(isocenter, dtype=np.float64)
-    return CArm(sid=sid, sod=sod, primary_deg=primary, secondary_deg=secondary, isocenter=tuple(iso),
-                rows=rows, cols=rows, pixel_mm=(pixel_mm, pixel_mm))
-
-
-def decimated(volume: ImageVolume, step: int) -> ImageVolume:
-    """Every `step`-th voxel along each axis (a view), with the affine that keeps it in place (for previews)."""
-    if step <= 1:
-        return volume
-    A = volume.affine.copy()
-    A[:3, :3] *= step
-    px = volume.pixels[::step, ::step, ::step]
-    return ImageVolume(px, tuple(s * step for s in volume.spacing), A, "volume", modality=volume.modality,
-                       series_uid=volume.series_uid, frame_of_reference_uid=volume.frame_of_reference_uid)
-
-
-def _world_bounds(volume: ImageVolume) -> tuple[np.ndarray, np.ndarray]:
-    n = np.array(volume.shape) - 1
-    corners = np.array([[a, b, c] for a in (0, n[0]) for b in (0, n[1]) for c in (0, n[2])], dtype=np.float64)
-    w = volume.index_to_patient(corners)[:, ::-1]  # LPS -> world (z, y, x)
-    return w.min(0), w.max(0)
-
-
-def shot_translate(volume: ImageVolume) -> tuple[float, float]:
-    """World (y, x) of the shot's first pixel: top-aligned with the CT, GAP_MM to its right."""
-    lo, hi = _world_bounds(volume)
-    return float(lo[1]), float(hi[2] + GAP_MM)
-
-
-def project_world_points(carm: CArm, shot: ImageVolume, translate: tuple[float, float],
-                         world_zyx: np.ndarray) -> np.ndarray:
-    """CT world points ``(n, 3)`` (z, y, x) = LPS reversed -> the shot layer's world ``(n, 2)`` (y, x)."""
-    rc = carm.project(np.asarray(world_zyx, dtype=np.float64)[:, ::-1])
-    return np.asarray(translate) + rc * np.array([shot.spacing[1], shot.spacing[2]])
-
-
-def show_shot(viewer: Any, vol: ImageVolume, shot: ImageVolume, carm: CArm, layer: Any = None) -> Any:
-    """Show `shot` (a DRR of `vol`) as a 2-D layer beside the CT, reusing `layer` if it is still in the viewer."""
-    data = shot.pixels[0]
-    kw = image_kwargs(shot)
-    translate = shot_translate(vol)
-    scale = (float(shot.spacing[1]), float(shot.spacing[2]))
-    meta = {VOLUME_KEY: shot, CARM_KEY: carm, ROLE_KEY: "shot"}
-    name = f"C-arm {shot.series_description}"
-    if layer is None or layer not in viewer.layers:
-        return viewer.add_image(data, name=name, scale=scale, translate=translate, units=("mm", "mm"),
-                                axis_labels=("y", "x"), contrast_limits=kw["contrast_limits"], colormap="gray",
-                                metadata=meta)
-    layer.metadata.update(meta)
-    layer.name = name
-    layer.scale = scale
-    layer.translate = translate
-    layer.data = data
-    if carm.rows >= DETECTOR_PX:  # keep the full shot's contrast while previews pass by
-        layer.contrast_limits = kw["contrast_limits"]
-    return layer
-
-
-def session_entry(layer: Any) -> dict[str, Any] | None:
-    """``{"series_uid", "carm"}`` for a C-arm shot layer (what a session records), else ``None``."""
-    md = getattr(layer, "metadata", None) or {}
-    carm, shot = md.get(CARM_KEY), md.get(VOLUME_KEY)
-    if not isinstance(carm, CArm) or not isinstance(shot, ImageVolume):
-        return None
-    return {"series_uid": shot.metadata.get("DRR", {}).get("source_series_uid", ""), "carm": carm.to_dict()}
-
-
-def restore_shot(viewer: Any, ct_layer: Any, entry: dict[str, Any]) -> Any:
-    """Recompute a saved shot (:func:`session_entry`) of the CT shown by `ct_layer`; returns its layer."""
-    vol = ct_layer.metadata[VOLUME_KEY]
-    carm = CArm.from_dict(entry["carm"])
-    return show_shot(viewer, vol, drr(vol, carm), carm)
-
+__all__ = ["CArmWidget"]
 
 # --------------------------------------------------------------------------- widget
 

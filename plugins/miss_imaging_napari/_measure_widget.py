@@ -3,7 +3,7 @@
 Thin adapter: geometry and values come from :mod:`miss_imaging.measurement.measure`,
 calibration from :mod:`miss_imaging.measurement.calibration`, files from
 :mod:`miss_imaging.measurement.measurements_io`; the live Shapes layers from
-:mod:`._ruler`.  Every error becomes a napari notification (never an
+:mod:`._measure_layers`.  Every error becomes a napari notification (never an
 exception escaping into the viewer).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
@@ -30,38 +29,20 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from miss_imaging.measurement.calibration import user_calibration
 from miss_imaging.errors import MeasurementError, MissImagingError
-from miss_imaging.measurement.measure import Measurement, volume_calibration
-from miss_imaging.measurement.measurements_io import load_json, save_csv, save_json
+from miss_imaging.measurement.measure import Measurement
+from miss_imaging.measurement.measurements_io import save_csv, save_json
 
-from . import _ruler
-from ._calibrate import LineCandidate, calibration_message, choose_calibration_line
+from . import _layer_geometry, _measure_actions, _measure_layers, _viewer_links
+from ._measure_actions import COLUMNS
 
 __all__ = ["MeasureWidget", "COLUMNS"]
-
-COLUMNS = ("name", "type", "value", "unit", "calibration", "series", "slice/frame", "points (index)")
-_SOURCE_KEY = "miss_imaging_source"
 
 
 def _notify(message: str, level: str = "info") -> None:
     from napari.utils.notifications import show_error, show_info, show_warning
 
     {"info": show_info, "warning": show_warning, "error": show_error}[level](message)
-
-
-def _frames_text(m: Measurement | None) -> str:
-    """Slice/frame column: one index, or first-last when the points span several."""
-    if m is None:
-        return ""
-    f = sorted(set(m.frame_indices))
-    return str(f[0]) if len(f) == 1 else f"{f[0]}-{f[-1]}"
-
-
-def _points_text(m: Measurement | None) -> str:
-    if m is None:
-        return ""
-    return "; ".join("(" + ", ".join(f"{v:.1f}" for v in p) + ")" for p in m.points_index)
 
 
 class MeasureWidget(QWidget):
@@ -79,7 +60,7 @@ class MeasureWidget(QWidget):
 
         tabify_when_docked(self)  # a tab beside the plugin's other docks, not a new row (canvas keeps its size)
         self.viewer = napari_viewer
-        self._rows: list[_ruler.Result] = []
+        self._rows: list[_measure_layers.Result] = []
         self._combo_layers: list[Any] = []  # the image layers listed in image_combo, in its order
         self._filling = False
         self._timer = QTimer(self)
@@ -92,7 +73,21 @@ class MeasureWidget(QWidget):
         self.image_combo.setToolTip("Image layer to measure on (layers opened by miss-imaging)")
         layout.addWidget(QLabel("Measure on:"))
         layout.addWidget(self.image_combo)
+        layout.addLayout(self._build_tools())
+        layout.addWidget(self._build_calibration())
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.itemChanged.connect(lambda item: self._safe(lambda: self._on_item_changed(item))())
+        layout.addWidget(self.table)
+        self._build_file_buttons(layout)
+        self._connect_viewer()
+        self._on_layers_changed()
+        self._show_scale_bar()
 
+    # ------------------------------------------------------------------ controls
+
+    def _build_tools(self) -> QGridLayout:
         tools = QGridLayout()
         self.tool_buttons: dict[str, QPushButton] = {}
         for tool, text, tip in (
@@ -106,8 +101,9 @@ class MeasureWidget(QWidget):
             b.clicked.connect(self._safe(lambda t=tool: self.start_tool(t)))
             tools.addWidget(b, len(self.tool_buttons) // 2, len(self.tool_buttons) % 2)
             self.tool_buttons[tool] = b
-        layout.addLayout(tools)
+        return tools
 
+    def _build_calibration(self) -> QGroupBox:
         cal_box = QGroupBox("User calibration (projections)")
         form = QFormLayout(cal_box)
         self.length_edit = QLineEdit()
@@ -129,14 +125,9 @@ class MeasureWidget(QWidget):
         self.calibration_label = QLabel("")
         self.calibration_label.setWordWrap(True)
         form.addRow(self.calibration_label)
-        layout.addWidget(cal_box)
+        return cal_box
 
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.itemChanged.connect(lambda item: self._safe(lambda: self._on_item_changed(item))())
-        layout.addWidget(self.table)
-
+    def _build_file_buttons(self, layout: QVBoxLayout) -> None:
         buttons = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
         for i, (text, slot) in enumerate((("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
                                           ("Export JSON", self._export_json_dialog),
@@ -152,6 +143,7 @@ class MeasureWidget(QWidget):
             sr_row.addWidget(b)
         layout.addLayout(sr_row)
 
+    def _connect_viewer(self) -> None:
         self.viewer.layers.events.inserted.connect(self._on_layers_changed)
         self.viewer.layers.events.removed.connect(self._on_layers_changed)
         # the combo lists layer names: a renamed layer (by the user, or an oblique view whose
@@ -161,9 +153,7 @@ class MeasureWidget(QWidget):
             lay.events.name.connect(self._on_layers_changed)
         self.viewer.layers.selection.events.active.connect(self._on_active_changed)
         self.image_combo.currentIndexChanged.connect(lambda _=None: self._show_calibration())
-        _ruler.on_new_tool_layer(self.viewer, self._on_layers_changed)  # rulers drawn in MPR viewports
-        self._on_layers_changed()
-        self._show_scale_bar()
+        _viewer_links.on_new_tool_layer(self.viewer, self._on_layers_changed)  # rulers drawn in MPR viewports
 
     # ------------------------------------------------------------------ plumbing
 
@@ -188,11 +178,8 @@ class MeasureWidget(QWidget):
             bar = self.viewer.scale_bar
         bar.visible = True
 
-    def _image_layers(self) -> list[Any]:
-        return [lay for lay in self.viewer.layers if _ruler.image_volume(lay) is not None]
-
     def _on_layers_changed(self, event: Any = None) -> None:
-        layers = self._image_layers()
+        layers = _measure_actions.image_layers(self.viewer)
         index = self.image_combo.currentIndex()
         # by position, not by name: after a rename the combo's text names no layer any more
         current = self._combo_layers[index] if 0 <= index < len(self._combo_layers) else None
@@ -204,15 +191,15 @@ class MeasureWidget(QWidget):
         if current in layers:
             self.image_combo.setCurrentIndex(layers.index(current))
         self.image_combo.blockSignals(False)
-        for lay in _ruler.tool_layers(self.viewer):
-            _ruler.add_listener(lay, self._on_tool_layer_changed)
+        for lay in _measure_layers.tool_layers(self.viewer):
+            _measure_layers.add_listener(lay, self._on_tool_layer_changed)
         self._show_calibration()
         self._timer.start()
 
     def _on_active_changed(self, event: Any = None) -> None:
         active = self.viewer.layers.selection.active
-        if active is not None and _ruler.image_volume(active) is not None:
-            layers = self._image_layers()
+        if active is not None and _layer_geometry.image_volume(active) is not None:
+            layers = _measure_actions.image_layers(self.viewer)
             if active in layers:
                 self.image_combo.setCurrentIndex(layers.index(active))
 
@@ -237,14 +224,8 @@ class MeasureWidget(QWidget):
         if lay is None:
             self.calibration_label.setText("")
             return
-        vol = _ruler.image_volume(lay)
-        cal = _ruler.current_calibration(lay)
-        text = f"Current: {cal.label}"
-        if cal.has_mm:
-            text += f" ({cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel)"
-        if vol.kind == "projection" and cal.detector_row_mm is not None and cal.source != "detector":
-            text += f"; detector plane {cal.detector_row_mm:.4g} x {cal.detector_col_mm:.4g} mm"
-        self.calibration_label.setText(text)
+        self.calibration_label.setText(_measure_actions.calibration_summary(
+            _layer_geometry.image_volume(lay), _layer_geometry.current_calibration(lay)))
 
     # ------------------------------------------------------------------ tools
 
@@ -252,30 +233,30 @@ class MeasureWidget(QWidget):
         """Make (or reuse) the tool's Shapes layer on the chosen image and enter its drawing mode."""
         try:
             image = self._require_image()
-            layer = _ruler.tool_layer(self.viewer, image, tool)
-            _ruler.add_listener(layer, self._on_tool_layer_changed)
+            layer = _measure_layers.tool_layer(self.viewer, image, tool)
+            _measure_layers.add_listener(layer, self._on_tool_layer_changed)
             self.viewer.layers.selection.active = layer
-            layer.mode = _ruler.TOOLS[tool]["mode"]
+            layer.mode = _measure_layers.TOOLS[tool]["mode"]
             return layer
         except MissImagingError as exc:
             _notify(str(exc), "warning")
             return None
 
-    def add_measurement(self, kind: str, points_index: Any, *, name: str = "", image_layer: Any = None) -> _ruler.Result:
+    def add_measurement(self, kind: str, points_index: Any, *, name: str = "", image_layer: Any = None) -> _measure_layers.Result:
         """Place a measurement from array-index points on an image layer (default: the chosen one)."""
         image = image_layer if image_layer is not None else self._require_image()
-        layer, res = _ruler.add_measurement(self.viewer, image, kind, points_index, name=name)
-        _ruler.add_listener(layer, self._on_tool_layer_changed)
+        layer, res = _measure_layers.add_measurement(self.viewer, image, kind, points_index, name=name)
+        _measure_layers.add_listener(layer, self._on_tool_layer_changed)
         self.update_table()
         return res
 
     # ------------------------------------------------------------------ table
 
-    def results(self) -> list[_ruler.Result]:
+    def results(self) -> list[_measure_layers.Result]:
         """Every measurement (or its error) in every tool layer, in table order."""
-        out: list[_ruler.Result] = []
-        for lay in _ruler.tool_layers(self.viewer):
-            out.extend(_ruler.results(lay))
+        out: list[_measure_layers.Result] = []
+        for lay in _measure_layers.tool_layers(self.viewer):
+            out.extend(_measure_layers.results(lay))
         return out
 
     def measurements(self) -> list[Measurement]:
@@ -289,30 +270,13 @@ class MeasureWidget(QWidget):
         try:
             self.table.setRowCount(len(self._rows))
             for i, r in enumerate(self._rows):
-                m = r.measurement
-                vol = _ruler.image_volume(r.layer.metadata[_ruler.MEASURE_KEY]["image"])
-                series = m.series_label if m is not None else (vol.label if vol is not None else "")
-                cells = [
-                    r.name,
-                    r.kind,
-                    f"{m.value:.2f}" if m is not None else (r.error or ""),
-                    m.unit if m is not None else "",
-                    m.calibration if m is not None else "",
-                    series,
-                    _frames_text(m),
-                    _points_text(m),
-                ]
-                for j, text in enumerate(cells):
+                for j, text in enumerate(_measure_actions.table_cells(r)):
                     item = QTableWidgetItem(text)
                     if j != 0:
                         item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                    if m is None and j == 2:
-                        item.setToolTip(r.error or "")
-                    elif j == 2 and m.detector_mm is not None and m.calibration_detail.source != "detector":
-                        item.setToolTip(f"at the detector plane (not corrected): {m.detector_mm:.2f} mm")
-                    elif j == 7 and m is not None and m.points_patient is not None:
-                        item.setToolTip(f"{m.coordinate_frame} mm: " + "; ".join(
-                            "(" + ", ".join(f"{v:.2f}" for v in p) + ")" for p in m.points_patient))
+                    tip = _measure_actions.cell_tooltip(r, j)
+                    if tip is not None:
+                        item.setToolTip(tip)
                     self.table.setItem(i, j, item)
         finally:
             self._filling = False
@@ -351,17 +315,6 @@ class MeasureWidget(QWidget):
 
     # ------------------------------------------------------------------ calibration
 
-    def calibration_candidates(self) -> list[LineCandidate]:
-        """Every table row as a possible calibration line (see :mod:`._calibrate`)."""
-        image = self.current_image_layer()
-        out = []
-        for i, r in enumerate(self._rows):
-            m = r.measurement
-            on_image = r.layer.metadata[_ruler.MEASURE_KEY]["image"] is image
-            out.append(LineCandidate(i, r.name, r.kind, m.pixels if m is not None else None, on_image,
-                                     r.error or ""))
-        return out
-
     def picked_rows(self) -> list[int]:
         """Rows the user picked in the measurement table."""
         return sorted({i.row() for i in self.table.selectedIndexes()})
@@ -371,45 +324,15 @@ class MeasureWidget(QWidget):
 
         napari's own shape selection is not used: it is whatever shape was drawn last.
         """
-        image = self._require_image()
-        vol = _ruler.image_volume(image)
-        text = self.length_edit.text().strip()
-        try:
-            known = float(text)
-        except ValueError:
-            raise MeasurementError(f"type the object's known length in mm (got {text!r})") from None
-        if vol.kind != "projection":
-            raise MeasurementError(
-                f"user calibration applies to projection images; {image.name} is measured in its patient geometry (CT)"
-            )
-        line = choose_calibration_line(self.calibration_candidates(), self.picked_rows(), image.name)
-        r = self._rows[line.row]
-        idx = _ruler.world_to_index(image, _ruler.world_vertices(r.layer, r.shapes[0]))
-        before = _ruler.current_calibration(image)
-        cal = user_calibration(idx[0], idx[1], known, self.object_edit.text(), base=before)
-        targets = self._series_layers(image)
-        self._apply_calibration_to_series(image, cal)
-        n = sum(len(_ruler.results(t)) for lay in targets for t in _ruler.tool_layers(self.viewer, lay))
-        message = calibration_message(image.name, line, known, cal, before, n)
-        _notify(message)
-        return message
-
-    def _series_layers(self, image: Any) -> list[Any]:
-        """The projection layers showing the same series as `image` (one calibration for all of them)."""
-        uid = _ruler.image_volume(image).series_uid
-        return [lay for lay in self._image_layers()
-                if _ruler.image_volume(lay).series_uid == uid and _ruler.image_volume(lay).kind == "projection"] or [image]
-
-    def _apply_calibration_to_series(self, image: Any, cal: Any) -> str:
-        targets = self._series_layers(image)
-        message = "; ".join(_ruler.apply_user_calibration(self.viewer, lay, cal) for lay in targets)
+        message = _measure_actions.calibrate_series(self.viewer, self._require_image(), self._rows, self.picked_rows(),
+                                                    self.length_edit.text(), self.object_edit.text())
         self.update_table()
+        _notify(message)
         return message
 
     def reset_calibration(self) -> str:
         """Remove the user calibration of the chosen image's series."""
-        message = "; ".join(_ruler.clear_user_calibration(self.viewer, lay)
-                            for lay in self._series_layers(self._require_image()))
+        message = _measure_actions.clear_series_calibration(self.viewer, self._require_image())
         self.update_table()
         _notify(message)
         return message
@@ -425,21 +348,10 @@ class MeasureWidget(QWidget):
         return save_json(self._exportable(), path)
 
     def _exportable(self) -> list[Measurement]:
-        res = self.results()
-        bad = [r for r in res if r.measurement is None]
-        if bad:
-            _notify(f"{len(bad)} measurement(s) with errors not exported: " + "; ".join(
-                f"{r.name or r.kind}: {r.error}" for r in bad), "warning")
-        from ._spine import extra_measurements  # results of the Spine widget (levels, screws, plans)
-
-        return [r.measurement for r in res if r.measurement is not None] + extra_measurements(self.viewer)
-
-    def _layer_for_series(self, uid: str) -> Any | None:
-        for lay in self._image_layers():
-            src = lay.metadata.get(_SOURCE_KEY)
-            if _ruler.image_volume(lay).series_uid == uid or getattr(src, "series_uid", None) == uid:
-                return lay
-        return None
+        ms, warning = _measure_actions.exportable(self.viewer, self.results())
+        if warning:
+            _notify(warning, "warning")
+        return ms
 
     def load_json(self, path: str | Path) -> str:
         """Reload measurements onto the series they were made on (matched by series UID).
@@ -449,37 +361,10 @@ class MeasureWidget(QWidget):
         index.  A stored user calibration is re-applied when the series has
         none.  Returns (and shows) a report naming what could not be placed.
         """
-        ms = load_json(path)
-        placed, failed, notes = 0, [], []
-        for m in ms:
-            image = self._layer_for_series(m.series_uid)
-            if image is None:
-                failed.append(f"{m.name or m.kind} ({m.series_label or m.series_uid}): series not open")
-                continue
-            vol = _ruler.image_volume(image)
-            try:
-                if vol.kind != "projection" and m.points_patient is not None and m.coordinate_frame == "LPS":
-                    idx = np.asarray(vol.patient_to_index(np.asarray(m.points_patient)))
-                else:
-                    idx = np.asarray(m.points_index)
-                cal = m.calibration_detail
-                if cal is not None and cal.source == "user" and _ruler.layer_calibration(image) is None:
-                    notes.append(self._apply_calibration_to_series(image, cal))
-                res = _ruler.add_measurement(self.viewer, image, m.kind, idx, name=m.name)[1]
-                _ruler.add_listener(res.layer, self._on_tool_layer_changed)
-                if res.error:
-                    failed.append(f"{m.name or m.kind}: {res.error}")
-                else:
-                    placed += 1
-            except MissImagingError as exc:
-                failed.append(f"{m.name or m.kind}: {exc}")
+        report, ok = _measure_actions.load_measurements(
+            self.viewer, path, lambda res: _measure_layers.add_listener(res.layer, self._on_tool_layer_changed))
         self.update_table()
-        report = f"placed {placed} of {len(ms)} measurement(s) from {Path(path).name}"
-        if notes:
-            report += "; " + "; ".join(notes)
-        if failed:
-            report += "; could not place: " + "; ".join(failed)
-        _notify(report, "warning" if failed else "info")
+        _notify(report, "info" if ok else "warning")
         return report
 
     def save_sr(self, path: str | Path) -> str:
@@ -496,7 +381,7 @@ class MeasureWidget(QWidget):
 
         report, placed = _sr_io.open_sr(self.viewer, path)
         for tool, _m in placed:
-            _ruler.add_listener(tool, self._on_tool_layer_changed)
+            _measure_layers.add_listener(tool, self._on_tool_layer_changed)
         self.update_table()
         _notify(report, "warning" if "could not place" in report else "info")
         return report

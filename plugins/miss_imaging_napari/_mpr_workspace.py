@@ -10,7 +10,7 @@ layer is a 2-D reslice of the CT's **original** geometry (a tilted stack is
 never shown resampled twice) stored as a ``(1, rows, cols)`` layer at
 ``translate = (depth, 0, 0)``.  The layer's metadata holds the reslice's
 ImageVolume, whose affine maps pixels to LPS mm, so the plugin's rulers
-(:mod:`._ruler`) measure true 3-D mm in any viewport and land in the
+(:mod:`._measure_layers`) measure true 3-D mm in any viewport and land in the
 measurement table.
 
 napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
@@ -22,6 +22,8 @@ napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
   ``QtViewer.close()`` (teardown order of NAPARI.md: callbacks off, layers
   cleared, canvas closed, then the dock removed).
 * ``viewer.window._qt_window.resizeDocks`` to give the workspace the width.
+* ``QtViewer.canvas.view.scene``: the vispy scene of a viewport's canvas, where the
+  crosshair is one vispy ``Line`` (a napari layer would rebuild a shader per move).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import weakref
 from typing import Any, Callable
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -57,7 +59,7 @@ from miss_imaging.spatial.mpr import (
 )
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
-from . import _mouse_wl, _ruler
+from . import _layer_geometry, _measure_layers, _mouse_wl, _viewer_links
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
 from ._orientation import plane_labels
 
@@ -68,9 +70,35 @@ VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
 COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
+_LETTER_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
+_ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
+_FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer): make the others anyway
+_TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
 _OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
+
+
+def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """``[start, vector]`` of the ray from `start` along unit `direction`, cut at the box ``[0, box]`` (mm).
+
+    A start outside the box gives a zero-length vector.
+    """
+    if np.any(start < 0) or np.any(start > box):
+        return np.array([start, np.zeros(2)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limits = np.where(direction > 0, (box - start) / direction,
+                          np.where(direction < 0, -start / direction, np.inf))
+    return np.array([start, direction * float(limits.min())])
+
+
+def _gl_widget(qt_viewer: Any) -> Any:
+    """The ``QOpenGLWidget`` of a canvas (its ``frameSwapped`` says a frame is on screen), or None."""
+    try:
+        from qtpy.QtOpenGLWidgets import QOpenGLWidget
+    except ImportError:  # Qt5
+        from qtpy.QtWidgets import QOpenGLWidget
+    return qt_viewer.findChild(QOpenGLWidget)
 
 
 def _notify(message: str, level: str = "info") -> None:
@@ -95,12 +123,68 @@ def ct_layers(viewer: Any) -> list[Any]:
     return out
 
 
+class _PlaneStack:
+    """A viewport's planes at every depth as a lazy ``(depths, rows, cols)`` float32 array.
+
+    napari slices it at the viewport's ``dims`` depth like any image, so moving
+    the point is napari's own slider path (one ``dims.set_point`` per viewport):
+    no layer data, translate or extent changes (each of which re-slices every
+    layer and recomputes the dims of the viewer).  Index ``k`` is the plane at
+    depth ``lo + k * pixel`` mm of the frame; each plane is resliced from the
+    CT's original geometry when napari asks for it (the last one is cached).
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, ws: "MPRWorkspace", vp: "Viewport", n_half: int) -> None:
+        self.ws, self.vp, self.n_half = ws, vp, n_half
+        rows, cols = vp.frame.reference.shape
+        self.shape = (2 * n_half + 1, rows, cols)
+        self.size = int(np.prod(self.shape))
+        self._cache: tuple[Any, np.ndarray] | None = None
+
+    @property
+    def lo(self) -> float:
+        """Depth (mm) of plane 0."""
+        return -self.n_half * self.vp.frame.pixel_mm
+
+    def invalidate(self) -> None:
+        self._cache = None
+
+    def plane(self, k: int) -> np.ndarray:
+        vp = self.vp
+        key = (k, vp.frame, vp.slab_mm, vp.mode)
+        if self._cache is None or self._cache[0] != key:
+            thin = vp.slab_mm <= 0 or vp.mode == "thin"
+            img = reslice(self.ws.volume, vp.frame.plane_at(self.lo + k * vp.frame.pixel_mm),
+                          thickness_mm=0.0 if thin else vp.slab_mm, mode=_MODES[vp.mode],
+                          sampler=self.ws._sampler)
+            self._cache = (key, img.pixels[0])
+        return self._cache[1]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        first, rest = key[0] if key else slice(None), key[1:]
+        if isinstance(first, (int, np.integer)):
+            return self.plane(int(first) % self.shape[0])[rest]
+        ks = range(*first.indices(self.shape[0])) if isinstance(first, slice) else np.asarray(first).ravel()
+        if len(ks) > 8:  # napari only asks for the displayed plane; never build a volume-sized copy
+            raise IndexError(f"{self.vp.name} viewport: {len(ks)} planes requested at once (at most 8)")
+        return np.stack([self.plane(int(k)) for k in ks])[(slice(None),) + tuple(rest)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[:], dtype=dtype)
+
+
 class Viewport:
     """One canvas: its model, Qt viewer, frame, depth, slab and layers."""
 
     def __init__(self, name: str, frame: ViewportFrame) -> None:
         from napari.components import ViewerModel
-        from napari.qt import QtViewer
 
         self.name = name
         self.frame = frame
@@ -108,12 +192,30 @@ class Viewport:
         self.slab_mm = 0.0
         self.mode = "thin"
         self.model = ViewerModel(title=name)
-        self.qt = QtViewer(self.model)
-        self.qt.dims.setVisible(False)
+        self.qt: Any = None  # the canvas, made by attach() (the first one at once, the others just after)
+        self.cross_data: dict[str, np.ndarray] = {}
         self.image: Any = None
+        self.stack: _PlaneStack | None = None
         self.cross: Any = None
         self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
         self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
+
+    def attach(self) -> None:
+        """Make the canvas (``QtViewer``, ~0.5-1 s each with its shaders) and its crosshair line."""
+        from napari.qt import QtViewer
+        from vispy.scene.visuals import Line
+
+        self.qt = QtViewer(self.model)
+        self.qt.dims.setVisible(False)
+        # the crosshair: one vispy line in the canvas scene (scene = viewport world (x, y) mm), above the
+        # layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
+        # (~75 ms per viewport and move here, against ~15 ms for this line).
+        self.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
+                          parent=self.qt.canvas.view.scene)
+        self.cross.order = 1_000_000
+        if self.cross_data:
+            self.cross.set_data(**self.cross_data)
+        self.model.reset_view()
 
     def hook(self, lst: list, cb: Callable) -> None:
         lst.append(cb)
@@ -130,10 +232,13 @@ class Viewport:
         # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
         # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
         # nothing outside this viewport refers to them, and they are freed with it
-        self.qt.close()
-        self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
-        self.qt.deleteLater()
-        self.qt = self.model = self.image = self.cross = None  # break the model <-> callback cycles
+        if self.cross is not None:
+            self.cross.parent = None
+        if self.qt is not None:
+            self.qt.close()
+            self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
+            self.qt.deleteLater()
+        self.qt = self.model = self.image = self.cross = self.stack = None  # break the model <-> callback cycles
         self.callbacks.clear()
         self.connections.clear()
 
@@ -165,6 +270,8 @@ class MPRWorkspace:
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
+        self._title_timer = QTimer(singleShot=True, interval=_TITLE_DELAY_MS)
+        self._title_timer.timeout.connect(self._draw_titles)
         self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
         self.oblique_kind = "along"
         self.oblique_angle = 0.0
@@ -173,13 +280,48 @@ class MPRWorkspace:
         self.viewports = {n: vp.model for n, vp in self._vp.items()}
         for vp in self._vp.values():
             self._build(vp)
-            _ruler.link_viewer(viewer, vp.model)
+            _viewer_links.link_viewer(viewer, vp.model)
         self.widget = _WorkspaceWidget(self)
         layer.events.contrast_limits.connect(self._source_limits)
         viewer.layers.events.removed.connect(self._layer_removed)
         self.set_point(self._point)
-        for vp in self._vp.values():
-            vp.model.reset_view()
+        # first pixel first: the axial canvas now, the others one per event-loop turn after it is drawn
+        self._pending = list(VIEWPORTS)
+        self._attach_timer = QTimer(singleShot=True, interval=_ATTACH_DELAY_MS)
+        self._attach_timer.timeout.connect(self._attach_next)
+        self._attach_next()
+        # the next canvases wait for the first one's first frame on screen (or a moment, hidden viewer)
+        self._attach_timer.start(_FIRST_FRAME_WAIT_MS)
+        first = _gl_widget(self._vp[VIEWPORTS[0]].qt)
+        if first is not None:
+            first.frameSwapped.connect(self._first_frame)
+
+    def _first_frame(self) -> None:
+        if self._pending and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
+            self._attach_timer.start(_ATTACH_DELAY_MS)
+
+    @property
+    def ready(self) -> bool:
+        """True once every viewport has its canvas (the first one is there when :func:`open_mpr` returns)."""
+        return not self._pending
+
+    def finish_loading(self) -> None:
+        """Make the remaining canvases now (scripts that screenshot at once; tests)."""
+        while self._pending and not self._closed:
+            self._attach_next()
+
+    def _attach_next(self) -> None:
+        if self._closed or not self._pending:
+            return
+        first = len(self._pending) == len(VIEWPORTS)
+        vp = self._vp[self._pending.pop(0)]
+        vp.attach()
+        self.widget.place(vp)
+        if not first:  # the first canvas's letters come with the second canvas, after its first frame
+            self._add_letters(self._vp[VIEWPORTS[0]])
+            self._add_letters(vp)
+        if self._pending and len(self._pending) < len(VIEWPORTS) - 1:
+            self._attach_timer.start(_ATTACH_DELAY_MS)
 
     # ------------------------------------------------------------ public
     @property
@@ -196,9 +338,12 @@ class MPRWorkspace:
         self._point = np.clip(p, lo, hi)
         for vp in self._vp.values():
             depth = self._depth_for(vp)
-            if vp.image is None or depth != vp.depth:
+            if vp.image is None:
                 vp.depth = depth
                 self._draw_image(vp)
+            elif depth != vp.depth:  # only viewports whose plane moved are resliced and redrawn
+                vp.depth = depth
+                self._show_depth(vp)
         self._draw_crosshairs()
 
     def set_trajectory(self, entry_lps: Any, target_lps: Any) -> None:
@@ -230,8 +375,8 @@ class MPRWorkspace:
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
         """Ruler / path / angle / cobb drawing in viewport `name`; returns its Shapes layer."""
         vp = self._vp[name]
-        layer = _ruler.tool_layer(vp.model, vp.image, tool)
-        layer.mode = _ruler.TOOLS[tool]["mode"]
+        layer = _measure_layers.tool_layer(vp.model, vp.image, tool)
+        layer.mode = _measure_layers.TOOLS[tool]["mode"]
         return layer
 
     def measure(self, name: str, kind: str, points_lps: Any, *, label: str = "") -> Any:
@@ -242,8 +387,13 @@ class MPRWorkspace:
         """
         vp = self._vp[name]
         world = vp.frame.to_world(np.asarray(points_lps, dtype=np.float64))
-        index = _ruler.world_to_index(vp.image, world)
-        return _ruler.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
+        half = max(vp.slab_mm if vp.mode != "thin" else 0.0, vp.frame.pixel_mm) / 2 + 1e-6
+        off = np.abs(world[:, 0] - vp.depth)
+        if np.any(off > half):
+            raise ValueError(f"point {int(np.argmax(off))} is {off.max():.1f} mm off the {name} viewport's plane "
+                             f"(shown: +-{half:.1f} mm); draw it in a viewport or slab that contains it")
+        index = _layer_geometry.world_to_index(vp.image, world)
+        return _measure_layers.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
 
     def navigate(self) -> None:
         """Back to pan/zoom in every viewport (a click then moves the point)."""
@@ -255,6 +405,12 @@ class MPRWorkspace:
         if getattr(self, "_closed", True):  # closed, or being collected (its fields already cleared)
             return
         self._closed = True
+        self._pending = []
+        for timer in (self._title_timer, self._attach_timer):
+            try:
+                timer.stop()
+            except RuntimeError:  # already deleted by Qt (interpreter exit)
+                pass
         _OPEN.pop(id(self.viewer), None)
         for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
                             (self.viewer.layers.events.removed, self._layer_removed)):
@@ -263,7 +419,7 @@ class MPRWorkspace:
             except (RuntimeError, ValueError, TypeError):
                 pass
         for vp in self._vp.values():
-            _ruler.unlink_viewer(self.viewer, vp.model)
+            _viewer_links.unlink_viewer(self.viewer, vp.model)
             vp.teardown()
         self.widget.release()
         try:
@@ -305,9 +461,11 @@ class MPRWorkspace:
         vp = self._vp["oblique"]
         vp.frame = self._oblique_frame()
         vp.depth = self._depth_for(vp)
+        before = vp.stack
         self._draw_image(vp)
         self._draw_crosshairs()
-        vp.model.reset_view()
+        if vp.stack is not before:  # a new image size (the other oblique kind): fit it; a drag keeps the view
+            vp.model.reset_view()
 
     def planes(self) -> dict[str, Any]:
         """Each viewport's current plane (:class:`miss_imaging.Plane`, LPS mm)."""
@@ -319,14 +477,8 @@ class MPRWorkspace:
 
         m = vp.model
         m.canvas.overlays["scale_bar"].visible = True
-        for key, pos in (("top", "top_center"), ("bottom", "bottom_center"),
-                         ("left", "middle_left"), ("right", "middle_right")):
-            m.canvas.overlays[f"miss_orient_{key}"] = TextOverlay(
-                text="", position=pos, visible=True, font_size=14, color="yellow", box=False)
         m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=True,
                                                       font_size=11, color=COLORS[vp.name], box=True)
-        m.canvas.overlays["miss_cursor"] = TextOverlay(text="", position="bottom_left", visible=True,
-                                                       font_size=9, color="white", box=True)
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
         vp.connections.append((m.dims.events.point, keep))
@@ -337,35 +489,82 @@ class MPRWorkspace:
             if getattr(cb, "__name__", "") == "dims_scroll":  # Ctrl+wheel moves the point instead
                 m.mouse_wheel_callbacks.remove(cb)
 
-    def _draw_image(self, vp: Viewport) -> None:
+    def _n_half(self, vp: Viewport) -> int:
+        """Planes each side of the reference so the stack covers the whole volume along the normal."""
+        ref = vp.frame.reference
+        corners = volume_corners(self.volume)
+        reach = float(np.abs((corners - np.asarray(ref.center)) @ ref.normal).max())
+        if vp.name == "oblique":  # the frame follows the trajectory: room for any centre in the box
+            reach = max(reach, float(np.linalg.norm(np.ptp(corners, axis=0))))
+        return int(np.ceil(reach / vp.frame.pixel_mm - 1e-9)) + 1
+
+    def _stack_volume(self, vp: Viewport) -> ImageVolume:
+        """The ImageVolume behind the viewport's image layer: stack index (k, row, col) -> LPS mm."""
+        assert vp.stack is not None
+        plane = vp.frame.plane_at(vp.stack.lo)
+        meta = dict(self.volume.metadata)
+        thick = vp.slab_mm if vp.slab_mm > 0 and vp.mode != "thin" else 0.0
+        meta["reslice"] = {"center": plane.center, "u": plane.u, "v": plane.v, "pixel_mm": plane.pixel_mm,
+                           "thickness_mm": thick, "mode": _MODES[vp.mode] if thick else "thin", "order": 1}
+        return dataclasses.replace(
+            self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
+            slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings))
+
+    def _describe(self, vp: Viewport, *, title_now: bool = True) -> None:
+        """Series text of the viewport (Measurements table) and its title: the plane shown now.
+
+        While the point is dragged the titles (re-laid-out text on every canvas, ~25 ms
+        each on software GL) follow once the point rests for ``_TITLE_DELAY_MS``.
+        """
         plane = vp.frame.plane_at(vp.depth)
-        thin = vp.slab_mm <= 0 or vp.mode == "thin"
-        img = reslice(self.volume, plane, thickness_mm=0.0 if thin else vp.slab_mm,
-                      mode=_MODES[vp.mode], sampler=self._sampler)
         where = ", ".join(f"{a}={v:.1f}" for a, v in zip("xyz", plane.center))
-        img = dataclasses.replace(img, series_description=f"{self.volume.series_description} "
-                                                          f"[{vp.name} viewport, centre LPS {where} mm]")
-        scale = (img.spacing[0], plane.pixel_mm, plane.pixel_mm)
+        base = vp.image.metadata[VOLUME_KEY]
+        vp.image.metadata[VOLUME_KEY] = dataclasses.replace(
+            base, series_description=f"{self.volume.series_description} "
+                                     f"[{vp.name} viewport, centre LPS {where} mm]")
+        if title_now:
+            self._draw_letters(vp, plane)
+        else:
+            self._title_timer.start()
+
+    def _draw_titles(self) -> None:
+        if not self._closed:
+            for vp in self._vp.values():
+                self._draw_letters(vp, vp.frame.plane_at(vp.depth))
+
+    def _draw_image(self, vp: Viewport) -> None:
+        """(Re)build the viewport's image after its frame, slab or mode changed."""
+        px = vp.frame.pixel_mm
+        n_half = self._n_half(vp)
+        st = vp.stack
+        if st is None or n_half > st.n_half or st.shape[1:] != tuple(vp.frame.reference.shape):
+            vp.stack = st = _PlaneStack(self, vp, n_half)
+            if vp.image is not None:  # a new shape (oblique kind): the one data change, batched
+                with vp.image.events.blocker_all():
+                    vp.image.data = st
+                    vp.image.translate = (st.lo, 0.0, 0.0)
+                    vp.image.scale = (px, px, px)
+                vp.image.events.data(value=st)  # the viewer updates its dims once
+        else:
+            st.invalidate()
         if vp.image is None:
             kw = image_kwargs(self.volume)
             vp.image = vp.model.add_image(
-                img.pixels, name=vp.name, scale=scale, translate=(vp.depth, 0.0, 0.0), units=("mm",) * 3,
+                st, name=vp.name, scale=(px, px, px), translate=(st.lo, 0.0, 0.0), units=("mm",) * 3,
                 contrast_limits=tuple(self.layer.contrast_limits), colormap=kw["colormap"],
-                metadata={VOLUME_KEY: img, ROLE_KEY: vp.name})
+                metadata={VOLUME_KEY: None, ROLE_KEY: vp.name})
             vp.image.events.contrast_limits.connect(lambda e, v=vp: self._viewport_limits(v))
             _mouse_wl.install(vp.image)
-            vp.cross = vp.model.add_vectors(np.zeros((0, 2, 3)), name="crosshair", ndim=3, units=("mm",) * 3,
-                                            edge_width=2.0 * plane.pixel_mm, vector_style="line",
-                                            out_of_slice_display=False)
             vp.model.layers.selection.active = vp.image
-        else:
-            vp.image.metadata[VOLUME_KEY] = img
-            if tuple(vp.image.scale) != scale:  # each setter re-slices the layer: only what changed
-                vp.image.scale = scale
-            vp.image.translate = (vp.depth, 0.0, 0.0)
-            vp.image.data = img.pixels
+        vp.image.metadata[VOLUME_KEY] = self._stack_volume(vp)
         vp.model.dims.set_point(0, vp.depth)
-        self._draw_letters(vp, plane)
+        vp.image.refresh()  # same point, new pixels (frame, slab or mode)
+        self._describe(vp)
+
+    def _show_depth(self, vp: Viewport) -> None:
+        """The point moved along this viewport's normal: napari's own slider path (one slice)."""
+        vp.model.dims.set_point(0, vp.depth)
+        self._describe(vp, title_now=False)
 
     def _keep_depth_cb(self, vp: Viewport) -> Callable:
         return lambda event=None: self._keep_depth(vp)
@@ -382,11 +581,23 @@ class MPRWorkspace:
             finally:
                 vp.__dict__["_fixing"] = False
 
+    def _add_letters(self, vp: Viewport) -> None:
+        """The orientation letters (4 text overlays: 4 shaders to build, so not before the first frame)."""
+        from napari.components.overlays import TextOverlay
+
+        ov = vp.model.canvas.overlays
+        if "miss_orient_top" in ov:
+            return
+        for edge, letter in plane_labels(vp.frame.reference.u, vp.frame.reference.v).items():
+            ov[f"miss_orient_{edge}"] = TextOverlay(text=letter, position=_LETTER_POSITIONS[edge], visible=True,
+                                                    font_size=14, color="yellow", box=False)
+
     def _draw_letters(self, vp: Viewport, plane: Any) -> None:
         ov = vp.model.canvas.overlays
         for edge, letter in plane_labels(plane.u, plane.v).items():
-            if ov[f"miss_orient_{edge}"].text != letter:
-                ov[f"miss_orient_{edge}"].text = letter
+            key = f"miss_orient_{edge}"
+            if key in ov and ov[key].text != letter:
+                ov[key].text = letter
         c = np.asarray(plane.center)
         if vp.name == "oblique":
             title: str = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
@@ -396,9 +607,12 @@ class MPRWorkspace:
             title = f"{vp.name}  {axis[1]} = {c[axis[0]]:.1f} mm"
         if vp.slab_mm > 0 and vp.mode != "thin":
             title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
-        ov["miss_title"].text = title
+        if ov["miss_title"].text != title:
+            ov["miss_title"].text = title
 
     def _draw_crosshairs(self) -> None:
+        from vispy.color import ColorArray
+
         planes = self.planes()
         e, t = self.trajectory
         for name, vp in self._vp.items():
@@ -406,22 +620,22 @@ class MPRWorkspace:
             others = {n: p for n, p in planes.items() if n != name}
             lines, colors = [], []
             px = plane.pixel_mm
-            half = max(plane.shape) * px
+            box = (np.array(plane.shape, dtype=np.float64) - 1) * px  # (y, x) extent of the image, mm
             for other, ((r, c), (dr, dc)) in crosshair(plane, self._point, others).items():
-                y, x = r * px, c * px
+                p, d = np.array([r * px, c * px]), np.array([dr, dc])
                 for sign in (-1.0, 1.0):
-                    start = np.array([vp.depth, y + sign * _GAP_MM * dr, x + sign * _GAP_MM * dc])
-                    lines.append([start, [0.0, sign * half * dr, sign * half * dc]])
+                    lines.append(_clip_ray(p + sign * _GAP_MM * d, sign * d, box))
                     colors.append(COLORS[other])
             if name != "oblique":
-                we, wt = vp.frame.to_world(e), vp.frame.to_world(t)
-                lines.append([[vp.depth, we[1], we[2]], [0.0, wt[1] - we[1], wt[2] - we[2]]])
+                we, wt = vp.frame.to_world(e)[1:], vp.frame.to_world(t)[1:]
+                lines.append(np.array([we, wt - we]))
                 colors.append(TRAJECTORY_COLOR)
-            data = np.array(lines, dtype=np.float64).reshape(-1, 2, 3)
-            vp.cross.data = data
-            if colors and vp.cross.metadata.get("colors") != colors:
-                vp.cross.edge_color = colors
-                vp.cross.metadata["colors"] = colors
+            seg = np.array(lines, dtype=np.float64).reshape(-1, 2, 2)
+            pos = np.stack([seg[:, 0], seg[:, 0] + seg[:, 1]], axis=1).reshape(-1, 2)[:, ::-1]  # (x, y) mm
+            rgba = np.repeat(ColorArray(colors).rgba, 2, axis=0)
+            vp.cross_data = {"pos": pos.astype(np.float32), "color": rgba.astype(np.float32)}
+            if vp.cross is not None:
+                vp.cross.set_data(**vp.cross_data)
 
     # ------------------------------------------------------------ window / level
     def _source_limits(self, event: Any = None) -> None:
@@ -479,6 +693,11 @@ class MPRWorkspace:
             p = self._lps_at(vp, event.position)
             z = np.zeros((1, 1))
             hu = float(self._sampler.grid(p, [np.zeros(3), np.zeros(3)], [z, z])[0, 0])
+            if "miss_cursor" not in model.canvas.overlays:  # made on first use: one text shader less at opening
+                from napari.components.overlays import TextOverlay
+
+                model.canvas.overlays["miss_cursor"] = TextOverlay(
+                    text="", position="bottom_left", visible=True, font_size=9, color="white", box=True)
             model.canvas.overlays["miss_cursor"].text = (
                 f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm  {hu:.0f} HU")
 
@@ -505,10 +724,16 @@ class _WorkspaceWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(self._controls())
-        grid = QGridLayout()
+        self.grid = grid = QGridLayout()
         grid.setSpacing(2)
+        self.cells: dict[str, QWidget] = {}
         for k, name in enumerate(VIEWPORTS):
-            grid.addWidget(ws._vp[name].qt, k // 2, k % 2)
+            cell = QLabel(f"{name}: loading...")
+            cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.cells[name] = cell
+            grid.addWidget(cell, k // 2, k % 2)
+            grid.setRowStretch(k // 2, 1)
+            grid.setColumnStretch(k % 2, 1)
         layout.addLayout(grid, 1)
         hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point.  Ctrl+wheel: scroll.  "
                       "Right-drag: window/level (all viewports).")
@@ -551,6 +776,15 @@ class _WorkspaceWidget(QWidget):
         self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
         self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
         return rows
+
+    def place(self, vp: Viewport) -> None:
+        """Put the viewport's new canvas in its cell (in place of the placeholder)."""
+        k = VIEWPORTS.index(vp.name)
+        old = self.cells.pop(vp.name, None)
+        if old is not None:
+            self.grid.removeWidget(old)
+            old.deleteLater()
+        self.grid.addWidget(vp.qt, k // 2, k % 2)
 
     def _set_end(self, k: int) -> None:
         ends = list(self.ws.trajectory)

@@ -15,13 +15,14 @@ import numpy.typing as npt
 
 from miss_imaging.errors import MissImagingError
 from miss_imaging.model import ImageVolume
+from miss_imaging.spatial.reslicing import Plane, reslice
 from miss_imaging.spine import (AccessPlan, Breach, Screw, ScrewPlan, Vertebra, breach, canal, disc_angle,
                                 disc_height, segmental_angle, slip, snap_corners)
 from miss_imaging.spine.vertebra import CORNER_NAMES
 
 __all__ = ["world_to_lps", "lps_to_world", "level_labels", "corner_texts", "vertebrae_from_points", "level_rows",
            "screw_rows", "plan_text", "access_text", "tube_outline", "incision_line", "EXTRA_KEY", "LEVEL_COLUMNS",
-           "SCREW_COLUMNS"]
+           "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "on_slice"]
 
 #: layer metadata key: a list of Measurement records the Measurements widget exports with its own
 EXTRA_KEY = "miss_imaging_extra_measurements"
@@ -196,3 +197,56 @@ def extra_measurements(viewer: Any) -> list[Any]:
     for lay in viewer.layers:
         out.extend(getattr(lay, "metadata", {}).get(EXTRA_KEY, []) or [])
     return out
+
+
+def spine_images(viewer: Any) -> list[Any]:
+    """The layers the spine tools work on: plugin CT volumes with several slices, not reslice cuts."""
+    out = []
+    for lay in viewer.layers:
+        md = getattr(lay, "metadata", None)
+        vol = md.get("miss_imaging_volume") if isinstance(md, dict) else None
+        if isinstance(vol, ImageVolume) and vol.kind == "volume" and vol.shape[0] > 1 \
+                and "miss_imaging_plane" not in md:
+            out.append(lay)
+    return out
+
+
+def oblique_along_screw(volume: ImageVolume, screw: Screw) -> tuple[ImageVolume, Plane, tuple[float, float]]:
+    """The cut through a screw's axis (left-right across, 0.25 mm pixels, entry at the top) and where to show it.
+
+    Returns the resliced image, its plane and the 2-D layer's ``(y, x)`` translate in world mm: beside
+    the volume (10 mm to the right of its bounding box), level with its top.
+    """
+    plane = Plane.along_line(screw.entry_lps - 12.0 * screw.axis, screw.tip_lps + 8.0 * screw.axis,
+                             pixel_mm=0.25, shape=(280, 160))
+    img = reslice(volume, plane)
+    corners = volume.index_to_patient(np.array([[a, b, c] for a in (0, volume.shape[0] - 1)
+                                                for b in (0, volume.shape[1] - 1) for c in (0, volume.shape[2] - 1)]))
+    world = lps_to_world(corners)
+    return img, plane, (float(world[:, 1].min()), float(world[:, 2].max() + 10.0))
+
+
+def incision_on_projection(volume: ImageVolume, frame: float, length_mm: float) -> npt.NDArray[np.float64] | None:
+    """A horizontal line of `length_mm` centred on a projection frame, world ``(frame, row mm, col mm)``.
+
+    None for images that are not calibrated projections (no mm to draw it in).
+    """
+    if volume.kind != "projection" or volume.calibration == "pixels only":
+        return None
+    cy, cx = (volume.shape[1] - 1) / 2 * volume.spacing[1], (volume.shape[2] - 1) / 2 * volume.spacing[2]
+    return np.array([[frame, cy, cx - length_mm / 2], [frame, cy, cx + length_mm / 2]])
+
+
+def on_slice(world: npt.NDArray[np.float64], order: Sequence[int], point: Sequence[float], ndisplay: int) -> \
+        npt.NDArray[np.float64]:
+    """World vertices of an outline drawn in the view's plane, put exactly on the slice shown.
+
+    napari draws a 2-D shape only when every vertex lies within half a slice of the current one (the
+    slider snaps to its grid), so the out-of-plane coordinate takes the slider's value.
+    """
+    world = np.array(world, dtype=np.float64)
+    ndim = len(point)
+    if ndisplay == 2 and ndim >= 3:
+        axis = order[-3]
+        world[:, axis - (ndim - 3)] = point[axis]
+    return world

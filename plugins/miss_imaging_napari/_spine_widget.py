@@ -15,12 +15,11 @@ from qtpy.QtWidgets import (QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButt
                             QTableWidgetItem, QVBoxLayout, QWidget)
 
 from miss_imaging.errors import MissImagingError
-from miss_imaging.spatial.reslicing import Plane, reslice
 from miss_imaging.spine import (access_plan, access_records, find_screws, level_records, plan_records, plan_screw,
                                 screw_records)
 
 from . import _spine
-from ._ruler import VOLUME_KEY, image_volume
+from ._layer_geometry import VOLUME_KEY, image_volume
 
 __all__ = ["SpineWidget"]
 
@@ -133,9 +132,7 @@ class SpineWidget(QWidget):
 
     def image_layer(self) -> Any | None:
         """The active plugin image layer, else the first one."""
-        images = [lay for lay in self.viewer.layers if isinstance(getattr(lay, "metadata", None), dict)
-                  and lay.metadata.get(VOLUME_KEY) is not None and image_volume(lay).kind == "volume"
-                  and image_volume(lay).shape[0] > 1 and "miss_imaging_plane" not in lay.metadata]  # not a cut
+        images = _spine.spine_images(self.viewer)
         active = self.viewer.layers.selection.active
         if active in images:
             self._image = active
@@ -199,16 +196,8 @@ class SpineWidget(QWidget):
             lay.add_lines([self._on_slice(p) for p in lines], edge_color=color)
 
     def _on_slice(self, lps: np.ndarray) -> np.ndarray:
-        """World vertices of an outline drawn in the view's plane, put exactly on the slice shown.
-
-        napari draws a 2-D shape only when every vertex lies within half a slice of the current one (the
-        slider snaps to its grid), so the out-of-plane coordinate takes the slider's value.
-        """
-        world = _spine.lps_to_world(lps)
-        if self.viewer.dims.ndisplay == 2 and self.viewer.dims.ndim >= 3:
-            axis = self.viewer.dims.order[-3]
-            world[:, axis - (self.viewer.dims.ndim - 3)] = self.viewer.dims.point[axis]
-        return world
+        dims = self.viewer.dims
+        return _spine.on_slice(_spine.lps_to_world(lps), dims.order, dims.point, dims.ndisplay)
 
     # ------------------------------------------------------------------ actions
 
@@ -279,13 +268,7 @@ class SpineWidget(QWidget):
 
     def _show_oblique(self, screw: Any) -> Any:
         vol = self.volume()
-        plane = Plane.along_line(screw.entry_lps - 12.0 * screw.axis, screw.tip_lps + 8.0 * screw.axis,
-                                 pixel_mm=0.25, shape=(280, 160))
-        img = reslice(vol, plane)
-        corners = vol.index_to_patient(np.array([[a, b, c] for a in (0, vol.shape[0] - 1)
-                                                 for b in (0, vol.shape[1] - 1) for c in (0, vol.shape[2] - 1)]))
-        world = _spine.lps_to_world(corners)
-        translate = (float(world[:, 1].min()), float(world[:, 2].max() + 10.0))
+        img, plane, translate = _spine.oblique_along_screw(vol, screw)
         lay = self._layer(OBLIQUE)
         meta = {VOLUME_KEY: img, "miss_imaging_plane": plane}
         if lay is None:
@@ -351,12 +334,11 @@ class SpineWidget(QWidget):
         out = []
         for lay in list(self.viewer.layers):
             vol = image_volume(lay) if isinstance(getattr(lay, "metadata", None), dict) else None
-            if vol is None or vol.kind != "projection" or vol.calibration == "pixels only":
+            frame = float(self.viewer.dims.point[0]) if self.viewer.dims.ndim >= 3 else 0.0
+            line = _spine.incision_on_projection(vol, frame, length_mm) if vol is not None else None
+            if line is None:
                 continue
             name = f"incision on {lay.name}"
-            frame = float(self.viewer.dims.point[0]) if self.viewer.dims.ndim >= 3 else 0.0
-            cy, cx = (vol.shape[1] - 1) / 2 * vol.spacing[1], (vol.shape[2] - 1) / 2 * vol.spacing[2]
-            line = np.array([[frame, cy, cx - length_mm / 2], [frame, cy, cx + length_mm / 2]])
             shapes = self._layer(name)
             if shapes is None:
                 shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM)

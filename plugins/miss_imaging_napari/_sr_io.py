@@ -19,7 +19,7 @@ from miss_imaging.measurement.measure import Measurement, measure_angle, measure
 from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.sr import load_sr, lps_to_index, save_annotated_sc, save_key_objects, save_sr
 
-from . import _ruler
+from . import _layer_geometry, _measure_layers, _user_calibration
 from ._layers import SOURCE_KEY, VOLUME_KEY
 
 __all__ = ["source_volume", "on_source", "layer_measurements", "save_layer_sr", "open_sr", "save_layer_capture",
@@ -54,11 +54,11 @@ def on_source(shown: ImageVolume, source: ImageVolume, m: Measurement) -> Measur
 
 def layer_measurements(viewer: Any, image_layer: Any) -> tuple[list[Measurement], list[str]]:
     """Valid measurements of an image layer (on its original series) and the errors left out."""
-    shown = _ruler.image_volume(image_layer) or source_volume(image_layer)
+    shown = _layer_geometry.image_volume(image_layer) or source_volume(image_layer)
     source = source_volume(image_layer)
     out, errors = [], []
-    for lay in _ruler.tool_layers(viewer, image_layer):
-        for r in _ruler.results(lay):
+    for lay in _measure_layers.tool_layers(viewer, image_layer):
+        for r in _measure_layers.results(lay):
             if r.measurement is None:
                 errors.append(f"{r.name or r.kind}: {r.error}")
             else:
@@ -91,15 +91,15 @@ def open_sr(viewer: Any, path: str | Path) -> tuple[str, list[tuple[Any, Measure
     placed, failed = [], list(result.skipped)
     for m in result:
         layer = next(lay for lay in layers if source_volume(lay).series_uid == m.series_uid)
-        shown = _ruler.image_volume(layer) or source_volume(layer)
+        shown = _layer_geometry.image_volume(layer) or source_volume(layer)
         idx = np.asarray(m.points_index)
         if shown is not source_volume(layer) and m.points_patient is not None and m.coordinate_frame == "LPS":
             idx = np.asarray(shown.patient_to_index(np.asarray(m.points_patient)))
         try:
             cal = m.calibration_detail
-            if cal is not None and cal.source == "user" and _ruler.layer_calibration(layer) is None:
-                _ruler.apply_user_calibration(viewer, layer, cal)
-            tool, res = _ruler.add_measurement(viewer, layer, m.kind, idx, name=m.name)
+            if cal is not None and cal.source == "user" and _layer_geometry.layer_calibration(layer) is None:
+                _user_calibration.apply_user_calibration(viewer, layer, cal)
+            tool, res = _measure_layers.add_measurement(viewer, layer, m.kind, idx, name=m.name)
         except MissImagingError as exc:
             failed.append(f"{m.name or m.kind}: {exc}")
             continue
@@ -115,7 +115,7 @@ def open_sr(viewer: Any, path: str | Path) -> tuple[str, list[tuple[Any, Measure
 
 def current_index(viewer: Any, layer: Any) -> int:
     """Axis-0 index (slice/frame) of the original series shown at the viewer's current position."""
-    shown = _ruler.image_volume(layer) or source_volume(layer)
+    shown = _layer_geometry.image_volume(layer) or source_volume(layer)
     source = source_volume(layer)
     data = np.asarray(layer.world_to_data(viewer.dims.point), dtype=np.float64)
     if data.size < 3:

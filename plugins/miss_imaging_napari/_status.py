@@ -205,7 +205,7 @@ def install(layer: Any, viewer: Any = None) -> bool:
                 pos = np.asarray(volume.index_to_patient(np.array([0.0, *rc[-2:]])), dtype=np.float64)[::-1]
             elif not world:  # napari passes world=True; keep data positions correct too
                 pos = np.asarray(layer.data_to_world(pos[-layer.ndim:]))
-            from ._ruler import current_calibration
+            from ._layer_geometry import current_calibration
 
             cal = current_calibration(layer) if volume.kind == "projection" else None
             frame = _frame_of(layer, volume, pos) if volume.kind == "projection" and layer.ndim == 3 else "world"

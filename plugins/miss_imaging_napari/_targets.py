@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["MEASURE_KEY", "target_image"]
 
-MEASURE_KEY = "miss_imaging_measure"  # tool layer metadata (see _ruler): {"tool", "image", ...}
+MEASURE_KEY = "miss_imaging_measure"  # tool layer metadata (see _measure_layers): {"tool", "image", ...}
 
 
 def target_image(active: Any, layers: Sequence[Any], is_image: Callable[[Any], bool]) -> Any | None:

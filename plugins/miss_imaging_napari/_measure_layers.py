@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from miss_imaging.measurement.calibration import Calibration
 from miss_imaging.errors import MeasurementError
 from miss_imaging.measurement.measure import (
     Measurement,
@@ -39,37 +38,30 @@ from miss_imaging.measurement.measure import (
     measure_cobb,
     measure_distance,
     measure_path,
-    volume_calibration,
 )
 from miss_imaging.model import ImageVolume
 
-from ._calibrate import calibration_text
+from ._layer_geometry import image_volume, index_to_world, layer_calibration, world_to_index
+from ._viewer_links import linked_models, main_of, run_hooks
 
 __all__ = [
     "TOOLS",
     "MEASURE_KEY",
-    "USER_CAL_KEY",
-    "VOLUME_KEY",
     "Result",
-    "image_volume",
-    "layer_calibration",
-    "current_calibration",
-    "world_to_index",
-    "index_to_world",
     "tool_layer",
     "tool_layers",
     "results",
+    "layer_measurements",
     "refresh",
+    "add_listener",
+    "notify_listeners",
     "add_measurement",
-    "apply_user_calibration",
-    "link_viewer",
-    "unlink_viewer",
-    "on_new_tool_layer",
+    "world_vertices",
+    "edge_width",
+    "two_line_label",
 ]
 
-VOLUME_KEY = "miss_imaging_volume"  # image layer metadata: the ImageVolume shown
 MEASURE_KEY = "miss_imaging_measure"  # tool layer metadata: {"tool", "image", "counter"}
-USER_CAL_KEY = "miss_imaging_user_calibration"  # image layer metadata: Calibration from the user
 
 TOOLS = {
     "ruler": {"title": "Ruler", "mode": "add_line", "color": "yellow"},
@@ -91,133 +83,14 @@ class Result:
     error: str | None
 
 
-# --------------------------------------------------------------------------- geometry
-
-
-def image_volume(layer: Any) -> ImageVolume | None:
-    """The ImageVolume behind an image layer made by the plugin, else None."""
-    vol = getattr(layer, "metadata", {}).get(VOLUME_KEY)
-    return vol if isinstance(vol, ImageVolume) else None
-
-
-def layer_calibration(image_layer: Any) -> Calibration | None:
-    """A user calibration set on the image layer, else None (the volume's own)."""
-    cal = image_layer.metadata.get(USER_CAL_KEY)
-    return cal if isinstance(cal, Calibration) else None
-
-
-def current_calibration(image_layer: Any) -> Calibration | None:
-    """The calibration in force on an image layer: the user's if set, else the volume's own.
-
-    The single source every physical value shown or written for the layer
-    reads (canvas labels, table, status bar, scale bar caption, snapshot,
-    GIF, CSV/JSON, session).  None for layers without a miss-imaging volume.
-    """
-    vol = image_volume(image_layer)
-    if vol is None:
-        return None
-    return layer_calibration(image_layer) or volume_calibration(vol)
-
-
-def world_to_index(image_layer: Any, world: np.ndarray) -> np.ndarray:
-    """(n, d) world points -> (n, 3) array indices of the image layer's volume.
-
-    Uses the image layer's public ``world_to_data`` (one point at a time),
-    which applies its scale, translate and affine.  A 2-D layer of a
-    single-plane volume gets axis-0 index 0.
-    """
-    out = []
-    for p in np.atleast_2d(np.asarray(world, dtype=np.float64)):
-        d = np.asarray(image_layer.world_to_data(p), dtype=np.float64)
-        if d.size < 3:
-            d = np.concatenate([np.zeros(3 - d.size), d])
-        out.append(d[-3:])
-    return np.array(out)
-
-
-def index_to_world(image_layer: Any, index: np.ndarray, ndim: int) -> np.ndarray:
-    """(n, 3) array indices -> (n, ndim) world points of the image layer."""
-    out = []
-    for p in np.atleast_2d(np.asarray(index, dtype=np.float64)):
-        d = p[-image_layer.ndim:] if image_layer.ndim < 3 else p
-        w = np.asarray(image_layer.data_to_world(d), dtype=np.float64)
-        out.append(w[-ndim:] if w.size >= ndim else np.concatenate([np.zeros(ndim - w.size), w]))
-    return np.array(out)
-
-
 # --------------------------------------------------------------------------- layers
-
-
-# Viewers linked to a main viewer (the MPR workspace's viewports): their tool layers are the main
-# viewer's too, so one measurement table lists every ruler with the viewport it was drawn in.
-# Keyed by id() (napari viewers are not hashable) with a weak reference to check the key is not
-# a reused id; callbacks are held weakly, so a table widget is never kept alive by this registry.
-_LINKED: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), linked viewer models)
-_HOOKS: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), weak callbacks)
-
-
-def _unwrap(viewer: Any) -> Any:
-    return getattr(viewer, "__wrapped__", viewer)  # npe2 gives widgets a proxy of the viewer
-
-
-def _entry(table: dict, viewer: Any, create: bool = False) -> list[Any] | None:
-    import weakref
-
-    main = _unwrap(viewer)
-    ref_list = table.get(id(main))
-    if ref_list is not None and ref_list[0]() is not main:  # an id reused by a new viewer
-        del table[id(main)]
-        ref_list = None
-    if ref_list is None and create:
-        ref_list = table[id(main)] = (weakref.ref(main), [])
-    return None if ref_list is None else ref_list[1]
-
-
-def link_viewer(main: Any, model: Any) -> None:
-    """List `model`'s measurement layers among `main`'s (see :func:`tool_layers`)."""
-    _entry(_LINKED, main, create=True).append(model)  # type: ignore[union-attr]
-
-
-def unlink_viewer(main: Any, model: Any) -> None:
-    """Undo :func:`link_viewer` and tell `main`'s listeners (e.g. the table) that layers went."""
-    lst = _entry(_LINKED, main)
-    if lst is not None:
-        lst[:] = [m for m in lst if m is not model]  # identity: models compare by value
-    _run_hooks(main)
-
-
-def on_new_tool_layer(main: Any, callback: Any) -> None:
-    """Call ``callback()`` when a tool layer appears in, or a viewer is unlinked from, `main` (held weakly)."""
-    import weakref
-
-    ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else (lambda cb=callback: cb)
-    _entry(_HOOKS, main, create=True).append(ref)  # type: ignore[union-attr]
-
-
-def _run_hooks(main: Any) -> None:
-    lst = _entry(_HOOKS, main) or []
-    for ref in list(lst):
-        cb = ref()
-        try:
-            if cb is None:
-                raise RuntimeError("collected")
-            cb()
-        except RuntimeError:  # collected, or a deleted Qt widget: forget it
-            lst.remove(ref)
-
-
-def _main_of(model: Any) -> Any:
-    for ref, lst in list(_LINKED.values()):
-        if any(m is model for m in lst):
-            return ref()
-    return None
 
 
 def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
     """Every measurement layer in the viewer and its linked viewers (optionally only those of one image layer)."""
     out = []
     layers = list(viewer.layers)
-    for model in _entry(_LINKED, viewer) or ():
+    for model in linked_models(viewer):
         layers.extend(model.layers)
     for lay in layers:
         info = getattr(lay, "metadata", {}).get(MEASURE_KEY)
@@ -226,7 +99,7 @@ def tool_layers(viewer: Any, image_layer: Any | None = None) -> list[Any]:
     return out
 
 
-def _edge_width(image_layer: Any) -> float:
+def edge_width(image_layer: Any) -> float:
     """About 1.5 display pixels of the image, in world units (mm)."""
     scale = np.abs(np.asarray(image_layer.scale, dtype=np.float64))[-2:]
     return float(1.5 * scale.max())
@@ -248,7 +121,7 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
         name=f"{spec['title']} [{image_layer.name}]",
         units=image_layer.units,  # same units: napari's scale bar keeps "mm" (NAPARI.md section 1)
         edge_color=spec["color"],
-        edge_width=_edge_width(image_layer),
+        edge_width=edge_width(image_layer),
         face_color="transparent",
         features={"label": np.array([], dtype=object), "name": np.array([], dtype=object),
                   "shown": np.array([], dtype=object)},
@@ -269,9 +142,9 @@ def tool_layer(viewer: Any, image_layer: Any, tool: str) -> Any:
     for name in ("data", "scale", "translate", "affine"):
         getattr(image_layer.events, name).connect(on_image_change)
     viewer.layers.selection.active = layer
-    main = _main_of(viewer)
+    main = main_of(viewer)
     if main is not None:
-        _run_hooks(main)
+        run_hooks(main)
     return layer
 
 
@@ -295,6 +168,7 @@ def _measure(image_layer: Any, vol: ImageVolume, kind: str, world_pts: list[np.n
 
 
 def world_vertices(layer: Any, i: int) -> np.ndarray:
+    """World coordinates of the vertices of shape `i` of a tool layer."""
     # data_to_world per vertex: right even if someone gives the tool layer a transform
     return np.array([layer.data_to_world(v) for v in np.asarray(layer.data[i])])
 
@@ -329,6 +203,14 @@ def results(layer: Any) -> list[Result]:
             out.append(Result(layer, shapes, kind, name, m.renamed(name), None))
         except MeasurementError as exc:
             out.append(Result(layer, shapes, kind, name, None, str(exc)))
+    return out
+
+
+def layer_measurements(viewer: Any, image_layer: Any) -> list[Measurement]:
+    """The valid measurements drawn on `image_layer` (in `viewer` or a viewer linked to it)."""
+    out = []
+    for lay in tool_layers(viewer, image_layer):
+        out += [r.measurement for r in results(lay) if r.measurement is not None]
     return out
 
 
@@ -438,8 +320,7 @@ def _relabel(layer: Any, event: Any) -> None:
     res = refresh(layer)
     if action in ("added", "changed"):
         _notify_new_errors(layer, res, action)
-    for cb in list(info.get("listeners", ())):
-        cb(layer)
+    notify_listeners(layer)
 
 
 def _notify_new_errors(layer: Any, res: list[Result], action: str) -> None:
@@ -466,6 +347,12 @@ def add_listener(layer: Any, callback: Any) -> None:
     lst = layer.metadata[MEASURE_KEY].setdefault("listeners", [])
     if callback not in lst:
         lst.append(callback)
+
+
+def notify_listeners(layer: Any) -> None:
+    """Call the callbacks of :func:`add_listener` for `layer`."""
+    for cb in list(layer.metadata[MEASURE_KEY].get("listeners", ())):
+        cb(layer)
 
 
 def add_measurement(
@@ -509,70 +396,3 @@ def add_measurement(
         layer.features = feats
     res = [r for r in refresh(layer) if r.shapes[0] == first]
     return layer, res[0]
-
-
-def _set_in_plane_scale(viewer: Any, image_layer: Any, row_col_mm: tuple[float, float], unit: str) -> list[Any]:
-    """Give a projection layer a new in-plane scale and unit; keep its measurements on the same pixels.
-
-    Measurement vertices are converted to image indices with the old scale
-    and back to world with the new one, then relabelled.  Every axis takes
-    `unit` (see :mod:`._layers`: one unit per world axis across layers).
-    Returns the tool layers with their index vertices.
-    """
-    layers = tool_layers(viewer, image_layer)
-    kept = [(lay, [world_to_index(image_layer, world_vertices(lay, i)) for i in range(len(lay.data))]) for lay in layers]
-    scale = list(image_layer.scale)
-    scale[-2:] = [float(v) for v in row_col_mm]
-    image_layer.scale = scale
-    image_layer.units = (unit,) * len(image_layer.units)
-    for lay, idx in kept:
-        lay.units = image_layer.units
-        lay.edge_width = _edge_width(image_layer)
-        if idx:
-            lay.data = [index_to_world(image_layer, p, lay.ndim) for p in idx]
-        refresh(lay)
-        for cb in list(lay.metadata[MEASURE_KEY].get("listeners", ())):
-            cb(lay)
-    return kept
-
-
-def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> str:
-    """Put a user calibration on a projection layer; rescale it; re-place its measurements.
-
-    The measurement vertices are converted to image indices with the old
-    scale and back to world with the new one, so every measurement stays on
-    the same pixels and is relabelled "user-calibrated (...)".  The image
-    layer's in-plane scale becomes the calibrated spacing (so napari's scale
-    bar reads true mm) and its in-plane units become mm.
-
-    Returns
-    -------
-    str
-        What was done, in words.
-    """
-    vol = image_volume(image_layer)
-    if vol is None or vol.kind != "projection":
-        raise MeasurementError(
-            "user calibration applies to projection images (fluoroscopy, radiographs); "
-            f"{image_layer.name} is positioned by its patient geometry"
-        )
-    before = current_calibration(image_layer)
-    image_layer.metadata[USER_CAL_KEY] = cal
-    kept = _set_in_plane_scale(viewer, image_layer, (float(cal.row_mm), float(cal.col_mm)), "mm")  # type: ignore[arg-type]
-    n = sum(len(results(lay)) for lay, _ in kept)
-    was = calibration_text(before)  # type: ignore[arg-type]  (a projection always has one)
-    return (
-        f"{image_layer.name}: {cal.label}; in-plane scale set to {cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel "
-        f"(was {was}); {n} measurement(s) updated"
-    )
-
-
-def clear_user_calibration(viewer: Any, image_layer: Any) -> str:
-    """Undo :func:`apply_user_calibration`: back to the volume's own calibration and scale."""
-    vol = image_volume(image_layer)
-    if vol is None or USER_CAL_KEY not in image_layer.metadata:
-        return f"{image_layer.name}: no user calibration to remove"
-    base = volume_calibration(vol)
-    del image_layer.metadata[USER_CAL_KEY]
-    _set_in_plane_scale(viewer, image_layer, (vol.spacing[1], vol.spacing[2]), "mm" if base.has_mm else "pixel")
-    return f"{image_layer.name}: user calibration removed; back to {base.label}"

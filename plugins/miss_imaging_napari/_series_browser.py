@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -33,11 +32,11 @@ from qtpy.QtWidgets import (
 
 from miss_imaging.model import ImageVolume, SeriesInfo
 
-from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, resample_notice, tilt_degrees
+from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, resample_notice
+from ._series_info import (COLUMNS, cine_rate, scanned_info, series_row, shown, skipped_text, technical_info,
+                           volume_row)
 
-__all__ = ["SeriesWidget", "COLUMNS", "TOOLS", "series_row", "volume_row", "technical_info"]
-
-COLUMNS = ("Series", "Modality", "Frames", "Size", "Spacing (mm)", "Calibration", "Warnings")
+__all__ = ["SeriesWidget", "TOOLS"]
 
 #: button text -> widget display name in napari.yaml
 TOOLS = {
@@ -46,99 +45,6 @@ TOOLS = {
     "Resample / reslice": "Resample and reslice",
     "Teaching / export": "Teaching and export",
 }
-
-# keys of ImageVolume.metadata that may be shown (technical, non-identifying); anything else is left out
-_TECH_PREFIXES = ("Manufacturer", "ManufacturerModelName", "KVP", "XRayTubeCurrent", "Exposure", "ConvolutionKernel",
-                  "SliceThickness", "BitsStored", "TransferSyntax", "FrameTime", "Rescale", "Photometric",
-                  "PositionerPrimaryAngle", "PositionerSecondaryAngle", "DistanceSource", "Estimated",
-                  "ImagerPixelSpacing", "PixelSpacing", "Collimator", "FieldOfView", "SoftwareVersions",
-                  "ImageType", "AcquisitionDeviceProcessing", "Grid", "Filter", "FocalSpot", "CineRate",
-                  "RecommendedDisplayFrameRate", "BurnedInAnnotation", "transfer_syntax", "bits")
-
-
-def _identifying() -> frozenset[str]:
-    try:
-        from miss_imaging.sharing.deid import IDENTIFYING_KEYWORDS
-
-        return frozenset(IDENTIFYING_KEYWORDS)
-    except Exception:  # never show an unknown attribute if the list cannot be had
-        return frozenset({"*"})
-
-
-def _spacing_text(vol: ImageVolume) -> str:
-    if vol.kind == "projection":
-        return "pixels" if vol.calibration == "pixels only" else f"{vol.spacing[1]:.4g} x {vol.spacing[2]:.4g}"
-    return " x ".join(f"{s:.4g}" for s in vol.spacing)
-
-
-def volume_row(vol: ImageVolume) -> tuple[str, ...]:
-    """Table row for a loaded volume (see :data:`COLUMNS`)."""
-    shape = vol.shape
-    return (vol.label, vol.modality, str(shape[0]), f"{shape[1]}x{shape[2]}", _spacing_text(vol), vol.calibration,
-            str(len(vol.warnings)))
-
-
-def series_row(s: SeriesInfo) -> tuple[str, ...]:
-    """Table row for a scanned (not loaded) series: spacing/calibration known after loading."""
-    return (s.label, s.modality, str(s.n_frames), f"{s.rows}x{s.columns}", "(open to see)", s.kind,
-            str(len(s.warnings)))
-
-
-def technical_info(vol: ImageVolume, source: ImageVolume | None = None, note: str | None = None) -> str:
-    """Plain-text technical description of a volume; no patient or study identifiers."""
-    lines = [
-        f"Series: {vol.label}",
-        f"Modality: {vol.modality}   kind: {vol.kind}   SOP class: {vol.sop_class_uid}",
-        f"Shape (axis0, rows, cols): {' x '.join(map(str, vol.shape))}   dtype: {vol.pixels.dtype}"
-        + ("   (decoded on demand)" if vol.is_lazy else ""),
-        f"Spacing (mm, array order): {', '.join(f'{s:.5g}' for s in vol.spacing)}",
-        f"Calibration: {vol.calibration}",
-        f"Photometric: {vol.photometric}",
-    ]
-    if vol.kind == "volume":
-        orig = source or vol
-        lines.append(f"Origin (LPS mm): {', '.join(f'{c:.2f}' for c in vol.origin)}")
-        lines.append(f"Slice tilt from patient axes: {tilt_degrees(orig):.2f} deg; regular grid: {orig.regular}")
-        # (no UIDs: Frame of Reference / Series / Study UIDs are identifying attributes of PS3.15 Table E.1-1)
-    if vol.projection is not None:
-        p = vol.projection
-        for name, value in (("ImagerPixelSpacing (mm)", p.imager_pixel_spacing), ("PixelSpacing (mm)", p.pixel_spacing),
-                            ("Calibration type", p.calibration_type), ("ERMF", p.ermf), ("SID (mm)", p.sid),
-                            ("SOD (mm)", p.sod), ("FrameTime (ms)", p.frame_time_ms)):
-            if value is not None:
-                lines.append(f"{name}: {value}")
-    if vol.windows:
-        lines.append("Windows in file: " + "; ".join(f"{w.explanation or '-'} C {w.center:g} W {w.width:g}"
-                                                      for w in vol.windows))
-    banned = _identifying()
-    tech = {k: v for k, v in vol.metadata.items()
-            if "*" not in banned and k not in banned and k.startswith(_TECH_PREFIXES)}
-    for k, v in sorted(tech.items()):
-        lines.append(f"{k}: {v}")
-    if note:
-        lines.append(f"Display: {note}")
-    if vol.warnings or (source and source.warnings):
-        lines.append("Warnings:")
-        lines += [f"  - {w}" for w in (source or vol).warnings]
-    return "\n".join(lines)
-
-
-def _shown(text: str) -> str:
-    """Text for the info panel: in teaching mode without the folders of file paths (often patient names)."""
-    from ._teaching import strip_folders
-
-    return strip_folders(text)
-
-
-def _frame_time_ms(vol: ImageVolume) -> float | None:
-    p = vol.projection
-    if p is None:
-        return None
-    if p.frame_time_ms:
-        return float(p.frame_time_ms)
-    if p.frame_time_vector_ms and len(p.frame_time_vector_ms) > 1:
-        return float(np.median(p.frame_time_vector_ms[1:]))  # first entry is 0 by definition (C.7.6.5.1.2)
-    return None
 
 
 class SeriesWidget(QWidget):
@@ -236,16 +142,15 @@ class SeriesWidget(QWidget):
         try:
             result = scan(folder)
         except Exception as e:
-            show_warning(_shown(f"Could not scan {folder}: {e}"))
+            show_warning(shown(f"Could not scan {folder}: {e}"))
             return
         self._mode = "folder"
         self._scanned = list(result)
-        self.source_label.setText(_shown(f"Series in {folder} ({len(result.skipped)} file(s) skipped)"))
+        self.source_label.setText(shown(f"Series in {folder} ({len(result.skipped)} file(s) skipped)"))
         self._fill([series_row(s) for s in self._scanned])
         self.open_button.setEnabled(bool(self._scanned))
-        self._skipped_text = "\n".join(f"skipped {why}" if why.startswith(str(p)) else f"skipped {p.name}: {why}"
-                                       for p, why in result.skipped)  # reasons usually start with the path
-        self.info.setPlainText(_shown(self._skipped_text) or "Select a series and press Open selected.")
+        self._skipped_text = skipped_text(result.skipped)
+        self.info.setPlainText(shown(self._skipped_text) or "Select a series and press Open selected.")
         if self._scanned:
             self.table.selectRow(0)
 
@@ -268,18 +173,12 @@ class SeriesWidget(QWidget):
             layers = self._layers()
             if r < len(layers):
                 ly = layers[r]
-                self.info.setPlainText(_shown(technical_info(ly.metadata[VOLUME_KEY], ly.metadata.get(SOURCE_KEY),
+                self.info.setPlainText(shown(technical_info(ly.metadata[VOLUME_KEY], ly.metadata.get(SOURCE_KEY),
                                                              ly.metadata.get(NOTE_KEY))))
                 if self.viewer.layers.selection.active is not ly:
                     self.viewer.layers.selection.active = ly
         elif r < len(self._scanned):
-            s = self._scanned[r]
-            text = [f"Series: {s.label}", f"Modality: {s.modality}   kind: {s.kind}   SOP class: {s.sop_class_uid}",
-                    f"{s.n_files} file(s), {s.n_frames} frame(s) of {s.rows}x{s.columns}"]
-            text += [f"  - {w}" for w in s.warnings]
-            if self._skipped_text:
-                text += ["", "Files in the folder that are not usable images:", self._skipped_text]
-            self.info.setPlainText(_shown("\n".join(text)))
+            self.info.setPlainText(shown(scanned_info(self._scanned[r], self._skipped_text)))
 
     def _follow_active(self, event: Any = None) -> None:
         if self._mode != "layers":
@@ -312,13 +211,13 @@ class SeriesWidget(QWidget):
             vol = load(s)
             data, kw, kind = layer_data(vol)
         except Exception as e:
-            show_error(_shown(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}"))
+            show_error(shown(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}"))
             return
         self.viewer.add_image(data, **kw)
         for w in vol.warnings:
-            show_warning(_shown(f"{vol.label}: {w}"))
+            show_warning(shown(f"{vol.label}: {w}"))
         if kw["metadata"].get(NOTE_KEY):
-            show_info(_shown(resample_notice(vol)))
+            show_info(shown(resample_notice(vol)))
         attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:
@@ -348,10 +247,9 @@ class SeriesWidget(QWidget):
         if not isinstance(vol, ImageVolume) or vol.kind != "projection" or vol.shape[0] < 2:
             show_info("Select a fluoroscopy run (more than one frame) to play it.")
             return
-        ft = _frame_time_ms(vol)
-        fps = 1000.0 / ft if ft else 10.0
-        if not ft:
-            show_info(f"{vol.label}: no (0018,1063) FrameTime; playing at 10 frames/s")
+        fps, note = cine_rate(vol)
+        if note:
+            show_info(note)
         qt_dims.play(axis=0, fps=fps, loop_mode="loop")
         self._playing = True
         self.play_button.setText(f"Stop ({fps:.3g} fps)")
