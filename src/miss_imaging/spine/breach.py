@@ -132,8 +132,8 @@ def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array
     Judged only when the outline points fit one oval (an ellipse with the
     section's axes; rms < 0.3 mm, semi-axes 1-15 mm) seen over at least 120°
     around its centre: a pedicle.  The breach is how far the screw's circle
-    reaches beyond that oval (a circle fit read a 12.5 x 14.5 mm pedicle
-    as 15 mm wide and a 2.6 mm medial breach as 1.8 mm).
+    reaches beyond that oval (a circle fit read the 2.6 mm medial breach
+    of a 12.5 x 14.5 mm pedicle as 1.8 mm).
     """
     xs, ys = cross
     if xs.size < 6:
@@ -142,8 +142,9 @@ def _section_breach(cross: tuple[Array, Array], rs: float) -> tuple[float, Array
     keep = np.abs(np.hypot(xs - cx, ys - cy) - r) < 1.0
     if keep.sum() < 0.8 * xs.size:
         return None  # not one outline (a pedicle meeting the body's wall): cannot be judged here
-    xs, ys = xs[keep], ys[keep]
-    cx, cy, r, _ = _fit_circle(xs, ys)
+    if not keep.all():
+        xs, ys = xs[keep], ys[keep]
+        cx, cy, r, _ = _fit_circle(xs, ys)
     seen = np.sort(np.arctan2(ys - cy, xs - cx))
     cover = 2 * np.pi - np.diff(np.concatenate([seen, seen[:1] + 2 * np.pi])).max()
     ell = _fit_ellipse(xs, ys) if cover > np.radians(_OVAL_ARC_DEG) else None
