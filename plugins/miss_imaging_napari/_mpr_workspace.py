@@ -74,6 +74,7 @@ _LETTER_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "mi
 _ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
 _FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer): make the others anyway
 _TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
+_GRAB_PX = 8.0  # Shift+press this close (screen pixels) to a trajectory end drags that end
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
 _OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
@@ -673,6 +674,10 @@ class MPRWorkspace:
             if event.button != 1 or "Control" in mods or not ("Shift" in mods or navigating):
                 return
             shift = "Shift" in mods
+            end = self._end_near(vp, model, event.position) if shift else None
+            if end is not None:  # Shift+drag on a trajectory end moves that end (the oblique follows)
+                yield from self._drag_end(vp, end, event)
+                return
             start = np.asarray(event.pos, dtype=np.float64)
             moved = False
             if shift:
@@ -687,6 +692,32 @@ class MPRWorkspace:
                 self.set_point(self._lps_at(vp, event.position))
 
         return click
+
+    def _end_near(self, vp: Viewport, model: Any, position: Any) -> int | None:
+        """0 (entry) or 1 (target) when `position` is within ``_GRAB_PX`` screen pixels of that end's
+        projection in an orthogonal viewport, else None."""
+        if vp.name == "oblique":
+            return None
+        w = np.asarray(position, dtype=np.float64)[-2:]
+        tol = _GRAB_PX / max(float(model.scene.camera.zoom), 1e-9)  # zoom: screen pixels per mm
+        dist = [float(np.linalg.norm(vp.frame.to_world(p)[1:] - w)) for p in self.trajectory]
+        k = int(np.argmin(dist))
+        return k if dist[k] <= tol else None
+
+    def _drag_end(self, vp: Viewport, k: int, event: Any) -> Any:
+        """Move trajectory end `k` with the mouse, parallel to the viewport (it keeps its depth)."""
+        while True:
+            ends = list(self.trajectory)
+            w = vp.frame.to_world(ends[k])
+            w[1:] = np.asarray(event.position, dtype=np.float64)[-2:]
+            ends[k] = vp.frame.to_lps(w)
+            try:
+                self.set_trajectory(*ends)
+            except ValueError:  # dragged onto the other end: keep the last valid trajectory
+                pass
+            if event.type == "mouse_release":
+                return
+            yield
 
     def _make_cursor(self, vp: Viewport) -> Callable:
         def cursor(model: Any, event: Any) -> None:
@@ -735,7 +766,8 @@ class _WorkspaceWidget(QWidget):
             grid.setRowStretch(k // 2, 1)
             grid.setColumnStretch(k % 2, 1)
         layout.addLayout(grid, 1)
-        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point.  Ctrl+wheel: scroll.  "
+        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point; Shift+drag a trajectory end: move it.  "
+                      "Ctrl+wheel: scroll.  "
                       "Right-drag: window/level (all viewports).")
         hint.setStyleSheet("color: gray; font-size: 10px")
         layout.addWidget(hint)
