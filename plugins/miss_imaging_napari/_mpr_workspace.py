@@ -93,6 +93,13 @@ def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.n
     return np.array([start, direction * float(limits.min())])
 
 
+def _single_shot(interval_ms: int) -> QTimer:
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    return timer
+
+
 def _gl_widget(qt_viewer: Any) -> Any:
     """The ``QOpenGLWidget`` of a canvas (its ``frameSwapped`` says a frame is on screen), or None."""
     try:
@@ -204,7 +211,7 @@ class Viewport:
     def attach(self) -> None:
         """Make the canvas (``QtViewer``, ~0.5-1 s each with its shaders) and its crosshair line."""
         from napari.qt import QtViewer
-        from vispy.scene.visuals import Line
+        from vispy.scene.visuals import Line  # type: ignore[import-untyped]
 
         self.qt = QtViewer(self.model)
         self.qt.dims.setVisible(False)
@@ -271,7 +278,7 @@ class MPRWorkspace:
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
-        self._title_timer = QTimer(singleShot=True, interval=_TITLE_DELAY_MS)
+        self._title_timer = _single_shot(_TITLE_DELAY_MS)
         self._title_timer.timeout.connect(self._draw_titles)
         self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
         self.oblique_kind = "along"
@@ -288,7 +295,7 @@ class MPRWorkspace:
         self.set_point(self._point)
         # first pixel first: the axial canvas now, the others one per event-loop turn after it is drawn
         self._pending = list(VIEWPORTS)
-        self._attach_timer = QTimer(singleShot=True, interval=_ATTACH_DELAY_MS)
+        self._attach_timer = _single_shot(_ATTACH_DELAY_MS)
         self._attach_timer.timeout.connect(self._attach_next)
         self._attach_next()
         # the next canvases wait for the first one's first frame on screen (or a moment, hidden viewer)
@@ -612,7 +619,7 @@ class MPRWorkspace:
             ov["miss_title"].text = title
 
     def _draw_crosshairs(self) -> None:
-        from vispy.color import ColorArray
+        from vispy.color import ColorArray  # type: ignore[import-untyped]
 
         planes = self.planes()
         e, t = self.trajectory
