@@ -910,7 +910,10 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     MPRWorkspace
         ``.viewports`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``,
         ``"oblique"`` to each viewport's napari ``ViewerModel``;
-        ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.
+        ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.  Every model
+        and layer exists on return; the axial canvas is drawn first and the
+        other canvases follow one per event-loop turn (``.ready``;
+        ``.finish_loading()`` makes them at once, e.g. before a screenshot).
 
     Raises
     ------
