@@ -151,3 +151,32 @@ def test_dock_cannot_float_without_shared_gl_contexts(ws_viewer):
         dock = dock.parent()
     if not QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
         assert not dock.features() & dock.DockWidgetFeature.DockWidgetFloatable
+
+
+def test_shift_drag_on_a_trajectory_end_moves_it(ws_viewer):
+    from napari.utils._test_utils import read_only_mouse_event
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+    viewer, ws = ws_viewer
+    model, frame = ws.viewports["axial"], ws._vp["axial"].frame
+    entry, target = ws.trajectory
+    start = frame.to_world(entry)
+    goal = start + np.array([0.0, -7.0, 5.0])  # 7 mm up (anterior) and 5 mm right (patient left) on screen
+    shift = ("Shift",)
+    mouse_press_callbacks(model, read_only_mouse_event(
+        type="mouse_press", button=1, position=tuple(start), pos=(0, 0), modifiers=shift))
+    mouse_move_callbacks(model, read_only_mouse_event(
+        type="mouse_move", button=1, position=tuple((start + goal) / 2), pos=(5, 5), modifiers=shift))
+    mouse_release_callbacks(model, read_only_mouse_event(
+        type="mouse_release", button=1, position=tuple(goal), pos=(9, 9), modifiers=shift))
+    new_entry, new_target = ws.trajectory
+    np.testing.assert_allclose(new_target, target)
+    # the end kept its depth along the axial normal (z) and moved 7 mm anterior (-y) and 5 mm to patient left (+x)
+    np.testing.assert_allclose(new_entry, entry + np.array([5.0, -7.0, 0.0]), atol=1e-6)
+    oblique = ws.planes()["oblique"]  # the oblique viewport contains the new trajectory
+    assert abs(oblique.to_pixel(new_entry)[0]) < 1e-6 and abs(oblique.to_pixel(new_target)[0]) < 1e-6
+    before = ws.point_lps
+    mouse_press_callbacks(model, read_only_mouse_event(  # far from both ends: Shift+press moves the point
+        type="mouse_press", button=1, position=tuple(frame.to_world(before) + [0, 30, 30]), pos=(0, 0),
+        modifiers=shift))
+    assert not np.allclose(ws.point_lps, before)

@@ -74,6 +74,7 @@ _LETTER_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "mi
 _ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
 _FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer): make the others anyway
 _TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
+_GRAB_PX = 8.0  # Shift+press this close (screen pixels) to a trajectory end drags that end
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
 _OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
@@ -90,6 +91,13 @@ def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.n
         limits = np.where(direction > 0, (box - start) / direction,
                           np.where(direction < 0, -start / direction, np.inf))
     return np.array([start, direction * float(limits.min())])
+
+
+def _single_shot(interval_ms: int) -> QTimer:
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    return timer
 
 
 def _gl_widget(qt_viewer: Any) -> Any:
@@ -203,7 +211,7 @@ class Viewport:
     def attach(self) -> None:
         """Make the canvas (``QtViewer``, ~0.5-1 s each with its shaders) and its crosshair line."""
         from napari.qt import QtViewer
-        from vispy.scene.visuals import Line
+        from vispy.scene.visuals import Line  # type: ignore[import-untyped]
 
         self.qt = QtViewer(self.model)
         self.qt.dims.setVisible(False)
@@ -270,7 +278,7 @@ class MPRWorkspace:
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
-        self._title_timer = QTimer(singleShot=True, interval=_TITLE_DELAY_MS)
+        self._title_timer = _single_shot(_TITLE_DELAY_MS)
         self._title_timer.timeout.connect(self._draw_titles)
         self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
         self.oblique_kind = "along"
@@ -287,7 +295,7 @@ class MPRWorkspace:
         self.set_point(self._point)
         # first pixel first: the axial canvas now, the others one per event-loop turn after it is drawn
         self._pending = list(VIEWPORTS)
-        self._attach_timer = QTimer(singleShot=True, interval=_ATTACH_DELAY_MS)
+        self._attach_timer = _single_shot(_ATTACH_DELAY_MS)
         self._attach_timer.timeout.connect(self._attach_next)
         self._attach_next()
         # the next canvases wait for the first one's first frame on screen (or a moment, hidden viewer)
@@ -611,7 +619,7 @@ class MPRWorkspace:
             ov["miss_title"].text = title
 
     def _draw_crosshairs(self) -> None:
-        from vispy.color import ColorArray
+        from vispy.color import ColorArray  # type: ignore[import-untyped]
 
         planes = self.planes()
         e, t = self.trajectory
@@ -673,6 +681,10 @@ class MPRWorkspace:
             if event.button != 1 or "Control" in mods or not ("Shift" in mods or navigating):
                 return
             shift = "Shift" in mods
+            end = self._end_near(vp, model, event.position) if shift else None
+            if end is not None:  # Shift+drag on a trajectory end moves that end (the oblique follows)
+                yield from self._drag_end(vp, end, event)
+                return
             start = np.asarray(event.pos, dtype=np.float64)
             moved = False
             if shift:
@@ -687,6 +699,32 @@ class MPRWorkspace:
                 self.set_point(self._lps_at(vp, event.position))
 
         return click
+
+    def _end_near(self, vp: Viewport, model: Any, position: Any) -> int | None:
+        """0 (entry) or 1 (target) when `position` is within ``_GRAB_PX`` screen pixels of that end's
+        projection in an orthogonal viewport, else None."""
+        if vp.name == "oblique":
+            return None
+        w = np.asarray(position, dtype=np.float64)[-2:]
+        tol = _GRAB_PX / max(float(model.scene.camera.zoom), 1e-9)  # zoom: screen pixels per mm
+        dist = [float(np.linalg.norm(vp.frame.to_world(p)[1:] - w)) for p in self.trajectory]
+        k = int(np.argmin(dist))
+        return k if dist[k] <= tol else None
+
+    def _drag_end(self, vp: Viewport, k: int, event: Any) -> Any:
+        """Move trajectory end `k` with the mouse, parallel to the viewport (it keeps its depth)."""
+        while True:
+            ends = list(self.trajectory)
+            w = vp.frame.to_world(ends[k])
+            w[1:] = np.asarray(event.position, dtype=np.float64)[-2:]
+            ends[k] = vp.frame.to_lps(w)
+            try:
+                self.set_trajectory(*ends)
+            except ValueError:  # dragged onto the other end: keep the last valid trajectory
+                pass
+            if event.type == "mouse_release":
+                return
+            yield
 
     def _make_cursor(self, vp: Viewport) -> Callable:
         def cursor(model: Any, event: Any) -> None:
@@ -735,7 +773,8 @@ class _WorkspaceWidget(QWidget):
             grid.setRowStretch(k // 2, 1)
             grid.setColumnStretch(k % 2, 1)
         layout.addLayout(grid, 1)
-        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point.  Ctrl+wheel: scroll.  "
+        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point; Shift+drag a trajectory end: move it.  "
+                      "Ctrl+wheel: scroll.  "
                       "Right-drag: window/level (all viewports).")
         hint.setStyleSheet("color: gray; font-size: 10px")
         layout.addWidget(hint)
@@ -874,7 +913,10 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     MPRWorkspace
         ``.viewports`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``,
         ``"oblique"`` to each viewport's napari ``ViewerModel``;
-        ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.
+        ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.  Every model
+        and layer exists on return; the axial canvas is drawn first and the
+        other canvases follow one per event-loop turn (``.ready``;
+        ``.finish_loading()`` makes them at once, e.g. before a screenshot).
 
     Raises
     ------
