@@ -504,6 +504,8 @@ class PointSampler:
         hit cache lines still in L2).  The clip/min passes are skipped for
         blocks whose indices are inside.
         """
+        # long: one hot loop over row blocks whose temporaries (coordinates, indices, weights, the
+        # eight gathers) are allocated once and reused in place; the steps share them all.
         rows, gains, cmin, counts = spans
         n_inner = shape[-1]
         n_rows = len(cmin)
