@@ -15,7 +15,6 @@ from typing import Any
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -34,6 +33,7 @@ from miss_imaging.measurement.measure import Measurement
 from miss_imaging.measurement.measurements_io import save_csv, save_json
 
 from . import _layer_geometry, _measure_actions, _measure_layers, _viewer_links
+from ._file_dialogs import asking
 from ._measure_actions import COLUMNS
 
 __all__ = ["MeasureWidget", "COLUMNS"]
@@ -128,16 +128,26 @@ class MeasureWidget(QWidget):
         return cal_box
 
     def _build_file_buttons(self, layout: QVBoxLayout) -> None:
+        def wrote(path: Path) -> None:
+            _notify(f"wrote {path}")
+
         buttons = QGridLayout()  # 2 x 2: a narrow dock leaves the canvas its width
-        for i, (text, slot) in enumerate((("Delete", self.delete_selected), ("Export CSV", self._export_csv_dialog),
-                                          ("Export JSON", self._export_json_dialog),
-                                          ("Load JSON", self._load_json_dialog))):
+        for i, (text, slot) in enumerate((
+                ("Delete", self.delete_selected),
+                ("Export CSV", asking(self, "save", "Export measurements (CSV)", "measurements.csv", "CSV (*.csv)",
+                                      lambda p: wrote(self.export_csv(p)))),
+                ("Export JSON", asking(self, "save", "Export measurements (JSON)", "measurements.json",
+                                       "JSON (*.json)", lambda p: wrote(self.export_json(p)))),
+                ("Load JSON", asking(self, "open", "Load measurements (JSON)", "", "JSON (*.json)", self.load_json)))):
             b = QPushButton(text)
             b.clicked.connect(self._safe(slot))
             buttons.addWidget(b, i // 2, i % 2)
         layout.addLayout(buttons)
         sr_row = QHBoxLayout()  # DICOM SR (issue 17): logic in _sr_io
-        for text, slot in (("Save as DICOM SR...", self._save_sr_dialog), ("Open SR...", self._open_sr_dialog)):
+        for text, slot in (
+                ("Save as DICOM SR...", asking(self, "save", "Save measurements as DICOM SR", "measurements_sr.dcm",
+                                               "DICOM (*.dcm)", self.save_sr)),
+                ("Open SR...", asking(self, "open", "Open DICOM SR", "", "DICOM (*.dcm);;All files (*)", self.open_sr))):
             b = QPushButton(text)
             b.clicked.connect(self._safe(slot))
             sr_row.addWidget(b)
@@ -385,28 +395,3 @@ class MeasureWidget(QWidget):
         self.update_table()
         _notify(report, "warning" if "could not place" in report else "info")
         return report
-
-    def _save_sr_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save measurements as DICOM SR", "measurements_sr.dcm", "DICOM (*.dcm)")
-        if path:
-            self.save_sr(path)
-
-    def _open_sr_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open DICOM SR", "", "DICOM (*.dcm);;All files (*)")
-        if path:
-            self.open_sr(path)
-
-    def _export_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export measurements (CSV)", "measurements.csv", "CSV (*.csv)")
-        if path:
-            _notify(f"wrote {self.export_csv(path)}")
-
-    def _export_json_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export measurements (JSON)", "measurements.json", "JSON (*.json)")
-        if path:
-            _notify(f"wrote {self.export_json(path)}")
-
-    def _load_json_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load measurements (JSON)", "", "JSON (*.json)")
-        if path:
-            self.load_json(path)

@@ -19,7 +19,6 @@ from typing import Any
 
 from qtpy.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QGridLayout,
     QLabel,
     QPlainTextEdit,
@@ -32,6 +31,7 @@ from qtpy.QtWidgets import (
 
 from miss_imaging.model import ImageVolume, SeriesInfo
 
+from ._file_dialogs import asking
 from ._layers import NOTE_KEY, SOURCE_KEY, VOLUME_KEY, layer_data, resample_notice
 from ._series_info import (COLUMNS, cine_rate, scanned_info, series_row, shown, skipped_text, technical_info,
                            volume_row)
@@ -71,7 +71,7 @@ class SeriesWidget(QWidget):
         self.source_label = QLabel("Series in the viewer")
 
         self.scan_button = QPushButton("Scan folder...")
-        self.scan_button.clicked.connect(self._choose_folder)
+        self.scan_button.clicked.connect(asking(self, "folder", "DICOM folder to scan", "", "", self.scan_folder))
         self.layers_button = QPushButton("Show viewer series")
         self.layers_button.clicked.connect(self.show_layers)
         self.open_button = QPushButton("Open selected")
@@ -153,11 +153,6 @@ class SeriesWidget(QWidget):
         self.info.setPlainText(shown(self._skipped_text) or "Select a series and press Open selected.")
         if self._scanned:
             self.table.selectRow(0)
-
-    def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "DICOM folder to scan")
-        if folder:
-            self.scan_folder(folder)
 
     # -- selection / info -------------------------------------------------------------------------------------------
 

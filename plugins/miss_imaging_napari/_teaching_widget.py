@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -42,6 +41,7 @@ from miss_imaging.sharing.export import CineReport, export_cine_gif, write_png
 from miss_imaging.sharing.session import RestoreReport, Session, save_session
 
 from . import _session_io, _teaching
+from ._file_dialogs import ask_path, asking
 from ._layers import SOURCE_KEY, VOLUME_KEY
 from ._measure_layers import layer_measurements
 from ._teaching_info import info_lines, layer_window, parse_regions, snapshot_caption
@@ -134,12 +134,16 @@ class TeachingWidget(QWidget):
         layout.addWidget(QLabel("Blank regions (DICOM export and cine):"))
         layout.addWidget(self.regions)
         for text, slot in (
-            ("De-identified DICOM export...", self._ask_export),
-            ("Annotated snapshot (PNG)...", self._ask_snapshot),
-            ("Cine clip (GIF)...", self._ask_cine),
-            ("Save session...", self._ask_save_session),
-            ("Restore session...", self._ask_restore_session),
-            ("Save annotated image as DICOM...", self._ask_capture),
+            ("De-identified DICOM export...", self._asking("folder", "Empty folder for the de-identified copy", "", "",
+                                                          self.export_deidentified)),
+            ("Annotated snapshot (PNG)...", self._asking("save", "Snapshot", "figure.png", "PNG (*.png)",
+                                                         self.save_snapshot)),
+            ("Cine clip (GIF)...", self._asking("save", "Cine clip", "run.gif", "GIF (*.gif)", self.export_cine)),
+            ("Save session...", self._asking("save", "Save session", "case.miss-session.json", "JSON (*.json)",
+                                             self.save_session)),
+            ("Restore session...", self._asking("open", "Restore session", "", "JSON (*.json)", self.restore_session)),
+            ("Save annotated image as DICOM...", self._asking("save", "Annotated image (DICOM)", "annotated_sc.dcm",
+                                                              "DICOM (*.dcm)", self.save_annotated_dicom)),
             ("Flag for teaching...", self._ask_flag),
         ):
             b = QPushButton(text)
@@ -284,6 +288,10 @@ class TeachingWidget(QWidget):
         return report
 
     # ------------------------------------------------------------------ dialogs (thin)
+    def _asking(self, mode: str, title: str, default: str, filt: str, action: Any) -> Any:
+        """A button slot: ask for a path, then run `action` on it (errors shown, see :meth:`_run`)."""
+        return asking(self, mode, title, default, filt, lambda path: self._run(action, path))
+
     def _run(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
@@ -295,26 +303,6 @@ class TeachingWidget(QWidget):
             message = strip_folders(str(exc))  # errors name the source file: no case folder in teaching mode
             self.status.setText(f"failed: {message}")
             show_error(message)
-
-    def _ask_export(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Empty folder for the de-identified copy")
-        if folder:
-            self._run(self.export_deidentified, folder)
-
-    def _ask_snapshot(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Snapshot", "figure.png", "PNG (*.png)")
-        if path:
-            self._run(self.save_snapshot, path)
-
-    def _ask_cine(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Cine clip", "run.gif", "GIF (*.gif)")
-        if path:
-            self._run(self.export_cine, path)
-
-    def _ask_save_session(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save session", "case.miss-session.json", "JSON (*.json)")
-        if path:
-            self._run(self.save_session, path)
 
     def save_annotated_dicom(self, path: str | Path) -> str:
         """Annotated Secondary Capture of the active layer (whole run for a fluoro cine) in its study."""
@@ -335,22 +323,12 @@ class TeachingWidget(QWidget):
         self.status.setText(text)
         return text
 
-    def _ask_capture(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Annotated image (DICOM)", "annotated_sc.dcm", "DICOM (*.dcm)")
-        if path:
-            self._run(self.save_annotated_dicom, path)
-
     def _ask_flag(self) -> None:
         from qtpy.QtWidgets import QInputDialog
 
         note, ok = QInputDialog.getText(self, "Flag for teaching", "Note (no patient names):")
         if not ok:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Key Object Selection (DICOM)", "for_teaching_ko.dcm", "DICOM (*.dcm)")
+        path = ask_path(self, "save", "Key Object Selection (DICOM)", "for_teaching_ko.dcm", "DICOM (*.dcm)")
         if path:
             self._run(self.flag_for_teaching, path, note)
-
-    def _ask_restore_session(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Restore session", "", "JSON (*.json)")
-        if path:
-            self._run(self.restore_session, path)
