@@ -315,3 +315,22 @@ def test_dicomdir_with_ct_and_radiograph_warns_about_the_shared_slider(make_napa
     kinds = {layer.metadata[VOLUME_KEY].kind for layer in viewer.layers if VOLUME_KEY in layer.metadata}
     assert kinds == {"volume", "projection"}
     assert sum("share napari's one slider" in str(r.message) for r in _records()[n:]) == 1
+
+
+def test_every_manifest_sample_opens_layers_at_physical_size():
+    """File > Open Sample: each manifest entry names a function of _sample_data that gives image layers in mm."""
+    from pathlib import Path
+
+    import yaml
+
+    from miss_imaging_napari import _sample_data
+
+    manifest = yaml.safe_load((Path(_sample_data.__file__).parent / "napari.yaml").read_text())
+    commands = {c["id"]: c["python_name"] for c in manifest["contributions"]["commands"]}
+    keys = [s["key"] for s in manifest["contributions"]["sample_data"]]
+    assert set(keys) == set(_sample_data.SAMPLES) and keys[0] == "lumbar_ct"
+    for s in manifest["contributions"]["sample_data"]:
+        func = getattr(_sample_data, commands[s["command"]].split(":")[1])
+        images = [ld for ld in func() if ld[2] == "image"]
+        assert images, s["key"]
+        assert all(ld[1]["units"][-1] in ("mm", "pixel") for ld in images), s["key"]

@@ -13,10 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["samples_folder", "spine_ct", "enhanced_ct", "fluoro", "radiograph", "SAMPLES"]
+__all__ = ["samples_folder", "lumbar_ct", "lumbar_fluoro", "spine_ct", "enhanced_ct", "fluoro", "radiograph", "SAMPLES"]
 
 #: sample key -> sub-folder of sample_dicoms/
 SAMPLES = {
+    "lumbar_ct": "lumbar_ct",
+    "lumbar_fluoro": "lumbar_fluoro",
     "spine_ct": "spine_ct",
     "enhanced_ct": "spine_ct_enhanced",
     "fluoro": "fluoro",
@@ -46,6 +48,16 @@ def _load(key: str) -> list[tuple[Any, ...]]:
     # read_dicom's "nothing loadable" sentinel [(None,)] is for readers; sample data adds nothing instead
     # (the reason was already shown as a notification)
     return [ld for ld in layers if ld[0] is not None]
+
+
+def lumbar_ct() -> list[tuple[Any, ...]]:
+    """Anatomical lumbar-spine CT phantom T12-S2 (screws, a medial breach, a slip, a narrowed disc)."""
+    return _load("lumbar_ct")
+
+
+def lumbar_fluoro() -> list[tuple[Any, ...]]:
+    """AP, lateral and needle-cine fluoroscopy of the same spine, made with the virtual C-arm."""
+    return _load("lumbar_fluoro")
 
 
 def spine_ct() -> list[tuple[Any, ...]]:
