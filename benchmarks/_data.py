@@ -7,19 +7,22 @@
 * ``xa_cine(root)``: 60 x 1024 x 1024 XA multi-frame cine, uint16 with
   BitsStored 12, FrameTime, ImagerPixelSpacing, SID/SOD/ERMF.  126 MB.
 
-Both take a few seconds (written with ``dcmwrite`` from one template).
+Both take a few seconds, built with the shared builder
+``sample_dicoms/dicom_builder.py`` (the one the tests and the phantoms use).
 """
 
 from __future__ import annotations
 
 import datetime
+import sys
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
-from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "sample_dicoms"))
+from dicom_builder import image_pixel, item, new_dataset, sequence, write  # noqa: E402
 
 __all__ = ["ct_series", "xa_cine", "CT_SHAPE", "XA_SHAPE"]
 
@@ -32,23 +35,19 @@ def _uid(*parts: object) -> str:
     return generate_uid(_UID_ROOT, entropy_srcs=[str(p) for p in parts])
 
 
-def _meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = _uid("impl")
-    meta.ImplementationVersionName = "MISS_BENCH_1"
-    return meta
+def _new(sop_class: str, sop_uid: str, modality: str, series_uid: str) -> Dataset:
+    ds = new_dataset(sop_class, sop_uid, modality=modality, series_uid=series_uid,
+                     implementation_uid=_uid("impl"), implementation_version="MISS_BENCH_1")
+    _common(ds)
+    return ds
 
 
-def _common(ds: Dataset, modality: str) -> None:
+def _common(ds: Dataset) -> None:
     today = datetime.date(2026, 1, 1).strftime("%Y%m%d")
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = today
     ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "101500.000000"
     ds.AccessionNumber = "BENCH0001"
-    ds.Modality = modality
     ds.Manufacturer = "Synthetic"
     ds.InstitutionName = "Benchmark Hospital"
     ds.ReferringPhysicianName = "Doe^Referrer"
@@ -69,15 +68,10 @@ def _common(ds: Dataset, modality: str) -> None:
     ds.StudyID = "1"
     ds.FrameOfReferenceUID = _uid("for")
     ds.PositionReferenceIndicator = ""
-    code = Dataset()
-    code.CodeValue = "T-11503"
-    code.CodingSchemeDesignator = "SRT"
-    code.CodeMeaning = "Lumbar spine"
-    ds.AnatomicRegionSequence = Sequence([code])
-    ref = Dataset()
-    ref.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
-    ref.ReferencedSOPInstanceUID = _uid("pps")
-    ds.ReferencedPerformedProcedureStepSequence = Sequence([ref])
+    ds.AnatomicRegionSequence = sequence(item(CodeValue="T-11503", CodingSchemeDesignator="SRT",
+                                              CodeMeaning="Lumbar spine"))
+    ds.ReferencedPerformedProcedureStepSequence = sequence(item(
+        ReferencedSOPClassUID="1.2.840.10008.3.1.2.3.1", ReferencedSOPInstanceUID=_uid("pps")))
 
 
 def _ct_pixels(rng: np.random.Generator) -> np.ndarray:
@@ -106,14 +100,8 @@ def ct_series(root: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
     sop_class = "1.2.840.10008.5.1.4.1.1.2"
     names = rng.permutation(n)
     for k in range(n):
-        sop_uid = _uid("ct", k)
-        ds = Dataset()
-        ds.file_meta = _meta(sop_class, sop_uid)
+        ds = _new(sop_class, _uid("ct", k), "CT", series_uid)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.SOPClassUID = sop_class
-        ds.SOPInstanceUID = sop_uid
-        _common(ds, "CT")
-        ds.SeriesInstanceUID = series_uid
         ds.SeriesNumber = 3
         ds.AcquisitionNumber = 1
         ds.InstanceNumber = n - k  # runs against position on purpose
@@ -137,15 +125,8 @@ def ct_series(root: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
         ds.ImagePositionPatient = [-175.0, -175.0, -400.0 + 0.7 * k]
         ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.SliceLocation = f"{-400.0 + 0.7 * k:.2f}"
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.Rows = rows
-        ds.Columns = cols
+        image_pixel(ds, rows, cols)
         ds.PixelSpacing = [0.68359375, 0.68359375]
-        ds.BitsAllocated = 16
-        ds.BitsStored = 12
-        ds.HighBit = 11
-        ds.PixelRepresentation = 0
         ds.WindowCenter = [40, 480]
         ds.WindowWidth = [400, 2500]
         ds.WindowCenterWidthExplanation = ["SOFT", "BONE"]
@@ -153,7 +134,7 @@ def ct_series(root: Path, seed: int = 0) -> tuple[Path, np.ndarray]:
         ds.RescaleSlope = "1"
         ds.RescaleType = "HU"
         ds.PixelData = stored[k].tobytes()
-        dcmwrite(folder / f"IM{names[k]:05d}", ds, enforce_file_format=True)
+        write(ds, folder / f"IM{names[k]:05d}")
     hu = stored.astype(np.int16)
     hu -= 1024
     return folder, hu
@@ -173,14 +154,8 @@ def xa_cine(root: Path, seed: int = 1) -> tuple[Path, np.ndarray]:
     for k in range(f):
         frames[k] = base + noise[k % 4]
     sop_class = "1.2.840.10008.5.1.4.1.1.12.1"
-    sop_uid = _uid("xa")
-    ds = Dataset()
-    ds.file_meta = _meta(sop_class, sop_uid)
+    ds = _new(sop_class, _uid("xa"), "XA", _uid("xa-series"))
     ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    _common(ds, "XA")
-    ds.SeriesInstanceUID = _uid("xa-series")
     ds.SeriesNumber = 7
     ds.InstanceNumber = 1
     ds.KVP = "75"
@@ -192,19 +167,9 @@ def xa_cine(root: Path, seed: int = 1) -> tuple[Path, np.ndarray]:
     ds.ImagerPixelSpacing = [0.2, 0.2]
     ds.PositionerPrimaryAngle = "0"
     ds.PositionerSecondaryAngle = "0"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.NumberOfFrames = f
+    image_pixel(ds, rows, cols, frames=f)
     ds.FrameIncrementPointer = 0x00181063
-    ds.Rows = rows
-    ds.Columns = cols
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
     ds.WindowCenter = 2048
     ds.WindowWidth = 4096
     ds.PixelData = frames.tobytes()
-    path = folder / "XA0001.dcm"
-    dcmwrite(path, ds, enforce_file_format=True)
-    return path, frames
+    return write(ds, folder / "XA0001.dcm"), frames

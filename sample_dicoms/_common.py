@@ -13,14 +13,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom import config
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
+from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from dicom_builder import new_dataset, write  # noqa: F401 - write is re-exported to the phantom modules
 
 #: Fixed seed text of every UID: changing it changes every file.
 UID_ROOT_TEXT = "miss-imaging sample phantoms v1"
@@ -108,20 +108,12 @@ def base_dataset(sop_class: str, sop_instance: str, *, modality: str, series_uid
                  ) -> Dataset:
     """Dataset with file meta and the Patient, General Study, General Series,
     General Equipment and SOP Common attributes (types 1 and 2) filled in."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = sop_instance
-    meta.TransferSyntaxUID = transfer_syntax
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-
-    ds = Dataset()
-    ds.file_meta = meta
+    ds = new_dataset(sop_class, sop_instance, modality=modality, series_uid=series_uid,
+                     transfer_syntax=transfer_syntax, implementation_uid=IMPLEMENTATION_CLASS_UID,
+                     implementation_version=IMPLEMENTATION_VERSION_NAME)
     ds.preamble = b"\x00" * 128
     # SOP Common
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_instance
     ds.InstanceCreationDate = PATIENT["StudyDate"]
     ds.InstanceCreationTime = "102000"
     # General Study
@@ -133,8 +125,6 @@ def base_dataset(sop_class: str, sop_instance: str, *, modality: str, series_uid
     ds.StudyInstanceUID = STUDY_UID
     ds.StudyID = PATIENT["StudyID"]
     # General Series
-    ds.Modality = modality
-    ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = series_number
     ds.SeriesDescription = series_description
     ds.SeriesDate = PATIENT["StudyDate"]
@@ -166,12 +156,6 @@ def base_dataset(sop_class: str, sop_instance: str, *, modality: str, series_uid
     ds.DeviceSerialNumber = "PH-0001"
     ds.SoftwareVersions = "generate.py 1"
     return ds
-
-
-def write(ds: Dataset, path: Path) -> None:
-    """Write ``ds`` as a DICOM Part 10 file (128-byte preamble, ``DICM``, file meta)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    dcmwrite(path, ds, enforce_file_format=True)
 
 
 def random_names(rng: np.random.Generator, n: int) -> list[str]:

@@ -20,6 +20,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage, EnhancedCTImageStorage
 
 import _phantom as ph
+from dicom_builder import image_pixel
 from _common import PATIENT, as_written, base_dataset, ds_list, ds_str, random_names, uid, write
 
 N_SLICES, ROWS, COLS = 64, 140, 120
@@ -168,14 +169,7 @@ def bead_box(geo: CTGeometry, centre: np.ndarray, radius_mm: float) -> tuple[sli
 # --- writing --------------------------------------------------------------------------------
 
 def _pixel_module(ds: Dataset) -> None:
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ROWS
-    ds.Columns = COLS
-    ds.BitsAllocated = 16
-    ds.BitsStored = BITS_STORED
-    ds.HighBit = BITS_STORED - 1
-    ds.PixelRepresentation = 0
+    image_pixel(ds, ROWS, COLS, bits_stored=BITS_STORED)
 
 
 def _ct_acquisition(ds: Dataset) -> None:

@@ -19,6 +19,7 @@ from pydicom.filewriter import dcmwrite
 from pydicom.uid import CTImageStorage
 
 from _common import PATIENT, base_dataset, ds_list, uid, write
+from dicom_builder import image_pixel
 
 ROWS = COLS = 32
 ROW_MM, COL_MM, STEP_MM = 0.8, 0.7, 1.25
@@ -53,13 +54,7 @@ def tiny_slice(case: str, k: int, *, position_index: float | None = None, instan
     ds.KVP = "120"
     ds.PatientPosition = "HFS"
     ds.BodyPartExamined = "LSPINE"
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = ROWS, COLS
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
+    image_pixel(ds, ROWS, COLS)
     ds.RescaleIntercept = "-1024"
     ds.RescaleSlope = "1"
     ds.RescaleType = "HU"

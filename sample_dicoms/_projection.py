@@ -27,6 +27,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import DigitalXRayImageStorageForPresentation, XRayAngiographicImageStorage
 
 from _common import PATIENT, as_written, base_dataset, ds_list, ds_str, uid, write
+from dicom_builder import image_pixel
 
 SUPERSAMPLE = 4
 FLUORO_SEED = 41
@@ -246,16 +247,9 @@ def fluoro_dataset(frames: np.ndarray, ips: tuple[float, float], ermf: float) ->
     ds.PixelIntensityRelationship = "DISP"
     ds.LossyImageCompression = "00"
     ds.BurnedInAnnotation = "YES"
-    # Image Pixel
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = frames.shape[1:]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    # Multi-frame + Cine
-    ds.NumberOfFrames = frames.shape[0]
+    # Image Pixel + Multi-frame
+    image_pixel(ds, *frames.shape[1:], frames=frames.shape[0])
+    # Cine
     ds.FrameIncrementPointer = 0x00181063  # FrameTime
     ds.FrameTime = ds_str(FRAME_TIME_MS)
     ds.CineRate = 15
@@ -395,13 +389,7 @@ def dx_dataset(pixels: np.ndarray, ips: tuple[float, float], ps: tuple[float, fl
     ds.ViewPosition = "AP"
     ds.AcquisitionContextSequence = Sequence([])
     # DX Image
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME1"
-    ds.Rows, ds.Columns = pixels.shape[1:]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
+    image_pixel(ds, *pixels.shape[1:], photometric="MONOCHROME1")
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1  # lower value = less beam intensity (bone, metal)
     ds.RescaleIntercept = "0"

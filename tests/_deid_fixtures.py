@@ -1,13 +1,16 @@
-"""Synthetic DICOM objects full of fake identifiers, for the de-identification tests."""
+"""Synthetic DICOM objects full of fake identifiers, for the de-identification tests.
+
+Built with the shared builder ``sample_dicoms/dicom_builder.py`` (on sys.path via conftest).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, RLELossless, XRayAngiographicImageStorage
+from dicom_builder import image_pixel, item, new_dataset, sequence, write
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, RLELossless, XRayAngiographicImageStorage
 
 FAKE = {
     "name": "DOEFAKE^JOHNATHAN^QUINCY",
@@ -20,6 +23,8 @@ FAKE = {
 }
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1111"
 FOR_UID = "1.2.826.0.1.3680043.8.498.2222"
+CT_SERIES_UID = "1.2.826.0.1.3680043.8.498.4444"
+XA_SERIES_UID = "1.2.826.0.1.3680043.8.498.6666"
 
 
 def _identify(ds: Dataset, series_uid: str) -> None:
@@ -61,13 +66,8 @@ def _identify(ds: Dataset, series_uid: str) -> None:
     ds.add_new(0x60003000, "OW", b"\x00\x00")
     ds.add_new(0x50000005, "US", 1)
     # nested: a request with the accession and a person name
-    req = Dataset()
-    req.AccessionNumber = FAKE["accession"]
-    req.RequestedProcedureID = "RP1"
-    ds.RequestAttributesSequence = Sequence([req])
-    ctx = Dataset()
-    ctx.ConceptNameCodeSequence = Sequence([])
-    ds.AcquisitionContextSequence = Sequence([ctx])
+    ds.RequestAttributesSequence = sequence(item(AccessionNumber=FAKE["accession"], RequestedProcedureID="RP1"))
+    ds.AcquisitionContextSequence = sequence(item(ConceptNameCodeSequence=sequence()))
     ds.BodyPartExamined = "LSPINE"
 
 
@@ -78,17 +78,10 @@ def write_ct_series(folder: Path, n: int = 4, rows: int = 12, cols: int = 10) ->
     paths = []
     sop_uids = [f"1.2.826.0.1.3680043.8.498.3333.{k + 1}" for k in range(n)]
     for k in range(n):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uids[k]
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = new_dataset(CTImageStorage, sop_uids[k], modality="CT", series_uid=CT_SERIES_UID)
         ds.file_meta.SourceApplicationEntityTitle = "FAKEHOSP_PACS"
-        ds.SOPClassUID = CTImageStorage
-        ds.SOPInstanceUID = sop_uids[k]
-        ds.Modality = "CT"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        _identify(ds, "1.2.826.0.1.3680043.8.498.4444")
+        _identify(ds, CT_SERIES_UID)
         ds.SeriesNumber = 3
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [-2.5, -4.0, 10.0 + 2.5 * k]
@@ -100,19 +93,13 @@ def write_ct_series(folder: Path, n: int = 4, rows: int = 12, cols: int = 10) ->
         ds.WindowCenter = 400
         ds.WindowWidth = 2000
         ds.KVP = 120
-        ref = Dataset()
-        ref.ReferencedSOPClassUID = CTImageStorage
-        ref.ReferencedSOPInstanceUID = sop_uids[0]
-        ref.VerifyingObserverName = FAKE["physician"]  # a Person Name inside a kept sequence
-        ds.ReferencedImageSequence = Sequence([ref])
-        ds.Rows, ds.Columns = rows, cols
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.ReferencedImageSequence = sequence(item(
+            ReferencedSOPClassUID=CTImageStorage, ReferencedSOPInstanceUID=sop_uids[0],
+            VerifyingObserverName=FAKE["physician"],  # a Person Name inside a kept sequence
+        ))
+        image_pixel(ds, rows, cols)
         ds.PixelData = rng.integers(0, 4096, (rows, cols), dtype=np.uint16).tobytes()
-        path = folder / f"DOEFAKE_JOHNATHAN_{k:03d}.dcm"  # identifying file names
-        ds.save_as(path, enforce_file_format=True)
-        paths.append(path)
+        paths.append(write(ds, folder / f"DOEFAKE_JOHNATHAN_{k:03d}.dcm"))  # identifying file names
     return paths
 
 
@@ -124,15 +111,8 @@ def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, 
     """XA multi-frame cine, 66.7 ms per frame, detector spacing + SID/SOD/ERMF, burned-in annotation."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(11)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = XRayAngiographicImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.5555.1"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = XRayAngiographicImageStorage
-    ds.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.5555.1"
-    ds.Modality = "XA"
-    _identify(ds, "1.2.826.0.1.3680043.8.498.6666")
+    ds = new_dataset(XRayAngiographicImageStorage, "1.2.826.0.1.3680043.8.498.5555.1", modality="XA", series_uid=XA_SERIES_UID)
+    _identify(ds, XA_SERIES_UID)
     ds.SeriesNumber = 5
     ds.InstanceNumber = 1
     ds.ImagerPixelSpacing = [0.308, 0.308]
@@ -146,11 +126,7 @@ def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, 
     ds.KVP = 78
     ds.XRayTubeCurrent = 9
     ds.BurnedInAnnotation = "YES"
-    ds.NumberOfFrames = frames
-    ds.Rows, ds.Columns = rows, cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    image_pixel(ds, rows, cols, frames=frames)
     arr = rng.integers(100, 4000, (frames, rows, cols), dtype=np.uint16)
     if text:  # glyph-like strokes at the 12-bit maximum, the same in every frame (an overlay burned in)
         r0, c0, r1, c1 = TEXT_BOX
@@ -159,6 +135,4 @@ def write_xa_run(folder: Path, frames: int = 5, rows: int = 16, cols: int = 20, 
     ds.PixelData = arr.tobytes()
     if compress:
         ds.compress(RLELossless, arr, generate_instance_uid=False)
-    path = folder / "xa_run.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write(ds, folder / "xa_run.dcm")

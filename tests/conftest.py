@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ SHARED_DICOM_ENV = "MISS_SHARED_DICOM"
 def shared_dicom_dir() -> Path:
     """``$MISS_SHARED_DICOM``, else ``../shared/dicom`` beside the clone."""
     return Path(os.environ.get(SHARED_DICOM_ENV) or REPO.parent / "shared" / "dicom")
+# the one DICOM data set builder (sample_dicoms/dicom_builder.py), shared with the phantoms and benchmarks
+if str(SAMPLES) not in sys.path:
+    sys.path.append(str(SAMPLES))
 
 
 @pytest.fixture(scope="session")

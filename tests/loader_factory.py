@@ -1,13 +1,15 @@
-"""Tiny synthetic DICOM writers for the loader tests (known geometry by construction)."""
+"""Tiny synthetic DICOM writers for the loader tests (known geometry by construction).
+
+Built with the shared builder ``sample_dicoms/dicom_builder.py`` (on sys.path via conftest).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.filewriter import dcmwrite
-from pydicom.sequence import Sequence
+from dicom_builder import image_pixel, item, new_dataset, sequence, write
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -23,17 +25,10 @@ def tilted_iop(deg: float = 7.0) -> list[float]:
 
 
 def base_dataset(sop_class: str, modality: str, series_uid: str, *, implicit: bool = False) -> Dataset:
-    ds = Dataset()
-    sop = generate_uid()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    ds.file_meta.MediaStorageSOPInstanceUID = sop
-    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop
-    ds.Modality = modality
+    """A new instance (random SOP Instance UID) with fake patient and a grayscale photometric."""
+    ds = new_dataset(sop_class, generate_uid(), modality=modality, series_uid=series_uid,
+                     transfer_syntax=ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian)
     ds.StudyInstanceUID = "1.2.3.4"
-    ds.SeriesInstanceUID = series_uid
     ds.FrameOfReferenceUID = "1.2.3.5"
     ds.SeriesNumber = 2
     ds.SeriesDescription = "synthetic"
@@ -92,11 +87,7 @@ def ct_slices(
         ds.ImageOrientationPatient = [float(v) for v in iop]
         ds.PixelSpacing = [float(pixel_spacing[0]), float(pixel_spacing[1])]
         ds.SliceThickness = "1.25"
-        ds.Rows, ds.Columns = stored.shape[1:]
-        ds.BitsAllocated = 16
-        ds.BitsStored = bits_stored
-        ds.HighBit = bits_stored - 1
-        ds.PixelRepresentation = 1 if signed else 0
+        image_pixel(ds, *stored.shape[1:], bits_stored=bits_stored, signed=signed)
         ds.RescaleIntercept = intercept
         ds.RescaleSlope = slope
         ds.WindowCenter = [40, 480]
@@ -106,9 +97,7 @@ def ct_slices(
             setattr(ds, key, val)
         arr = stored[k].astype("<i2" if signed else "<u2")
         ds.PixelData = arr.tobytes()
-        p = folder / names[k]
-        dcmwrite(p, ds, enforce_file_format=True)  # encoding follows file_meta's transfer syntax
-        paths.append(p)
+        paths.append(write(ds, folder / names[k]))
     return paths, np.asarray(positions, float)
 
 
@@ -125,58 +114,31 @@ def enhanced_ct(path: Path, stored: np.ndarray, ipps: np.ndarray, iop: list[floa
     order = list(range(n)) if frame_order is None else list(frame_order)
     ds = base_dataset(ENHANCED_CT, "CT", "1.2.3.4.200")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
-    ds.NumberOfFrames = n
-    ds.Rows, ds.Columns = stored.shape[1:]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
-    shared = Dataset()
-    pm = Dataset()
-    pm.PixelSpacing = [float(ps[0]), float(ps[1])]
-    pm.SliceThickness = "1.0"
-    shared.PixelMeasuresSequence = Sequence([pm])
-    po = Dataset()
-    po.ImageOrientationPatient = [float(v) for v in iop]
-    shared.PlaneOrientationSequence = Sequence([po])
-    pvt = Dataset()
-    pvt.RescaleIntercept = -1024
-    pvt.RescaleSlope = 1
-    pvt.RescaleType = "HU"
-    shared.PixelValueTransformationSequence = Sequence([pvt])
-    voi = Dataset()
-    voi.WindowCenter = 400
-    voi.WindowWidth = 2000
-    shared.FrameVOILUTSequence = Sequence([voi])
-    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    image_pixel(ds, *stored.shape[1:], frames=n)
+    shared = item(
+        PixelMeasuresSequence=sequence(item(PixelSpacing=[float(ps[0]), float(ps[1])], SliceThickness="1.0")),
+        PlaneOrientationSequence=sequence(item(ImageOrientationPatient=[float(v) for v in iop])),
+        PixelValueTransformationSequence=sequence(item(RescaleIntercept=-1024, RescaleSlope=1, RescaleType="HU")),
+        FrameVOILUTSequence=sequence(item(WindowCenter=400, WindowWidth=2000)),
+    )
+    ds.SharedFunctionalGroupsSequence = sequence(shared)
     frames = []
     for k in order:
-        f = Dataset()
-        pp = Dataset()
-        pp.ImagePositionPatient = [float(v) for v in ipps[k]]
-        f.PlanePositionSequence = Sequence([pp])
+        f = item(PlanePositionSequence=sequence(item(ImagePositionPatient=[float(v) for v in ipps[k]])))
         if slopes is not None:
-            t = Dataset()
-            t.RescaleSlope = slopes[k]
-            t.RescaleIntercept = intercepts[k]
-            t.RescaleType = "HU"
-            f.PixelValueTransformationSequence = Sequence([t])
+            f.PixelValueTransformationSequence = sequence(
+                item(RescaleSlope=slopes[k], RescaleIntercept=intercepts[k], RescaleType="HU"))
         frames.append(f)
-    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PerFrameFunctionalGroupsSequence = sequence(*frames)
     ds.PixelData = np.ascontiguousarray(stored[order]).astype("<u2").tobytes()
-    dcmwrite(path, ds, enforce_file_format=True)
+    write(ds, path)
 
 
 def xa_cine(path: Path, frames: np.ndarray, **tags) -> None:
     ds = base_dataset(XA, "XA", "1.2.3.4.300")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "SINGLE PLANE"]
-    ds.NumberOfFrames = frames.shape[0]
-    ds.Rows, ds.Columns = frames.shape[1:]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 12
-    ds.HighBit = 11
-    ds.PixelRepresentation = 0
+    image_pixel(ds, *frames.shape[1:], frames=frames.shape[0])
     for k, v in tags.items():
         setattr(ds, k, v)
     ds.PixelData = frames.astype("<u2").tobytes()
-    dcmwrite(path, ds, enforce_file_format=True)
+    write(ds, path)

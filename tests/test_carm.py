@@ -226,8 +226,7 @@ def test_drr_rejects_projection_and_irregular_volumes():
     proj = ImageVolume(np.zeros(shape, np.int16), (1, 1, 1), A, "projection")
     with pytest.raises(DRRError, match="CT volume"):
         drr(proj, CArm())
-    irregular = _volume(np.zeros(shape, np.int16), A)
-    irregular.regular = False
+    irregular = _volume(np.zeros(shape, np.int16), A).replace(regular=False)
     with pytest.raises(DRRError, match="resample"):
         drr(irregular, CArm())
     assert hu_to_mu([-1024, -1000, 0])[0] == 0

@@ -134,19 +134,41 @@ def test_view_without_display_explains(monkeypatch, capsys, tmp_path):
     assert "snapshot" in capsys.readouterr().err
 
 
+def _value(out: str, key: str) -> tuple[float, str]:
+    line = next(ln for ln in out.splitlines() if key in ln)
+    return float(line.split(":", 1)[1].split("mm")[0]), line
+
+
 def _check_demo_output(out: str, truth: dict) -> None:
-    ct = truth["spine_ct"]["distances_mm"]["inch_a-inch_b"]
-    line = next(ln for ln in out.splitlines() if "inch_a-inch_b" in ln)
-    value = float(line.split(":", 1)[1].split("mm")[0])
-    assert value == pytest.approx(ct, abs=0.1) and "patient geometry (CT)" in line
+    """The lumbar demo: values computed from truth landmarks, truth beside each, calibration on each."""
+    ct, lat = truth["lumbar_ct"], truth["lumbar_fluoro"]["shots"]["lateral"]
+    value, line = _value(out, "measurement L4 left screw (entry-tip)")
+    assert value == pytest.approx(ct["screws"][0]["length_mm"], abs=0.1) and "patient geometry (CT)" in line
+    assert "truth 45.00 mm" in line
     assert "C 480 / W 2500" in out  # bone window
-    if "fluoro" in truth:
-        fl = next(ln for ln in out.splitlines() if "bead_a-bead_b" in ln)
-        assert float(fl.split(":", 1)[1].split("mm")[0]) == pytest.approx(
-            truth["fluoro"]["distances_mm"]["bead_a-bead_b"], abs=0.15)
-        assert "magnification-corrected (ERMF)" in fl
+    value, line = _value(out, "measurement L4 left screw:")
+    assert value == pytest.approx(lat["screws"][0]["length_ermf_corrected_mm"], abs=0.1)
+    assert "magnification-corrected (ERMF)" in line and "off isocentre" in line and "truth 42.04 mm" in line
+    value, line = _value(out, "measurement L4-L5 disc:")
+    assert value == pytest.approx(ct["discs"]["L4-L5"]["posterior_mm"], abs=0.1) and "truth 8.58 mm" in line
+    screw = next(ln for ln in out.splitlines() if "(L4 left):" in ln)
+    assert "Gertzbein-Robbins" in screw and "truth 45.0 mm, 6.5 mm, Gertzbein-Robbins C, medial 2.6 mm" in screw
+    access = next(ln for ln in out.splitlines() if "access plan" in ln)
+    assert "skin depth 65.8 mm (truth 65.8 mm)" in access and "70 mm tube" in access and "incision 20 mm" in access
+    assert "Meyerding I (truth" in out
     for ident in _identifiers(truth):
         assert ident not in out
+
+
+def test_demo_beads_still_available(tmp_path, truth, capsys):
+    out = tmp_path / "beads.png"
+    assert main(["demo", "--phantom", "beads", "--out", str(out), "--headless"]) == 0
+    text = capsys.readouterr().out
+    value, line = _value(text, "inch_a-inch_b")
+    assert value == pytest.approx(truth["spine_ct"]["distances_mm"]["inch_a-inch_b"], abs=0.1)
+    value, line = _value(text, "bead_a-bead_b")
+    assert value == pytest.approx(truth["fluoro"]["distances_mm"]["bead_a-bead_b"], abs=0.15)
+    assert "magnification-corrected (ERMF)" in line and "core renderer" in text and out.is_file()
 
 
 def test_demo_core_renderer(tmp_path, truth, capsys):
@@ -187,14 +209,14 @@ def test_deidentify_writes_a_copy(samples, truth, tmp_path, capsys):
 
 
 def test_demo_scene_blanks_the_burned_in_text_found_by_detection(truth):
-    from miss_imaging.cli import demo_scene
+    from miss_imaging.demo import demo_scene
 
     items = {it.key: it for it in demo_scene()}
-    fl = items["fluoro"]
-    r0, c0, r1, c1 = truth["fluoro"]["burned_in_text"]["box_px"]
+    fl = items["lumbar_lateral"]
+    r0, c0, r1, c1 = truth["lumbar_fluoro"]["shots"]["lateral"]["burned_in_text"]["box_px"]
     covered = np.zeros(fl.volume.shape[1:], bool)
     for a, b, c, d in fl.blank:
         covered[a:c, b:d] = True
     assert covered[r0:r1, c0:c1].all()  # every pixel of the phantom's burned-in text
     assert covered.mean() < 0.1  # and not the image
-    assert items["spine_ct"].blank == []
+    assert items["lumbar_ct"].blank == []

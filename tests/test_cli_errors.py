@@ -15,7 +15,8 @@ from _deid_fixtures import FAKE, write_ct_series
 from loader_factory import ct_slices, phantom
 
 import miss_imaging
-from miss_imaging.cli import describe_scene, demo_scene, main, parse_box
+from miss_imaging.cli import main, parse_box
+from miss_imaging.demo import demo_scene, describe_scene
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.sharing.export import burned_in_regions
 
@@ -170,7 +171,7 @@ def test_report_rectangles_pasted_into_blank_blank_the_same_pixels(samples, tmp_
 
 def test_demo_prints_rectangles_in_the_same_convention(samples):
     items = demo_scene(samples)
-    fluoro = next(it for it in items if it.key == "fluoro")
+    fluoro = next(it for it in items if it.key == "lumbar_lateral")
     text = describe_scene(items)
     assert "row0,col0,row1,col1" in text
     assert _printed_boxes(text) == list(fluoro.blank)

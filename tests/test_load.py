@@ -10,7 +10,6 @@ import pytest
 from loader_factory import ct_slices, enhanced_ct, phantom, tilted_iop, xa_cine
 
 import miss_imaging
-from miss_imaging.reading import _pixels
 from miss_imaging.errors import MissImagingWarning
 from miss_imaging.reading.loader import load, load_all
 
@@ -71,7 +70,7 @@ def test_sorted_by_position_not_instance_number(tmp_path):
 @pytest.mark.parametrize(
     "bits,signed,intercept", [(12, False, -1024), (16, True, 0), (12, True, -1000), (16, False, 0)]
 )
-def test_fast_path_equals_pydicom(tmp_path, monkeypatch, bits, signed, intercept):
+def test_fast_path_equals_pydicom(tmp_path, bits, signed, intercept):
     rng = np.random.default_rng(3)
     if signed:
         stored = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), size=(4, 8, 9)).astype(np.int16)
@@ -84,8 +83,7 @@ def test_fast_path_equals_pydicom(tmp_path, monkeypatch, bits, signed, intercept
         stored_written = stored
     ct_slices(tmp_path, stored_written, bits_stored=bits, signed=signed, intercept=intercept)
     fast = load(tmp_path)
-    monkeypatch.setattr(_pixels, "FAST_PATH", False)
-    slow = load(tmp_path)
+    slow = load(tmp_path, fast_path=False)
     ref = np.stack(
         [pydicom.pixels.apply_modality_lut(pydicom.dcmread(f).pixel_array, pydicom.dcmread(f)) for f in fast.files]
     )
@@ -569,6 +567,8 @@ def test_frames_read_in_pieces_match_pydicom(tmp_path, monkeypatch, signed):
     """The fast path reads each frame in pieces (_PIECE bytes), fixing bits and rescaling each piece: with
     pieces that do not divide the frame (incl. a short last one), garbage high bits are still cleared /
     sign-extended (PS3.5 8.1.1) and the intercept applied to every value, as pydicom does."""
+    from miss_imaging.reading import _pixels
+
     monkeypatch.setattr(_pixels, "_PIECE", 38)  # 19 values; frames of 8 x 9 = 72 values
     rng = np.random.default_rng(7)
     if signed:

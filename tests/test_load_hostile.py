@@ -342,8 +342,7 @@ def test_decoder_panic_becomes_a_named_error(ct_dir, monkeypatch):
         raise PanicException("index out of bounds: the len is 8192 but the index is 8193")
 
     _, paths = ct_dir
-    monkeypatch.setattr(_pixels, "FAST_PATH", False)
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(panic))
     with pytest.raises(PixelDataError, match=r"s0\.dcm: \(7FE0,0010\) Pixel Data cannot be decoded "
                                              r"\(PanicException: index out of bounds"):
-        load(paths[0])
+        load(paths[0], fast_path=False)

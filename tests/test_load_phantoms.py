@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from _simpleitk import assert_matches_simpleitk
 
 from miss_imaging import scan
 from miss_imaging.reading.loader import load
@@ -53,19 +54,7 @@ def test_spine_ct_patient_apart(ct, truth):
 
 
 def test_spine_ct_matches_simpleitk_geometry(ct, samples):
-    sitk = pytest.importorskip("SimpleITK")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(samples / "spine_ct")))
-    img = reader.Execute()
-    # SimpleITK index (x=col i, y=row j, z=slice k); direction columns = unit index axes
-    d = np.array(img.GetDirection()).reshape(3, 3)
-    sp = np.array(img.GetSpacing())
-    np.testing.assert_allclose(ct.affine[:3, 2], d[:, 0] * sp[0], atol=1e-6)
-    np.testing.assert_allclose(ct.affine[:3, 1], d[:, 1] * sp[1], atol=1e-6)
-    np.testing.assert_allclose(ct.affine[:3, 0], d[:, 2] * sp[2], atol=1e-5)
-    np.testing.assert_allclose(ct.origin, img.GetOrigin(), atol=1e-5)
-    arr = sitk.GetArrayFromImage(img)  # (z, y, x)
-    np.testing.assert_array_equal(ct.pixels, arr)
+    assert_matches_simpleitk(ct, samples / "spine_ct", atol=1e-6, pixels=True)
 
 
 def test_enhanced_ct_equals_series(ct, samples, truth):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from _simpleitk import assert_matches_simpleitk
 
 from miss_imaging.errors import MissImagingWarning, MissingTagError
 from miss_imaging.reading.loader import load
@@ -53,18 +54,8 @@ def test_ge_head_numeric_names_jpeg_lossless(shared_dicom):
 
 
 def test_ge_head_matches_simpleitk(shared_dicom):
-    sitk = pytest.importorskip("SimpleITK")
     folder = shared_dicom / "ct_head_ge_5mm"
-    vol = load(folder)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    img = reader.Execute()
-    d = np.array(img.GetDirection()).reshape(3, 3)
-    sp = np.array(img.GetSpacing())
-    np.testing.assert_allclose(vol.affine[:3, 2], d[:, 0] * sp[0], atol=1e-5)
-    np.testing.assert_allclose(vol.affine[:3, 1], d[:, 1] * sp[1], atol=1e-5)
-    np.testing.assert_allclose(vol.affine[:3, 0], d[:, 2] * sp[2], atol=1e-4)
-    np.testing.assert_allclose(vol.origin, img.GetOrigin(), atol=1e-4)
+    assert_matches_simpleitk(load(folder), folder, atol=1e-5)
 
 
 @pytest.mark.parametrize(

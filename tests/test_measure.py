@@ -83,8 +83,7 @@ class TestDistanceOnVolumes:
     def test_irregular_stack_uses_slice_positions(self):
         # slices at z = 0, 2, 5 (non-uniform) and sheared in y by 1 mm per slice index
         vol = ct(spacing=(2.5, 1.0, 1.0), shape=(3, 10, 10), origin=(0, 0, 0))
-        vol.slice_positions = np.array([[0, 0, 0], [0, 1, 2.0], [0, 2, 5.0]])
-        vol.regular = False
+        vol = vol.replace(slice_positions=np.array([[0, 0, 0], [0, 1, 2.0], [0, 2, 5.0]]), regular=False)
         m = measure_distance(vol, (0, 0, 0), (2, 0, 0))
         assert m.mm == pytest.approx(math.hypot(2, 5))
         m = measure_distance(vol, (1.5, 0, 0), (0, 0, 0))  # halfway between z=2 and z=5
@@ -93,8 +92,7 @@ class TestDistanceOnVolumes:
     def test_profile_distances_follow_slice_positions_on_irregular_stack(self):
         # slices at z = 0, 1, 2, 5, 6 (one missing); value = slice index * 100 along the stack
         vol = ct(spacing=(1.5, 1.0, 1.0), shape=(5, 4, 4), origin=(0, 0, 0))
-        vol.slice_positions = np.array([[0, 0, z] for z in (0, 1, 2, 5, 6.0)])
-        vol.regular = False
+        vol = vol.replace(slice_positions=np.array([[0, 0, z] for z in (0, 1, 2, 5, 6.0)]), regular=False)
         d, v = intensity_profile(vol, (0, 1, 1), (4, 1, 1), step_mm=None)
         assert v == pytest.approx([0, 100, 200, 300, 400])
         assert d == pytest.approx([0, 1, 2, 5, 6])  # not the uniform 0, 1.5, 3, 4.5, 6
@@ -318,7 +316,7 @@ def test_profile_on_lazy_volume_reads_only_the_line():
         touched.append(block_info[None]["chunk-location"][0])
         return block
 
-    vol.pixels = da.from_array(vol.pixels, chunks=(1, 64, 80)).map_blocks(load, dtype=vol.pixels.dtype)
+    vol = vol.replace(pixels=da.from_array(vol.pixels, chunks=(1, 64, 80)).map_blocks(load, dtype=vol.pixels.dtype))
     d, v = intensity_profile(vol, (3, 5, 5), (5, 5, 5))
     assert v == pytest.approx([300, 400, 500]) and sorted(set(touched)) == [3, 4, 5]
 

@@ -126,7 +126,7 @@ def test_table_window_spans_the_rising_part():
 def test_file_windows_in_file_order_then_tables():
     table = np.concatenate([np.zeros(10), np.arange(0, 256, 2), np.full(10, 254)])
     vol = _vol("projection", "XA", np.zeros((1, 4, 4), np.uint8), [Window(100, 50, "A"), Window(120, 80, "B")])
-    vol.voi_lut = [((table.size, 0, 8), table)]
+    vol = vol.replace(voi_lut=[((table.size, 0, 8), table)])
     wins = file_windows(vol)
     assert [w.explanation for w in wins[:2]] == ["A", "B"]
     assert wins[2].explanation == "VOI LUT table (linear approximation)"

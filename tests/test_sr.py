@@ -367,20 +367,20 @@ def test_reads_another_tools_tid1500(fl, tmp_path):
 
 
 def test_demo_writes_sr_beside_png(tmp_path, truth):
-    from miss_imaging.cli import demo_scene
-    from miss_imaging.sharing.sr.demo import write_demo_sr
+    from miss_imaging.demo import demo_scene
+    from miss_imaging.demo.sr import write_demo_sr
 
     items = demo_scene()
     png = tmp_path / "demo.png"
     for _ in range(2):  # a second run replaces its own previous output
         assert "de-identified" in write_demo_sr(items, png)
     srs = sorted((tmp_path / "demo_sr").glob("*_sr.dcm"))
-    assert [p.name for p in srs] == ["fluoro_sr.dcm", "spine_ct_sr.dcm"]
+    assert [p.name for p in srs] == ["lumbar_ct_sr.dcm", "lumbar_lateral_sr.dcm"]
     for it in items:
         sr = tmp_path / "demo_sr" / f"{it.key}_sr.dcm"
         copy = mi.load(sorted((tmp_path / "demo_sr").glob("images_*"))[items.index(it)])
         back = load_sr(sr, [copy])
-        assert back[0].value == pytest.approx(it.measurement.value, abs=1e-6)
+        assert [m.value for m in back] == pytest.approx([m.value for m in it.measurements], abs=1e-6)
     (tmp_path / "demo_sr" / "mine.txt").write_text("x")
     assert "not written" in write_demo_sr(items, png)
 

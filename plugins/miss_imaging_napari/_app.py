@@ -1,7 +1,7 @@
 """napari side of ``miss-imaging view`` and ``miss-imaging demo``.
 
 Run as ``python -m miss_imaging_napari._app view PATH`` or ``... demo --out
-PNG [--show]`` by :mod:`miss_imaging.cli` (the core never imports napari, so
+PNG [--show]`` by :mod:`miss_imaging.demo.display` (the core never imports napari, so
 it starts this in a child process, on an Xvfb display when there is no
 screen).
 
@@ -24,6 +24,7 @@ import numpy as np
 __all__ = ["open_view", "build_demo", "screenshot", "main"]
 
 _WINDOW_SIZE = (1280, 860)
+_WIDE_WINDOW_SIZE = (1680, 860)  # projections: room for the calibrated ruler labels right of the image
 _MAX_PNG_BYTES = 300_000  # README screenshot budget; larger shots are saved with a 256-colour palette
 
 
@@ -66,41 +67,56 @@ def open_view(path: str) -> Any:
     return viewer
 
 
+def _world_yx(volume: Any, points_index: Any) -> np.ndarray:
+    """Array indices of `volume` -> (N, 2) world (y, x) LPS mm of an axial view (A up, patient left right)."""
+    lps = np.asarray(volume.index_to_patient(np.asarray(points_index, float)))
+    return np.asarray(lps[:, [1, 0]])
+
+
+def _slab(viewer: Any, item: Any, spacing_z: float) -> str:
+    """Show the CT as a maximum-intensity slab holding every ruler and drawing; the note says which."""
+    pts = [np.asarray(r.points_index, float) for r in item.rulers] + [o.points_index for o in item.overlays]
+    z = np.asarray(item.volume.index_to_patient(np.concatenate(pts)))[:, 2]
+    z0, z1 = float(z.min()), float(z.max())
+    viewer.dims.set_point(0, (z0 + z1) / 2)
+    thick = list(viewer.dims.thickness)
+    thick[0] = (z1 - z0) + 4.0 * spacing_z
+    viewer.dims.thickness = tuple(thick)
+    return (f"CT shown as a {thick[0]:.1f} mm maximum-intensity slab (z {z0:.1f} to {z1:.1f} mm) holding the "
+            "rulers and drawings; lines are drawn projected on it, rulers labelled with their 3-D length")
+
+
 def _add_volume_item(viewer: Any, item: Any) -> list[str]:
-    """CT: patient-grid layer, slab MIP spanning the bead pair, 3-D ruler + projected guide line."""
+    """CT: patient-grid layer as an axial slab MIP; 3-D rulers, their projected lines, spine drawings."""
     from ._layers import VOLUME_KEY, layer_data
 
     data, kw, _ = layer_data(item.volume)
     layer = viewer.add_image(data, **kw)
     layer.contrast_limits = item.window.contrast_limits
     shown = layer.metadata[VOLUME_KEY]
-    lps = item.volume.index_to_patient(np.asarray(item.points_index))  # (2, 3) LPS (x, y, z) mm
-    notes = []
-    # The bead pair lies on an oblique 3-D line, so its ends are on different axial slices and a ruler
-    # spanning slices is never drawn in napari 2-D (NAPARI.md section 3). Show a maximum-intensity slab
-    # covering both beads and draw the line's in-plane projection, labelled with the true 3-D length.
-    z0, z1 = sorted(lps[:, 2])
-    margin = 2.0 * float(shown.spacing[0])
     layer.projection_mode = "max"
-    viewer.dims.set_point(0, (z0 + z1) / 2)
-    thick = list(viewer.dims.thickness)
-    thick[0] = (z1 - z0) + 2 * margin
-    viewer.dims.thickness = tuple(thick)
-    notes.append(f"CT shown as a {thick[0]:.1f} mm maximum-intensity slab (z {z0:.1f} to {z1:.1f} mm) holding both "
-                 "beads; the ruler line is drawn projected on it and labelled with its 3-D length")
-    try:
-        from ._ruler import add_measurement
+    # A ruler spanning slices is never drawn in napari 2-D (NAPARI.md section 3): slab MIP + in-plane projection.
+    notes = [_slab(viewer, item, float(shown.spacing[0]))]
+    for o in item.overlays:
+        yx = _world_yx(item.volume, o.points_index)
+        viewer.add_shapes([yx], shape_type="polygon" if o.closed else "line", ndim=2, units=("mm", "mm"),
+                          name=o.name, edge_color=o.color, face_color="transparent", edge_width=0.6,
+                          features={"label": [o.text]}, opacity=0.9,
+                          text={"string": "{label}", "color": o.color, "size": 11, "anchor": o.anchor,
+                                "translation": list(o.label_shift_mm)})
+    for r in item.rulers:
+        try:
+            from ._ruler import add_measurement
 
-        idx = shown.patient_to_index(lps)
-        add_measurement(viewer, layer, "distance", idx, name="inch beads (3-D)")
-    except Exception as e:
-        notes.append(f"measurement tool layer unavailable: {e}")
-    viewer.add_shapes(
-        [lps[:, [1, 0]]], shape_type="line", ndim=2, units=("mm", "mm"), name="ruler (projected on slab)",
-        edge_color="yellow", edge_width=0.6,
-        features={"label": [item.measurement.text]},
-        text={"string": "{label}", "color": "yellow", "size": 10, "anchor": "lower_left"},
-    )
+            lps = item.volume.index_to_patient(np.asarray(r.points_index))
+            add_measurement(viewer, layer, "distance", shown.patient_to_index(lps), name=f"{r.name} (3-D)")
+        except Exception as e:
+            notes.append(f"measurement tool layer unavailable: {e}")
+        viewer.add_shapes([_world_yx(item.volume, r.points_index)], shape_type="line", ndim=2, units=("mm", "mm"),
+                          name=f"{r.name} (projected on slab)", edge_color="yellow", edge_width=0.6,
+                          features={"label": [r.measurement.text]},
+                          text={"string": "{label}", "color": "yellow", "size": 11, "anchor": "upper_right",
+                                "translation": [3.0, 60.0]})
     return notes
 
 
@@ -110,26 +126,27 @@ def _add_projection_item(viewer: Any, item: Any) -> list[str]:
     data, kw, _ = layer_data(item.volume)  # burned-in text: covered by the teaching tool's mask layers
     layer = viewer.add_image(data, **kw)
     layer.contrast_limits = item.window.contrast_limits
-    frame = int(round(item.points_index[0][0]))
-    viewer.dims.set_point(0, frame)
-    try:
-        from ._ruler import add_measurement
+    viewer.dims.set_point(0, int(round(item.rulers[0].points_index[0][0])))
+    notes = []
+    for r in item.rulers:
+        try:
+            from ._ruler import add_measurement
 
-        add_measurement(viewer, layer, "distance", np.asarray(item.points_index), name="fluoro beads")
-        return []
-    except Exception as e:  # fall back to a plain labelled line at the same place
-        world = np.asarray([layer.data_to_world(p) for p in item.points_index])
-        viewer.add_shapes([world], shape_type="line", ndim=3, units=kw["units"], name="ruler", edge_color="yellow",
-                          features={"label": [item.measurement.text]},
-                          text={"string": "{label}", "color": "yellow", "size": 12})
-        return [f"measurement tool layer unavailable ({e}); drew a plain labelled line"]
+            add_measurement(viewer, layer, "distance", np.asarray(r.points_index), name=r.name)
+        except Exception as e:  # fall back to a plain labelled line at the same place
+            world = np.asarray([layer.data_to_world(p) for p in r.points_index])
+            viewer.add_shapes([world], shape_type="line", ndim=3, units=kw["units"], name=r.name,
+                              edge_color="yellow", features={"label": [r.measurement.text]},
+                              text={"string": "{label}", "color": "yellow", "size": 12})
+            notes.append(f"measurement tool layer unavailable ({e}); drew a plain labelled line")
+    return notes
 
 
 def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
     """Open one viewer per demo series; returns (viewers, demo items)."""
     import napari
 
-    from miss_imaging.cli import demo_scene
+    from miss_imaging.demo import demo_scene
 
     from ._reader import attach_viewer_tools
 
@@ -137,7 +154,7 @@ def build_demo(show: bool = True) -> tuple[list[Any], list[Any]]:
     viewers = []
     for item in items:
         viewer = napari.Viewer(title=f"miss-imaging demo: {item.volume.label}", show=show)
-        viewer.window.resize(*_WINDOW_SIZE)
+        viewer.window.resize(*(_WINDOW_SIZE if item.volume.kind == "volume" else _WIDE_WINDOW_SIZE))
         attach_viewer_tools(viewer)
         add = _add_volume_item if item.volume.kind == "volume" else _add_projection_item
         item.notes += add(viewer, item)
@@ -166,8 +183,34 @@ def _text_masks(viewer: Any) -> Any:
     return stack
 
 
-def screenshot(viewers: list[Any], out: Path) -> Path:
-    """Save the viewers' windows side by side as one PNG (<= 300 kB: palette if needed)."""
+def _frame(viewer: Any, focus: tuple[tuple[float, float], float] | None) -> None:
+    """Fit the data to the canvas, then centre on `focus` ((y, x) world mm, field width mm) if given."""
+    viewer.reset_view()
+    cam = viewer.camera
+    ext = np.asarray(viewer.layers.extent.world)[:, -2:]
+    if focus is None:  # image left of centre: the ruler labels run to the right of their lines
+        cam.zoom *= 0.74
+        cam.center = (cam.center[-2], cam.center[-1] + 0.43 * float(ext[1, 1] - ext[0, 1]))
+        return
+    cam.zoom *= float(np.max(ext[1] - ext[0])) / focus[1]
+    cam.center = focus[0]
+
+
+def focus_of(item: Any) -> tuple[tuple[float, float], float] | None:
+    """Where the demo picture of `item` looks: CT, the drawings' centre, 150 mm wide; projections, None."""
+    if item.volume.kind != "volume":
+        return None
+    pts = np.concatenate([_world_yx(item.volume, r.points_index) for r in item.rulers] +
+                         [_world_yx(item.volume, o.points_index) for o in item.overlays])
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    return (float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2)), max(150.0, 1.4 * float(np.max(hi - lo)))
+
+
+def screenshot(viewers: list[Any], out: Path, focus: list[Any] | None = None) -> Path:
+    """Save the viewers' windows side by side as one PNG (<= 300 kB: palette if needed).
+
+    `focus`: per viewer, None (fit the data) or ((y, x) world mm, field width mm) to look at.
+    """
     import io
 
     from PIL import Image
@@ -175,10 +218,8 @@ def screenshot(viewers: list[Any], out: Path) -> Path:
 
     for _ in range(5):
         QApplication.processEvents()
-    for v in viewers:  # fit the data to the final canvas size, once the docks are laid out
-        v.reset_view()
-        cam = v.scene.camera if hasattr(v, "scene") else v.camera
-        cam.zoom *= 0.85  # room for the measurement labels at the edges
+    for v, f in zip(viewers, focus or [None] * len(viewers)):  # fit to the final canvas, docks laid out
+        _frame(v, f)
     for _ in range(5):
         QApplication.processEvents()
     shots = []
@@ -218,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         napari.run()
         return 0
     viewers, items = build_demo(show=True)  # hidden windows screenshot black (ENVIRONMENT.md)
-    screenshot(viewers, Path(args.out))
+    screenshot(viewers, Path(args.out), [focus_of(it) for it in items])
     for item in items:
         for note in item.notes:
             print(f"note ({item.volume.label}): {note}")

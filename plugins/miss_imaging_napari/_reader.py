@@ -286,7 +286,7 @@ def read_dicom(path: PathOrPaths) -> list[LayerData]:
             continue
         layers.append(ld)
         _show_warnings(vol.label, list(vol.warnings))
-        if str(vol.metadata.get("BurnedInAnnotation", "")).upper() == "YES":
+        if vol.burned_in_annotation:
             _notify("warning", f"{vol.label}: (0028,0301) BurnedInAnnotation = YES: the pixels may show patient "
                     "text. Teaching mode covers the text it detects; detection is a helper, not a guarantee: "
                     "check before sharing pictures (miss-imaging snapshot/deidentify --blank row0,col0,row1,col1).")

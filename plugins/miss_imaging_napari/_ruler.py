@@ -354,11 +354,15 @@ def two_line_label(label: str, calibration: str) -> str:
     --------
     >>> two_line_label("beads: 25.4 mm magnification-corrected (ERMF)", "magnification-corrected (ERMF)")
     'beads: 25.4 mm\\nmagnification-corrected (ERMF)'
+    >>> two_line_label("s: 42.0 mm magnification-corrected (ERMF), ±7.7 % for ±50 mm off isocentre",
+    ...                "magnification-corrected (ERMF)")
+    's: 42.0 mm\\nmagnification-corrected (ERMF), ±7.7 % for ±50 mm off isocentre'
     >>> two_line_label("ruler 1: outside the image", "")
     'ruler 1: outside the image'
     """
-    if calibration and label.endswith(" " + calibration):
-        return label[: -len(calibration) - 1] + "\n" + calibration
+    at = label.rfind(" " + calibration) if calibration else -1
+    if at >= 0 and label[at + 1 + len(calibration):][:1] in ("", ","):  # the calibration, then the range if any
+        return label[:at] + "\n" + label[at + 1:]
     return label
 
 

@@ -115,7 +115,7 @@ def info_lines(volume: ImageVolume, *, window: Window | None = None, teaching: b
         if tags is not None and tags.sid and tags.sod:
             lines.append(f"SID / SOD: {tags.sid:g} / {tags.sod:g} mm")
     lines.append(f"Calibration: {volume.calibration}")
-    if str(md.get("BurnedInAnnotation", "")).upper() == "YES":
+    if volume.burned_in_annotation:
         lines.append("Burned-in annotation: YES (text masked in teaching mode and in every export)")
     if volume.kind == "projection" and volume.shape[0] > 1:
         durations, _warn = frame_times_ms(volume)

@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS = {
     "ImageVolume": "model",
+    "Kind": "model",
     "SeriesInfo": "model",
     "ScanResult": "model",
     "Window": "model",
@@ -48,6 +49,7 @@ _EXPORTS = {
     "intensity_profile": "measurement.measure",
     "Measurement": "measurement.measure",
     "Calibration": "measurement.calibration",
+    "CalibrationSource": "measurement.calibration",
     "projection_calibration": "measurement.calibration",
     "user_calibration": "measurement.calibration",
     "to_patient_grid": "spatial.resampling",

@@ -2,10 +2,10 @@
 
 The core never imports napari: ``view`` and the viewer part of ``demo`` run
 the napari adapter in a child process (``python -m <adapter>._app``), found
-through the ``napari.manifest`` entry point that the package installs.  That
-also lets ``demo`` give the child its own Xvfb display when there is no
-screen.  Everything else (scan summary, headless snapshot, the demo's
-numbers) is computed here with the core alone.
+through the ``napari.manifest`` entry point that the package installs
+(:mod:`miss_imaging.demo.display`).  The demo itself (scene, numbers, Xvfb,
+picture, SR) lives in :mod:`miss_imaging.demo`; this module only parses the
+command line.
 
 Examples
 --------
@@ -22,154 +22,27 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from miss_imaging.sharing._deid_pixels import BOX_CONVENTION, format_box
+from miss_imaging.demo.display import adapter_module
+from miss_imaging.demo.scene import spacing_text
 from miss_imaging.errors import MissImagingError
 from miss_imaging.model import ImageVolume, Window
+from miss_imaging.sharing._deid_pixels import BOX_CONVENTION
 
-__all__ = ["main", "samples_dir", "DemoItem", "demo_scene", "describe_scene", "parse_window", "parse_box",
-           "info_table", "UsageError"]
+__all__ = ["main", "parse_window", "parse_box", "info_table", "UsageError"]
 
-PLUGIN_NAME = "miss-imaging"  # npe2 plugin name (napari.yaml `name`)
 DEFAULT_DEMO_PNG = Path("out") / "demo.png"
-XVFB_SCREEN = "1600x1000x24"
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}  # snapshot -o suffix -> Pillow format
 
 
 class UsageError(Exception):
     """A command line that cannot work as given (exit status 2); data problems are MissImagingError (1)."""
-
-
-# -- sample data and the demo scene -----------------------------------------------------------------------------------
-
-
-def samples_dir() -> Path:
-    """The bundled phantom folder ``sample_dicoms/`` of this checkout.
-
-    ``$MISS_IMAGING_SAMPLES`` overrides it.  The phantoms live at the
-    repository root (not inside the package), so they exist for a source
-    checkout with an editable install, not for a wheel.
-
-    Raises
-    ------
-    FileNotFoundError
-        With what to do, when the folder or its ``truth.json`` is absent.
-    """
-    env = os.environ.get("MISS_IMAGING_SAMPLES")
-    folder = Path(env) if env else Path(__file__).resolve().parents[2] / "sample_dicoms"
-    if not (folder / "truth.json").is_file():
-        raise FileNotFoundError(
-            f"{folder}: the bundled phantoms (sample_dicoms/ with truth.json) are not there. They ship with the "
-            "source checkout: clone the repository and `pip install -e .`, or set MISS_IMAGING_SAMPLES to the folder."
-        )
-    return folder
-
-
-@dataclass
-class DemoItem:
-    """One series of the demo with its window and its measurement.
-
-    ``measurement`` comes from :func:`miss_imaging.measurement.measure.measure_distance`
-    on the truth landmarks converted to array indices through the series'
-    own geometry (CT: LPS mm -> index via the affine; fluoro: the truth's
-    pixel indices), never from typed-in numbers.  ``truth_mm`` is the
-    phantom's true distance, printed beside it.
-    """
-
-    key: str
-    volume: ImageVolume
-    window: Window
-    measurement: Any
-    points_index: tuple[tuple[float, float, float], tuple[float, float, float]]
-    landmarks: tuple[str, str]
-    truth_mm: float | None
-    notes: list[str] = field(default_factory=list)
-    blank: list[tuple[int, int, int, int]] = field(default_factory=list)  # (row0, col0, row1, col1) burned-in text
-
-
-def _fluoro_pair(t: dict) -> tuple[tuple[str, str], list[list[float]], float | None]:
-    """The fluoro bead pair (names, (frame,row,col) indices, true mm) from truth.json."""
-    marks = t.get("landmarks_index") or t.get("landmarks_frc") or t.get("landmarks_px") or t.get("landmarks")
-    if not isinstance(marks, dict):
-        raise KeyError("truth.json fluoro: no landmark table (frame, row, col)")
-    names = sorted(k for k in marks if "bead" in k.lower())[:2]
-    if len(names) != 2:
-        raise KeyError(f"truth.json fluoro: expected two bead landmarks, found {sorted(marks)}")
-    dist = t.get("distances_mm", {})
-    truth_mm = next((float(v) for k, v in dist.items() if names[0] in k and names[1] in k), None)
-    return (names[0], names[1]), [list(map(float, marks[n])) for n in names], truth_mm
-
-
-def demo_scene(samples: Path | None = None) -> list[DemoItem]:
-    """Load the CT and fluoro phantoms and measure their 25.4 mm bead pairs.
-
-    Returns
-    -------
-    list of DemoItem
-        CT (bone window) first, then the fluoroscopy run (the file's window).
-    """
-    from miss_imaging.sharing.export import burned_in_regions
-    from miss_imaging.reading.loader import load
-    from miss_imaging.measurement.measure import measure_distance
-    from miss_imaging.display.presets import default_window
-
-    samples = samples or samples_dir()
-    truth = json.loads((samples / "truth.json").read_text())
-    items = []
-
-    ct = load(samples / truth["spine_ct"]["folder"])
-    lps = truth["spine_ct"]["landmarks_lps_mm"]
-    p0, p1 = (tuple(float(v) for v in ct.patient_to_index(lps[n])) for n in ("inch_a", "inch_b"))
-    m = measure_distance(ct, p0, p1, name="inch beads")
-    items.append(DemoItem("spine_ct", ct, default_window(ct), m, (p0, p1), ("inch_a", "inch_b"),
-                          truth["spine_ct"]["distances_mm"].get("inch_a-inch_b")))
-
-    if "fluoro" in truth:
-        tf = truth["fluoro"]
-        fl = load(samples / tf.get("folder", "fluoro"))
-        names, pts, truth_mm = _fluoro_pair(tf)
-        q0, q1 = (tuple(p) for p in pts)
-        mf = measure_distance(fl, q0, q1, name="fluoro beads")
-        item = DemoItem("fluoro", fl, default_window(fl), mf, (q0, q1), names, truth_mm)  # type: ignore[arg-type]
-        regions = burned_in_regions(fl)  # (0028,0301) = YES: patient text in the pixels, kept off the picture
-        if regions:
-            item.blank.extend(regions)
-            item.notes.append(f"burned-in text (0028,0301) detected and blanked: {len(regions)} region(s) "
-                              f"({BOX_CONVENTION}): " + " ".join(format_box(r) for r in regions))
-        items.append(item)
-    return items
-
-
-def _spacing(v: ImageVolume) -> str:
-    if v.kind == "projection":
-        return f"{v.spacing[1]:.4g} x {v.spacing[2]:.4g} mm/px (row x col)" if v.calibration != "pixels only" else "pixels"
-    text = " x ".join(f"{s:.4g}" for s in v.spacing) + " mm (slice x row x col)"
-    return text if v.regular else text + ", slices uneven/sheared (mean step)"
-
-
-def describe_scene(items: Sequence[DemoItem]) -> str:
-    """What the demo shows, as text (no patient identifiers)."""
-    out = []
-    for it in items:
-        v, w, m = it.volume, it.window, it.measurement
-        out.append(f"{v.label}  [{v.modality}, {v.kind}]")
-        out.append(f"  shape {' x '.join(map(str, v.shape))}, spacing {_spacing(v)}")
-        out.append(f"  calibration: {v.calibration}")
-        out.append(f"  window: C {w.center:g} / W {w.width:g} ({w.explanation or w.function})")
-        truth = f" (phantom truth {it.truth_mm:.2f} mm)" if it.truth_mm is not None else ""
-        out.append(f"  measurement {it.landmarks[0]}-{it.landmarks[1]}: {m.text}{truth}")
-        for note in it.notes:
-            out.append(f"  note: {note}")
-    return "\n".join(out)
 
 
 # -- commands ---------------------------------------------------------------------------------------------------------
@@ -219,7 +92,7 @@ def info_table(path: str | os.PathLike[str]) -> str:
         if s.kind in ("volume", "projection"):
             try:
                 v = load(s, lazy=True)  # geometry from headers; pixels stay on disk
-                spacing, cal = _spacing(v), v.calibration
+                spacing, cal = spacing_text(v), v.calibration
                 warn += [w for w in v.warnings if w not in warn]
             except MissImagingError as e:
                 warn.append(str(e))
@@ -309,7 +182,7 @@ def _render(vol: ImageVolume, index: int | None, **kwargs: Any) -> Any:
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     from miss_imaging.sharing.export import burned_in_regions
-    from miss_imaging.display.render import burned_in
+    from miss_imaging.display.render import render_slice, save_png
 
     _set_teaching(args.teaching)
     fmt = _image_format(args.output)
@@ -323,7 +196,7 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
           f"({vol.calibration})")
     for w in vol.warnings:
         print(_shown(f"warning: {w}"))
-    if burned_in(vol):
+    if vol.burned_in_annotation:
         print(f"warning: (0028,0301) BurnedInAnnotation = YES: {len(detected)} text region(s) detected and blanked"
               f"{f', {len(args.blank)} given with --blank' if args.blank else ''}; detection is a helper, not a "
               "guarantee: check the picture before sharing (add --blank row0,col0,row1,col1 for anything left)")
@@ -350,115 +223,19 @@ def _set_teaching(flag: bool | None) -> None:
     print(f"teaching mode {'on (no patient identifiers shown)' if flag else 'off (patient banner shown)'}")
 
 
-def _adapter_module() -> str:
-    """Module path of the napari adapter's app runner, via the installed napari manifest entry point."""
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="napari.manifest"):
-        if ep.name == PLUGIN_NAME:
-            return ep.value.split(":")[0] + "._app"
-    raise MissImagingError("the napari adapter is not installed: pip install 'miss-imaging[napari]'")
-
-
 def _cmd_view(args: argparse.Namespace) -> int:
     _set_teaching(args.teaching)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         print("miss-imaging view: no display (DISPLAY is not set). Use `miss-imaging snapshot PATH -o out.png`, "
               "or run under `xvfb-run -a miss-imaging view PATH` for a virtual screen.", file=sys.stderr)
         return 2
-    return subprocess.call([sys.executable, "-m", _adapter_module(), "view", str(args.path)])
-
-
-def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Start Xvfb on a display number it picks itself (``-displayfd``: no race with other X servers).
-
-    Returns (process, ":N") once it accepts clients.
-    """
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", XVFB_SCREEN, "-nolisten", "tcp"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,))
-    finally:
-        os.close(write_fd)
-    import select
-
-    with os.fdopen(read_fd, "rb") as pipe:
-        ready, _, _ = select.select([pipe], [], [], 10.0)  # Xvfb writes "N\n" when it is ready
-        number = pipe.readline().strip() if ready else b""
-    if not number.isdigit():
-        proc.kill()
-        raise RuntimeError("Xvfb did not report a display within 10 s")
-    return proc, f":{number.decode()}"
-
-
-def _viewer_demo(out: Path, show: bool, env: dict[str, str]) -> tuple[bool, str]:
-    """Run the napari demo in a child process; (succeeded, its stderr tail)."""
-    cmd = [sys.executable, "-m", _adapter_module(), "demo", "--out", str(out)] + (["--show"] if show else [])
-    # shown: the child's notes go straight to the terminal while its windows are open
-    proc = subprocess.run(cmd, env=env, stdout=None if show else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if proc.stdout and proc.stdout.strip():
-        print(proc.stdout.rstrip())
-    return proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
-
-
-def _render_demo(items: Sequence[DemoItem], out: Path) -> None:
-    from miss_imaging.display.render import Line, render_slice, save_png, side_by_side
-
-    images = []
-    for it in items:
-        r = render_slice(it.volume, window=it.window, lines=[Line(*it.points_index, it.measurement.text)],
-                         width_px=560, blank=it.blank)
-        images.append(r.image)
-    save_png(side_by_side(images), out)
+    return subprocess.call([sys.executable, "-m", adapter_module(), "view", str(args.path)])
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    items = demo_scene()
-    has_display = bool(os.environ.get("DISPLAY")) and not args.headless
-    how = ""
-    if out.exists():
-        out.unlink()  # never report a stale picture as this run's
-    print(describe_scene(items), flush=True)  # before a viewer window blocks
-    for it in items:  # the spine tools on the CT phantom: its screw with its breach grade, an access plan
-        if it.volume.kind == "volume" and it.volume.modality == "CT":
-            from miss_imaging.spine.demo import spine_demo_text
+    from miss_imaging.demo.run import run_demo
 
-            print(spine_demo_text(it.volume), flush=True)
-    if has_display:
-        ok, err = _viewer_demo(out, show=True, env=dict(os.environ))
-        how = "napari viewer (closed by the user)"
-        if not ok:
-            print(f"napari viewer failed ({err.strip().splitlines()[-1] if err.strip() else 'no output'}); "
-                  "rendering with the core renderer instead", file=sys.stderr)
-    elif shutil.which("Xvfb") and not args.no_viewer:
-        xvfb = None
-        try:
-            xvfb, display = _start_xvfb()
-            env = dict(os.environ, DISPLAY=display)
-            env.pop("QT_QPA_PLATFORM", None)  # offscreen Qt cannot render GL layers (ENVIRONMENT.md)
-            ok, err = _viewer_demo(out, show=False, env=env)
-            how = f"napari viewer screenshot on a virtual display (Xvfb {display})"
-            if not ok:
-                print(f"napari under Xvfb failed ({err.strip().splitlines()[-1] if err.strip() else 'no output'}); "
-                      "rendering with the core renderer instead", file=sys.stderr)
-        except (OSError, RuntimeError) as e:
-            print(f"Xvfb unavailable ({e}); rendering with the core renderer instead", file=sys.stderr)
-        finally:
-            if xvfb is not None:
-                xvfb.terminate()
-                try:
-                    xvfb.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    xvfb.kill()
-    if not out.is_file():
-        _render_demo(items, out)
-        how = "core renderer (no X server: numpy + Pillow)"
-    print(f"picture: {out} ({how})")
-    from miss_imaging.sharing.sr.demo import write_demo_sr  # issue 17: the measurements as DICOM SR beside the picture
-
-    print(write_demo_sr(items, out))
-    return 0
+    return run_demo(Path(args.out), headless=args.headless, no_viewer=args.no_viewer, phantom=args.phantom)
 
 
 def _cmd_deidentify(args: argparse.Namespace) -> int:
@@ -522,10 +299,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--blank", action="append", type=parse_box, metavar="row0,col0,row1,col1", help=BOX_HELP)
     _add_teaching(s)
 
-    d = sub.add_parser("demo", help="the bundled CT + fluoro phantoms, bone window, 25.4 mm rulers")
+    d = sub.add_parser("demo", help="the bundled lumbar CT + lateral fluoro of the same spine, measured, truth beside")
     d.add_argument("--out", default=str(DEFAULT_DEMO_PNG), help=f"PNG to write (default {DEFAULT_DEMO_PNG})")
     d.add_argument("--headless", action="store_true", help="do not open a window even if a display exists")
     d.add_argument("--no-viewer", action="store_true", help="skip napari; use the core renderer")
+    d.add_argument("--phantom", choices=("lumbar", "beads"), default="lumbar",
+                   help="lumbar (default): the anatomical phantom; beads: the geometric bead phantoms (core renderer)")
 
     x = sub.add_parser("deidentify", help="write a de-identified copy of a series (PS3.15 Annex E Basic Profile)")
     x.add_argument("src")

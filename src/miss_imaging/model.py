@@ -23,9 +23,11 @@ Conventions (the same everywhere in miss-imaging)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +35,36 @@ import numpy.typing as npt
 if TYPE_CHECKING:  # the model does not import the reading stage at run time
     from miss_imaging.reading.series import StackPlan
 
-__all__ = ["Window", "ProjectionTags", "ImageVolume", "SeriesInfo", "ScanResult"]
+__all__ = ["Kind", "Window", "ProjectionTags", "ImageVolume", "SeriesInfo", "ScanResult", "contrast_limits"]
 
-Kind = Literal["volume", "projection"]
+
+class Kind(StrEnum):
+    """What a series is.  A ``str`` enum: ``Kind.VOLUME == "volume"``, and JSON,
+    sessions and SR carry the plain string value."""
+
+    VOLUME = "volume"  #: cross-sectional stack (CT): axis 0 steps through the patient
+    PROJECTION = "projection"  #: fluoroscopy / radiograph frames: axis 0 counts frames
+    OTHER = "other"  #: localizers and non-image objects (only in :class:`SeriesInfo`)
+
+
+def contrast_limits(center: float, width: float, function: str = "LINEAR") -> tuple[float, float]:
+    """Input values that map to the bottom and top of a VOI window's output range.
+
+    LINEAR (PS3.3 C.11.2.1.2.1): ymin at x <= c - 0.5 - (w - 1)/2, ymax above
+    c - 0.5 + (w - 1)/2.  LINEAR_EXACT and SIGMOID: c -/+ w/2.  Units: those
+    of the window (modality units, HU for CT).
+    """
+    if function.upper() == "LINEAR":
+        half = (width - 1.0) / 2.0
+        return (center - 0.5 - half, center - 0.5 + half)
+    return (center - width / 2.0, center + width / 2.0)
+
+
+def _frozen_array(a: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """A read-only float64 copy: the caller's array stays its own, and ours cannot be edited."""
+    out = np.array(a, dtype=np.float64, copy=True)
+    out.flags.writeable = False
+    return out
 
 
 def series_label(modality: str, description: str, number: int | None) -> str:
@@ -74,10 +103,7 @@ class Window:
         LINEAR (C.11.2.1.2.1): ymin at x <= c - 0.5 - (w - 1)/2, ymax above
         c - 0.5 + (w - 1)/2.  LINEAR_EXACT and SIGMOID: c -/+ w/2.
         """
-        if self.function.upper() == "LINEAR":
-            half = (self.width - 1.0) / 2.0
-            return (self.center - 0.5 - half, self.center - 0.5 + half)
-        return (self.center - self.width / 2.0, self.center + self.width / 2.0)
+        return contrast_limits(self.center, self.width, self.function)
 
 
 @dataclass(frozen=True)
@@ -101,9 +127,13 @@ class ProjectionTags:
     secondary_angle_deg: tuple[float, ...] | None = None  # (0018,1511)
 
 
-@dataclass(eq=False, repr=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class ImageVolume:
     """One loaded series in physical units.
+
+    Frozen: no attribute can be reassigned, and ``affine`` and
+    ``slice_positions`` are read-only arrays, so the geometry cannot change
+    under a measurement.  Derive a changed volume with :meth:`replace`.
 
     Attributes
     ----------
@@ -113,9 +143,11 @@ class ImageVolume:
         exact integer that fits, float32 otherwise.
     spacing : (3,) tuple of float
         mm per index step in array order (see module docstring for projections).
-    affine : (4, 4) ndarray of float64
+    affine : (4, 4) ndarray of float64, read-only
         Index ``(axis0, axis1, axis2, 1)`` -> patient LPS ``(x, y, z, 1)`` mm.
-    kind : {"volume", "projection"}
+    kind : Kind
+        ``Kind.VOLUME`` or ``Kind.PROJECTION`` (equal to the strings
+        ``"volume"`` / ``"projection"``, which are accepted too).
     modality : str
         (0008,0060), e.g. ``CT``, ``XA``, ``RF``, ``DX``, ``CR``.
     photometric : str
@@ -144,7 +176,7 @@ class ImageVolume:
         Every problem found while loading, in words that name file and tag.
     files : list of Path
         Source files in array order (one per slice, or one for multi-frame).
-    slice_positions : (N, 3) ndarray or None
+    slice_positions : (N, 3) ndarray or None, read-only
         LPS mm of each slice's first pixel (IPP) in array order, for volumes.
     regular : bool
         True when ``affine`` places every slice at its IPP within tolerance;
@@ -176,12 +208,29 @@ class ImageVolume:
     regular: bool = True
 
     def __post_init__(self) -> None:
-        self.affine = np.asarray(self.affine, dtype=np.float64)
-        if self.affine.shape != (4, 4) or not np.allclose(self.affine[3], [0, 0, 0, 1]):
-            raise ValueError(f"`affine` must be 4x4 with last row [0, 0, 0, 1]; got {self.affine!r}")
-        self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
-        if len(self.spacing) != 3:
-            raise ValueError(f"`spacing` must have 3 values (axis order of `pixels`); got {self.spacing}")
+        # frozen: the normalised values are set once, here, with object.__setattr__
+        affine = _frozen_array(self.affine)
+        if affine.shape != (4, 4) or not np.allclose(affine[3], [0, 0, 0, 1]):
+            raise ValueError(f"`affine` must be 4x4 with last row [0, 0, 0, 1]; got {affine!r}")
+        spacing = tuple(float(s) for s in self.spacing)
+        if len(spacing) != 3:
+            raise ValueError(f"`spacing` must have 3 values (axis order of `pixels`); got {spacing}")
+        kind = Kind(self.kind)
+        if kind is Kind.OTHER:
+            raise ValueError("`kind` of an ImageVolume is Kind.VOLUME or Kind.PROJECTION, not 'other'")
+        object.__setattr__(self, "affine", affine)
+        object.__setattr__(self, "spacing", spacing)
+        object.__setattr__(self, "kind", kind)
+        if self.slice_positions is not None:
+            object.__setattr__(self, "slice_positions", _frozen_array(self.slice_positions))
+
+    def replace(self, **changes: Any) -> ImageVolume:
+        """A new volume with `changes` applied (:func:`dataclasses.replace`); this one is unchanged.
+
+        The new volume is validated like any other (4x4 affine, 3 spacings,
+        a known kind).  Arrays not named in `changes` are shared.
+        """
+        return dataclasses.replace(self, **changes)
 
     @property
     def origin(self) -> npt.NDArray[np.float64]:
@@ -191,6 +240,11 @@ class ImageVolume:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.pixels.shape)
+
+    @property
+    def burned_in_annotation(self) -> bool:
+        """True when (0028,0301) BurnedInAnnotation is YES: the pixels may show patient text."""
+        return str((self.metadata or {}).get("BurnedInAnnotation", "")).upper() == "YES"
 
     @property
     def is_lazy(self) -> bool:
@@ -210,11 +264,12 @@ class ImageVolume:
     def patient_to_index(self, point: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map ``(..., 3)`` LPS mm points to fractional array indices."""
         p = np.asarray(point, dtype=np.float64) - self.affine[:3, 3]
-        return np.linalg.solve(self.affine[:3, :3], p.reshape(-1, 3).T).T.reshape(p.shape)
+        idx = np.linalg.solve(self.affine[:3, :3], p.reshape(-1, 3).T).T.reshape(p.shape)
+        return np.asarray(idx, dtype=np.float64)
 
     def __repr__(self) -> str:
         return (
-            f"ImageVolume({self.label!r}, kind={self.kind!r}, shape={self.shape}, "
+            f"ImageVolume({self.label!r}, kind={self.kind.value!r}, shape={self.shape}, "
             f"dtype={self.pixels.dtype}, spacing={tuple(round(s, 6) for s in self.spacing)}, "
             f"calibration={self.calibration!r}, warnings={len(self.warnings)})"
         )
@@ -225,8 +280,8 @@ class SeriesInfo:
     """Header-only description of one series found by :func:`miss_imaging.scan`.
 
     ``rows`` x ``columns`` is the in-plane size; ``n_frames`` the total number
-    of frames over ``n_files`` files.  ``kind`` is ``"volume"``,
-    ``"projection"`` or ``"other"`` (localizers, non-image objects).
+    of frames over ``n_files`` files.  ``kind`` is a :class:`Kind`:
+    ``"volume"``, ``"projection"`` or ``"other"`` (localizers, non-image objects).
     ``plan`` is how :func:`miss_imaging.load` builds it: the files in array
     order, their orientation and stack geometry, and what assembly decided
     (:class:`miss_imaging.reading.series.StackPlan`); None for a SeriesInfo
@@ -242,11 +297,14 @@ class SeriesInfo:
     n_frames: int
     rows: int
     columns: int
-    kind: str
+    kind: Kind
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list, repr=False)  # pydicom datasets without pixels
     plan: StackPlan | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.kind = Kind(self.kind)
 
     @property
     def label(self) -> str:

@@ -37,15 +37,16 @@ projection (tests/test_carm.py).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
+
+from miss_imaging import _parallel
 from miss_imaging.errors import MissImagingError
-from miss_imaging.model import ImageVolume, ProjectionTags, Window
+from miss_imaging.model import ImageVolume, Kind, ProjectionTags, Window
 from miss_imaging.carm.geometry import CArm
 
 __all__ = ["drr", "hu_to_mu", "line_integrals", "MU_WATER", "DISPLAY_L_MAX", "DISPLAY_MAX"]
@@ -292,7 +293,7 @@ def line_integrals(volume: ImageVolume, carm: CArm, *, mu_water: float = MU_WATE
     mu_water : float
         Attenuation of water, 1/mm.
     threads : int, optional
-        Worker threads for the sweep (default: up to 2, the CPUs available).
+        Worker threads for the sweep (default: the machine's CPUs, :mod:`miss_imaging._parallel`).
 
     Returns
     -------
@@ -302,14 +303,14 @@ def line_integrals(volume: ImageVolume, carm: CArm, *, mu_water: float = MU_WATE
     """
     vol = _check_volume(volume)
     sw = _setup(volume, carm)
-    n = threads or max(1, min(2, os.cpu_count() or 1))
+    n = _parallel.resolve_workers(threads)
     planes = range(volume.shape[sw.k])
     if n == 1:
         acc = _sweep_part(vol, sw, planes, mu_water)
     else:
-        with ThreadPoolExecutor(n) as ex:
-            bounds = np.linspace(0, len(planes), n + 1).astype(int)
-            parts = list(ex.map(lambda i: _sweep_part(vol, sw, range(bounds[i], bounds[i + 1]), mu_water), range(n)))
+        bounds = np.linspace(0, len(planes), n + 1).astype(int)
+        parts = _parallel.run(lambda i: _sweep_part(vol, sw, range(bounds[i], bounds[i + 1]), mu_water), range(n),
+                              workers=n)
         acc = parts[0]
         for p in parts[1:]:
             acc += p
@@ -381,7 +382,7 @@ def drr(
     frame_time_ms : float, optional
         (0018,1063) FrameTime for a cine.
     threads : int, optional
-        Sweep threads (default up to 2).
+        Sweep threads (default the machine's CPUs).
 
     Returns
     -------
@@ -470,7 +471,7 @@ def _projection_volume(volume: ImageVolume, poses: list[CArm], pixels: npt.NDArr
         pixels=pixels,
         spacing=(1.0, row_mm, col_mm),
         affine=affine,
-        kind="projection",
+        kind=Kind.PROJECTION,
         modality="XA",
         photometric="MONOCHROME2",
         windows=windows,

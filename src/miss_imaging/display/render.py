@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from miss_imaging.model import ImageVolume, Window
 
-__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "burned_in",
+__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length",
            "DEFAULT_WIDTH_PX", "scale_bar_label", "position_text", "fit_label"]
 
 #: default output width (px) of a rendered slice
@@ -85,11 +85,6 @@ def nice_length(target: float) -> float:
         if m * 10**k <= target:
             return float(m * 10**k)
     return float(10**k)
-
-
-def burned_in(volume: ImageVolume) -> bool:
-    """True when (0028,0301) BurnedInAnnotation = YES: the pixels may show patient text."""
-    return str(volume.metadata.get("BurnedInAnnotation", "")).upper() == "YES"
 
 
 def scale_bar_label(length: float, volume: ImageVolume) -> str:

@@ -72,6 +72,7 @@ import numpy as np
 import numpy.typing as npt
 
 from miss_imaging import _parallel
+from miss_imaging.model import contrast_limits
 
 __all__ = [
     "VOI_FUNCTIONS",
@@ -286,11 +287,7 @@ def window_to_contrast_limits(center: float, width: float, function: str = "LINE
     >>> window_to_contrast_limits(40, 400)
     (-160.0, 239.0)
     """
-    c, w = float(center), float(width)
-    if function.upper() == "LINEAR":
-        half = (w - 1.0) / 2.0
-        return (c - 0.5 - half, c - 0.5 + half)
-    return (c - w / 2.0, c + w / 2.0)
+    return contrast_limits(float(center), float(width), function)
 
 
 def contrast_limits_to_window(lo: float, hi: float, function: str = "LINEAR") -> tuple[float, float]:

@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +66,7 @@ from miss_imaging.model import ProjectionTags
 
 __all__ = [
     "Calibration",
+    "CalibrationSource",
     "projection_calibration",
     "user_calibration",
     "format_mm",
@@ -88,6 +90,20 @@ _SOD = "(0018,1111) DistanceSourceToPatient"
 _TYPE = "(0028,0A02) PixelSpacingCalibrationType"
 
 
+class CalibrationSource(StrEnum):
+    """What a calibration's mm rest on.  A ``str`` enum: members equal their
+    string values, which sessions, JSON and SR carry unchanged."""
+
+    CALIBRATED = "calibrated"  #: PixelSpacing calibrated at the patient plane
+    ERMF = "ermf"  #: ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor
+    SID_SOD = "sid_sod"  #: ImagerPixelSpacing x SOD / SID
+    DETECTOR = "detector"  #: ImagerPixelSpacing, not corrected for magnification
+    USER = "user"  #: a line drawn across an object of known size
+    PIXELS = "pixels"  #: no physical spacing
+    GEOMETRY = "geometry"  #: cross-sectional patient geometry (CT)
+    VOLUME = "volume"  #: a projection's own spacing as loaded (see ``measure.volume_calibration``)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The in-plane spacing of a projection and what it rests on.
@@ -99,9 +115,9 @@ class Calibration:
         there is no physical spacing (pixels only).
     label : str
         Shown beside every value, e.g. ``"magnification-corrected (ERMF)"``.
-    source : str
+    source : CalibrationSource
         ``"calibrated" | "ermf" | "sid_sod" | "detector" | "user" | "pixels" |
-        "geometry"`` (CT).
+        "geometry"`` (CT) ``| "volume"``; plain strings are accepted and converted.
     detector_row_mm, detector_col_mm : float or None
         ImagerPixelSpacing (detector plane), kept whatever was chosen.
     warnings : tuple of str
@@ -111,10 +127,13 @@ class Calibration:
     row_mm: float | None
     col_mm: float | None
     label: str
-    source: str
+    source: CalibrationSource
     detector_row_mm: float | None = None
     detector_col_mm: float | None = None
     warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", CalibrationSource(self.source))  # frozen: set once here
 
     @property
     def has_mm(self) -> bool:
@@ -135,13 +154,13 @@ class Calibration:
             self.detector_row_mm,
             self.detector_col_mm,
             "at detector (not corrected)",
-            "detector",
+            CalibrationSource.DETECTOR,
             self.detector_row_mm,
             self.detector_col_mm,
         )
 
 
-PIXELS_ONLY = Calibration(None, None, "pixels only", "pixels")
+PIXELS_ONLY = Calibration(None, None, "pixels only", CalibrationSource.PIXELS)
 
 
 def format_mm(value: float) -> str:
@@ -226,31 +245,31 @@ def projection_calibration(tags: ProjectionTags) -> Calibration:
             f"by {100 * abs(ermf - m_geom) / m_geom:.1f}% (> {100 * ERMF_SID_SOD_RTOL:.0f}%); using ERMF"
         )
 
-    def done(row: float | None, col: float | None, label: str, source: str) -> Calibration:
+    def done(row: float | None, col: float | None, label: str, source: CalibrationSource) -> Calibration:
         return Calibration(row, col, label, source, det_r, det_c, tuple(warnings))
 
     if ps is not None:
         if ctype:
             if ctype not in ("GEOMETRY", "FIDUCIAL"):
                 warnings.append(f"{_TYPE} = {ctype!r} is not GEOMETRY or FIDUCIAL (PS3.3 C.7.6.3.1.7)")
-            return done(ps[0], ps[1], f"calibrated ({ctype})", "calibrated")
+            return done(ps[0], ps[1], f"calibrated ({ctype})", CalibrationSource.CALIBRATED)
         if ips is None:
             warnings.append(
                 f"{_PS} without {_IPS} or {_TYPE} on a projection: whether it is at the detector "
                 "or at the patient is not stated"
             )
-            return done(ps[0], ps[1], "Pixel Spacing (plane not stated)", "calibrated")
+            return done(ps[0], ps[1], "Pixel Spacing (plane not stated)", CalibrationSource.CALIBRATED)
         if not np.allclose(ps, ips, rtol=1e-6, atol=0.0):
             warnings.append(f"{_PS} = {list(ps)} differs from {_IPS} = {list(ips)} without {_TYPE}")
-            return done(ps[0], ps[1], "calibrated (unspecified)", "calibrated")
+            return done(ps[0], ps[1], "calibrated (unspecified)", CalibrationSource.CALIBRATED)
         # PixelSpacing == ImagerPixelSpacing: the detector value; correct it below
     if ips is None:
-        return done(None, None, "pixels only", "pixels")
+        return done(None, None, "pixels only", CalibrationSource.PIXELS)
     if ermf is not None:
-        return done(ips[0] / ermf, ips[1] / ermf, "magnification-corrected (ERMF)", "ermf")
+        return done(ips[0] / ermf, ips[1] / ermf, "magnification-corrected (ERMF)", CalibrationSource.ERMF)
     if m_geom is not None:
-        return done(ips[0] / m_geom, ips[1] / m_geom, "magnification-corrected (SID/SOD)", "sid_sod")
-    return done(ips[0], ips[1], "at detector (not corrected)", "detector")
+        return done(ips[0] / m_geom, ips[1] / m_geom, "magnification-corrected (SID/SOD)", CalibrationSource.SID_SOD)
+    return done(ips[0], ips[1], "at detector (not corrected)", CalibrationSource.DETECTOR)
 
 
 def user_calibration(
@@ -316,7 +335,7 @@ def user_calibration(
         col_mm * aspect,
         col_mm,
         f"user-calibrated ({name}, {format_mm(known)} mm)",
-        "user",
+        CalibrationSource.USER,
         det_r,
         det_c,
     )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, MagnificationRange, magnification_range, projection_calibration
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, CalibrationSource, MagnificationRange, magnification_range, projection_calibration
 from miss_imaging.errors import MeasurementError
 from miss_imaging.model import ImageVolume
 
@@ -46,6 +46,7 @@ __all__ = [
     "intensity_profile",
     "remeasure",
     "MIN_LENGTH_PX",
+    "as_point",
 ]
 
 #: lines shorter than this (in index units) are "zero length"
@@ -178,13 +179,14 @@ def volume_calibration(volume: ImageVolume) -> Calibration:
     For cross-sectional volumes: the geometry (source ``"geometry"``).
     """
     if volume.kind != "projection":
-        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL, "geometry")
+        return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration or GEOMETRY_LABEL,
+                           CalibrationSource.GEOMETRY)
     tags = volume.projection
     det = tags.imager_pixel_spacing if tags is not None else None
     det_r, det_c = (float(det[0]), float(det[1])) if det is not None else (None, None)
     if volume.calibration == PIXELS_ONLY.label:
-        return Calibration(None, None, PIXELS_ONLY.label, "pixels", det_r, det_c)
-    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, "volume", det_r, det_c)
+        return Calibration(None, None, PIXELS_ONLY.label, CalibrationSource.PIXELS, det_r, det_c)
+    return Calibration(volume.spacing[1], volume.spacing[2], volume.calibration, CalibrationSource.VOLUME, det_r, det_c)
 
 
 def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> ImageVolume:
@@ -201,8 +203,6 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
     calibration : Calibration or None
         In-plane mm per row and column step.
     """
-    import dataclasses
-
     if volume.kind != "projection" or calibration is None or not calibration.has_mm:
         return volume
     row, col = float(calibration.row_mm), float(calibration.col_mm)  # type: ignore[arg-type]
@@ -211,8 +211,7 @@ def calibrated_volume(volume: ImageVolume, calibration: Calibration | None) -> I
         old = float(np.linalg.norm(affine[:3, axis]))
         if old > 0:
             affine[:3, axis] *= new / old
-    return dataclasses.replace(volume, spacing=(volume.spacing[0], row, col), affine=affine,
-                               calibration=calibration.label)
+    return volume.replace(spacing=(volume.spacing[0], row, col), affine=affine, calibration=calibration.label)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -285,8 +284,14 @@ def _frame(volume: ImageVolume, idx: npt.NDArray[np.float64], calibration: Calib
     return _Frame(idx, mm, inplane, plane, cal.label, cal, "image plane")
 
 
+def as_point(p: npt.ArrayLike) -> tuple[float, float, float]:
+    """One point as three floats (array indices (z, y, x) or LPS mm, as given)."""
+    a, b, c = (float(v) for v in np.asarray(p, dtype=np.float64).reshape(3))
+    return (a, b, c)
+
+
 def _tuples(a: npt.NDArray[np.float64] | None) -> tuple[tuple[float, float, float], ...] | None:
-    return None if a is None else tuple(tuple(float(v) for v in row) for row in a)
+    return None if a is None else tuple(as_point(row) for row in a)
 
 
 def _detector_mm(fr: _Frame) -> float | None:
@@ -540,7 +545,7 @@ def intensity_profile(
         # so each sample's distance is measured from its own patient position
         lps = _index_to_patient(volume, pts)
         distances = np.linalg.norm(lps - lps[0], axis=1)
-    return Profile(distances, values, m.unit, m.calibration)
+    return Profile(np.asarray(distances, dtype=np.float64), values, m.unit, m.calibration)
 
 
 def remeasure(volume: ImageVolume, m: Measurement, *, calibration: Calibration | None = None) -> Measurement:

@@ -20,7 +20,7 @@ from typing import Any
 
 from miss_imaging.measurement.calibration import Calibration
 from miss_imaging.errors import MeasurementError
-from miss_imaging.measurement.measure import Measurement
+from miss_imaging.measurement.measure import Measurement, as_point
 
 __all__ = ["SCHEMA", "VERSION", "to_dict", "from_dict", "save_json", "load_json", "save_csv", "CSV_COLUMNS"]
 
@@ -59,8 +59,8 @@ def from_dict(d: dict[str, Any]) -> Measurement:
             value=float(d["value"]),
             unit=str(d["unit"]),
             calibration=str(d["calibration"]),
-            points_index=tuple(tuple(float(v) for v in p) for p in d["points_index"]),
-            points_patient=None if pp is None else tuple(tuple(float(v) for v in p) for p in pp),
+            points_index=tuple(as_point(p) for p in d["points_index"]),
+            points_patient=None if pp is None else tuple(as_point(p) for p in pp),
             frame_indices=tuple(int(v) for v in d.get("frame_indices", ())),
             series_uid=str(d.get("series_uid", "")),
             series_label=str(d.get("series_label", "")),
@@ -72,7 +72,7 @@ def from_dict(d: dict[str, Any]) -> Measurement:
             detector_mm=None if d.get("detector_mm") is None else float(d["detector_mm"]),
             warnings=tuple(d.get("warnings", ())),
             magnification_range=None if d.get("magnification_range") is None
-            else tuple(float(v) for v in d["magnification_range"]),
+            else (float(d["magnification_range"][0]), float(d["magnification_range"][1])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MeasurementError(f"malformed measurement record ({exc!r}): {d!r}") from None

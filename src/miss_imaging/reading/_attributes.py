@@ -17,7 +17,7 @@ __all__ = [
     "projection_tags",
     "calibration_tag_warnings",
     "technical_metadata",
-    "patient_identifiers",
+    "banner_identifiers",
 ]
 
 #: Non-identifying technical attributes copied into ``ImageVolume.metadata``.
@@ -233,8 +233,8 @@ def projection_tags(ds: Dataset, n_frames: int) -> ProjectionTags:
     cdesc = get("PixelSpacingCalibrationDescription")
     ftv = _floats(ds.get("FrameTimeVector"))
     return ProjectionTags(
-        pixel_spacing=ps[:2] if ps and len(ps) >= 2 else None,
-        imager_pixel_spacing=ips[:2] if ips and len(ips) >= 2 else None,
+        pixel_spacing=(ps[0], ps[1]) if ps and len(ps) >= 2 else None,
+        imager_pixel_spacing=(ips[0], ips[1]) if ips and len(ips) >= 2 else None,
         calibration_type=str(ctype) if ctype else None,
         calibration_description=str(cdesc) if cdesc else None,
         ermf=_float(get("EstimatedRadiographicMagnificationFactor")),
@@ -307,8 +307,12 @@ def technical_metadata(ds: Dataset, transfer_syntax: str) -> dict[str, Any]:
     return out
 
 
-def patient_identifiers(ds: Dataset) -> dict[str, str]:
-    """Patient/study identifiers as strings (for the clinician's banner only)."""
+def banner_identifiers(ds: Dataset) -> dict[str, str]:
+    """Patient/study identifiers as strings, for ``ImageVolume.patient`` (the clinician's banner only).
+
+    Not :func:`miss_imaging.sharing.deid.patient_identifiers`, which collects every
+    identifier variant to search for during de-identification.
+    """
     out = {}
     for kw in PATIENT_KEYWORDS:
         try:

@@ -59,14 +59,16 @@ _VOLUME_SOP = {
 
 
 
-Source = Union[RawHeader, Dataset]
+HeaderSource = Union[RawHeader, Dataset]
 
 
 def _el(ds: Dataset, tag: int) -> Any:
-    return ds._dict.get(tag)  # raw or converted element; None when absent
+    # raw or converted element, None when absent; get_item does not convert a raw
+    # element (ds.get would, and raise on a corrupt value the caller reports itself)
+    return ds.get_item(tag, keep_deferred=True)
 
 
-def text(src: Source, tag: int) -> str:
+def text(src: HeaderSource, tag: int) -> str:
     """Value of a text element (UI, CS, DS, IS, LO...) with padding stripped; "" if absent."""
     if isinstance(src, RawHeader):
         v = src.value(tag)
@@ -85,7 +87,7 @@ def text(src: Source, tag: int) -> str:
     return str(v).strip(" \x00")
 
 
-def floats(src: Source, tag: int) -> tuple[float, ...] | None:
+def floats(src: HeaderSource, tag: int) -> tuple[float, ...] | None:
     """Backslash-separated DS/IS values as floats; None if absent, empty or not numbers."""
     s = text(src, tag)
     if not s:
@@ -96,7 +98,7 @@ def floats(src: Source, tag: int) -> tuple[float, ...] | None:
         return None
 
 
-def integer(src: Source, tag: int, default: int | None = None, *, binary: bool = False) -> int | None:
+def integer(src: HeaderSource, tag: int, default: int | None = None, *, binary: bool = False) -> int | None:
     """First value of an element as int.
 
     ``binary=True`` for US/SS attributes (2-byte binary; implicit VR files give
@@ -134,8 +136,8 @@ def integer(src: Source, tag: int, default: int | None = None, *, binary: bool =
         return default
 
 
-def _has(src: Source, tag: int) -> bool:
-    return tag in (src.elements if isinstance(src, RawHeader) else src._dict)
+def _has(src: HeaderSource, tag: int) -> bool:
+    return tag in (src.elements if isinstance(src, RawHeader) else src)
 
 
 @dataclass(slots=True, eq=False)
@@ -143,7 +145,7 @@ class FileHeader:
     """What assembly and reading need from one file (values as read, mm)."""
 
     path: Path
-    source: Source  # RawHeader (fast walker) or pydicom Dataset (fallback)
+    source: HeaderSource  # RawHeader (fast walker) or pydicom Dataset (fallback)
     transfer_syntax: str
     sop_class: str
     series_uid: str
@@ -216,7 +218,7 @@ class _Reader:
 
     __slots__ = ("s", "u", "f")
 
-    def __init__(self, ds: Source):
+    def __init__(self, ds: HeaderSource):
         if isinstance(ds, RawHeader):
             el, buf = ds.elements, ds.buf
 
@@ -270,7 +272,7 @@ class _Dimensions(NamedTuple):
 
 def header_from_dataset(
     path: Path,
-    ds: Source,
+    ds: HeaderSource,
     transfer_syntax: str,
     pixel_offset: int | None,
     pixel_length: int | None,

@@ -36,13 +36,11 @@ from miss_imaging.reading._fastread import UNCOMPRESSED_LE
 from miss_imaging.reading._header import FileHeader
 from miss_imaging.errors import MissImagingError, PixelDataError, TruncatedFileError, UnsupportedTransferSyntaxError
 
-__all__ = ["Source", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
+__all__ = ["FrameSource", "choose_dtype", "fill", "read_one", "fast_ok", "check_decodable", "stored_range"]
 
 _I16 = (-32768, 32767)
 # Bytes read per preadv on the in-place path: small enough that the bit fix and rescale find them in L2.
 _PIECE = 1 << 18
-#: Module switch used by tests to force the pydicom path and compare.
-FAST_PATH = True
 _INSTALL_HINT = (
     "install the pixel plugins: pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pylibjpeg-rle "
     "(or python-gdcm)"
@@ -50,7 +48,7 @@ _INSTALL_HINT = (
 
 
 @dataclass(slots=True)
-class Source:
+class FrameSource:
     """One output slice/frame: frame `frame` of `header`'s file, with its rescale."""
 
     header: FileHeader
@@ -85,7 +83,7 @@ def _fits(lo: int, hi: int, slope: float, icpt: float) -> bool:
     return _I16[0] <= min(a, b) and max(a, b) <= _I16[1]
 
 
-def choose_dtype(sources: list[Source]) -> tuple[np.dtype, bool]:
+def choose_dtype(sources: list[FrameSource]) -> tuple[np.dtype, bool]:
     """(output dtype, whether int16 needs a per-slice range check)."""
     if not all(_integral(s.slope) and _integral(s.intercept) for s in sources):
         return np.dtype(np.float32), False
@@ -98,10 +96,14 @@ def choose_dtype(sources: list[Source]) -> tuple[np.dtype, bool]:
     return np.dtype(np.int16), check
 
 
-def fast_ok(h: FileHeader) -> bool:
-    """True when the file's pixels can be read raw (uncompressed little endian, mono)."""
+def fast_ok(h: FileHeader, fast_path: bool = True) -> bool:
+    """True when the file's pixels can be read raw (uncompressed little endian, mono).
+
+    ``fast_path=False`` answers False for every file: pydicom decodes them all
+    (tests and benchmarks compare both readers).
+    """
     return (
-        FAST_PATH
+        fast_path
         and h.transfer_syntax in UNCOMPRESSED_LE
         and h.pixel_offset is not None
         and h.pixel_length is not None
@@ -110,9 +112,9 @@ def fast_ok(h: FileHeader) -> bool:
     )
 
 
-def check_decodable(h: FileHeader) -> None:
+def check_decodable(h: FileHeader, fast_path: bool = True) -> None:
     """Raise UnsupportedTransferSyntaxError when no installed plugin decodes the file."""
-    if fast_ok(h):
+    if fast_ok(h, fast_path):
         return
     uid = UID(h.transfer_syntax) if h.transfer_syntax else None
     if uid is None:
@@ -170,7 +172,7 @@ def _fix_bits(a: np.ndarray, h: FileHeader) -> None:
         a &= a.dtype.type((1 << bs) - 1)
 
 
-def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) -> None:
+def _to_modality(stored: np.ndarray, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
     """out2d[...] = stored * slope + intercept (dtype of out2d), per REFERENCE §2."""
     if out2d.dtype == np.int16:
         _to_int16(stored, s, out2d, check, in_place=False)
@@ -183,7 +185,7 @@ def _to_modality(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool) 
     out2d[...] = tmp
 
 
-def _to_int16(stored: np.ndarray, s: Source, out2d: np.ndarray, check: bool, *, in_place: bool) -> None:
+def _to_int16(stored: np.ndarray, s: FrameSource, out2d: np.ndarray, check: bool, *, in_place: bool) -> None:
     """The int16 rescale (integer slope and intercept); raises _Promote when `check` finds a value that won't fit.
 
     ``in_place``: `stored` is a view of `out2d`'s own bytes (the fast path
@@ -218,7 +220,7 @@ def _read_at(fd: int, buf: memoryview, offset: int) -> int:
     return got
 
 
-def _fast_slot(fd: int, s: Source, out2d: np.ndarray, check: bool) -> None:
+def _fast_slot(fd: int, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
     """Read one frame's raw bytes into out2d (in place when stored is 16-bit and out int16)."""
     h = s.header
     offset = h.pixel_offset + s.frame * h.frame_bytes  # type: ignore[operator]
@@ -256,7 +258,7 @@ def _fast_slot(fd: int, s: Source, out2d: np.ndarray, check: bool) -> None:
 
 def _pydicom_frames(h: FileHeader, indices: list[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, decoded stored values) via pydicom's plugins; errors named."""
-    check_decodable(h)
+    check_decodable(h, fast_path=False)  # pydicom decodes this file whatever the raw reader could do
     try:
         if h.frames == 1:
             ds = pydicom.dcmread(h.path, force=True)
@@ -285,8 +287,11 @@ def _check_shape(h: FileHeader, arr: np.ndarray) -> None:
         )
 
 
-def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
-    """Fill `out` (N, rows, cols) with every source; returns `out` (float32 if promoted)."""
+def fill(sources: list[FrameSource], out: np.ndarray, check: bool, fast_path: bool = True) -> np.ndarray:
+    """Fill `out` (N, rows, cols) with every source; returns `out` (float32 if promoted).
+
+    `fast_path` as in :func:`fast_ok`.
+    """
     # group consecutive outputs by file so that each file is opened once
     by_file: dict = {}
     for k, s in enumerate(sources):
@@ -295,7 +300,7 @@ def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
         h = sources[ks[0]].header
         while True:
             try:
-                if fast_ok(h):
+                if fast_ok(h, fast_path):
                     fd = os.open(path, os.O_RDONLY)
                     try:
                         for k in ks:
@@ -318,11 +323,11 @@ def fill(sources: list[Source], out: np.ndarray, check: bool) -> np.ndarray:
     return out
 
 
-def read_one(s: Source, dtype: np.dtype) -> np.ndarray:
+def read_one(s: FrameSource, dtype: np.dtype, fast_path: bool = True) -> np.ndarray:
     """One (1, rows, cols) chunk for lazy loading (dtype decided up front, no check)."""
     h = s.header
     out = np.empty((1, h.rows, h.cols), dtype)
-    if fast_ok(h):
+    if fast_ok(h, fast_path):
         fd = os.open(h.path, os.O_RDONLY)
         try:
             _fast_slot(fd, s, out[0], False)

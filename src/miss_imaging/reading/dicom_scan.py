@@ -66,7 +66,7 @@ def _pydicom_header(path: Path) -> tuple[Dataset, str]:
         except InvalidDicomError:
             # no preamble/DICM: accept only if it parses into a plausible image data set
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-            if 0x00080016 not in ds._dict and 0x00280010 not in ds._dict:
+            if 0x00080016 not in ds and 0x00280010 not in ds:
                 raise NotDicomError("not a DICOM file (no DICM prefix, no SOP Class or Rows)", path=path) from None
         check_sequences(ds, path)  # pydicom parses sequences lazily: damage surfaces now, named
     except MissImagingError:
@@ -119,7 +119,7 @@ def read_header(path: str | os.PathLike, template: FileHeader | None = None) -> 
     ds.filename = str(p)
     # stop_before_pixels hides Pixel Data; image attributes stand in for it and
     # its length is checked when the pixels are decoded
-    has_pixels = 0x00280010 in ds._dict
+    has_pixels = 0x00280010 in ds
     with pydicom_warnings_named(p, ds):
         return header_from_dataset(p, ds, ts, None, None, None, has_pixels)
 

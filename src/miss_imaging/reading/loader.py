@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset
 
 from miss_imaging.reading import _attributes as attrs
 from miss_imaging.reading._header import FileHeader, floats, text
-from miss_imaging.reading._pixels import Source, check_decodable, choose_dtype, fill, read_one, stored_range
+from miss_imaging.reading._pixels import FrameSource, check_decodable, choose_dtype, fill, read_one, stored_range
 from miss_imaging.reading._structure import parse_failure, pydicom_warnings_named
 from miss_imaging.reading.dicom_scan import PathOrPaths, Progress, read_header, scan
 from miss_imaging.errors import (
@@ -82,7 +82,8 @@ def plan_of(info: SeriesInfo) -> StackPlan:
     return infos[0].plan
 
 
-def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = None) -> ImageVolume:
+def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = None,
+         fast_path: bool = True) -> ImageVolume:
     """Load one series as an :class:`~miss_imaging.model.ImageVolume`.
 
     Parameters
@@ -93,6 +94,10 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     lazy : bool or None
         None: dask array above LAZY_THRESHOLD_BYTES (1 GiB) of output, numpy
         below.  True/False force it.
+    fast_path : bool
+        True: uncompressed little-endian pixels are read straight from the
+        file; False: pydicom decodes every file (same values, slower; for
+        comparison in tests and benchmarks).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
     UnsupportedTransferSyntaxError, SeriesGeometryError.
     """
     if isinstance(path_or_series, SeriesInfo):
-        return _build(plan_of(path_or_series), path_or_series, lazy, [])
+        return _build(plan_of(path_or_series), path_or_series, lazy, [], fast_path)
     path = Path(path_or_series)
     result = scan(path)
     images = _image_series(result)
@@ -127,7 +132,7 @@ def load(path_or_series: str | os.PathLike | SeriesInfo, *, lazy: bool | None = 
             extra += [w for s in others if s.kind == "other" for w in s.warnings]  # localizers, colour
         extra += [f"skipped {p.name}: {why}" for p, why in result.skipped]
         try:
-            return _build(plan_of(chosen), chosen, lazy, extra)
+            return _build(plan_of(chosen), chosen, lazy, extra, fast_path)
         except MissImagingError as exc:
             first_error = first_error or exc
             failures.append(f"series {chosen.label} could not be loaded: {exc}")
@@ -160,6 +165,7 @@ def load_all(
     lazy: bool | None = None,
     progress: Progress | None = None,
     errors: Literal["warn", "collect"] = "warn",
+    fast_path: bool = True,
 ) -> LoadResult:
     """Every image series under `path`, largest first (for the napari reader).
 
@@ -181,6 +187,8 @@ def load_all(
         volumes' own warnings are); read ``problems`` and ``not_shown`` of
         the result, which may be empty.
 
+    fast_path : bool
+        As for :func:`load`.
     Returns
     -------
     LoadResult
@@ -205,7 +213,7 @@ def load_all(
         if progress is not None:
             progress(done, total, s.label)
         try:
-            out.append(_build(plan_of(s), s, lazy, []))
+            out.append(_build(plan_of(s), s, lazy, [], fast_path))
         except (MissImagingError, OSError, ValueError, MemoryError) as exc:
             if warn and not isinstance(exc, MissImagingError):
                 raise  # only the collecting caller (the napari reader) takes decoder failures as a problem
@@ -241,23 +249,23 @@ class _Placement(NamedTuple):
     geometry: StackGeometry
 
 
-def _multiframe_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[Source], _Placement | None]:
+def _multiframe_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[FrameSource], _Placement | None]:
     """Sources of one multi-frame file in the order :func:`~.series.frame_stack` decides."""
     h = plan.headers[0]
     stack = frame_stack(h, "volume" if kind == "volume" else "projection")
     warnings += stack.warnings
     facts = stack.facts
-    sources = [Source(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in stack.order]
+    sources = [FrameSource(h, i, float(facts.slope[i]), float(facts.intercept[i])) for i in stack.order]
     if stack.geometry is None:
         return sources, None
     assert stack.iop is not None and stack.ipps is not None and facts.pixel_spacing is not None
     return sources, _Placement(stack.iop, stack.ipps, facts.pixel_spacing, stack.geometry)
 
 
-def _slice_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[Source], _Placement | None]:
+def _slice_sources(plan: StackPlan, kind: str, warnings: list[str]) -> tuple[list[FrameSource], _Placement | None]:
     """One source per single-frame file, in the plan's order; a volume's in-plane spacing checked."""
     h0 = plan.headers[0]
-    sources = [Source(h, 0, h.slope, h.intercept) for h in plan.headers]
+    sources = [FrameSource(h, 0, h.slope, h.intercept) for h in plan.headers]
     if kind != "volume":
         return sources, None
     in_plane = h0.pixel_spacing
@@ -311,10 +319,10 @@ def _calibration_differences(headers: list[FileHeader]) -> list[str]:
     return out
 
 
-def _pixels(sources: list[Source], lazy: bool | None):
+def _pixels(sources: list[FrameSource], lazy: bool | None, fast_path: bool):
     h0 = sources[0].header
     for s in {id(s.header): s for s in sources}.values():
-        check_decodable(s.header)
+        check_decodable(s.header, fast_path)
     dtype, check = choose_dtype(sources)
     shape = (len(sources), h0.rows, h0.cols)
     nbytes = int(np.prod(shape)) * dtype.itemsize
@@ -326,16 +334,17 @@ def _pixels(sources: list[Source], lazy: bool | None):
         if check:
             dtype = np.dtype(np.float32)  # actual ranges are unknown until read
         return da.map_blocks(
-            lambda block_id=None: read_one(sources[block_id[0]], dtype),
+            lambda block_id=None: read_one(sources[block_id[0]], dtype, fast_path),
             dtype=dtype,
             chunks=((1,) * shape[0], (shape[1],), (shape[2],)),
             meta=np.empty((0, 0, 0), dtype),
         )
     out = np.empty(shape, dtype)
-    return fill(sources, out, check)
+    return fill(sources, out, check, fast_path)
 
 
-def _build(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+def _build(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str],
+           fast_path: bool = True) -> ImageVolume:
     """Build the ImageVolume of `plan`; a header element pydicom cannot convert becomes our error.
 
     Attributes are converted by pydicom on first access (after the scan), so a
@@ -346,7 +355,7 @@ def _build(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str
     try:
         h0 = plan.headers[0]
         with pydicom_warnings_named(h0.path, h0.dataset) as named:
-            vol = _build_volume(plan, info, lazy, extra)
+            vol = _build_volume(plan, info, lazy, extra, fast_path)
         vol.warnings.extend(named)
         return vol
     except MissImagingError:
@@ -363,16 +372,17 @@ def _build(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str
         ) from exc
 
 
-def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str]) -> ImageVolume:
+def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: list[str],
+                  fast_path: bool) -> ImageVolume:
     """The ImageVolume of `plan`, in named steps (sources, pixels, geometry or calibration, display)."""
     _check_loadable(plan)
     h0: FileHeader = plan.headers[0]
     ds = h0.dataset
-    kind: Kind = "volume" if plan.kind == "volume" else "projection"
+    kind = Kind.VOLUME if plan.kind == "volume" else Kind.PROJECTION
     warnings = list(plan.warnings)
     multi = len(plan.headers) == 1 and (h0.frames > 1 or h0.enhanced)
     sources, placement = (_multiframe_sources if multi else _slice_sources)(plan, kind, warnings)
-    pixels = _pixels(sources, lazy)
+    pixels = _pixels(sources, lazy, fast_path)
     if "ModalityLUTSequence" in ds:
         warnings.append(
             f"{h0.path.name}: (0028,3000) ModalityLUTSequence is not applied (only Rescale Slope/Intercept are): "
@@ -408,7 +418,7 @@ def _build_volume(plan: StackPlan, info: SeriesInfo, lazy: bool | None, extra: l
         series_description=info.description,
         series_number=info.series_number,
         metadata=metadata,
-        patient=attrs.patient_identifiers(ds),
+        patient=attrs.banner_identifiers(ds),
         warnings=all_warnings,
         files=[h0.path] if multi else [s.header.path for s in sources],
         slice_positions=placement.ipps if placement is not None else None,
@@ -449,7 +459,7 @@ def _projection_frame(
     return projection, affine, cal.label
 
 
-def _display(h0: FileHeader, s0: Source, warnings: list[str]) -> tuple[list, list, dict]:
+def _display(h0: FileHeader, s0: FrameSource, warnings: list[str]) -> tuple[list, list, dict]:
     """The file's windows, VOI LUTs and technical metadata (MONOCHROME1 noted)."""
     ds = h0.dataset
     window_notes: list[str] = []

@@ -61,7 +61,7 @@ from miss_imaging.spatial.geometry import (
     stack_geometry,
     valid_orientation,
 )
-from miss_imaging.model import SeriesInfo
+from miss_imaging.model import Kind, SeriesInfo
 
 __all__ = [
     "StackPlan",
@@ -413,11 +413,11 @@ class _LazyHeaders(list):
     scanning does not pay pydicom's per-element cost for headers nobody reads.
     """
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         v = super().__getitem__(i)
         return [h.dataset for h in v] if isinstance(i, slice) else v.dataset
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self):
         return (h.dataset for h in super().__iter__())
 
 
@@ -438,7 +438,7 @@ def _info(plan: StackPlan) -> SeriesInfo:
         n_frames=plan.n_frames,
         rows=h0.rows,
         columns=h0.cols,
-        kind=plan.kind,
+        kind=Kind(plan.kind),
         files=[h.path for h in plan.headers],
         warnings=list(plan.warnings),
         headers=_LazyHeaders(plan.headers),

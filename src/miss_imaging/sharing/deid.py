@@ -61,7 +61,7 @@ from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import UID, ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from miss_imaging import __version__
 from miss_imaging.sharing._deid_pixels import BOX_CONVENTION, blank_regions_in, ensure_writable_syntax, format_box, normalize_regions
@@ -525,7 +525,7 @@ def _export_one(ds: Dataset, path: Path, target: Path, regions: tuple[tuple[int,
     if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
         # no file meta (raw data set): pydicom read it as implicit VR little endian
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2" if ds.is_implicit_VR else ExplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if ds.is_implicit_VR else ExplicitVRLittleEndian
     burned = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
     auto = regions is None
     if auto:

@@ -207,7 +207,7 @@ def burned_in_regions(volume: ImageVolume) -> list[tuple[int, int, int, int]]:
 
     See :func:`miss_imaging.sharing.burned_in.detect_text_regions`.
     """
-    if str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() != "YES":
+    if not volume.burned_in_annotation:
         return []
     from miss_imaging.sharing.burned_in import detect_text_regions
 
@@ -221,14 +221,12 @@ def blanked_volume(volume: ImageVolume, regions: Sequence[tuple[int, int, int, i
     Display-black is the dtype's minimum (maximum for MONOCHROME1), which any
     window maps to black.  Nothing is copied until frames are read.
     """
-    import dataclasses
-
     if not regions:
         return volume
     dt = np.dtype(volume.pixels.dtype)
     info = np.iinfo(dt) if np.issubdtype(dt, np.integer) else np.finfo(dt)
     fill = info.max if volume.photometric.upper() == "MONOCHROME1" else info.min
-    return dataclasses.replace(volume, pixels=_BlankedFrames(volume.pixels, regions, fill))
+    return volume.replace(pixels=_BlankedFrames(volume.pixels, regions, fill))
 
 
 @dataclass
@@ -270,7 +268,7 @@ def render_cine_frames(
     measurements: Iterable[Any] = (),
     frames: Sequence[int] | None = None,
     width_px: int = 512,
-    durations_ms: Sequence[float] | None = None,
+    durations_ms: npt.ArrayLike | None = None,
 ) -> list[Any]:
     """Windowed RGB frames with scale bar (and its calibration), measurement labels, frame number and time.
 
@@ -306,9 +304,8 @@ def render_cine_frames(
         window = default_window(volume)
     n = int(volume.shape[0])
     frames = list(range(n)) if frames is None else [int(k) for k in frames]
-    if durations_ms is None:
-        durations_ms = frame_times_ms(volume)[0]
-    starts = np.concatenate([[0.0], np.cumsum(durations_ms)])
+    durations = frame_times_ms(volume)[0] if durations_ms is None else np.asarray(durations_ms, dtype=np.float64)
+    starts = np.concatenate([[0.0], np.cumsum(durations)])
     ms = list(measurements)
     out = []
     for k in frames:
@@ -371,7 +368,7 @@ def export_cine_gif(
     delays, w2 = gif_delays_ms(durations)
     warnings += w2
     regions = burned_in_regions(volume) if blank_regions is None else [tuple(map(int, r)) for r in blank_regions]
-    flagged = str((volume.metadata or {}).get("BurnedInAnnotation", "")).upper() == "YES"
+    flagged = volume.burned_in_annotation
     if flagged and not regions:
         warnings.append("BurnedInAnnotation = YES but no text was blanked: check the clip before sharing")
     shown = blanked_volume(volume, regions)  # type: ignore[arg-type]

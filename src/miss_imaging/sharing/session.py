@@ -386,7 +386,7 @@ def load_session(path: str | Path, *, check_files: bool = True) -> tuple[Session
         return session, report
     for ref in session.series:
         rel = None if ref.relative_path is None else (path.parent / ref.relative_path)
-        where, problem = locate_series(ref, [Path(ref.path), rel])
+        where, problem = locate_series(ref, [Path(ref.path)] + ([] if rel is None else [rel]))
         if where is None:
             report.missing.append(ref.series_uid)
             report.problems.append(problem or "")

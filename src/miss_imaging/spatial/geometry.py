@@ -116,7 +116,7 @@ def plane_affine(
         LPS vector (mm) from one slice to the next (column 0 of the affine).
     """
     row_dir, col_dir, _ = orientation_axes(iop)
-    drow, dcol = (float(s) for s in pixel_spacing)
+    drow, dcol = (float(s) for s in np.asarray(pixel_spacing, dtype=np.float64).reshape(-1)[:2])
     aff = np.eye(4)
     aff[:3, 0] = np.asarray(step, dtype=np.float64)
     aff[:3, 1] = drow * col_dir  # row index j moves along the column direction

@@ -23,7 +23,6 @@ input's footprint get ``cval`` (default: the volume's minimum, i.e. air).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import threading
@@ -181,7 +180,7 @@ def resample(
     fill = (_default_cval(volume) if cval is None else cval) if need_cval else 0.0
     out = np.empty(tuple(int(v) for v in n_out), dtype=_out_dtype(volume, order, dtype))
     _separable(volume.pixels, out, taps, order, fill, threads)
-    return _replace(volume, out, tuple(float(v) for v in s_out), affine)
+    return _replace(volume, out, _triple(s_out), affine)
 
 
 def _separable(
@@ -324,6 +323,18 @@ def _linear_inplane(
     _run(work, _chunks(out.shape[0], ny * nx, min_rows=_MIN_ROWS), threads)
 
 
+def _triple(v: npt.ArrayLike) -> tuple[float, float, float]:
+    """Three floats (a spacing in mm, axis order (z, y, x))."""
+    a, b, c = (float(x) for x in np.asarray(v, dtype=np.float64).reshape(3))
+    return (a, b, c)
+
+
+def _counts(v: npt.ArrayLike) -> tuple[int, int, int]:
+    """Three voxel counts (axis order (z, y, x))."""
+    a, b, c = (int(x) for x in np.asarray(v).reshape(3))
+    return (a, b, c)
+
+
 def _replace(
     volume: ImageVolume, pixels: npt.NDArray, spacing: tuple[float, float, float], affine: npt.NDArray[np.float64],
     warning: str | None = None,
@@ -331,8 +342,8 @@ def _replace(
     n0 = pixels.shape[0]
     positions = affine[:3, 3][None, :] + np.arange(n0)[:, None] * affine[:3, 0][None, :]
     warnings = list(volume.warnings) + ([warning] if warning else [])
-    return dataclasses.replace(volume, pixels=pixels, spacing=spacing, affine=affine, slice_positions=positions,
-                               regular=True, warnings=warnings)
+    return volume.replace(pixels=pixels, spacing=spacing, affine=affine, slice_positions=positions,
+                          regular=True, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------
@@ -402,11 +413,11 @@ def _resample_irregular(
                 "(0020,0032); linear interpolation used")
     span = np.array([st.d[-1] - st.d[0], (volume.shape[1] - 1) * st.d_row, (volume.shape[2] - 1) * st.d_col])
     if shape is not None:
-        n_out = tuple(int(v) for v in shape)
+        n_out = _counts(shape)
     elif extent is not None:
-        n_out = tuple(int(v) for v in np.floor(np.broadcast_to(np.asarray(extent, float), (3,)) / s_out + _EPS) + 1)
+        n_out = _counts(np.floor(np.broadcast_to(np.asarray(extent, float), (3,)) / s_out + _EPS) + 1)
     else:
-        n_out = tuple(int(v) for v in np.floor(span / s_out + _EPS) + 1)
+        n_out = _counts(np.floor(span / s_out + _EPS) + 1)
     affine = np.eye(4)
     affine[:3, 0], affine[:3, 1], affine[:3, 2] = st.n * s_out[0], st.Y * s_out[1], st.X * s_out[2]
     affine[:3, 3] = st.ipp[0]
@@ -415,7 +426,7 @@ def _resample_irregular(
     msg = (f"{_interp.source_name(volume)}: irregular stack ({_irregularity(volume, st)}) regridded along the slice "
            f"normal "
            f"from the true slice positions (0020,0032) at {s_out[0]:.4g} mm")
-    res = _replace(volume, pixels, tuple(float(v) for v in s_out), affine, msg)
+    res = _replace(volume, pixels, _triple(s_out), affine, msg)
     if note:
         res.warnings.append(note)
     return res
@@ -449,11 +460,12 @@ def _axis_assignment(dirs: npt.NDArray[np.float64]) -> tuple[int, int, int]:
     45 deg tie cannot give two output axes the same input axis.
     """
     best, best_perm = -1.0, (0, 1, 2)
-    for perm in itertools.permutations(range(3)):
+    perm: tuple[int, int, int]
+    for perm in itertools.permutations(range(3)):  # type: ignore[assignment]
         score = sum(abs(dirs[_LPS_OF_OUT[a], perm[a]]) for a in range(3))
         if score > best + 1e-12:
             best, best_perm = score, perm
-    return best_perm  # type: ignore[return-value]
+    return best_perm
 
 
 def to_patient_grid(
@@ -548,7 +560,7 @@ def to_patient_grid(
     s_out = native if spacing is None else _as3(spacing)
     lo, hi = corners.min(axis=0), corners.max(axis=0)  # LPS (x, y, z)
     span = np.array([hi[_LPS_OF_OUT[a]] - lo[_LPS_OF_OUT[a]] for a in range(3)])
-    n_out = tuple(int(v) for v in np.ceil(span / s_out - 1e-6).astype(int) + 1)
+    n_out = _counts(np.ceil(span / s_out - 1e-6).astype(int) + 1)
     affine = np.eye(4)
     affine[:3, :3] = 0.0
     for a in range(3):
@@ -572,7 +584,7 @@ def to_patient_grid(
     msg = (f"{_interp.source_name(volume)}: resampled for display onto a patient-aligned grid "
            f"({s_out[2]:.4g} x {s_out[1]:.4g} x {s_out[0]:.4g} mm in x, y, z; {kind} interpolation) because the "
            f"stack is {what}; pixels outside the original field = {fill:g}")
-    return _replace(volume, pixels, tuple(float(v) for v in s_out), affine, msg)
+    return _replace(volume, pixels, _triple(s_out), affine, msg)
 
 
 def _exact_reorder(
@@ -602,4 +614,4 @@ def _exact_reorder(
     for a in range(3):
         affine[_LPS_OF_OUT[a], a] = s_in[perm[a]]
     affine[:3, 3] = volume.index_to_patient(first)
-    return _replace(volume, pixels, tuple(float(s_in[perm[a]]) for a in range(3)), affine)
+    return _replace(volume, pixels, _triple([s_in[perm[a]] for a in range(3)]), affine)

@@ -352,8 +352,8 @@ def reslice(
     meta["reslice"] = {"center": plane.center, "u": plane.u, "v": plane.v, "pixel_mm": px,
                        "thickness_mm": slab, "mode": mode if slab else "thin", "order": order}
     affine = plane.affine(slab or None)
-    return dataclasses.replace(
-        volume, pixels=out.reshape(1, rows, cols), spacing=(slab or px, px, px), affine=affine,
+    return volume.replace(
+        pixels=out.reshape(1, rows, cols), spacing=(slab or px, px, px), affine=affine,
         slice_positions=affine[:3, 3][None, :].copy(), regular=True, metadata=meta, warnings=list(volume.warnings),
     )
 

@@ -60,8 +60,8 @@ def _sc_dataset(rgb: np.ndarray, header: Dataset) -> Any:
         referring_physician_name=header.get("ReferringPhysicianName", ""), patient_orientation=("L", "F"),
         series_description="miss-imaging annotated capture",
     )
-    ds.PatientOrientation = None  # type 2: unknown for a rendered figure (never guessed)
-    ds.Laterality = None  # type 2C, empty: a spine figure has no laterality
+    ds.PatientOrientation = None  # type: ignore[assignment]  # type 2: unknown for a rendered figure (never guessed)
+    ds.Laterality = None  # type: ignore[assignment]  # type 2C, empty: a spine figure has no laterality
     ds.ConversionType = "WSD"  # workstation rendering
     ds.BurnedInAnnotation = "YES"
     ds.DerivationDescription = f"annotated rendering (measurements, scale bar, calibration) by miss-imaging {__version__}"

@@ -28,7 +28,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
-from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration
+from miss_imaging.measurement.calibration import PIXELS_ONLY, Calibration, CalibrationSource
 from miss_imaging.errors import MissImagingError, SRError
 from miss_imaging.measurement.measure import Measurement, measure_angle, measure_cobb, measure_distance, measure_path
 from miss_imaging.model import ImageVolume
@@ -151,7 +151,7 @@ def _calibration(num: Dataset, label: str) -> tuple[Calibration | None, float | 
             props[_code(ch)[0]] = value
     if method[1] != C.SCHEME:
         return None, detector
-    source = C.SOURCE_OF_METHOD.get(method[0], "volume")
+    source = CalibrationSource(C.SOURCE_OF_METHOD.get(method[0], "volume"))
     if source == "geometry":
         return None, detector
     row, col = props.get(C.VERTICAL_SPACING.value), props.get(C.HORIZONTAL_SPACING.value)

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from miss_imaging.sharing.sr._refs import Package
-from miss_imaging.sharing.sr.write import save_sr
+from miss_imaging.sharing.sr import Package, save_sr
 
 __all__ = ["write_demo_sr"]
 
@@ -36,5 +35,5 @@ def write_demo_sr(items: Sequence[Any], png: Path) -> str:
             return f"SR: {folder} exists with other files; not written"
         shutil.rmtree(folder)
     package = Package(folder)  # phantoms carry fake identifiers: the demo shares what teaching would
-    written = [save_sr([it.measurement], it.volume, folder / f"{it.key}_sr.dcm", package=package) for it in items]
+    written = [save_sr(it.measurements, it.volume, folder / f"{it.key}_sr.dcm", package=package) for it in items]
     return "DICOM SR (TID 1500, de-identified): " + ", ".join(str(p) for p in written)
