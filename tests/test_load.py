@@ -568,6 +568,8 @@ def test_frames_read_in_pieces_match_pydicom(tmp_path, monkeypatch, signed):
     """The fast path reads each frame in pieces (_PIECE bytes), fixing bits and rescaling each piece: with
     pieces that do not divide the frame (incl. a short last one), garbage high bits are still cleared /
     sign-extended (PS3.5 8.1.1) and the intercept applied to every value, as pydicom does."""
+    from miss_imaging.reading import _pixels
+
     monkeypatch.setattr(_pixels, "_PIECE", 38)  # 19 values; frames of 8 x 9 = 72 values
     rng = np.random.default_rng(7)
     if signed:

@@ -22,7 +22,7 @@ import numpy as np
 try:
     import numba
 except ImportError:  # importable without numba; window then runs its numpy kernels
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 __all__ = ["AVAILABLE", "affine"]
 
@@ -38,7 +38,7 @@ _jit = numba.njit(nogil=True, cache=True, fastmath=False) if numba else _identit
 
 
 @_jit
-def affine(v, o, a, b, lo, hi):  # type: ignore[no-untyped-def]
+def affine(v, o, a, b, lo, hi):
     """``o[i] = trunc(float32(clip(v[i], lo, hi)) * a + b)`` for 1-D `v` and `o` of one length."""
     for i in range(v.shape[0]):
         x = v[i]

@@ -28,7 +28,7 @@ import numpy as np
 try:
     import numba
 except ImportError:  # the module stays importable; _interp then runs the numpy kernel
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 __all__ = ["AVAILABLE", "trilinear_rows"]
 
@@ -45,7 +45,7 @@ _inline = numba.njit(nogil=True, cache=True, fastmath=False, inline="always") if
 
 
 @_inline
-def _point(flat, s0, s1, d0, d1, d2, x0, x1, x2, f0, f1, f2):  # type: ignore[no-untyped-def]
+def _point(flat, s0, s1, d0, d1, d2, x0, x1, x2, f0, f1, f2):
     """Trilinear value at index (x0, x1, x2) whose lower corner is (f0, f1, f2), as numpy does it."""
     wz = np.float32(x0 - f0)
     wy = np.float32(x1 - f1)
@@ -68,14 +68,14 @@ def _point(flat, s0, s1, d0, d1, d2, x0, x1, x2, f0, f1, f2):  # type: ignore[no
 
 
 @_inline
-def _inside(r, g, c_lo, c_last, top):  # type: ignore[no-untyped-def]
+def _inside(r, g, c_lo, c_last, top):
     """Both ends of a row (so, x being monotonic in c, all of it) lie in [0, top): no clamping needed."""
     a, b = r + float(c_lo) * g, r + float(c_last) * g
     return 0.0 <= min(a, b) and max(a, b) < top
 
 
 @_jit
-def trilinear_rows(flat, n, rows0, rows1, rows2, g0, g1, g2, cmin, counts, cval, out):  # type: ignore[no-untyped-def]
+def trilinear_rows(flat, n, rows0, rows1, rows2, g0, g1, g2, cmin, counts, cval, out):
     """out[a, c] for every grid row a: trilinear at ``rows_k[a] + c * g_k`` (index units), else cval.
 
     `flat`: the C-contiguous volume raveled; `n`: its shape (3,); `cmin`,
