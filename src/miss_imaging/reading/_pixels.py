@@ -138,7 +138,7 @@ def check_decodable(h: FileHeader, fast_path: bool = True) -> None:
         )
 
 
-def _decode_error(h: FileHeader, exc: Exception) -> MissImagingError:
+def _decode_error(h: FileHeader, exc: BaseException) -> MissImagingError:
     uid = UID(h.transfer_syntax) if h.transfer_syntax else None
     name = uid.name if uid is not None and uid.is_transfer_syntax else "unknown"
     msg = str(exc)
@@ -227,7 +227,7 @@ def _fast_slot(fd: int, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
     sd = stored_dtype(h)
     if out2d.dtype == np.int16 and sd.itemsize == 2 and out2d.flags.c_contiguous:
         flat = out2d.reshape(-1)
-        buf = memoryview(flat).cast("B")
+        buf = memoryview(flat).cast("B")  # type: ignore[arg-type]  # numpy arrays export the buffer protocol
         # in L2-sized pieces, each fixed and rescaled right after its read while still in
         # cache: a second pass over a 2 MB frame would come back from L3 or memory
         for start in range(0, len(buf), _PIECE):
@@ -245,7 +245,7 @@ def _fast_slot(fd: int, s: FrameSource, out2d: np.ndarray, check: bool) -> None:
             _to_int16(view, s, part, check, in_place=True)
         return
     scratch = np.empty(out2d.shape, sd)
-    got = _read_at(fd, memoryview(scratch).cast("B"), offset)
+    got = _read_at(fd, memoryview(scratch).cast("B"), offset)  # type: ignore[arg-type]  # buffer protocol
     if got != scratch.nbytes:
         raise TruncatedFileError(
             f"truncated: frame {s.frame} of (7FE0,0010) Pixel Data has {got} of {scratch.nbytes} bytes",
@@ -310,11 +310,11 @@ def fill(sources: list[FrameSource], out: np.ndarray, check: bool, fast_path: bo
                 else:
                     where = {sources[k].frame: k for k in ks}
                     for i, arr in _pydicom_frames(h):
-                        k = where.get(i)
-                        if k is None:
+                        slot = where.get(i)
+                        if slot is None:
                             continue
                         _check_shape(h, arr)
-                        _to_modality(arr, sources[k], out[k], check)
+                        _to_modality(arr, sources[slot], out[slot], check)
                 break
             except _Promote:
                 # a value does not fit int16: convert what is done, redo this file in float32

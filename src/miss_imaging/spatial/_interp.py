@@ -428,6 +428,7 @@ class PointSampler:
         for r, dst in enumerate((d, pY, pX)):
             affine_coord(base[r], [m[r] for m in M], coords, out=dst)
         kf = np.interp(d, st.d, np.arange(N, dtype=np.float64))
+        res: npt.NDArray[Any]
         if self.order == 0:
             k0 = np.rint(kf).astype(np.intp)
             res = sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
@@ -435,14 +436,14 @@ class PointSampler:
         else:
             k0 = np.clip(np.floor(kf).astype(np.intp), 0, max(N - 2, 0))
             k1 = np.minimum(k0 + 1, N - 1)
-            w = (kf - k0).astype(np.float32)
+            frac = (kf - k0).astype(np.float32)
             # each slice sampled at the foot of the normal through the point (true positions)
             res = sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
                                         (pX - self.ipX[k0]) / st.d_col, order=1, cval=self.cval)
             hi = sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
                                        (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
             hi -= res
-            hi *= w
+            hi *= frac
             res += hi
         res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
         return res
