@@ -440,11 +440,11 @@ class PointSampler:
             # each slice sampled at the foot of the normal through the point (true positions)
             res = sample_slices(self.src, k0, (pY - self.ipY[k0]) / st.d_row,
                                         (pX - self.ipX[k0]) / st.d_col, order=1, cval=self.cval)
-            hi = sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
-                                       (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
-            hi -= res
-            hi *= frac
-            res += hi
+            upper = sample_slices(self.src, k1, (pY - self.ipY[k1]) / st.d_row,
+                                  (pX - self.ipX[k1]) / st.d_col, order=1, cval=self.cval)
+            upper -= res
+            upper *= frac
+            res += upper
         res[(d < self.d_lo - _EPS) | (d > self.d_hi + _EPS)] = self.cval
         return res
 
