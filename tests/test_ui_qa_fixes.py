@@ -213,3 +213,39 @@ def test_folder_without_dicom_says_what_was_found(make_napari_viewer, tmp_path, 
     errors = [m for lv, m in notes if lv == "error"]
     assert errors and "no loadable DICOM image series" in errors[-1] and "notes.txt: not a DICOM file" in errors[-1], notes
     assert len(viewer.layers) == 0
+
+
+# ---------------------------------------------------------------- item 11: the C-arm shot
+
+
+def test_carm_shot_is_brought_into_view_and_carries_the_ct_patient(make_napari_viewer, samples):
+    """QA: the shot was added off-screen (seen only after reset view), its banner said 'name unknown | ID unknown'."""
+    from miss_imaging_napari._teaching import BANNER_KEY
+
+    settings.set_teaching_mode(False)
+    try:
+        viewer = make_napari_viewer(show=True)
+        viewer.window._qt_window.resize(1280, 800)
+        viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+        ct = viewer.layers[0]
+        _, carm = viewer.window.add_plugin_dock_widget("miss-imaging", "C-arm")
+        _pump()
+        carm.set_pose(0, 0)
+        shot = carm.render()
+        _pump()
+        canvas = viewer.window._qt_viewer.canvas.native
+        half = np.array([canvas.height(), canvas.width()]) / (2 * viewer.camera.zoom)
+        c = np.asarray(viewer.camera.center)[-2:]
+        ext = np.asarray(shot.extent.world)[:, -2:]
+        assert np.all(ext[0] >= c - half - 1) and np.all(ext[1] <= c + half + 1), (ext, c, half)
+        name = ct.metadata["miss_imaging_volume"].patient["PatientName"]
+        assert shot.metadata["miss_imaging_volume"].patient["PatientName"] == name
+        viewer.layers.selection.active = shot
+        _pump()
+        banner = viewer.canvas.overlays[BANNER_KEY].text
+        assert "name unknown" not in banner and "ID unknown" not in banner, banner
+        settings.set_teaching_mode(True)
+        _pump()
+        assert BANNER_KEY not in viewer.canvas.overlays  # teaching mode: no identity on screen
+    finally:
+        settings.set_teaching_mode(True)
