@@ -9,6 +9,8 @@ writes the figure with the Teaching widget's de-identified snapshot.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import napari
@@ -24,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     truth = json.loads((REPO / "sample_dicoms" / "truth.json").read_text())["fluoro"]
     marks = truth["landmarks_px"]
+    # teaching mode for this figure only: the user's own saved setting (~/.config/miss-imaging) is left alone
+    os.environ["MISS_IMAGING_CONFIG_DIR"] = tempfile.mkdtemp(prefix="miss-imaging-figure-")
     set_teaching_mode(True)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1700, 900)  # room for the labels right of the image

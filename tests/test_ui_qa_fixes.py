@@ -249,3 +249,17 @@ def test_carm_shot_is_brought_into_view_and_carries_the_ct_patient(make_napari_v
         assert BANNER_KEY not in viewer.canvas.overlays  # teaching mode: no identity on screen
     finally:
         settings.set_teaching_mode(True)
+
+
+# ---------------------------------------------------------------- item 10: a relative path in teaching mode
+
+
+def test_relative_path_shows_no_parent_folder_in_teaching_mode(make_napari_viewer, samples, notes, monkeypatch):
+    """QA: viewer.open('sample_dicoms/hostile') notified 'sample_dicoms/<selected folder>/non_dicom/IM_TEXT'."""
+    settings.set_teaching_mode(True)
+    monkeypatch.chdir(samples.parent)
+    viewer = make_napari_viewer()
+    viewer.open("sample_dicoms/hostile", plugin="miss-imaging")
+    text = "\n".join(m for _, m in notes)
+    assert "IM_TEXT" in text  # the file is still named
+    assert "sample_dicoms" not in text and "hostile" not in text and "non_dicom" not in text, text
