@@ -263,3 +263,33 @@ def test_relative_path_shows_no_parent_folder_in_teaching_mode(make_napari_viewe
     text = "\n".join(m for _, m in notes)
     assert "IM_TEXT" in text  # the file is still named
     assert "sample_dicoms" not in text and "hostile" not in text and "non_dicom" not in text, text
+
+
+# ---------------------------------------------------------------- item 4: layers added inside another insertion
+
+
+def test_carm_shot_beside_a_masked_run_keeps_the_layer_list_consistent(make_napari_viewer, samples, qtlog):
+    """QA: after 'Take shot' Qt said "invalid inserted rows reported by source model", then napari's layer
+    delegate painted a row with no size (_paint_loading) and the process aborted.  Teaching mode adds text-mask
+    layers for a burned-in run; they were added inside napari's insertion/selection of another layer."""
+    settings.set_teaching_mode(True)
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    viewer.open(str(samples / "fluoro" / "FLUORO_XA.dcm"), plugin="miss-imaging")
+    _pump()
+    for name in ("Measurements", "Teaching and export"):
+        viewer.window.add_plugin_dock_widget("miss-imaging", name)
+    _, carm = viewer.window.add_plugin_dock_widget("miss-imaging", "C-arm")
+    _pump()
+    carm.set_pose(0, 0)
+    carm.render()
+    _pump(8)
+    settings.set_teaching_mode(False)
+    _pump()
+    settings.set_teaching_mode(True)
+    _pump(8)
+    model = viewer.window._qt_viewer.layers.model()
+    assert model.rowCount() == len(viewer.layers)
+    bad = [m.message for m in qtlog.records if "invalid inserted rows" in m.message or "inconsistent" in m.message]
+    assert not bad, bad
+

@@ -424,7 +424,7 @@ def attach(viewer: Any) -> None:
     _on_canvas_resize(viewer)
     viewer.layers.events.inserted.connect(_refresh_unless_mask)
     viewer.layers.events.removed.connect(_refresh_unless_mask)
-    viewer.layers.selection.events.active.connect(_refresh)
+    viewer.layers.selection.events.active.connect(_refresh_unless_mask)  # napari selects a layer inside its insertion
 
 
 @contextlib.contextmanager
