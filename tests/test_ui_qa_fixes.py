@@ -238,6 +238,8 @@ def test_carm_shot_is_brought_into_view_and_carries_the_ct_patient(make_napari_v
         c = np.asarray(viewer.camera.center)[-2:]
         ext = np.asarray(shot.extent.world)[:, -2:]
         assert np.all(ext[0] >= c - half - 1) and np.all(ext[1] <= c + half + 1), (ext, c, half)
+        status = shot.get_status(np.asarray(viewer.dims.point), world=True)["coordinates"]
+        assert status.startswith("frame 0,"), status  # was "frame -191": the CT's z on the shared axis
         name = ct.metadata["miss_imaging_volume"].patient["PatientName"]
         assert shot.metadata["miss_imaging_volume"].patient["PatientName"] == name
         viewer.layers.selection.active = shot
