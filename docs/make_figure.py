@@ -10,6 +10,8 @@ frame, and writes the figure with the Teaching widget's de-identified snapshot.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import napari
@@ -27,6 +29,8 @@ def main() -> None:
     screw = next(s for s in shot["screws"] if (s["level"], s["side"]) == ("L4", "left"))
     tips = shot["needle"]["tip_px"]  # (row, col) per frame: the needle advancing into the L3 pedicle
     last = len(tips) - 1
+    # teaching mode for this figure only: the user's own saved setting (~/.config/miss-imaging) is left alone
+    os.environ["MISS_IMAGING_CONFIG_DIR"] = tempfile.mkdtemp(prefix="miss-imaging-figure-")
     set_teaching_mode(True)
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1700, 900)  # room for the labels right of the image

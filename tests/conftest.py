@@ -5,11 +5,33 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# No test, module fixture or subprocess (the CLI tests inherit the environment) may touch the user's real
+# settings (~/.config/miss-imaging): a temporary folder for the whole session, set before anything is imported
+os.environ["MISS_IMAGING_CONFIG_DIR"] = tempfile.mkdtemp(prefix="miss-imaging-test-config-")
+os.environ["NAPARI_CONFIG"] = str(Path(os.environ["MISS_IMAGING_CONFIG_DIR"]) / "napari.yaml")
+_USER_SETTINGS = Path.home() / ".config" / "miss-imaging" / "settings.json"
+
+
+def _user_settings_state() -> tuple[float, bytes] | None:
+    try:
+        return _USER_SETTINGS.stat().st_mtime, _USER_SETTINGS.read_bytes()
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_settings_untouched():
+    """Fail the run when anything wrote the user's real settings file during the tests."""
+    before = _user_settings_state()
+    yield
+    assert _user_settings_state() == before, f"a test wrote the user's settings {_USER_SETTINGS}"
 SAMPLES = REPO / "sample_dicoms"
 SHARED_DICOM_ENV = "MISS_SHARED_DICOM"
 

@@ -213,3 +213,85 @@ def test_folder_without_dicom_says_what_was_found(make_napari_viewer, tmp_path, 
     errors = [m for lv, m in notes if lv == "error"]
     assert errors and "no loadable DICOM image series" in errors[-1] and "notes.txt: not a DICOM file" in errors[-1], notes
     assert len(viewer.layers) == 0
+
+
+# ---------------------------------------------------------------- item 11: the C-arm shot
+
+
+def test_carm_shot_is_brought_into_view_and_carries_the_ct_patient(make_napari_viewer, samples):
+    """QA: the shot was added off-screen (seen only after reset view), its banner said 'name unknown | ID unknown'."""
+    from miss_imaging_napari._teaching import BANNER_KEY
+
+    settings.set_teaching_mode(False)
+    try:
+        viewer = make_napari_viewer(show=True)
+        viewer.window._qt_window.resize(1280, 800)
+        viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+        ct = viewer.layers[0]
+        _, carm = viewer.window.add_plugin_dock_widget("miss-imaging", "C-arm")
+        _pump()
+        carm.set_pose(0, 0)
+        shot = carm.render()
+        _pump()
+        canvas = viewer.window._qt_viewer.canvas.native
+        half = np.array([canvas.height(), canvas.width()]) / (2 * viewer.camera.zoom)
+        c = np.asarray(viewer.camera.center)[-2:]
+        ext = np.asarray(shot.extent.world)[:, -2:]
+        assert np.all(ext[0] >= c - half - 1) and np.all(ext[1] <= c + half + 1), (ext, c, half)
+        status = shot.get_status(np.asarray(viewer.dims.point), world=True)["coordinates"]
+        assert status.startswith("frame 0,"), status  # was "frame -191": the CT's z on the shared axis
+        name = ct.metadata["miss_imaging_volume"].patient["PatientName"]
+        assert shot.metadata["miss_imaging_volume"].patient["PatientName"] == name
+        viewer.layers.selection.active = shot
+        _pump()
+        banner = viewer.canvas.overlays[BANNER_KEY].text
+        assert "name unknown" not in banner and "ID unknown" not in banner, banner
+        settings.set_teaching_mode(True)
+        _pump()
+        assert BANNER_KEY not in viewer.canvas.overlays  # teaching mode: no identity on screen
+    finally:
+        settings.set_teaching_mode(True)
+
+
+# ---------------------------------------------------------------- item 10: a relative path in teaching mode
+
+
+def test_relative_path_shows_no_parent_folder_in_teaching_mode(make_napari_viewer, samples, notes, monkeypatch):
+    """QA: viewer.open('sample_dicoms/hostile') notified 'sample_dicoms/<selected folder>/non_dicom/IM_TEXT'."""
+    settings.set_teaching_mode(True)
+    monkeypatch.chdir(samples.parent)
+    viewer = make_napari_viewer()
+    viewer.open("sample_dicoms/hostile", plugin="miss-imaging")
+    text = "\n".join(m for _, m in notes)
+    assert "IM_TEXT" in text  # the file is still named
+    assert "sample_dicoms" not in text and "hostile" not in text and "non_dicom" not in text, text
+
+
+# ---------------------------------------------------------------- item 4: layers added inside another insertion
+
+
+def test_carm_shot_beside_a_masked_run_keeps_the_layer_list_consistent(make_napari_viewer, samples, qtlog):
+    """QA: after 'Take shot' Qt said "invalid inserted rows reported by source model", then napari's layer
+    delegate painted a row with no size (_paint_loading) and the process aborted.  Teaching mode adds text-mask
+    layers for a burned-in run; they were added inside napari's insertion/selection of another layer."""
+    settings.set_teaching_mode(True)
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    viewer.open(str(samples / "fluoro" / "FLUORO_XA.dcm"), plugin="miss-imaging")
+    _pump()
+    for name in ("Measurements", "Teaching and export"):
+        viewer.window.add_plugin_dock_widget("miss-imaging", name)
+    _, carm = viewer.window.add_plugin_dock_widget("miss-imaging", "C-arm")
+    _pump()
+    carm.set_pose(0, 0)
+    carm.render()
+    _pump(8)
+    settings.set_teaching_mode(False)
+    _pump()
+    settings.set_teaching_mode(True)
+    _pump(8)
+    model = viewer.window._qt_viewer.layers.model()
+    assert model.rowCount() == len(viewer.layers)
+    bad = [m.message for m in qtlog.records if "invalid inserted rows" in m.message or "inconsistent" in m.message]
+    assert not bad, bad
+

@@ -17,7 +17,7 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import VOLUME_KEY, image_kwargs
 
-__all__ = ["carm_for", "shot_translate", "project_world_points", "decimated", "show_shot", "volume_center_lps",
+__all__ = ["carm_for", "view_to_show", "with_patient_of", "shot_translate", "project_world_points", "decimated", "show_shot", "volume_center_lps",
            "session_entry", "restore_shot", "CARM_KEY", "ROLE_KEY", "GAP_MM", "DETECTOR_PX", "DETECTOR_PIXEL_MM",
            "PREVIEW_BINNING"]
 
@@ -77,8 +77,68 @@ def project_world_points(carm: CArm, shot: ImageVolume, translate: tuple[float, 
     return np.asarray(translate) + rc * np.array([shot.spacing[1], shot.spacing[2]])
 
 
+def view_to_show(lo: Any, hi: Any, center: Any, zoom: float, canvas_hw: Any,
+                 margin: float = 0.05) -> tuple[tuple[float, float], float] | None:
+    """Camera (centre (y, x) mm, zoom px/mm) that shows the world box ``lo..hi`` (y, x) mm, or None when it is in view.
+
+    The shot is placed beside the CT, usually outside the view: it appeared only
+    after *reset view*.  Returns None when the whole box already lies inside the
+    canvas at the current `center` and `zoom`; else the box fills the canvas
+    (minus `margin` on each side).
+
+    Examples
+    --------
+    >>> view_to_show((0, 0), (100, 100), (50, 50), 2.0, (400, 400)) is None
+    True
+    >>> view_to_show((0, 300), (100, 400), (50, 50), 2.0, (400, 400))
+    ((50.0, 350.0), 3.6)
+    """
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    half = np.asarray(canvas_hw, float) / (2 * zoom)
+    c = np.asarray(center, float)[-2:]
+    if np.all(lo >= c - half) and np.all(hi <= c + half):
+        return None
+    span = np.maximum(hi - lo, 1e-9)
+    new_zoom = float(np.min(np.asarray(canvas_hw, float) * (1 - 2 * margin) / span))
+    mid = (lo + hi) / 2
+    return (float(mid[0]), float(mid[1])), new_zoom
+
+
+def _bring_into_view(viewer: Any, layer: Any) -> None:
+    """Move napari's 2-D camera onto the shot layer when it is not on screen."""
+    if viewer.dims.ndisplay != 2:
+        return
+    try:
+        size = viewer.window._qt_viewer.canvas.native.size()  # noqa: SLF001 - no public canvas size in napari 0.9
+        canvas_hw = (size.height(), size.width())
+    except Exception:  # headless: nothing to look at
+        return
+    ext = np.asarray(layer.extent.world, dtype=np.float64)
+    step = np.asarray(layer.extent.step, dtype=np.float64)
+    view = view_to_show(ext[0, -2:] - step[-2:] / 2, ext[1, -2:] + step[-2:] / 2, viewer.camera.center,
+                        float(viewer.camera.zoom), canvas_hw)
+    if view is not None:
+        viewer.camera.center, viewer.camera.zoom = view
+
+
+def with_patient_of(shot: ImageVolume, vol: ImageVolume) -> ImageVolume:
+    """The shot carrying the CT's patient and study identity (for the clinical banner; teaching mode hides it).
+
+    A DRR is an image of the CT's own patient: the banner said "name unknown |
+    ID unknown" for it.
+    """
+    if not vol.patient or shot.patient:
+        return shot
+    return shot.replace(patient=dict(vol.patient))
+
+
 def show_shot(viewer: Any, vol: ImageVolume, shot: ImageVolume, carm: CArm, layer: Any = None) -> Any:
-    """Show `shot` (a DRR of `vol`) as a 2-D layer beside the CT, reusing `layer` if it is still in the viewer."""
+    """Show `shot` (a DRR of `vol`) as a 2-D layer beside the CT, reusing `layer` if it is still in the viewer.
+
+    The shot carries the CT's patient identity (:func:`with_patient_of`) and is
+    brought into view (:func:`view_to_show`).
+    """
+    shot = with_patient_of(shot, vol)
     data = shot.pixels[0]
     kw = image_kwargs(shot)
     translate = shot_translate(vol)
@@ -86,9 +146,11 @@ def show_shot(viewer: Any, vol: ImageVolume, shot: ImageVolume, carm: CArm, laye
     meta = {VOLUME_KEY: shot, CARM_KEY: carm, ROLE_KEY: "shot"}
     name = f"C-arm {shot.series_description}"
     if layer is None or layer not in viewer.layers:
-        return viewer.add_image(data, name=name, scale=scale, translate=translate, units=("mm", "mm"),
-                                axis_labels=("y", "x"), contrast_limits=kw["contrast_limits"], colormap="gray",
-                                metadata=meta)
+        layer = viewer.add_image(data, name=name, scale=scale, translate=translate, units=("mm", "mm"),
+                                 axis_labels=("y", "x"), contrast_limits=kw["contrast_limits"], colormap="gray",
+                                 metadata=meta)
+        _bring_into_view(viewer, layer)
+        return layer
     layer.metadata.update(meta)
     layer.name = name
     layer.scale = scale
@@ -96,6 +158,7 @@ def show_shot(viewer: Any, vol: ImageVolume, shot: ImageVolume, carm: CArm, laye
     layer.data = data
     if carm.rows >= DETECTOR_PX:  # keep the full shot's contrast while previews pass by
         layer.contrast_limits = kw["contrast_limits"]
+    _bring_into_view(viewer, layer)
     return layer
 
 

@@ -165,12 +165,36 @@ class SpineWidget(QWidget):
     def _start_points(self, name: str, color: str, callback: Any) -> Any:
         lay = self._points(name, color)
         if not getattr(lay, "_spine_connected", False):
-            for ev in (lay.events.set_data, lay.events.data):
-                ev.connect(lambda e=None: self._safe(callback))
+            lay.events.data.connect(lambda e=None: self._safe(callback))  # an edit: now
+            lay.events.set_data.connect(lambda e=None: self._later(callback))  # a re-slice: after napari's event
             lay._spine_connected = True
         self.viewer.layers.selection.active = lay
         lay.mode = "add"
         return lay
+
+    def _later(self, fn: Any) -> None:
+        """Run `fn` (which may add layers) after the current event, once per burst of events.
+
+        ``set_data`` fires while napari re-slices every layer, e.g. inside the
+        insertion of another layer (a C-arm shot): adding the plan's Shapes
+        layer there nested one insertion in another, Qt reported "invalid
+        inserted rows" and napari's layer delegate crashed the process (QA item 4).
+        """
+        from qtpy.QtCore import QTimer
+
+        pending = self.__dict__.setdefault("_pending", set())
+        if fn in pending:
+            return
+        pending.add(fn)
+
+        def run() -> None:
+            pending.discard(fn)
+            try:
+                self._safe(fn)
+            except RuntimeError:  # the widget was deleted before the timer fired
+                pass
+
+        QTimer.singleShot(0, run)
 
     def _safe(self, fn: Any) -> Any:
         if self._busy:

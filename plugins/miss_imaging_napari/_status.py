@@ -208,7 +208,9 @@ def install(layer: Any, viewer: Any = None) -> bool:
             from ._layer_geometry import current_calibration
 
             cal = current_calibration(layer) if volume.kind == "projection" else None
-            frame = _frame_of(layer, volume, pos) if volume.kind == "projection" and layer.ndim == 3 else "world"
+            # a 2-D layer (a C-arm shot) is its single frame 0, whatever the CT's z on the shared axis
+            frame = (_frame_of(layer, volume, pos) if layer.ndim == 3 else 0) if volume.kind == "projection" \
+                else "world"
             text = status_text(volume, pos, value, interpolated=interpolated,
                                calibration=cal.label if cal is not None else None, frame=frame)
         except Exception:  # a status line must never raise inside napari's status thread

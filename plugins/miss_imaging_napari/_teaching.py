@@ -303,11 +303,12 @@ def strip_folders(text: str, teaching: bool | None = None) -> str:
     return redact_paths(text) if teaching else text
 
 
-def update(viewer: Any) -> None:
-    """Install, refresh or remove the banner, text masks and source names of `viewer` for the mode."""
+def update(viewer: Any, *, masks: bool = True) -> None:
+    """Install, refresh or remove the banner, text masks (unless `masks` is False) and source names of `viewer`."""
     teaching = settings.get_teaching_mode()
     hide_sources(viewer, teaching)
-    update_masks(viewer, teaching)
+    if masks:
+        update_masks(viewer, teaching)
     overlays = viewer.canvas.overlays
     _, vol = active_volume(viewer)
     if teaching or vol is None:
@@ -380,6 +381,24 @@ def _on_canvas_resize(viewer: Any) -> None:
     native.installEventFilter(native._mi_banner_watch)
 
 
+def _after_list_change(fn: Any) -> None:
+    """Run `fn` once napari's layer list has finished its insertion or removal.
+
+    :func:`update` adds and removes text-mask layers; doing that inside the
+    ``inserted``/``removed`` event of another layer nests a change in the
+    layer list model's own, which Qt reports as "QSortFilterProxyModel:
+    invalid inserted rows" and which ended in napari's layer delegate painting
+    a row with no size (``_paint_loading``: 'NoneType' has no 'height'), then
+    an abort, after a C-arm shot was added (QA item 4).
+    """
+    from qtpy.QtCore import QCoreApplication, QTimer
+
+    if QCoreApplication.instance() is None:
+        fn()
+    else:
+        QTimer.singleShot(0, fn)
+
+
 def attach(viewer: Any) -> None:
     """Show/hide the patient banner on `viewer` and keep it current; idempotent."""
     update(viewer)
@@ -396,12 +415,16 @@ def attach(viewer: Any) -> None:
 
     def _refresh_unless_mask(event: Any = None) -> None:
         if MASK_KEY not in (getattr(getattr(event, "value", None), "metadata", None) or {}):
-            _refresh()
+            try:
+                update(viewer, masks=False)  # the banner now; mask layers once the list is done
+            except Exception as exc:  # never break napari's event loop for a banner
+                _log.debug("teaching banner update failed: %s", exc)
+            _after_list_change(_refresh)
 
     _on_canvas_resize(viewer)
     viewer.layers.events.inserted.connect(_refresh_unless_mask)
     viewer.layers.events.removed.connect(_refresh_unless_mask)
-    viewer.layers.selection.events.active.connect(_refresh)
+    viewer.layers.selection.events.active.connect(_refresh_unless_mask)  # napari selects a layer inside its insertion
 
 
 @contextlib.contextmanager
