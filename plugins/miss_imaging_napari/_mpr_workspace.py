@@ -777,6 +777,7 @@ class _WorkspaceWidget(QWidget):
                       "Ctrl+wheel: scroll.  "
                       "Right-drag: window/level (all viewports).")
         hint.setStyleSheet("color: gray; font-size: 10px")
+        hint.setWordWrap(True)  # one long line set the dock's minimum width and grew the window past 1280 px
         layout.addWidget(hint)
 
     def _controls(self) -> QVBoxLayout:
