@@ -371,3 +371,35 @@ def test_teaching_mode_hides_case_folder_names_in_messages_and_series_info(make_
             assert "DOEFAKE" not in info and "DOEFAKE" not in messages
         else:  # a clinician sees where the files are
             assert str(case) in info or str(case) in messages
+
+
+def test_hidden_or_buried_mask_never_unmasks_the_snapshot(widget, tmp_path):
+    """A hidden, buried or transparent mask layer let the burned-in name into the snapshot: the snapshot
+    blanks the detected boxes in its own pixels, whatever the mask layer's state."""
+    from PIL import Image
+
+    viewer = widget.viewer
+    white = lambda a: int(np.sum(a[..., :3].min(axis=-1) > 240))  # noqa: E731
+    masked = white(np.asarray(Image.open(widget.save_snapshot(tmp_path / "masked.png"))))
+    (mask,) = _mask_layers(viewer)
+    mask.visible = False
+    hidden = white(np.asarray(Image.open(widget.save_snapshot(tmp_path / "hidden.png"))))
+    mask.visible = True
+    viewer.layers.move(viewer.layers.index(mask), 0)  # under its image
+    mask.opacity = 0.0
+    buried = white(np.asarray(Image.open(widget.save_snapshot(tmp_path / "buried.png"))))
+    assert hidden <= masked + 50 and buried <= masked + 50, (masked, hidden, buried)
+
+
+def test_mask_follows_its_image_layer_scale_and_translate(widget):
+    """After a user calibration the image layer was rescaled but its mask was not (the text's ends showed)."""
+    from _deid_fixtures import TEXT_BOX
+
+    viewer = widget.viewer
+    xa = viewer.layers.selection.active
+    xa.scale = (*xa.scale[:-2], xa.scale[-2] * 1.07, xa.scale[-1] * 1.07)
+    xa.translate = (*xa.translate[:-2], 3.0, -2.0)
+    (mask,) = _mask_layers(viewer)
+    corners = np.array([xa.world_to_data((0.0, *p))[-2:] for p in np.asarray(mask.data[0])])
+    assert corners[:, 0].min() <= TEXT_BOX[0] - 0.5 and corners[:, 0].max() >= TEXT_BOX[2] - 0.5
+    assert corners[:, 1].min() <= TEXT_BOX[1] - 0.5 and corners[:, 1].max() >= TEXT_BOX[3] - 0.5

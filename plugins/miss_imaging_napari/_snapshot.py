@@ -17,7 +17,7 @@ import numpy as np
 
 from ._targets import MEASURE_KEY
 
-__all__ = ["owner_image", "layers_to_hide", "frame_index", "frame_world", "fit_view"]
+__all__ = ["owner_image", "layers_to_hide", "frame_index", "frame_world", "fit_view", "blank_world_boxes"]
 
 _MASK_KEY = "miss_imaging_text_mask"  # = _teaching.MASK_KEY (kept here so this module stays napari-free)
 
@@ -123,3 +123,42 @@ def fit_view(lo: Sequence[float], hi: Sequence[float], step: Sequence[float], *,
     size = tuple(int(v) for v in np.maximum(np.round(span * zoom), 1))
     center = tuple(float(v) for v in (lo_e + hi_e) / 2)
     return (size[0], size[1]), (center[0], center[1]), float(zoom)
+
+
+def blank_world_boxes(picture: np.ndarray, boxes_world: Sequence[Any], center: Sequence[float], zoom: float,
+                      *, margin_px: int = 2) -> np.ndarray:
+    """Black out world-space boxes in a canvas picture taken with camera `center` (row, col; mm) and `zoom`.
+
+    Parameters
+    ----------
+    picture : (H, W, C) array
+        Canvas capture; napari puts the camera centre at the picture's centre.
+    boxes_world : sequence of (N, 2) arrays
+        Corners (row, col; world mm) of each box.
+    zoom : float
+        Screen pixels per mm.
+    margin_px : int
+        Extra screen pixels blanked on every side (anti-aliased edges).
+
+    Returns
+    -------
+    array
+        A copy of `picture` with the boxes set to 0 (colour channels; alpha kept).
+
+    Examples
+    --------
+    >>> pic = np.full((10, 10, 3), 255, np.uint8)
+    >>> out = blank_world_boxes(pic, [np.array([[1.0, 1.0], [2.0, 2.0]])], (2.5, 2.5), 2.0, margin_px=0)
+    >>> int((out[..., 0] == 0).sum()), out[2:4, 2:4, 0].tolist()
+    (4, [[0, 0], [0, 0]])
+    """
+    out = np.array(picture, copy=True)
+    h, w = out.shape[:2]
+    for box in boxes_world:
+        b = np.asarray(box, dtype=np.float64)
+        rows = (b[:, 0] - center[0]) * zoom + h / 2
+        cols = (b[:, 1] - center[1]) * zoom + w / 2
+        r0, r1 = int(np.floor(rows.min())) - margin_px, int(np.ceil(rows.max())) + margin_px
+        c0, c1 = int(np.floor(cols.min())) - margin_px, int(np.ceil(cols.max())) + margin_px
+        out[max(r0, 0):max(min(r1, h), 0), max(c0, 0):max(min(c1, w), 0), :3] = 0
+    return out

@@ -33,7 +33,7 @@ from miss_imaging.model import ImageVolume
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
-           "update_masks", "text_masks_shown", "hide_sources", "strip_folders", "fit_banner"]
+           "update_masks", "text_masks_shown", "text_regions", "mask_rects", "hide_sources", "strip_folders", "fit_banner"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
@@ -234,19 +234,54 @@ def _update_masks(viewer: Any, show: bool, temporary: bool) -> list[Any]:
         regions = _text_regions(img)
         if not regions:
             continue
-        rects = []
-        for r0, c0, r1, c1 in regions:  # pixel edges, not centres
-            corners = [(r0 - 0.5, c0 - 0.5), (r0 - 0.5, c1 - 0.5), (r1 - 0.5, c1 - 0.5), (r1 - 0.5, c0 - 0.5)]
-            lead = (0,) * (img.ndim - 2)
-            rects.append(np.array([img.data_to_world(lead + c)[-2:] for c in corners]))
-        added.append(viewer.add_shapes(
-            rects, shape_type="rectangle", ndim=2, face_color="black", edge_width=0, opacity=1.0,
-            blending="translucent_no_depth", name=f"burned-in text mask [{img.name}]",
+        mask = viewer.add_shapes(
+            mask_rects(img, regions), shape_type="rectangle", ndim=2, face_color="black", edge_width=0,
+            opacity=1.0, blending="translucent_no_depth", name=f"burned-in text mask [{img.name}]",
             units=tuple(img.units)[-2:], metadata={MASK_KEY: {"image": img, "temporary": temporary}},
-        ))
+        )
+        _follow_image(img, mask)
+        added.append(mask)
     if added and active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
     return added
+
+
+def text_regions(layer: Any) -> list[tuple[int, int, int, int]]:
+    """Burned-in text boxes (r0, c0, r1, c1; pixel indices, end excluded) detected in a projection layer's volume."""
+    return _text_regions(layer)
+
+
+def mask_rects(img: Any, regions: list[tuple[int, int, int, int]]) -> list[Any]:
+    """World (row, col) corners of each (r0, c0, r1, c1) pixel box of `img`, at pixel edges (not centres)."""
+    import numpy as np
+
+    lead = (0,) * (img.ndim - 2)
+    rects = []
+    for r0, c0, r1, c1 in regions:
+        corners = [(r0 - 0.5, c0 - 0.5), (r0 - 0.5, c1 - 0.5), (r1 - 0.5, c1 - 0.5), (r1 - 0.5, c0 - 0.5)]
+        rects.append(np.array([img.data_to_world(lead + c)[-2:] for c in corners]))
+    return rects
+
+
+def _follow_image(img: Any, mask: Any) -> None:
+    """Re-place `mask` whenever its image layer's scale, translate or affine changes (a user calibration
+    rescales the layer: the mask kept the old scale and the ends of the burned-in text showed)."""
+    mask_ref, img_ref = weakref.ref(mask), weakref.ref(img)
+
+    def replace(event: Any = None) -> None:
+        m, i = mask_ref(), img_ref()
+        if m is None or i is None:
+            return
+        try:
+            m.data = mask_rects(i, _text_regions(i))
+            m.shape_type = "rectangle"  # setting Shapes.data alone turns rectangles into polygons
+        except Exception as exc:  # never break napari's event loop; snapshots blank the boxes themselves
+            _log.warning("burned-in text mask could not follow its image: %s", exc)
+
+    for name in ("scale", "translate", "affine", "rotate", "shear"):
+        ev = getattr(img.events, name, None)
+        if ev is not None:
+            ev.connect(replace)
 
 
 _SOURCE_HIDDEN = "_miss_imaging_source_hidden"  # marker on layers whose source name is hidden

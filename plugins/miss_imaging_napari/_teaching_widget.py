@@ -72,8 +72,12 @@ def _series_only(viewer: Any, layer: Any) -> Iterator[None]:
             viewer.dims.point = point
 
 
-def _capture_extent(viewer: Any, layer: Any) -> Any:
-    """Canvas picture of `layer`'s whole 2-D extent at >= 1 screen pixel per image pixel (camera restored)."""
+def _capture_extent(viewer: Any, layer: Any, *, blank_text: bool = False) -> Any:
+    """Canvas picture of `layer`'s whole 2-D extent at >= 1 screen pixel per image pixel (camera restored).
+
+    `blank_text` blacks out `layer`'s detected burned-in text boxes in the picture itself, whatever
+    the mask layer's state (a hidden or buried mask let the patient's name into the snapshot).
+    """
     from . import _snapshot
 
     if layer is None or viewer.dims.ndisplay != 2:
@@ -91,7 +95,10 @@ def _capture_extent(viewer: Any, layer: Any) -> Any:
         camera.zoom = zoom
         # RGB only: an offscreen canvas of another size comes back with alpha 0, which the PNG writer
         # composites to black
-        return np.asarray(viewer.screenshot(size=size, canvas_only=True, flash=False))[..., :3]
+        picture = np.asarray(viewer.screenshot(size=size, canvas_only=True, flash=False))[..., :3]
+        in_plane = blank_text and axes == [layer.ndim - 2, layer.ndim - 1]  # boxes are (row, col) of the last 2 axes
+        boxes = _teaching.mask_rects(layer, _teaching.text_regions(layer)) if in_plane else []
+        return _snapshot.blank_world_boxes(picture, boxes, center, zoom)
     finally:
         camera.center, camera.zoom = old_center, old_zoom
 
@@ -220,7 +227,7 @@ class TeachingWidget(QWidget):
                 _orientation.update(viewer)
                 self._show_caption()
                 with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
-                    image = _capture_extent(viewer, layer)
+                    image = _capture_extent(viewer, layer, blank_text=True)
         finally:
             if bar is not None:
                 bar.visible = was
