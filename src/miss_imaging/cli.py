@@ -79,9 +79,6 @@ def parse_window(text: str) -> Window:
     raise argparse.ArgumentTypeError(f"--window {text!r}: unknown preset; choose from {', '.join(PRESETS)} or C,W")
 
 
-NO_SERIES = "(no DICOM image series found)"
-
-
 def info_table(path: str | os.PathLike[str]) -> str:
     """Scan summary: series, modality, frames, size, spacing, calibration, warnings."""
     from miss_imaging.reading.dicom_scan import scan
@@ -104,7 +101,7 @@ def info_table(path: str | os.PathLike[str]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     if not result:
-        lines.append(NO_SERIES)
+        lines.append("(no DICOM image series found)")
     lines += [f"warning: {n}" for n in notes]
     lines += [f"skipped {why}" if why.startswith(str(p)) else f"skipped {p}: {why}" for p, why in result.skipped]
     return "\n".join(lines)
@@ -112,9 +109,8 @@ def info_table(path: str | os.PathLike[str]) -> str:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     _set_teaching(args.teaching)
-    table = info_table(args.path)
-    print(_shown(table))
-    return 1 if NO_SERIES in table else 0  # nothing readable is a data problem (exit 1), as for snapshot
+    print(_shown(info_table(args.path)))
+    return 0
 
 
 def _series_list(series: Sequence[Any]) -> str:
