@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the test suite's archive builders
+sys.path.insert(0, str(HERE.parent / "sample_dicoms"))  # ... and the DICOM builder they use
 from _harness import Row, interleaved, peak_extra_mb  # noqa: E402
 
 N_STUDIES = 200
