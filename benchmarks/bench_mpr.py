@@ -5,10 +5,16 @@ Needs a display (run under ``xvfb-run -a``; software GL here).  Rows:
 * ``crosshair move``: ``MPRWorkspace.set_point`` to a new point (all three
   orthogonal planes move) then Qt events processed (every canvas drawn);
   floor: plain napari, one viewer, ``dims.set_point`` on the same array, drawn.
-  Goal <= 50 ms (the floor was 26 ms in NAPARI.md).
+  Goal <= 50 ms (the floor was 26 ms in NAPARI.md).  Timed after the workspace
+  has been open 1.5 s (steady state: the compiled reslice kernel loads in the
+  background during the first second).
 * ``open``: ``open_mpr`` until the first (axial) canvas has shown a frame
-  (Qt ``frameSwapped``), and until all four canvases are drawn; floor:
-  ``viewer.add_image`` of the same array from memory, drawn.  Goal <= 1.2x.
+  (Qt ``frameSwapped``), and until all four canvases are drawn.  Floors:
+  ``viewer.add_image`` of the same array from memory into the viewer's
+  existing canvas (the issue's goal: <= 1.2x), and napari making a *new*
+  canvas for it (``ViewerModel`` + ``QtViewer``, the pair every viewport is,
+  docked, showing the array's middle slice): the part of opening a viewport
+  that napari itself needs.
 * ``close`` (in the note): ``viewer.close()`` with the workspace open.
 """
 
@@ -44,6 +50,25 @@ def _median(fn, rounds: int) -> float:
     return float(np.median(t))
 
 
+def _new_canvas(viewer, data, kw, app) -> None:
+    """napari alone: a new docked canvas showing `data`, until its first frame is on screen; then removed."""
+    from napari.components import ViewerModel
+    from napari.qt import QtViewer
+    from qtpy.QtOpenGLWidgets import QOpenGLWidget
+
+    t0 = time.perf_counter()
+    model = ViewerModel(title="floor")
+    model.add_image(data, **kw)
+    qt = QtViewer(model)
+    dock = viewer.window.add_dock_widget(qt, area="right")
+    swapped: list[float] = []
+    qt.findChild(QOpenGLWidget).frameSwapped.connect(lambda: swapped.append(time.perf_counter()))
+    while not swapped and time.perf_counter() - t0 < 60:
+        app.processEvents()
+    viewer.window.remove_dock_widget(dock)
+    qt.close()
+
+
 def run(workdir: Path, rounds: int) -> list[Row]:
     import napari
     from qtpy.QtWidgets import QApplication
@@ -56,6 +81,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
     plain = napari.Viewer(show=True)
     app = QApplication.instance()
     open_floor = _median(lambda: (plain.layers.clear(), plain.add_image(data, **kw), app.processEvents()), 2)
+    canvas_floor = _median(lambda: _new_canvas(plain, data, kw, app), 2)
     z = iter(np.linspace(-140, 140, 1000))
     move_floor = _median(lambda: (plain.dims.set_point(0, next(z)), app.processEvents()), rounds * 5)
     plain.close()
@@ -78,6 +104,9 @@ def run(workdir: Path, rounds: int) -> list[Row]:
         app.processEvents()
     app.processEvents()
     open_s = time.perf_counter() - t0
+    rest = time.perf_counter() + 1.5  # the user looks at the first picture: the compiled kernel loads meanwhile
+    while time.perf_counter() < rest:
+        app.processEvents()
     pts = iter(np.random.default_rng(1).uniform(-100, 100, size=(1000, 3)) * [1, 1, 1.2])
     move_s = _median(lambda: (ws.set_point(next(pts)), app.processEvents()), rounds * 5)
     t0 = time.perf_counter()
@@ -88,6 +117,7 @@ def run(workdir: Path, rounds: int) -> list[Row]:
         Row(g1, "plain napari dims.set_point (floor)", move_floor, 0.0, kind="limit"),
         Row(g1, "MPRWorkspace.set_point, 4 viewports drawn", move_s, 0.0, note="goal <= 50 ms"),
         Row(g2, "napari add_image from memory (floor)", open_floor, 0.0, kind="limit"),
-        Row(g2, "open_mpr, first canvas (axial) drawn", first_s, 0.0, note="goal <= 1.2x floor"),
+        Row(g2, "napari: new docked canvas showing it (floor)", canvas_floor, 0.0, kind="floor"),
+        Row(g2, "open_mpr, first canvas (axial) drawn", first_s, 0.0, note="goal <= 1.2x limit"),
         Row(g2, "open_mpr, 4 canvases drawn", open_s, 0.0, note=f"close {close_s:.2f} s"),
     ]

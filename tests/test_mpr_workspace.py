@@ -29,19 +29,15 @@ def ws_viewer(make_napari_viewer, samples, qtbot):
     gc.collect()
 
 
-def _letters(model) -> dict:
-    ov = model.canvas.overlays
-    return {e: ov[f"miss_orient_{e}"].text for e in ("top", "bottom", "left", "right")}
-
-
 def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
     from miss_imaging_napari._measure_widget import MeasureWidget
 
     viewer, ws = ws_viewer
     assert set(ws.viewports) == {"axial", "coronal", "sagittal", "oblique"}
-    assert _letters(ws.viewports["axial"]) == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
-    assert _letters(ws.viewports["coronal"]) == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
-    assert _letters(ws.viewports["sagittal"]) == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
+    assert ws.letters("axial") == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+    assert ws.letters("coronal") == {"top": "S", "bottom": "I", "left": "R", "right": "L"}
+    assert ws.letters("sagittal") == {"top": "S", "bottom": "I", "left": "A", "right": "P"}
+    assert ws._vp["coronal"].letters.text == ["S", "I", "R", "L"]  # what the canvas draws
     assert all(m.canvas.overlays["scale_bar"].visible for m in ws.viewports.values())
 
     lm = truth["spine_ct"]["landmarks_lps_mm"]
@@ -49,6 +45,10 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
     ws.set_point(a)
     np.testing.assert_allclose(ws.point_lps, a)
     planes = ws.planes()
+    for name in ("axial", "coronal", "sagittal"):  # the canvases show the bead's planes at once ...
+        _, r, c = planes[name].to_pixel(a)
+        assert np.asarray(ws._vp[name].image_node()._data)[int(round(r)), int(round(c))] > 500
+    ws.settle()  # ... and napari's own state follows (at rest, or now)
     for name in ("axial", "coronal", "sagittal"):  # every orthogonal viewport shows the bead
         assert abs(planes[name].to_pixel(a)[0]) <= planes[name].pixel_mm / 2 + 1e-9
         img = ws.viewports[name].layers[name]

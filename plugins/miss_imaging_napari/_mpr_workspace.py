@@ -29,6 +29,7 @@ napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
 from typing import Any, Callable
 
@@ -70,10 +71,9 @@ VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
 COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
-_LETTER_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
 _ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
 _FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer): make the others anyway
-_TITLE_DELAY_MS = 150  # titles (plane position in mm) follow a dragged point once it rests this long
+_SETTLE_MS = 120  # napari's dims, the titles and the series text follow a moving point once it rests this long
 _GRAB_PX = 8.0  # Shift+press this close (screen pixels) to a trajectory end drags that end
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
@@ -160,6 +160,11 @@ class _PlaneStack:
     def invalidate(self) -> None:
         self._cache = None
 
+    def index(self, depth_mm: float) -> int:
+        """The plane napari shows at `depth_mm` (its own rounding: ``np.round``, half to even)."""
+        k = int(np.round((depth_mm - self.lo) / self.vp.frame.pixel_mm))
+        return min(max(k, 0), self.shape[0] - 1)
+
     def plane(self, k: int) -> np.ndarray:
         vp = self.vp
         key = (k, vp.frame, vp.slab_mm, vp.mode)
@@ -205,11 +210,15 @@ class Viewport:
         self.image: Any = None
         self.stack: _PlaneStack | None = None
         self.cross: Any = None
+        self.letters: Any = None  # the four orientation letters: one vispy Text in canvas pixels
+        self.letter_text = {"top": "", "bottom": "", "left": "", "right": ""}
+        self.title_px = 0.0  # estimated width of the title box (the top letter moves down when they would meet)
+        self.unsettled = False  # pixels pushed to the canvas ahead of napari's dims (see MPRWorkspace.settle)
         self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
         self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
 
     def attach(self) -> None:
-        """Make the canvas (``QtViewer``, ~0.5-1 s each with its shaders) and its crosshair line."""
+        """Make the canvas (``QtViewer``, ~0.3-1 s each with its shaders) and its crosshair line."""
         from napari.qt import QtViewer
         from vispy.scene.visuals import Line  # type: ignore[import-untyped]
 
@@ -224,6 +233,51 @@ class Viewport:
         if self.cross_data:
             self.cross.set_data(**self.cross_data)
         self.model.reset_view()
+
+    def decorate(self) -> None:
+        """Title, scale bar and orientation letters (idempotent).
+
+        The letters are one vispy Text in the canvas's pixel frame (four napari text
+        overlays cost four draws per frame: ~4 ms per canvas and move on software GL).
+        """
+        from vispy.scene.visuals import Text
+
+        if self.letters is not None:
+            return
+        for key in ("miss_title", "scale_bar"):
+            self.model.canvas.overlays[key].visible = True
+
+        view = self.qt.canvas.view
+        self.letters = Text(text=list(self.letter_text.values()), pos=np.zeros((4, 2)), color="yellow",
+                            font_size=14, bold=True, anchor_x="center", anchor_y="center", parent=view)
+        self.letters.order = 1_000_001
+        view.events.resize.connect(self.place_letters)
+        self.connections.append((view.events.resize, self.place_letters))
+        self.place_letters()
+
+    def set_letters(self, letters: dict[str, str], title_px: float) -> None:
+        """Show `letters` (edge -> letter); `title_px`: width of the title at the top left."""
+        self.title_px = title_px
+        if letters != self.letter_text:
+            self.letter_text = dict(letters)
+            if self.letters is not None:
+                self.letters.text = list(letters.values())
+        self.place_letters()
+
+    def place_letters(self, event: Any = None) -> None:
+        """Letters at the middle of each edge; the top one below the title when they would overlap."""
+        if self.letters is None:
+            return
+        w, h = self.qt.canvas.view.size  # vispy: (width, height) in canvas pixels, y down
+        top = 14.0 if self.title_px < w / 2 - 12 else 44.0
+        self.letters.pos = np.array([[w / 2, top], [w / 2, h - 14], [12, h / 2], [w - 12, h / 2]])
+
+    def image_node(self) -> Any:
+        """The vispy node drawing the image layer on this canvas (None before the canvas exists)."""
+        if self.qt is None or self.image is None:
+            return None
+        visual = self.qt.canvas.layer_to_visual.get(self.image)
+        return None if visual is None else visual.node
 
     def hook(self, lst: list, cb: Callable) -> None:
         lst.append(cb)
@@ -240,13 +294,14 @@ class Viewport:
         # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
         # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
         # nothing outside this viewport refers to them, and they are freed with it
-        if self.cross is not None:
-            self.cross.parent = None
+        for visual in (self.cross, self.letters):
+            if visual is not None:
+                visual.parent = None
         if self.qt is not None:
             self.qt.close()
             self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
             self.qt.deleteLater()
-        self.qt = self.model = self.image = self.cross = self.stack = None  # break the model <-> callback cycles
+        self.qt = self.model = self.image = self.cross = self.letters = self.stack = None  # break the model <-> callback cycles
         self.callbacks.clear()
         self.connections.clear()
 
@@ -273,13 +328,14 @@ class MPRWorkspace:
         if not isinstance(vol, ImageVolume) or vol.kind != "volume":
             raise ValueError(f"layer {layer.name!r} is not a CT volume opened by miss-imaging")
         self.viewer, self.layer, self.volume = viewer, layer, vol
-        self._sampler = make_sampler(vol)
+        # numpy kernel until the compiled one is loaded off the UI thread (numba's first load: ~0.6 s)
+        self._sampler = make_sampler(vol, compiled=False)
         self._point = volume_center(vol)
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
-        self._title_timer = _single_shot(_TITLE_DELAY_MS)
-        self._title_timer.timeout.connect(self._draw_titles)
+        self._settle_timer = _single_shot(_SETTLE_MS)
+        self._settle_timer.timeout.connect(self.settle)
         self.trajectory: tuple[np.ndarray, np.ndarray] = self._default_trajectory()
         self.oblique_kind = "along"
         self.oblique_angle = 0.0
@@ -308,6 +364,13 @@ class MPRWorkspace:
         if self._pending and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
+    def _load_compiled_kernel(self) -> None:
+        """Load the compiled trilinear kernel (bit-identical to the numpy one) and switch to it."""
+        plane = dataclasses.replace(self._vp["axial"].frame.reference, shape=(2, 2))
+        sampler = make_sampler(self.volume)
+        reslice(self.volume, plane, sampler=sampler)
+        self._sampler.compiled = sampler.compiled
+
     @property
     def ready(self) -> bool:
         """True once every viewport has its canvas (the first one is there when :func:`open_mpr` returns)."""
@@ -323,11 +386,14 @@ class MPRWorkspace:
             return
         first = len(self._pending) == len(VIEWPORTS)
         vp = self._vp[self._pending.pop(0)]
+        self._ensure_image(vp)
         vp.attach()
         self.widget.place(vp)
-        if not first:  # the first canvas's letters come with the second canvas, after its first frame
-            self._add_letters(self._vp[VIEWPORTS[0]])
-            self._add_letters(vp)
+        if not first:  # the first canvas's decorations come with the second canvas, after its first frame
+            if len(self._pending) == len(VIEWPORTS) - 2:
+                threading.Thread(target=self._load_compiled_kernel, daemon=True).start()
+            self._vp[VIEWPORTS[0]].decorate()
+            vp.decorate()
         if self._pending and len(self._pending) < len(VIEWPORTS) - 1:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
@@ -338,20 +404,27 @@ class MPRWorkspace:
         return self._point.copy()
 
     def set_point(self, lps_mm: Any) -> None:
-        """Move the shared point (LPS mm); every viewport follows."""
+        """Move the shared point (LPS mm); every viewport follows.
+
+        The planes that moved go straight to their canvases; each viewport's napari
+        state (``dims.point``, the title with the plane position, the series text of
+        its rulers) follows when the point rests for ``_SETTLE_MS`` (a drag is not
+        slowed by it) or at once with :meth:`settle`.
+        """
         p = np.asarray(lps_mm, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(p)) or self._closed:
             return
         lo, hi = volume_corners(self.volume).min(0), volume_corners(self.volume).max(0)
         self._point = np.clip(p, lo, hi)
+        moved = []
         for vp in self._vp.values():
             depth = self._depth_for(vp)
-            if vp.image is None:
+            if vp.image is None:  # made with its canvas (_attach_next) or when first needed
                 vp.depth = depth
-                self._draw_image(vp)
             elif depth != vp.depth:  # only viewports whose plane moved are resliced and redrawn
                 vp.depth = depth
-                self._show_depth(vp)
+                moved.append(vp)
+        self._show_depths(moved)
         self._draw_crosshairs()
 
     def set_trajectory(self, entry_lps: Any, target_lps: Any) -> None:
@@ -382,7 +455,9 @@ class MPRWorkspace:
 
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
         """Ruler / path / angle / cobb drawing in viewport `name`; returns its Shapes layer."""
+        self.settle()
         vp = self._vp[name]
+        self._ensure_image(vp)
         layer = _measure_layers.tool_layer(vp.model, vp.image, tool)
         layer.mode = _measure_layers.TOOLS[tool]["mode"]
         return layer
@@ -390,10 +465,14 @@ class MPRWorkspace:
     def measure(self, name: str, kind: str, points_lps: Any, *, label: str = "") -> Any:
         """Place a measurement in viewport `name` from LPS mm points; returns its table row (``Result``).
 
-        ``kind`` is ``"distance"``, ``"path"``, ``"angle"`` or ``"cobb"``.  Points off the
-        viewport's plane keep their depth: the value is the true 3-D one.
+        ``kind`` is ``"distance"``, ``"path"``, ``"angle"`` or ``"cobb"``.  Every point must lie in
+        what the viewport shows (its plane +- half a pixel, or +- half its slab); within that the
+        points keep their own depth, so the value is the true 3-D one.  Raises ValueError naming
+        the point and its distance from the plane otherwise.
         """
+        self.settle()
         vp = self._vp[name]
+        self._ensure_image(vp)
         world = vp.frame.to_world(np.asarray(points_lps, dtype=np.float64))
         half = max(vp.slab_mm if vp.mode != "thin" else 0.0, vp.frame.pixel_mm) / 2 + 1e-6
         off = np.abs(world[:, 0] - vp.depth)
@@ -414,7 +493,7 @@ class MPRWorkspace:
             return
         self._closed = True
         self._pending = []
-        for timer in (self._title_timer, self._attach_timer):
+        for timer in (self._settle_timer, self._attach_timer):
             try:
                 timer.stop()
             except RuntimeError:  # already deleted by Qt (interpreter exit)
@@ -484,8 +563,9 @@ class MPRWorkspace:
         from napari.components.overlays import TextOverlay
 
         m = vp.model
-        m.canvas.overlays["scale_bar"].visible = True
-        m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=True,
+        # title and scale bar are shown with the letters (Viewport.decorate), after the first frame: their
+        # glyphs and shaders cost ~0.2 s of the first canvas's first paint
+        m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=False,
                                                       font_size=11, color=COLORS[vp.name], box=True)
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
@@ -518,27 +598,19 @@ class MPRWorkspace:
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
             slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings))
 
-    def _describe(self, vp: Viewport, *, title_now: bool = True) -> None:
-        """Series text of the viewport (Measurements table) and its title: the plane shown now.
-
-        While the point is dragged the titles (re-laid-out text on every canvas, ~25 ms
-        each on software GL) follow once the point rests for ``_TITLE_DELAY_MS``.
-        """
+    def _describe(self, vp: Viewport) -> None:
+        """Series text of the viewport (Measurements table), its title and letters: the plane shown now."""
         plane = vp.frame.plane_at(vp.depth)
         where = ", ".join(f"{a}={v:.1f}" for a, v in zip("xyz", plane.center))
         base = vp.image.metadata[VOLUME_KEY]
         vp.image.metadata[VOLUME_KEY] = dataclasses.replace(
             base, series_description=f"{self.volume.series_description} "
                                      f"[{vp.name} viewport, centre LPS {where} mm]")
-        if title_now:
-            self._draw_letters(vp, plane)
-        else:
-            self._title_timer.start()
+        self._draw_letters(vp, plane)
 
-    def _draw_titles(self) -> None:
-        if not self._closed:
-            for vp in self._vp.values():
-                self._draw_letters(vp, vp.frame.plane_at(vp.depth))
+    def _ensure_image(self, vp: Viewport) -> None:
+        if vp.image is None:
+            self._draw_image(vp)
 
     def _draw_image(self, vp: Viewport) -> None:
         """(Re)build the viewport's image after its frame, slab or mode changed."""
@@ -565,14 +637,42 @@ class MPRWorkspace:
             _mouse_wl.install(vp.image)
             vp.model.layers.selection.active = vp.image
         vp.image.metadata[VOLUME_KEY] = self._stack_volume(vp)
+        vp.unsettled = False
         vp.model.dims.set_point(0, vp.depth)
         vp.image.refresh()  # same point, new pixels (frame, slab or mode)
         self._describe(vp)
 
-    def _show_depth(self, vp: Viewport) -> None:
-        """The point moved along this viewport's normal: napari's own slider path (one slice)."""
-        vp.model.dims.set_point(0, vp.depth)
-        self._describe(vp, title_now=False)
+    def _show_depths(self, moved: list[Viewport]) -> None:
+        """The point moved along these viewports' normals: their planes' pixels straight to the canvases.
+
+        napari's slider path (``dims.set_point``: events, every layer re-sliced, the
+        visual updated) costs ~9 ms per viewport on top of the reslice; handing the
+        vispy node the plane is ~1 ms.  napari's dims catch up in :meth:`settle`, where
+        slicing finds the plane in the stack's cache.  (Reslicing the planes on two
+        threads gained nothing measurable here: the other core was busy painting.)
+        """
+        shown = [vp for vp in moved if vp.image_node() is not None]
+        for vp in moved:
+            if vp not in shown:  # no canvas yet: napari's own path
+                vp.model.dims.set_point(0, vp.depth)
+                self._describe(vp)
+        for vp in shown:
+            assert vp.stack is not None
+            node = vp.image_node()
+            node.set_data(vp.stack.plane(vp.stack.index(vp.depth)))
+            node.update()
+            vp.unsettled = True
+        if shown:
+            self._settle_timer.start()
+
+    def settle(self) -> None:
+        """Bring each viewport's napari state (dims point, title, series text) to the plane it shows."""
+        self._settle_timer.stop()
+        for vp in self._vp.values():
+            if vp.unsettled and vp.image is not None:
+                vp.unsettled = False
+                vp.model.dims.set_point(0, vp.depth)
+                self._describe(vp)
 
     def _keep_depth_cb(self, vp: Viewport) -> Callable:
         return lambda event=None: self._keep_depth(vp)
@@ -589,23 +689,13 @@ class MPRWorkspace:
             finally:
                 vp.__dict__["_fixing"] = False
 
-    def _add_letters(self, vp: Viewport) -> None:
-        """The orientation letters (4 text overlays: 4 shaders to build, so not before the first frame)."""
-        from napari.components.overlays import TextOverlay
-
-        ov = vp.model.canvas.overlays
-        if "miss_orient_top" in ov:
-            return
-        for edge, letter in plane_labels(vp.frame.reference.u, vp.frame.reference.v).items():
-            ov[f"miss_orient_{edge}"] = TextOverlay(text=letter, position=_LETTER_POSITIONS[edge], visible=True,
-                                                    font_size=14, color="yellow", box=False)
+    def letters(self, name: str) -> dict[str, str]:
+        """The orientation letters at the ``"top"``, ``"bottom"``, ``"left"`` and ``"right"`` edges of
+        viewport `name` (radiological: patient left on screen right in axial and coronal)."""
+        return dict(self._vp[name].letter_text)
 
     def _draw_letters(self, vp: Viewport, plane: Any) -> None:
         ov = vp.model.canvas.overlays
-        for edge, letter in plane_labels(plane.u, plane.v).items():
-            key = f"miss_orient_{edge}"
-            if key in ov and ov[key].text != letter:
-                ov[key].text = letter
         c = np.asarray(plane.center)
         if vp.name == "oblique":
             title: str = f"{'bull' + chr(39) + 's-eye' if self.oblique_kind == 'bullseye' else 'oblique'}" \
@@ -617,6 +707,8 @@ class MPRWorkspace:
             title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
         if ov["miss_title"].text != title:
             ov["miss_title"].text = title
+        # the title's box at font 11: ~9 px a character plus its margins (no text metrics before drawing)
+        vp.set_letters(plane_labels(plane.u, plane.v), title_px=9.0 * len(title) + 14)
 
     def _draw_crosshairs(self) -> None:
         from vispy.color import ColorArray  # type: ignore[import-untyped]
@@ -675,6 +767,7 @@ class MPRWorkspace:
 
     def _make_click(self, vp: Viewport) -> Callable:
         def click(model: Any, event: Any) -> Any:
+            self.settle()  # napari's dims must hold the shown plane before a ruler is started on it
             mods = tuple(event.modifiers or ())
             active = model.layers.selection.active
             navigating = active is None or getattr(active, "mode", "pan_zoom") == "pan_zoom"
@@ -915,9 +1008,11 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
         ``.viewports`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``,
         ``"oblique"`` to each viewport's napari ``ViewerModel``;
         ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.  Every model
-        and layer exists on return; the axial canvas is drawn first and the
-        other canvases follow one per event-loop turn (``.ready``;
-        ``.finish_loading()`` makes them at once, e.g. before a screenshot).
+        exists on return, with the axial image layer; the axial canvas is drawn
+        first (image and crosshair; title, scale bar and letters just after) and
+        the other viewports' layers and canvases follow one per event-loop turn
+        (``.ready``; ``.finish_loading()`` makes them at once, e.g. before a
+        screenshot).
 
     Raises
     ------
