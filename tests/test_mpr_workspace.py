@@ -180,3 +180,49 @@ def test_shift_drag_on_a_trajectory_end_moves_it(ws_viewer):
         type="mouse_press", button=1, position=tuple(frame.to_world(before) + [0, 30, 30]), pos=(0, 0),
         modifiers=shift))
     assert not np.allclose(ws.point_lps, before)
+
+
+def test_fluoro_run_gets_its_own_viewport(make_napari_viewer, samples, truth, qtbot):
+    """A CT with a C-arm shot open: the shot in a 'fluoro' viewport, same pixels, ERMF-calibrated rulers."""
+    import pydicom
+
+    from miss_imaging_napari import open_mpr
+    from miss_imaging_napari._measure_layers import add_measurement
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
+    run = next(lay for lay in viewer.layers if "LAT" in lay.name)
+    ws = open_mpr(viewer)
+    ws.finish_loading()
+    assert set(ws.viewports) == {"axial", "coronal", "sagittal", "oblique", "fluoro"}
+    model = ws.viewports["fluoro"]
+    img = model.layers["fluoro"]
+    assert np.shares_memory(np.asarray(img.data), np.asarray(run.data))  # no copy of the run
+
+    # the L4 screw of the lateral shot, from its projected ends: mm at the isocentre plane by the ERMF
+    # (PS3.3 C.8.7.1.1.1: ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor), from the file's tags
+    ds = pydicom.dcmread(samples / "lumbar_fluoro" / "LATERAL.dcm", stop_before_pixels=True)
+    row_mm, col_mm = (float(s) / float(ds.EstimatedRadiographicMagnificationFactor) for s in ds.ImagerPixelSpacing)
+    screw = truth["lumbar_fluoro"]["shots"]["lateral"]["screws"][0]
+    (r0, c0), (r1, c1) = screw["entry_px"], screw["tip_px"]
+    expected = float(np.hypot((r1 - r0) * row_mm, (c1 - c0) * col_mm))
+    _, res = add_measurement(model, img, "distance", [[0, r0, c0], [0, r1, c1]], name="L4 screw")
+    assert res.measurement.value == pytest.approx(expected, rel=1e-6)  # napari keeps vertices in float32
+    assert res.measurement.value == pytest.approx(screw["length_ermf_corrected_mm"], abs=0.01)
+    assert "ERMF" in model.canvas.overlays["miss_title"].text  # the calibration the rulers rest on
+    with pytest.raises(ValueError, match="no patient coordinates"):
+        ws.measure("fluoro", "distance", [[0, 0, 0], [1, 1, 1]])
+
+    run.contrast_limits = (100.0, 3000.0)  # its own window, linked with the run's layer both ways
+    assert tuple(img.contrast_limits) == pytest.approx((100.0, 3000.0))
+    img.contrast_limits = (0.0, 2000.0)
+    assert tuple(run.contrast_limits) == pytest.approx((0.0, 2000.0))
+    assert tuple(ws.viewports["axial"].layers["axial"].contrast_limits) != pytest.approx((0.0, 2000.0))
+
+    viewer.layers.remove(run)  # the run goes: its viewport goes, the CT's stay
+    assert "fluoro" not in ws.viewports and ws.fluoro is None and ws.viewports
+    t = time.perf_counter()
+    viewer.close()
+    assert time.perf_counter() - t < CLOSE_LIMIT_S
+    assert ws.viewports == {}

@@ -61,6 +61,7 @@ from miss_imaging.spatial.mpr import (
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
 from . import _layer_geometry, _measure_layers, _mouse_wl, _viewer_links
+from ._mpr_fluoro import FluoroViewport, fluoro_layers
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
 from ._orientation import plane_labels
 
@@ -77,6 +78,9 @@ _SETTLE_MS = 120  # napari's dims, the titles and the series text follow a movin
 _GRAB_PX = 8.0  # Shift+press this close (screen pixels) to a trajectory end drags that end
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
 _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
+#: grid cell (row, column, row span, column span) of each viewport: the CT's 2 x 2, a fluoroscopy run at the right
+_CELLS = {"axial": (0, 0, 1, 1), "coronal": (0, 1, 1, 1), "sagittal": (1, 0, 1, 1), "oblique": (1, 1, 1, 1),
+          "fluoro": (0, 2, 2, 1)}
 _OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
 
 
@@ -317,7 +321,7 @@ class MPRWorkspace:
         The 2 x 2 canvases and the controls (docked by :func:`open_mpr`).
     """
 
-    def __init__(self, viewer: Any, layer: Any = None) -> None:
+    def __init__(self, viewer: Any, layer: Any = None, fluoro: Any = None) -> None:
         viewer, layer = _unwrap(viewer), _unwrap(layer)  # npe2 hands widgets a public-only proxy
         if layer is None:
             cts = ct_layers(viewer)
@@ -327,6 +331,10 @@ class MPRWorkspace:
         vol = layer.metadata.get(SOURCE_KEY) or layer.metadata.get(VOLUME_KEY)
         if not isinstance(vol, ImageVolume) or vol.kind != "volume":
             raise ValueError(f"layer {layer.name!r} is not a CT volume opened by miss-imaging")
+        runs = fluoro_layers(viewer, ROLE_KEY)
+        run = _unwrap(fluoro) if fluoro is not None else (runs[-1] if runs else None)
+        if run is not None and all(run is not r for r in runs):
+            raise ValueError(f"layer {run.name!r} is not a fluoroscopy run opened by miss-imaging")
         self.viewer, self.layer, self.volume = viewer, layer, vol
         # numpy kernel until the compiled one is loaded off the UI thread (numba's first load: ~0.6 s)
         self._sampler = make_sampler(vol, compiled=False)
@@ -345,12 +353,17 @@ class MPRWorkspace:
         for vp in self._vp.values():
             self._build(vp)
             _viewer_links.link_viewer(viewer, vp.model)
+        self.fluoro = FluoroViewport(run, ROLE_KEY) if run is not None else None
+        if self.fluoro is not None:
+            self.viewports[self.fluoro.name] = self.fluoro.model
+            _viewer_links.link_viewer(viewer, self.fluoro.model)
         self.widget = _WorkspaceWidget(self)
         layer.events.contrast_limits.connect(self._source_limits)
         viewer.layers.events.removed.connect(self._layer_removed)
         self.set_point(self._point)
         # first pixel first: the axial canvas now, the others one per event-loop turn after it is drawn
-        self._pending = list(VIEWPORTS)
+        self._pending = list(VIEWPORTS) + ([self.fluoro.name] if self.fluoro is not None else [])
+        self._attached = 0
         self._attach_timer = _single_shot(_ATTACH_DELAY_MS)
         self._attach_timer.timeout.connect(self._attach_next)
         self._attach_next()
@@ -361,7 +374,7 @@ class MPRWorkspace:
             first.frameSwapped.connect(self._first_frame)
 
     def _first_frame(self) -> None:
-        if self._pending and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
+        if self._pending and self._attached == 1 and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
     def _load_compiled_kernel(self) -> None:
@@ -384,17 +397,21 @@ class MPRWorkspace:
     def _attach_next(self) -> None:
         if self._closed or not self._pending:
             return
-        first = len(self._pending) == len(VIEWPORTS)
-        vp = self._vp[self._pending.pop(0)]
-        self._ensure_image(vp)
+        name = self._pending.pop(0)
+        vp: Viewport | FluoroViewport = self.fluoro if name == FluoroViewport.name else self._vp[name]  # type: ignore[assignment]
+        if isinstance(vp, Viewport):
+            self._ensure_image(vp)
         vp.attach()
-        self.widget.place(vp)
-        if not first:  # the first canvas's decorations come with the second canvas, after its first frame
-            if len(self._pending) == len(VIEWPORTS) - 2:
+        self.widget.place(name, vp.qt)
+        self._attached += 1
+        model = weakref.ref(vp.model)  # fit the image to the cell once the layout has sized the canvas
+        QTimer.singleShot(0, lambda: None if self._closed or model() is None else model().reset_view())
+        if self._attached > 1:  # the first canvas's decorations come with the second canvas, after its first frame
+            if self._attached == 2:
                 threading.Thread(target=self._load_compiled_kernel, daemon=True).start()
             self._vp[VIEWPORTS[0]].decorate()
             vp.decorate()
-        if self._pending and len(self._pending) < len(VIEWPORTS) - 1:
+        if self._pending and self._attached > 1:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
     # ------------------------------------------------------------ public
@@ -446,18 +463,22 @@ class MPRWorkspace:
         self._refresh_oblique()
 
     def set_slab(self, name: str, thickness_mm: float, mode: str = "MIP") -> None:
-        """Slab of one viewport: thickness (mm, 0 = thin) and ``"MIP"``, ``"mean"`` or ``"MinIP"``."""
+        """Slab of one CT viewport: thickness (mm, 0 = thin) and ``"MIP"``, ``"mean"`` or ``"MinIP"``."""
+        if name not in self._vp:
+            raise ValueError(f"no slab in the {name!r} viewport: slabs are for {', '.join(self._vp)}")
         vp = self._vp[name]
         if mode not in _MODES:
             raise ValueError(f"`mode` must be one of {sorted(_MODES)}; got {mode!r}")
         vp.slab_mm, vp.mode = max(0.0, float(thickness_mm)), mode
         self._draw_image(vp)
+        self.widget.show_slab(name, vp.slab_mm, mode)
 
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
-        """Ruler / path / angle / cobb drawing in viewport `name`; returns its Shapes layer."""
+        """Ruler / path / angle / cobb drawing in viewport `name` (``"fluoro"`` too); returns its Shapes layer."""
         self.settle()
-        vp = self._vp[name]
-        self._ensure_image(vp)
+        vp: Viewport | FluoroViewport = self.fluoro if name == FluoroViewport.name else self._vp[name]  # type: ignore[assignment]
+        if isinstance(vp, Viewport):
+            self._ensure_image(vp)
         layer = _measure_layers.tool_layer(vp.model, vp.image, tool)
         layer.mode = _measure_layers.TOOLS[tool]["mode"]
         return layer
@@ -471,6 +492,8 @@ class MPRWorkspace:
         the point and its distance from the plane otherwise.
         """
         self.settle()
+        if name not in self._vp:
+            raise ValueError(f"the {name!r} viewport has no patient coordinates: draw with start_tool({name!r})")
         vp = self._vp[name]
         self._ensure_image(vp)
         world = vp.frame.to_world(np.asarray(points_lps, dtype=np.float64))
@@ -484,7 +507,7 @@ class MPRWorkspace:
 
     def navigate(self) -> None:
         """Back to pan/zoom in every viewport (a click then moves the point)."""
-        for vp in self._vp.values():
+        for vp in (*self._vp.values(), *([self.fluoro] if self.fluoro is not None else [])):
             vp.model.layers.selection.active = vp.image
 
     def close(self) -> None:
@@ -508,6 +531,10 @@ class MPRWorkspace:
         for vp in self._vp.values():
             _viewer_links.unlink_viewer(self.viewer, vp.model)
             vp.teardown()
+        if self.fluoro is not None:
+            _viewer_links.unlink_viewer(self.viewer, self.fluoro.model)
+            self.fluoro.teardown()
+            self.fluoro = None
         self.widget.release()
         try:
             self._restore()
@@ -707,8 +734,9 @@ class MPRWorkspace:
             title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
         if ov["miss_title"].text != title:
             ov["miss_title"].text = title
-        # the title's box at font 11: ~9 px a character plus its margins (no text metrics before drawing)
-        vp.set_letters(plane_labels(plane.u, plane.v), title_px=9.0 * len(title) + 14)
+        # the title's box at font 11: ~11 px a character plus its margins (measured on screen; no text
+        # metrics before the text is drawn)
+        vp.set_letters(plane_labels(plane.u, plane.v), title_px=11.0 * len(title) + 20)
 
     def _draw_crosshairs(self) -> None:
         from vispy.color import ColorArray  # type: ignore[import-untyped]
@@ -758,6 +786,19 @@ class MPRWorkspace:
     def _layer_removed(self, event: Any) -> None:
         if event.value is self.layer:
             self.close()  # the viewer closes (or the CT went): free the canvases now, in the right order
+        elif self.fluoro is not None and event.value is self.fluoro.source:
+            self._drop_fluoro()
+
+    def _drop_fluoro(self) -> None:
+        """The run's layer left the main viewer: its viewport goes too (the CT's stay)."""
+        assert self.fluoro is not None
+        fl, self.fluoro = self.fluoro, None
+        if fl.name in self._pending:
+            self._pending.remove(fl.name)
+        self.viewports.pop(fl.name, None)
+        _viewer_links.unlink_viewer(self.viewer, fl.model)
+        self.widget.remove_cell(fl.name, fl.qt)
+        fl.teardown()
 
     # ------------------------------------------------------------ mouse
     def _lps_at(self, vp: Viewport, position: Any) -> np.ndarray:
@@ -858,13 +899,13 @@ class _WorkspaceWidget(QWidget):
         self.grid = grid = QGridLayout()
         grid.setSpacing(2)
         self.cells: dict[str, QWidget] = {}
-        for k, name in enumerate(VIEWPORTS):
+        for name in VIEWPORTS + ((FluoroViewport.name,) if ws.fluoro is not None else ()):
             cell = QLabel(f"{name}: loading...")
             cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.cells[name] = cell
-            grid.addWidget(cell, k // 2, k % 2)
-            grid.setRowStretch(k // 2, 1)
-            grid.setColumnStretch(k % 2, 1)
+            grid.addWidget(cell, *_CELLS[name])
+            grid.setRowStretch(_CELLS[name][0], 1)
+            grid.setColumnStretch(_CELLS[name][1], 1)
         layout.addLayout(grid, 1)
         hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point; Shift+drag a trajectory end: move it.  "
                       "Ctrl+wheel: scroll.  "
@@ -876,7 +917,7 @@ class _WorkspaceWidget(QWidget):
     def _controls(self) -> QVBoxLayout:
         ws = self.ws
         self.target = QComboBox()
-        self.target.addItems(list(VIEWPORTS))
+        self.target.addItems(list(ws.viewports))
         self.slab = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=60.0, singleStep=1.0, suffix=" mm")
         self.slab.setToolTip("Slab thickness of the chosen viewport (0 = thin)")
         self.mode = QComboBox()
@@ -910,14 +951,34 @@ class _WorkspaceWidget(QWidget):
         self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
         return rows
 
-    def place(self, vp: Viewport) -> None:
-        """Put the viewport's new canvas in its cell (in place of the placeholder)."""
-        k = VIEWPORTS.index(vp.name)
-        old = self.cells.pop(vp.name, None)
+    def place(self, name: str, canvas: QWidget) -> None:
+        """Put a viewport's new canvas in its cell (in place of the placeholder)."""
+        old = self.cells.pop(name, None)
         if old is not None:
             self.grid.removeWidget(old)
             old.deleteLater()
-        self.grid.addWidget(vp.qt, k // 2, k % 2)
+        self.grid.addWidget(canvas, *_CELLS[name])
+
+    def remove_cell(self, name: str, canvas: QWidget | None) -> None:
+        """Take a viewport's canvas (or placeholder) out of the grid and the viewport chooser."""
+        for w in (self.cells.pop(name, None), canvas):
+            if w is not None:
+                self.grid.removeWidget(w)
+        k = self.target.findText(name)
+        if k >= 0:
+            self.target.removeItem(k)
+
+    def show_slab(self, name: str, thickness_mm: float, mode: str) -> None:
+        """Show a viewport's slab in the controls (set from a script) without applying it again."""
+        for w, set_value in ((self.target, lambda: self.target.setCurrentText(name)),
+                             (self.slab, lambda: self.slab.setValue(thickness_mm)),
+                             (self.mode, lambda: self.mode.setCurrentText(mode) if mode in _MODES and mode != "thin"
+                              else None)):
+            w.blockSignals(True)
+            try:
+                set_value()
+            finally:
+                w.blockSignals(False)
 
     def _set_end(self, k: int) -> None:
         ends = list(self.ws.trajectory)
@@ -964,7 +1025,8 @@ class MPRWidget(QWidget):
     ``.workspace`` is the :class:`MPRWorkspace` (None when the viewer had no CT).
     """
 
-    def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None) -> None:
+    def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None,
+                 fluoro: Any = None) -> None:
         super().__init__(parent)
         from ._docking import tabify_when_docked
 
@@ -976,7 +1038,7 @@ class MPRWidget(QWidget):
         if old is not None:
             old.close()
         try:
-            self.workspace: MPRWorkspace | None = MPRWorkspace(napari_viewer, layer)
+            self.workspace: MPRWorkspace | None = MPRWorkspace(napari_viewer, layer, fluoro)
         except ValueError as exc:
             self.workspace = None
             layout.addWidget(QLabel(f"MPR workspace: {exc}"))
@@ -992,7 +1054,7 @@ class MPRWidget(QWidget):
         _lock_dock(self)
 
 
-def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
+def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace:
     """Open the MPR workspace on a CT layer of `viewer` (default: the top CT).
 
     Parameters
@@ -1001,12 +1063,17 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     layer : napari Image layer, optional
         A CT opened by miss-imaging; its original geometry is resliced (a
         tilted stack's display copy is not used).
+    fluoro : napari Image layer, optional
+        A fluoroscopy run / radiograph opened by miss-imaging, shown in its own
+        ``"fluoro"`` viewport (its frames, calibration and window; not linked
+        to the CT's point).  Default: the top one in the viewer, if any.
 
     Returns
     -------
     MPRWorkspace
         ``.viewports`` maps ``"axial"``, ``"coronal"``, ``"sagittal"``,
-        ``"oblique"`` to each viewport's napari ``ViewerModel``;
+        ``"oblique"`` (and ``"fluoro"`` with a run) to each viewport's napari
+        ``ViewerModel``;
         ``.set_point(lps_mm)``, ``.point_lps`` and ``.close()``.  Every model
         exists on return, with the axial image layer; the axial canvas is drawn
         first (image and crosshair; title, scale bar and letters just after) and
@@ -1017,19 +1084,20 @@ def open_mpr(viewer: Any, layer: Any = None) -> MPRWorkspace:
     Raises
     ------
     ValueError
-        When the viewer has no CT volume opened by miss-imaging.
+        When the viewer has no CT volume opened by miss-imaging, or `fluoro`
+        is not a fluoroscopy run opened by it.
     """
     viewer = _unwrap(viewer)
-    widget = MPRWidget(viewer, layer)
+    widget = MPRWidget(viewer, layer, fluoro=fluoro)
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
     dock = viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
     _lock_dock(widget)
-    qv = viewer.window._qt_viewer  # the layer list and controls give their width to the canvases
-    hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls) if d.isVisible()]
+    qv, win = viewer.window._qt_viewer, viewer.window._qt_window
+    # the workspace replaces the main canvas (as a four-up layout does in other viewers): the main
+    # canvas, layer list and layer controls give their room to the viewports until it closes
+    hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls, win.centralWidget()) if d.isVisible()]
     for d in hidden:
         d.setVisible(False)
     widget.workspace._restore = lambda: [d.setVisible(True) for d in hidden]
-    win = viewer.window._qt_window
-    win.resizeDocks([dock], [int(win.width() * 0.8)], Qt.Orientation.Horizontal)
     return widget.workspace
