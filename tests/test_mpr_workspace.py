@@ -226,3 +226,45 @@ def test_fluoro_run_gets_its_own_viewport(make_napari_viewer, samples, truth, qt
     viewer.close()
     assert time.perf_counter() - t < CLOSE_LIMIT_S
     assert ws.viewports == {}
+
+
+def test_workspace_and_its_rulers_survive_a_session(make_napari_viewer, samples, truth, tmp_path, qtbot):
+    """Rulers drawn in the coronal slab and the oblique viewport come back, in their viewports, after a
+    session is saved, the viewer closed and the session restored in a new viewer."""
+    from miss_imaging.sharing.session import save_session
+    from miss_imaging_napari import open_mpr
+    from miss_imaging_napari._measure_layers import layer_measurements
+    from miss_imaging_napari._session_io import current_session, restore_session
+
+    lm = truth["spine_ct"]["landmarks_lps_mm"]
+    a, b = np.array(lm["inch_a"]), np.array(lm["inch_b"])
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    ws = open_mpr(viewer)
+    ws.finish_loading()
+    ws.set_point((a + b) / 2)
+    ws.set_slab("coronal", 20.0, "MIP")
+    assert ws.widget.slab.value() == 20.0 and ws.widget.target.currentText() == "coronal"  # the controls show it
+    ws.measure("coronal", "distance", [a, b], label="bead pair")
+    ws.set_trajectory(a, b)
+    ws.set_oblique(angle_deg=30)
+    ws.measure("oblique", "distance", [a, b], label="bead pair oblique")
+    point = ws.point_lps
+    path = save_session(current_session(viewer), tmp_path / "case.json")
+    viewer.close()
+
+    viewer2 = make_napari_viewer(show=True)
+    report = restore_session(viewer2, path)
+    assert not report.problems, report.problems
+    from miss_imaging_napari._viewer_links import workspace_of
+
+    ws2 = workspace_of(viewer2)
+    assert ws2 is not None and ws2.ready
+    np.testing.assert_allclose(ws2.point_lps, point, atol=1e-9)
+    np.testing.assert_allclose(ws2.trajectory[0], a, atol=1e-9)
+    assert ws2.oblique_angle == 30 and ws2._vp["coronal"].slab_mm == 20.0
+    for name, label in (("coronal", "bead pair"), ("oblique", "bead pair oblique")):
+        vp = ws2._vp[name]
+        (m,) = layer_measurements(vp.model, vp.image)
+        assert m.name == label and m.value == pytest.approx(25.4, abs=0.01)
+    viewer2.close()

@@ -17,6 +17,7 @@ from miss_imaging.measurement.measure import measure_distance
 from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.session import (
     SCHEMA,
+    VERSION,
     Camera,
     DimsState,
     LayerWindow,
@@ -68,7 +69,7 @@ def test_round_trip_is_exact(case):
     tmp, _, _, vol, s = case
     path = save_session(s, tmp / "case" / "lesson.miss.json")
     data = json.loads(path.read_text())
-    assert data["schema"] == SCHEMA and data["version"] == 1
+    assert data["schema"] == SCHEMA and data["version"] == VERSION
     assert data["series"][0]["relative_path"] == "ct"
     s2, report = load_session(path)
     assert report.ok and report.notes == [] and report.found == {vol.series_uid: (tmp / "case" / "ct").resolve()}

@@ -47,6 +47,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from miss_imaging.measurement import measurements_io
 from miss_imaging.model import ImageVolume
 from miss_imaging.spatial.mpr import (
     ORTHOGONAL,
@@ -81,7 +82,6 @@ _MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
 #: grid cell (row, column, row span, column span) of each viewport: the CT's 2 x 2, a fluoroscopy run at the right
 _CELLS = {"axial": (0, 0, 1, 1), "coronal": (0, 1, 1, 1), "sagittal": (1, 0, 1, 1), "oblique": (1, 1, 1, 1),
           "fluoro": (0, 2, 2, 1)}
-_OPEN: dict[int, "MPRWorkspace"] = {}  # id(main viewer) -> its workspace
 
 
 def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -505,6 +505,59 @@ class MPRWorkspace:
         index = _layer_geometry.world_to_index(vp.image, world)
         return _measure_layers.add_measurement(vp.model, vp.image, kind, index, name=label)[1]
 
+    def session_entry(self) -> dict[str, Any]:
+        """What a session keeps of the workspace (``Session.workspace``), JSON-ready.
+
+        The CT (and fluoroscopy) series UIDs, the shared point and trajectory
+        (LPS mm), the oblique kind and angle, the slabs, and every measurement
+        drawn in a viewport (:func:`miss_imaging.measurement.measurements_io.to_dict`
+        plus ``"viewport"``; CT viewports' points are re-placed from their LPS mm).
+        """
+        self.settle()
+        meas = [{**measurements_io.to_dict(m), "viewport": n}
+                for n, vp in self._vp.items() if vp.image is not None
+                for m in _measure_layers.layer_measurements(vp.model, vp.image)]
+        if self.fluoro is not None:
+            meas += [{**measurements_io.to_dict(m), "viewport": self.fluoro.name}
+                     for m in _measure_layers.layer_measurements(self.fluoro.model, self.fluoro.image)]
+        fl = self.fluoro.source.metadata[VOLUME_KEY] if self.fluoro is not None else None
+        return {"series_uid": self.volume.series_uid, "fluoro_series_uid": None if fl is None else fl.series_uid,
+                "point_lps": [float(v) for v in self._point],
+                "trajectory": [[float(v) for v in p] for p in self.trajectory],
+                "oblique_kind": self.oblique_kind, "oblique_angle": self.oblique_angle,
+                "slabs": {n: [vp.slab_mm, vp.mode] for n, vp in self._vp.items() if vp.slab_mm > 0},
+                "measurements": meas}
+
+    def restore(self, entry: dict[str, Any]) -> list[tuple[Any, Any, str | None]]:
+        """Put back what :meth:`session_entry` saved; returns ``(saved Measurement, Result or None, error)``
+        for each measurement, so the caller can report any that now reads otherwise."""
+        self.set_trajectory(*entry["trajectory"])
+        self.set_oblique(kind=entry.get("oblique_kind", "along"), angle_deg=float(entry.get("oblique_angle", 0.0)))
+        for name, (thickness, mode) in (entry.get("slabs") or {}).items():
+            self.set_slab(name, float(thickness), str(mode))
+        out = []
+        for d in entry.get("measurements", []):
+            saved = measurements_io.from_dict(d)
+            try:
+                out.append((saved, self._replace(str(d["viewport"]), saved), None))
+            except (ValueError, KeyError, IndexError) as exc:
+                out.append((saved, None, f"{d.get('viewport')} viewport: {exc}"))
+        self.set_point(entry["point_lps"])
+        return out
+
+    def _replace(self, name: str, saved: Any) -> Any:
+        """Draw a saved measurement again in viewport `name` (the plane brought onto its points)."""
+        if name == FluoroViewport.name:
+            if self.fluoro is None:
+                raise ValueError("no fluoroscopy run in the workspace")
+            return _measure_layers.add_measurement(self.fluoro.model, self.fluoro.image, saved.kind,
+                                                   saved.points_index, name=saved.name)[1]
+        pts = np.asarray(saved.points_patient, dtype=np.float64)
+        vp = self._vp[name]
+        normal = np.asarray(vp.frame.plane_at(vp.depth).normal)
+        self.set_point(self._point + normal * (vp.frame.depth_of(pts.mean(axis=0)) - vp.depth))
+        return self.measure(name, saved.kind, pts, label=saved.name)
+
     def navigate(self) -> None:
         """Back to pan/zoom in every viewport (a click then moves the point)."""
         for vp in (*self._vp.values(), *([self.fluoro] if self.fluoro is not None else [])):
@@ -521,7 +574,8 @@ class MPRWorkspace:
                 timer.stop()
             except RuntimeError:  # already deleted by Qt (interpreter exit)
                 pass
-        _OPEN.pop(id(self.viewer), None)
+        if _viewer_links.workspace_of(self.viewer) is self:
+            _viewer_links.set_workspace(self.viewer, None)
         for emitter, cb in ((self.layer.events.contrast_limits, self._source_limits),
                             (self.viewer.layers.events.removed, self._layer_removed)):
             try:
@@ -1034,7 +1088,7 @@ class MPRWidget(QWidget):
         napari_viewer = _unwrap(napari_viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        old = _OPEN.get(id(napari_viewer))
+        old = _viewer_links.workspace_of(napari_viewer)
         if old is not None:
             old.close()
         try:
@@ -1043,7 +1097,7 @@ class MPRWidget(QWidget):
             self.workspace = None
             layout.addWidget(QLabel(f"MPR workspace: {exc}"))
             return
-        _OPEN[id(napari_viewer)] = self.workspace
+        _viewer_links.set_workspace(napari_viewer, self.workspace)
         layout.addWidget(self.workspace.widget)
         ref = weakref.ref(self.workspace)
         self.destroyed.connect(lambda *_: ref() is not None and ref().close())

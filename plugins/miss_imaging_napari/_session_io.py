@@ -30,7 +30,7 @@ from miss_imaging.sharing.session import (
 )
 
 from . import _carm_shot as _carm
-from . import _teaching
+from . import _teaching, _viewer_links
 from ._layer_geometry import layer_calibration
 from ._layers import SOURCE_KEY, VOLUME_KEY
 from ._measure_layers import add_measurement, layer_measurements
@@ -155,6 +155,8 @@ def current_session(viewer: Any) -> Session:
                             tuple(float(v) for v in cam.angles), float(getattr(cam, "perspective", 0.0)))
     session.dims = DimsState(tuple(float(v) for v in viewer.dims.point), int(viewer.dims.ndisplay),
                              tuple(int(v) for v in viewer.dims.order))
+    ws = _viewer_links.workspace_of(viewer)
+    session.workspace = None if ws is None else ws.session_entry()
     return session
 
 
@@ -272,6 +274,28 @@ def _restore_measurement(viewer: Any, d: dict, report: RestoreReport) -> None:
         report.problems.append(problem)
 
 
+def _restore_workspace(viewer: Any, entry: dict, report: RestoreReport) -> None:
+    """Reopen the MPR workspace on its CT (and run) and put back its planes and measurements."""
+    ct = layer_for(viewer, str(entry.get("series_uid", "")))
+    if ct is None:
+        report.problems.append("not restored: MPR workspace (its CT is not open)")
+        return
+    fluoro = layer_for(viewer, str(entry["fluoro_series_uid"])) if entry.get("fluoro_series_uid") else None
+    from ._mpr_workspace import open_mpr  # Qt: only when a session had the workspace open
+
+    try:
+        ws = open_mpr(viewer, ct, fluoro=fluoro)
+        ws.finish_loading()
+        placed = ws.restore(entry)
+    except Exception as exc:
+        report.problems.append(f"not restored: MPR workspace: {exc}")
+        return
+    for saved, res, error in placed:
+        problem = measurement_change(saved, None if res is None else res.measurement, error or (res and res.error))
+        if problem:
+            report.problems.append(problem)
+
+
 def _restore_view(viewer: Any, session: Session, report: RestoreReport) -> None:
     """Dims (slice position, order, 2-D/3-D), camera and the active series."""
     if session.dims is not None:
@@ -319,4 +343,6 @@ def restore_session(viewer: Any, path: str | Path) -> RestoreReport:
     for d in session.measurements:
         _restore_measurement(viewer, d, report)
     _restore_view(viewer, session, report)
+    if session.workspace is not None:
+        _restore_workspace(viewer, session.workspace, report)
     return report

@@ -9,7 +9,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-__all__ = ["link_viewer", "unlink_viewer", "on_new_tool_layer", "run_hooks", "main_of", "linked_models"]
+__all__ = ["link_viewer", "unlink_viewer", "on_new_tool_layer", "run_hooks", "main_of", "linked_models",
+           "set_workspace", "workspace_of"]
 
 # Viewers linked to a main viewer (the MPR workspace's viewports): their tool layers are the main
 # viewer's too, so one measurement table lists every ruler with the viewport it was drawn in.
@@ -17,6 +18,7 @@ __all__ = ["link_viewer", "unlink_viewer", "on_new_tool_layer", "run_hooks", "ma
 # a reused id; callbacks are held weakly, so a table widget is never kept alive by this registry.
 _LINKED: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), linked viewer models)
 _HOOKS: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), weak callbacks)
+_WORKSPACES: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), [the open MPR workspace])
 
 
 def _unwrap(viewer: Any) -> Any:
@@ -77,3 +79,16 @@ def main_of(model: Any) -> Any:
 def linked_models(main: Any) -> list[Any]:
     """The viewer models linked to `main` (empty if none)."""
     return list(_entry(_LINKED, main) or ())
+
+
+def set_workspace(main: Any, workspace: Any) -> None:
+    """Record `workspace` (the MPR workspace, or None when it closes) as open on `main`: one per viewer."""
+    lst = _entry(_WORKSPACES, main, create=True)
+    assert lst is not None
+    lst[:] = [] if workspace is None else [workspace]
+
+
+def workspace_of(main: Any) -> Any:
+    """The MPR workspace open on `main` (sessions save it), else None."""
+    lst = _entry(_WORKSPACES, main)
+    return lst[0] if lst else None

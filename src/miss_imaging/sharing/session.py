@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 SCHEMA = "miss-imaging.session"
-VERSION = 1
+VERSION = 2  # 2: the MPR workspace (``Session.workspace``); version-1 files still read
 
 
 class SessionError(MissImagingError, ValueError):
@@ -138,6 +138,10 @@ class Session:
     dims: DimsState | None = None
     teaching_mode: bool = True
     active_series: str | None = None
+    #: the MPR workspace when it was open (see ``MPRWorkspace.session_entry`` in the napari plugin): CT and
+    #: fluoroscopy series UIDs, shared point and trajectory (LPS mm), oblique kind/angle, slabs (mm) and the
+    #: measurements drawn in its viewports; None when it was closed
+    workspace: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (schema and version first)."""
@@ -183,9 +187,16 @@ class Session:
                 ),
                 teaching_mode=bool(d.get("teaching_mode", True)),
                 active_series=d.get("active_series"),
+                workspace=_workspace(d.get("workspace")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SessionError(f"malformed session: {type(exc).__name__}: {exc}", path=source) from None
+
+
+def _workspace(v: Any) -> dict[str, Any] | None:
+    if v is not None and not (isinstance(v, dict) and isinstance(v.get("measurements", []), list)):
+        raise ValueError(f"workspace must be an object with a list of measurements; got {type(v).__name__}")
+    return v
 
 
 def _tuple(v: Any) -> tuple[float, ...] | None:
