@@ -630,7 +630,14 @@ class MPRWorkspace:
         vp.frame = self._oblique_frame()
         vp.depth = self._depth_for(vp)
         before = vp.stack
-        self._draw_image(vp)
+        if vp.image_node() is not None and before is not None and self._n_half(vp) <= before.n_half \
+                and before.shape[1:] == tuple(vp.frame.reference.shape):
+            # a dragged trajectory: same stack, new frame; the plane goes straight to the canvas (settle)
+            before.invalidate()
+            vp.image.metadata[VOLUME_KEY] = self._stack_volume(vp)
+            self._show_depths([vp])
+        else:
+            self._draw_image(vp)
         self._draw_crosshairs()
         if vp.stack is not before:  # a new image size (the other oblique kind): fit it; a drag keeps the view
             vp.model.reset_view()
