@@ -188,3 +188,20 @@ def test_foramen_round_trips(ct, tmp_path):
     assert len(back) == 1 and isinstance(back[0], Foramen)
     _same(f, back[0])
     assert back[0].normal is norms.FORAMINAL_HEIGHT
+
+
+def test_deidentified_spine_sr_references_the_copy(ct, results, tmp_path):
+    """Teaching: the group's images and Frame of Reference are the de-identified copy's, values unchanged."""
+    path = save_sr(results[4:6], ct, tmp_path / "teach" / "sr.dcm", deidentified=True)
+    ds = pydicom.dcmread(path)
+    assert ds.PatientIdentityRemoved == "YES"
+    frames = {it.ReferencedFrameOfReferenceUID for it in _items(ds, vt="SCOORD3D")}
+    assert len(frames) == 1 and ct.frame_of_reference_uid not in frames
+    copy = load(tmp_path / "teach" / "sr_images" / "images_1")
+    assert frames == {copy.frame_of_reference_uid}
+    sops = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in copy.files}
+    refs = {it.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for it in _items(ds, vt="IMAGE")}
+    assert refs and refs <= sops
+    back = load_sr(path, [copy]).spine
+    _same(results[4], back[0])
+    _same(results[5], back[1])
