@@ -111,6 +111,12 @@ def test_items_use_standard_codes_and_ucum_units(ct, results, tmp_path):
     assert ("Slip, percent of endplate length", "%") in units
     area = next(_items(ds, ("42798000", "SCT"), "NUM"))
     assert float(area.MeasuredValueSequence[0].FloatingPointValue) == canal_.area_mm2
+    # disc heights: DCM Height (121207) with SCT Topographical modifier Anterior / Central / Posterior, in order
+    heights = [n for n in _items(ds, ("121207", "DCM"), "NUM")]
+    mods = [next(_items(n, ("106233006", "SCT"), "CODE")).ConceptCodeSequence[0].CodeValue for n in heights]
+    assert mods == ["255549009", "26216008", "255551008"]
+    assert [float(n.MeasuredValueSequence[0].FloatingPointValue) for n in heights] == \
+        [results[0].anterior_mm, results[0].middle_mm, results[0].posterior_mm]
     # the disc level is the SCT finding site "Level of L4/L5 intervertebral disc" (243923001)
     sites = [it.ConceptCodeSequence[0].CodeValue for it in _items(ds, ("363698007", "SCT"), "CODE")]
     assert "243923001" in sites and "61853006" in sites  # ... and the vertebral canal

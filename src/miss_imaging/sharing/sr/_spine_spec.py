@@ -27,12 +27,13 @@ def _local(value: str, meaning: str) -> Code:
 
 @dataclass(frozen=True)
 class Num:
-    """A numeric field: NUM content item with `code` and UCUM `unit`."""
+    """A numeric field: NUM content item with `code` and UCUM `unit` (and a Topographical modifier, if any)."""
 
     field: str
     code: Code
     unit: str
     optional: bool = False
+    modifier: Code | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ LABEL = _local("SPINELABEL", "Spine label (level, angle or screw name)")
 DEFINITION = _local("DEFINITION", "Measurement definition")
 FLAG = _local("FLAG", "Outside the published normal range")
 NORMAL = _local("NORMALRANGE", "Published normal range")
+TOPOGRAPHICAL_MODIFIER = codes.SCT.TopographicalModifier  # (106233006, SCT): which height of the disc
 METHOD_CITATION = codes.DCM.MethodCitation  # (121423, DCM): the publication behind a definition or range
 GRADE = {"meyerding": _local("MEYERDING", "Meyerding grade"),
          "gr": _local("GRGRADE", "Gertzbein-Robbins grade"),
@@ -87,9 +89,9 @@ FINDING_SITES = {
 KINDS: dict[str, Kind] = {k.cls.__name__: k for k in (
     Kind(DiscHeight, _local("DISCHEIGHT", "Intervertebral disc height"), (
         Text("level", LABEL),
-        Num("anterior_mm", _local("DISCHANT", "Anterior disc height"), "mm"),
-        Num("middle_mm", _local("DISCHMID", "Middle disc height (Hurxthal)"), "mm"),
-        Num("posterior_mm", _local("DISCHPOST", "Posterior disc height"), "mm"))),
+        Num("anterior_mm", codes.DCM.Height, "mm", modifier=codes.SCT.Anterior),
+        Num("middle_mm", codes.DCM.Height, "mm", modifier=codes.SCT.Central),  # Hurxthal: endplate midpoints
+        Num("posterior_mm", codes.DCM.Height, "mm", modifier=codes.SCT.Posterior))),
     Kind(SpineAngle, _local("SAGANGLE", "Sagittal spine angle"), (
         Text("name", LABEL), Num("degrees", codes.SCT.Angle, "deg"))),
     Kind(Slip, _local("SLIP", "Vertebral slip"), (

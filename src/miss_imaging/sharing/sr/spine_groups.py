@@ -116,6 +116,10 @@ def spine_group(obj: object, volume: ImageVolume, refs: list[ImageRef], uid: Cal
         if value is None and num.optional:
             continue
         nums[num.field] = hd.sr.Measurement(name=num.code, value=float(value), unit=C.UNITS[num.unit], method=method)
+        if num.modifier is not None:
+            nums[num.field][0].ContentSequence.append(hd.sr.CodeContentItem(
+                name=S.TOPOGRAPHICAL_MODIFIER, value=num.modifier,
+                relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD))
     frame = volume.frame_of_reference_uid
     points = []
     for where in (f for f in kind.fields if isinstance(f, S.Points)):
@@ -152,6 +156,13 @@ def _key(code: Any) -> tuple[str, str]:
     return (str(code.value), str(code.scheme_designator))
 
 
+def _modifier(num: Dataset) -> tuple[str, str] | None:
+    """The Topographical modifier (106233006, SCT) of a NUM, None without one."""
+    mods = [_code(c, "ConceptCodeSequence") for c in num.get("ContentSequence", [])
+            if c.ValueType == "CODE" and _code(c) == _key(S.TOPOGRAPHICAL_MODIFIER)]
+    return mods[0] if mods else None
+
+
 def is_spine_group(tracking: str) -> bool:
     """True when a group's Tracking Identifier marks a miss-imaging spine result."""
     return tracking.startswith(S.TRACKING_PREFIX)
@@ -160,7 +171,8 @@ def is_spine_group(tracking: str) -> bool:
 def _read_items(group: Dataset, kind: S.Kind, label: str) -> tuple[dict[str, Any], str | None]:
     """{field path: value} of a group's NUM, SCOORD3D and TEXT items, and the normal-range text."""
     fields = kind.fields + S.COMMON
-    by_code = {(_key(f.code), type(f)): f for f in fields}
+    by_code: dict[tuple, Any] = {(_key(f.code), type(f)): f for f in fields if not isinstance(f, S.Num)}
+    by_code |= {(_key(f.code), f.modifier and _key(f.modifier), S.Num): f for f in fields if isinstance(f, S.Num)}
     values: dict[str, Any] = {f.field: [] for f in fields if isinstance(f, S.Text) and f.multi}
     normal = None
     for item in group.get("ContentSequence", []):
@@ -174,7 +186,7 @@ def _read_items(group: Dataset, kind: S.Kind, label: str) -> tuple[dict[str, Any
             elif code == _key(S.NORMAL):
                 normal = str(item.TextValue)
         elif item.ValueType == "NUM":
-            spec = by_code.get((code, S.Num))
+            spec = by_code.get((code, _modifier(item), S.Num))
             if spec is None:
                 continue
             mv = item.MeasuredValueSequence[0]
