@@ -188,3 +188,4 @@ def test_redact_paths_keeps_sentences():
     }
     for text, want in cases.items():
         assert redact_paths(text) == want, text
+    assert redact_paths("a / b", ["/", ""]) == "a / b"  # a root or empty path given is no path to replace

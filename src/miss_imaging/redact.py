@@ -101,7 +101,7 @@ def redact_paths(text: str, paths: Iterable[str | os.PathLike[str]] = ()) -> str
     'IM1: x'
     """
     whole = set(_remembered_paths) | {os.fspath(p) for p in paths}
-    for p in sorted((p.rstrip("/\\") for p in whole), key=len, reverse=True):
+    for p in sorted({p.rstrip("/\\") for p in whole if len(p.rstrip("/\\")) >= _MIN_NAME}, key=len, reverse=True):
         # the opened path itself -> <case folder>; a file under it -> the file's name
         text = re.sub(rf"(?<![\w.-]){re.escape(p)}(?:[/\\](?:{_PATH_CHAR}+[/\\])*({_PATH_CHAR}+))?(?![\w.-])",
                       lambda m: m.group(1) or PLACEHOLDER, text)
