@@ -159,3 +159,14 @@ def test_task_arguments_print_without_paths_or_source_uids(tmp_path: Path):
     jobs = group_studies(read_headers(str(src), list_files(src))[0], str(src), b"\x04" * 32, "s")
     text = repr(jobs) + str(jobs[0]) + repr(jobs[0].files)
     assert patient(0)["folder"] not in text and "1.2.826" not in text and str(src) not in text
+
+
+def test_redactor_keeps_words_whole():
+    """Folders named `dicom`/`series` turned "NotDicomError: not a DICOM file" into "Not<folder>Error: not a <folder>
+    file"; a folder name is replaced whole, and an ordinary word standing alone stays."""
+    red = Redactor("/archive", ["DOE_JOHN/dicom/series/IM0001.dcm"], ["DOE^JOHN", "19650312"])
+    text = "NotDicomError: /archive/DOE_JOHN/dicom/series/notes.txt: not a DICOM file in series DOE_JOHN"
+    assert red(text) == ("NotDicomError: <folder>/<folder>/<folder>/<folder>/notes.txt: not a DICOM file in series "
+                         "<folder>")
+    assert red("DOE_JOHN/dicom/series/IM0001.dcm: truncated") == "<file>: truncated"
+    assert red("born 19650312120000, DOE^JOHN") == "born <redacted>120000, <redacted>"  # digits: also inside

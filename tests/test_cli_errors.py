@@ -5,6 +5,7 @@ info --teaching, and one rectangle convention read and printed everywhere."""
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -175,3 +176,24 @@ def test_demo_prints_rectangles_in_the_same_convention(samples):
     text = describe_scene(items)
     assert "row0,col0,row1,col1" in text
     assert _printed_boxes(text) == list(fluoro.blank)
+
+
+def test_info_exit_status_says_whether_an_image_series_was_found(ct, tmp_path, capsys):
+    """0 when a series is found (skipped files listed beside it), 1 when none is (a data problem), 2 for usage."""
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not an image")
+    (junk / "a.dcm").write_bytes(b"not dicom at all" * 20)
+    code, out, err = _run(["info", str(junk)], capsys)
+    assert code == 1 and "no DICOM image series found" in out
+    assert "skipped" in out and "a.dcm" in out and "notes.txt" in out  # what was skipped, file and reason
+    assert "no readable DICOM image series" in _one_error_line(err)
+    code, out, _ = _run(["info", str(ct)], capsys)
+    assert code == 0 and "skipped" not in out
+    mixed = tmp_path / "mixed"
+    shutil.copytree(ct, mixed)
+    (mixed / "junk.dcm").write_bytes(b"not dicom at all" * 20)
+    code, out, err = _run(["info", str(mixed)], capsys)
+    assert code == 0 and "skipped" in out and "junk.dcm" in out and err == ""
+    code, _, err = _run(["info"], capsys)
+    assert code == 2 and "path" in _one_error_line(err)

@@ -151,3 +151,16 @@ def test_laminectomy_level_has_no_enclosed_canal(ct, t):
     seed = body + [0.0, 0.5 * truth["dimensions_mm"]["D"] + 6.0, 0.0]  # behind the body's wall, in the open canal
     with pytest.raises(MeasurementError, match="not enclosed"):
         canal(ct, seed)
+
+
+def test_snapping_at_the_scan_edge_warns_nothing(ct, t):
+    """Profiles that leave the scan (T12 is cut by it) are "no bone", not an All-NaN RuntimeWarning on stderr."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, c in _perturbed(t, 2).items():
+            snap_corners(ct, Vertebra(name, c))
+        t12 = np.array(t["levels"]["T12"]["corners_lps_mm"])
+        with pytest.raises(MeasurementError, match="no body edge found"):
+            snap_corners(ct, Vertebra("T12", t12))

@@ -100,3 +100,30 @@ def test_teaching_widget_capture_and_flag(viewer, samples, truth, tmp_path):
         raw = (tmp_path / name).read_bytes()
         assert truth["patient"]["PatientID"].encode() not in raw and b"SPINEPHANTOM" not in raw
     assert int(pydicom.dcmread(tmp_path / "sc.dcm").NumberOfFrames) == 10
+
+
+def test_spine_results_reach_the_sr(viewer, samples, truth, tmp_path):
+    """The Measurements widget's SR dropped the Spine widget's results without a word; now it carries them."""
+    from miss_imaging.spine import Breach, DiscHeight, Screw, Slip, SpineAngle
+    from miss_imaging_napari import _spine
+    from miss_imaging_napari._measure_widget import MeasureWidget
+    from miss_imaging_napari._spine_widget import SpineWidget
+
+    ct = _open(viewer, samples / "lumbar_ct")
+    spine = SpineWidget(viewer)
+    assert len(spine.find()) == 4  # the phantom's four screws, graded
+    corners = [truth["lumbar_ct"]["levels"][n]["corners_lps_mm"] for n in ("L4", "L5")]
+    spine.vertebrae = [mi.spine.Vertebra(n, c) for n, c in zip(("L4", "L5"), corners)]
+    spine.publish()
+    assert len(ct.metadata[_spine.RESULTS_KEY]) == 4 + 4 + 4  # one level (4 results), 4 screws, 4 breach grades
+    w = MeasureWidget(viewer)
+    w.add_measurement("distance", [(20, 100, 100), (20, 120, 130)], name="ruler", image_layer=ct)
+    w.image_combo.setCurrentIndex(w._combo_layers.index(ct))
+    report = w.save_sr(tmp_path / "spine_sr.dcm")
+    assert "wrote 1 measurement(s) and 12 spine result(s)" in report and "not written" not in report
+    back = mi.load_sr(tmp_path / "spine_sr.dcm", [mi.load(samples / "lumbar_ct")])
+    assert [type(r) for r in back.spine] == [DiscHeight, Slip, SpineAngle, SpineAngle] + [Screw] * 4 + [Breach] * 4
+    assert [m.name for m in back] == ["ruler"]
+    if DCIODVFY:
+        out = subprocess.run([DCIODVFY, str(tmp_path / "spine_sr.dcm")], capture_output=True, text=True)
+        assert not [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]

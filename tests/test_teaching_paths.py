@@ -107,3 +107,85 @@ def test_viewer_open_and_series_browser_show_no_case_folder(case, make_napari_vi
     settings.set_teaching_mode(False)
     browser.scan_folder(str(folder))
     assert _leaks(browser.source_label.text())  # clinical mode shows it: the check can fail
+
+
+# -- readable messages (field problem: redaction garbled typo paths and "skipped" lines) --------------------------------
+
+WORDY = "DOE_JOHN_1961/dicom/series"  # a patient folder, then folders named with words the messages use
+
+
+@pytest.fixture
+def wordy_case(case) -> Path:
+    """``cases/DOE_JOHN_1961/dicom/series``: the same files under folders named like words of the messages."""
+    folder, _ = case
+    target = Path(WORDY)
+    target.mkdir(parents=True)
+    for f in folder.iterdir():
+        (target / f.name).write_bytes(f.read_bytes())
+    return target.resolve()
+
+
+def _cli(argv: list[str], capsys, caplog) -> str:
+    shown = _terminal(argv, capsys, caplog)
+    assert "Traceback" not in shown
+    return shown.replace("teaching mode on (no patient identifiers shown)", "")
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute"])
+def test_cli_messages_stay_readable(wordy_case, case, tmp_path, capsys, caplog, how):
+    _, bad = case
+    path = WORDY if how == "relative" else str(wordy_case)
+    runs = []
+    shown = _cli(["info", "--teaching", path], capsys, caplog)
+    assert "\nseries " in f"\n{shown}" and "CT synthetic" in shown  # the table's header is still "series"
+    assert f"skipped {bad}: truncated" in shown and "skipped notes.txt: not a DICOM file" in shown
+    runs.append(shown)
+    shown = _cli(["info", "--teaching", f"{path}/{bad}"], capsys, caplog)
+    assert "(no DICOM image series found)" in shown and f"skipped {bad}: truncated" in shown
+    assert f"miss-imaging info: {bad}: no readable DICOM image series" in shown
+    runs.append(shown)
+    shown = _cli(["snapshot", "--teaching", f"{path}/{bad}", "-o", str(tmp_path / "s.png")], capsys, caplog)
+    assert f"miss-imaging snapshot: {bad}: no loadable DICOM image series: {bad}: truncated" in shown
+    runs.append(shown)
+    shown = _cli(["snapshot", "--teaching", path, "-o", str(tmp_path / "s.png"), "--series", "77"], capsys, caplog)
+    assert "no series with that number under <case folder>; found 1" in shown
+    runs.append(shown)
+    shown = _cli(["deidentify", path, str(tmp_path / "anon")], capsys, caplog)
+    assert "3 file(s) written" in shown and "2 file(s) skipped" in shown
+    runs.append(shown)
+    assert not any(_leaks(text) for text in runs), runs
+
+
+@pytest.mark.parametrize("path", ["/nonexistent", "nonexistent/folder", "DOE_JOHN_1961/missing",
+                                  "/nonexistent/DOE_JOHN_1961/CT_INTRAOP", "./DOE_JOHN_1961/series/"])
+def test_a_path_that_does_not_exist_reads_as_english(case, tmp_path, capsys, caplog, path):
+    """`info --teaching /nonexistent` printed "/<case folder>: ..." and `nonexistent/folder` "... file or <case folder>"."""
+    for argv, command in ((["info", "--teaching", path], "info"),
+                          (["snapshot", "--teaching", path, "-o", str(tmp_path / "s.png")], "snapshot"),
+                          (["deidentify", path, str(tmp_path / "anon")], "deidentify")):
+        shown = _cli(argv, capsys, caplog).strip()
+        assert shown == f"miss-imaging {command}: <case folder>: no such file or folder", (argv, shown)
+    shown = _cli(["batch", "index", path, str(tmp_path / "i.sqlite"), "--workers", "1", "--no-progress"],
+                 capsys, caplog).strip()
+    assert shown == "miss-imaging batch: <case folder>: no such folder", shown
+    settings.set_teaching_mode(False)
+    assert path.strip("./") in _cli(["info", path], capsys, caplog)  # clinical mode names it: the check can fail
+
+
+def test_redact_paths_keeps_sentences():
+    from miss_imaging.redact import PLACEHOLDER, forget_case_paths, redact_paths, remember_case_path
+
+    forget_case_paths()
+    remember_case_path("/cases/DOE_JOHN_1961/dicom/series")
+    cases = {
+        "/cases/DOE_JOHN_1961/dicom/series/IM1.dcm: not a DICOM file": "IM1.dcm: not a DICOM file",
+        "/cases/DOE_JOHN_1961/dicom/series: no such file or folder": f"{PLACEHOLDER}: no such file or folder",
+        "no image series in DOE_JOHN_1961": f"no image series in {PLACEHOLDER}",
+        "DOE_JOHN_1961/dicom/IM2.dcm: skipped": "IM2.dcm: skipped",
+        "window C 40 / W 400, level/width as set": "window C 40 / W 400, level/width as set",
+        "/other/John Doe/IM3: x": "IM3: x",
+        "DOE_JOHN_1961x and xDOE_JOHN_1961": "DOE_JOHN_1961x and xDOE_JOHN_1961",  # other words: not the name
+    }
+    for text, want in cases.items():
+        assert redact_paths(text) == want, text
+    assert redact_paths("a / b", ["/", ""]) == "a / b"  # a root or empty path given is no path to replace

@@ -22,10 +22,13 @@ from miss_imaging.spine.vertebra import CORNER_NAMES
 
 __all__ = ["world_to_lps", "lps_to_world", "level_labels", "corner_texts", "vertebrae_from_points", "level_rows",
            "screw_rows", "plan_text", "access_text", "tube_outline", "incision_line", "EXTRA_KEY", "LEVEL_COLUMNS",
-           "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "on_slice"]
+           "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "on_slice", "RESULTS_KEY",
+           "spine_results"]
 
 #: layer metadata key: a list of Measurement records the Measurements widget exports with its own
 EXTRA_KEY = "miss_imaging_extra_measurements"
+#: image layer metadata key: the spine result objects themselves (for the DICOM SR, which carries all their values)
+RESULTS_KEY = "miss_imaging_spine_results"
 _ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + \
     [f"S{i}" for i in range(1, 6)]
 _SHORT = ("AS", "PS", "PI", "AI")
@@ -250,3 +253,14 @@ def on_slice(world: npt.NDArray[np.float64], order: Sequence[int], point: Sequen
         axis = order[-3]
         world[:, axis - (ndim - 3)] = point[axis]
     return world
+
+
+def spine_results(vertebrae: Sequence[Vertebra], screws: Sequence[Screw], breaches: Sequence[Breach | None],
+                  plan: ScrewPlan | None, access: AccessPlan | None) -> list[Any]:
+    """Every spine result as its object, in table order: per level its disc heights, slip and angles; the screws,
+    their breach grades; the plan; the access (what :func:`miss_imaging.sharing.sr.save_sr` writes)."""
+    out: list[Any] = []
+    for upper, lower in zip(vertebrae, vertebrae[1:]):
+        out += [disc_height(upper, lower), slip(upper, lower), disc_angle(upper, lower), segmental_angle(upper, lower)]
+    out += list(screws) + [b for b in breaches if b is not None]
+    return out + [r for r in (plan, access) if r is not None]

@@ -68,6 +68,7 @@ class SpineWidget(QWidget):
         self.plan: Any = None
         self.access: Any = None
         self._records: dict[str, list[Any]] = {}
+        self._breaches: list[Any] = []
         lay = QVBoxLayout(self)
         self.image_label = QLabel()
         lay.addWidget(self.image_label)
@@ -270,6 +271,7 @@ class SpineWidget(QWidget):
             _notify(str(exc), "warning")
             self.screws = []
         rows, results = _spine.screw_rows(vol, self.screws)
+        self._breaches = results
         _fill(self.screw_table, _spine.SCREW_COLUMNS, rows)
         self._records["screws"] = [m for s, b in zip(self.screws, results) for m in screw_records(vol, s, b)]
         return rows
@@ -385,5 +387,7 @@ class SpineWidget(QWidget):
             return 0
         recs = self.records()
         lay.metadata[_spine.EXTRA_KEY] = recs
+        lay.metadata[_spine.RESULTS_KEY] = _spine.spine_results(self.vertebrae, self.screws, self._breaches, self.plan,
+                                                                self.access)
         _notify(f"{len(recs)} spine result(s) added to the Measurements exports")
         return len(recs)

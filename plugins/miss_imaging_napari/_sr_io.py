@@ -67,12 +67,21 @@ def layer_measurements(viewer: Any, image_layer: Any) -> tuple[list[Measurement]
 
 
 def save_layer_sr(viewer: Any, image_layer: Any, path: str | Path, **kwargs: Any) -> str:
-    """Write the layer's measurements as a DICOM SR; returns a one-line report."""
+    """Write the layer's measurements and the Spine widget's results as a DICOM SR; returns a one-line report.
+
+    The spine results (published on the image layer under :data:`._spine.RESULTS_KEY`) are written as
+    themselves, one group each with all their values, not as the rulers of the CSV/JSON export.
+    """
+    from ._spine import RESULTS_KEY
+
     ms, errors = layer_measurements(viewer, image_layer)
-    out = save_sr(ms, source_volume(image_layer), path, **kwargs)
-    text = f"wrote {len(ms)} measurement(s) to {Path(out).name}"
-    if errors:
-        text += f"; not written (errors): {'; '.join(errors)}"
+    spine = list((getattr(image_layer, "metadata", {}) or {}).get(RESULTS_KEY, []) or [])
+    left_out: list[str] = []
+    out = save_sr(ms + spine, source_volume(image_layer), path, report=left_out, **kwargs)
+    text = f"wrote {len(ms)} measurement(s)" + (f" and {len(spine)} spine result(s)" if spine else "")
+    text += f" to {Path(out).name}"
+    if errors or left_out:
+        text += f"; not written: {'; '.join(errors + left_out)}"
     return text
 
 

@@ -79,16 +79,25 @@ def parse_window(text: str) -> Window:
     raise argparse.ArgumentTypeError(f"--window {text!r}: unknown preset; choose from {', '.join(PRESETS)} or C,W")
 
 
+NO_SERIES = "(no DICOM image series found)"
+
+
 def info_table(path: str | os.PathLike[str]) -> str:
-    """Scan summary: series, modality, frames, size, spacing, calibration, warnings."""
+    """Scan summary: series, modality, frames, size, spacing, calibration, warnings; then every file skipped."""
+    return _info(path)[0]
+
+
+def _info(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """(:func:`info_table`'s text, number of image series whose headers load) for `path`."""
     from miss_imaging.reading.dicom_scan import scan
     from miss_imaging.reading.loader import load
 
     result = scan(path)
     rows = [("series", "modality", "frames", "size", "spacing", "calibration", "warnings")]
     notes: list[str] = []
+    readable = 0
     for s in result:
-        spacing, cal, warn = "-", "-", list(s.warnings)
+        spacing, cal, warn, ok = "-", "-", list(s.warnings), True
         if s.kind in ("volume", "projection"):
             try:
                 v = load(s, lazy=True)  # geometry from headers; pixels stay on disk
@@ -96,20 +105,25 @@ def info_table(path: str | os.PathLike[str]) -> str:
                 warn += [w for w in v.warnings if w not in warn]
             except MissImagingError as e:
                 warn.append(str(e))
+                ok = False
+        readable += ok
         rows.append((s.label, s.modality, str(s.n_frames), f"{s.rows}x{s.columns}", spacing, cal, str(len(warn))))
         notes += [f"{s.label}: {w}" for w in warn]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     if not result:
-        lines.append("(no DICOM image series found)")
+        lines.append(NO_SERIES)
     lines += [f"warning: {n}" for n in notes]
     lines += [f"skipped {why}" if why.startswith(str(p)) else f"skipped {p}: {why}" for p, why in result.skipped]
-    return "\n".join(lines)
+    return "\n".join(lines), readable
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     _set_teaching(args.teaching)
-    print(_shown(info_table(args.path)))
+    table, readable = _info(args.path)
+    print(_shown(table))
+    if readable == 0:  # nothing to look at is a data problem (exit 1), as for snapshot; the list above says why
+        raise MissImagingError("no readable DICOM image series (see the files skipped above)", path=args.path)
     return 0
 
 

@@ -106,7 +106,8 @@ def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Arra
     along the edge (away from the rounded corner).  On each, the cortex is
     the first rise half-way from the body's inside to the profile's peak and
     the edge is the centroid of its outer descent (:func:`fall_centroid`).
-    Profiles that do not start in bone (the click too far out) or that cross
+    Profiles that do not start in bone (the click too far out), that start
+    outside the image (all NaN there: no bone on that profile) or that cross
     metal are skipped.
     """
     step = 0.1
@@ -116,12 +117,16 @@ def _edge_points(volume: ImageVolume, o: Array, u: Array, v: Array, corner: Arra
     for t in np.linspace(radius_mm, radius_mm + reach_mm, int(reach_mm * 2) + 1):
         line = corner + t * along + np.outer(s, out)
         prof = sample(volume, o + np.outer(line[:, 0], u) + np.outer(line[:, 1], v))
+        if not np.isfinite(prof[: int(2.0 / step)]).all():
+            continue  # the profile starts outside the image (NaN): no bone on it to find an edge of
         if volume.kind == "volume" and np.nanmax(prof) >= METAL_HU:
             continue  # a screw in the body: its blooming is no bone edge
-        if volume.kind != "volume" and np.nanmedian(prof[: int(2.0 / step)]) < np.nanmedian(prof[-int(1.0 / step):]):
+        tail = prof[-int(1.0 / step):]
+        if (volume.kind != "volume" and np.isfinite(tail).any()
+                and np.median(prof[: int(2.0 / step)]) < np.nanmedian(tail)):
             prof = -prof  # bone darker than its surroundings (a fluoroscopy frame): same edge, other polarity
         head = prof[: int(2.0 / step)]
-        inside = float(np.nanmedian(head))
+        inside = float(np.median(head))
         # the edge: the first fall below half-way between the peak (a cortex, or the body's inside) and the
         # outside, after the profile first reaches that level: a noise dip in cancellous bone is not an edge
         lo = float(np.nanmin(prof))

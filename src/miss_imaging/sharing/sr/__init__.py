@@ -1,7 +1,8 @@
 """Measurements as DICOM: Structured Report (TID 1500), annotated Secondary Capture, Key Objects.
 
 * :func:`save_sr` / :func:`load_sr` (:mod:`.write`, :mod:`.read`): measurements
-  of one series as a TID 1500 Measurement Report and back.
+  of one series as a TID 1500 Measurement Report and back; spine results
+  (:mod:`miss_imaging.spine`) as groups of their own (:mod:`.spine_groups`).
 * :func:`save_annotated_sc` (:mod:`.capture`): the annotated figure (or a cine
   clip, multi-frame) as a Secondary Capture in the same study.
 * :func:`save_key_objects` (:mod:`.key_objects`): Key Object Selection "For

@@ -23,7 +23,8 @@ CONCEPT = {"distance": LENGTH, "path": PATH_LENGTH, "angle": ANGLE, "cobb": COBB
 
 # units (UCUM); "{pixels}" is a UCUM annotation (dimensionless) for values without spacing
 UNITS = {"mm": Code("mm", "UCUM", "millimeter"), "deg": Code("deg", "UCUM", "degree"),
-         "px": Code("{pixels}", "UCUM", "pixels")}
+         "px": Code("{pixels}", "UCUM", "pixels"), "%": Code("%", "UCUM", "percent"),
+         "mm2": Code("mm2", "UCUM", "square millimeter")}
 #: lengths read from other tools: UCUM code -> factor to mm
 LENGTH_UNITS = {"mm": 1.0, "cm": 10.0, "m": 1000.0, "um": 1e-3}
 ANGLE_UNITS = {"deg": 1.0, "rad": 57.29577951308232}

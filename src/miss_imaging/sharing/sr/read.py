@@ -34,6 +34,7 @@ from miss_imaging.measurement.measure import Measurement, measure_angle, measure
 from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.sr import _codes as C
 from miss_imaging.sharing.sr._refs import image_refs
+from miss_imaging.sharing.sr.spine_groups import is_spine_group, read_spine_group
 
 __all__ = ["load_sr", "SRMeasurements", "parse_user_label", "lps_to_index"]
 
@@ -60,12 +61,18 @@ class SRMeasurements(list):  # list[Measurement]
         the group (tracking identifier / name) and why.
     title : str
         The document title (Concept Name of the root).
+    spine : list
+        The :mod:`miss_imaging.spine` results the SR carries (DiscHeight,
+        Slip, Canal, Screw, ...), rebuilt with their stored values, labels,
+        definitions, calibration labels, flags and LPS points
+        (:mod:`.spine_groups`); they need no open image.
     """
 
     def __init__(self, items: Iterable[Measurement] = (), skipped: list[str] | None = None, title: str = ""):
         super().__init__(items)
         self.skipped: list[str] = list(skipped or [])
         self.title = title
+        self.spine: list[Any] = []
 
 
 @dataclass
@@ -176,9 +183,14 @@ def _unit(value: float, unit: tuple[str, str, str], kind: str, where: str) -> tu
                   "unit; skipped")
 
 
+def _tracking(group: Dataset) -> str:
+    """The group's Tracking Identifier (112039, DCM) text, "" without one."""
+    return next((str(i.TextValue) for i in _children(group) if i.ValueType == "TEXT" and _code(i)[0] == "112039"), "")
+
+
 def _parse_group(group: Dataset, k: int) -> _Group:
     items = _children(group)
-    tracking = next((str(i.TextValue) for i in items if i.ValueType == "TEXT" and _code(i)[0] == "112039"), "")
+    tracking = _tracking(group)
     finding = next((_code(i, "ConceptCodeSequence")[2] for i in items if i.ValueType == "CODE"
                     and _code(i)[0] == "121071"), "")
     label = f"group {k + 1}" + (f" ({finding or tracking})" if finding or tracking else "")
@@ -352,6 +364,10 @@ def load_sr(path: str | Path, volumes: Iterable[ImageVolume] = ()) -> SRMeasurem
     index = _index(vols, skipped)
     for k, group in enumerate(_groups(ds)):
         try:
+            tracking = _tracking(group)
+            if is_spine_group(tracking):
+                out.spine.append(read_spine_group(group, tracking, f"group {k + 1} ({tracking})"))
+                continue
             g = _parse_group(group, k)
             vol, idx = _place(g, vols, index)
             out.append(_measure(g, vol, idx))

@@ -18,6 +18,11 @@ Layout of one measurement (one TID 1501 Measurement Group)::
         TEXT  HAS PROPERTIES Calibration Object (122421); NUM Calibration Object Size (122423) mm
         NUM   HAS PROPERTIES same concept, value at the detector plane, Method = In Detector Plane (113941)
 
+Results of :mod:`miss_imaging.spine` are written as groups of their own
+(all their values, definition, source, calibration and points):
+:mod:`.spine_groups`.  Anything else is named in a warning and in
+``report``, never dropped silently.
+
 SCOORD pixel coordinates follow PS3.3 C.18.6.1.1: the top-left corner of
 the top-left pixel is (0, 0), so the centre of pixel (row r, column c) is
 (c + 0.5, r + 0.5); miss-imaging index coordinates put 0 at the centre,
@@ -42,6 +47,7 @@ from miss_imaging.measurement.measure import Measurement
 from miss_imaging.model import ImageVolume
 from miss_imaging.sharing.sr import _codes as C
 from miss_imaging.sharing.sr._refs import ImageRef, Package, evidence_headers, image_refs
+from miss_imaging.sharing.sr.spine_groups import is_spine_result, spine_group
 
 __all__ = ["save_sr", "MANUFACTURER"]
 
@@ -158,13 +164,43 @@ def _safe_name(m: Measurement, volume: ImageVolume, deidentified: bool, notes: l
     return m.name
 
 
-def _check(measurements: Sequence[Measurement], volume: ImageVolume) -> None:
+def _check(measurements: Sequence[Any], volume: ImageVolume) -> None:
     if not measurements:
         raise SRError("no measurement to write")
-    for m in measurements:
+    for m in (m for m in measurements if isinstance(m, Measurement)):
         if m.series_uid and volume.series_uid and m.series_uid != volume.series_uid:
             raise SRError(f"{m.name or m.kind} was made on series {m.series_label or m.series_uid}, "
                           f"not on {volume.label}: write one SR per series")
+
+
+def _all_groups(items: Sequence[Any], volume: ImageVolume, refs: list[ImageRef], uid: Callable[[str], str],
+                deidentified: bool, notes: list[str]) -> tuple[list, list, bool]:
+    """(groups, their source images, any SCOORD3D) for measurements and spine results; the rest named in notes."""
+    groups, images, is3d = [], [], False
+    for m in items:
+        try:
+            if isinstance(m, Measurement):
+                g, im = _group(m, _safe_name(m, volume, deidentified, notes), volume, refs, uid)
+                is3d |= _on_one_slice(m) is None and volume.kind != "projection"
+            elif is_spine_result(m):
+                g, im, with_points = spine_group(m, volume, refs, uid, notes)
+                is3d |= with_points
+            else:
+                notes.append(f"not written: {_described(m)} has no DICOM SR form here (measurements and "
+                             "miss_imaging.spine results only)")
+                continue
+        except SRError as exc:
+            notes.append(f"not written: {exc}")
+            continue
+        groups.append(g)
+        images += im
+    return groups, images, is3d
+
+
+def _described(obj: Any) -> str:
+    """``Vertebra 'L4'``: the type of an object and its label, if it has one."""
+    label = next((getattr(obj, a) for a in ("label", "name", "level") if isinstance(getattr(obj, a, None), str)), "")
+    return f"{type(obj).__name__}{f' {label!r}' if label else ''}"
 
 
 def _procedure(volume: ImageVolume) -> hd.sr.CodedConcept:
@@ -172,21 +208,25 @@ def _procedure(volume: ImageVolume) -> hd.sr.CodedConcept:
 
 
 def save_sr(
-    measurements: Iterable[Measurement],
+    measurements: Iterable[Any],
     volume: ImageVolume,
     path: str | Path,
     *,
     deidentified: bool = False,
     package: Package | None = None,
     series_number: int = 900,
+    report: list[str] | None = None,
 ) -> Path:
     """Write the measurements of one series as a TID 1500 Comprehensive (3D) SR.
 
     Parameters
     ----------
-    measurements : iterable of Measurement
+    measurements : iterable of Measurement or spine results
         Distances, paths, angles and Cobb angles made on `volume` (index
-        points of that volume).
+        points of that volume), and results of :mod:`miss_imaging.spine`
+        made on it (DiscHeight, SpineAngle, Slip, Canal, Foramen, Breach,
+        Screw, ScrewPlan, AccessPlan; LPS points), each one group with all
+        its values (:mod:`.spine_groups`).
     volume : ImageVolume
         The series they were made on, with its source files (their SOP
         instances are referenced).
@@ -202,6 +242,9 @@ def save_sr(
         ``<path without .dcm>_images/``.
     series_number : int
         Series Number of the SR series.
+    report : list of str, optional
+        Receives one line per item (or part of one) left out, naming it and
+        why; the same lines are warned.
 
     Returns
     -------
@@ -224,13 +267,15 @@ def save_sr(
     -----
     MissImagingWarning
         For each measurement left out (unknown kind or unit, points on
-        several frames of a projection) and each name left out of a
-        de-identified SR because it contains a patient identifier.
+        several frames of a projection), each object that has no SR form
+        (named by its type), and each name left out of a de-identified SR
+        because it contains a patient identifier.
     """
     from miss_imaging.settings import get_teaching_mode
 
-    ms = list(measurements)
-    _check(ms, volume)
+    items = list(measurements)
+    _check(items, volume)
+    ms = [m for m in items if isinstance(m, Measurement)]
     path = Path(path)
     deidentified = deidentified or get_teaching_mode() or package is not None
     if deidentified and package is None:
@@ -238,33 +283,29 @@ def save_sr(
     uid = package.uid if package is not None else (lambda u: u)
     refs = image_refs(volume)
     notes: list[str] = []
-    groups, images = [], []
-    for m in ms:
-        try:
-            g, im = _group(m, _safe_name(m, volume, deidentified, notes), volume, refs, uid)
-        except SRError as exc:
-            notes.append(f"not written: {exc}")
-            continue
-        groups.append(g)
-        images += im
+    groups, images, is3d = _all_groups(items, volume, refs, uid, deidentified, notes)
+    if report is not None:
+        report.extend(notes)
     if not groups:
         raise SRError("no measurement could be written: " + "; ".join(notes))
     for note in notes:
         warn_and_log(f"{path.name}: {note}")
-    evidence = evidence_headers(volume, {s for _, s, _ in images}, package)
+    # results without points (disc heights, angles, slips) rest on the whole series: all of it is evidence
+    sops = {s for _, s, _ in images} or {uid(r.sop_instance_uid) for r in refs}
+    evidence = evidence_headers(volume, sops, package)
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=hd.UID(), name=MANUFACTURER, manufacturer_name=MANUFACTURER, model_name=__version__))
-    report = hd.sr.MeasurementReport(
+    document = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=_procedure(volume), imaging_measurements=groups)
-    is3d = any(_on_one_slice(m) is None for m in ms) and volume.kind != "projection"
     cls = hd.sr.Comprehensive3DSR if is3d else hd.sr.ComprehensiveSR
-    sr = cls(evidence=evidence, content=report[0], series_instance_uid=hd.UID(), series_number=series_number,
+    sr = cls(evidence=evidence, content=document[0], series_instance_uid=hd.UID(), series_number=series_number,
              sop_instance_uid=hd.UID(), instance_number=1, manufacturer=MANUFACTURER,
              series_description="miss-imaging measurements", is_complete=True)
     sr.CodingSchemeIdentificationSequence = C.coding_schemes(any(m.name for m in ms))
+    sr.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: definitions and names hold →, ≥, ±, ², Ø
     if deidentified:
         _mark_deidentified(sr)
     path.parent.mkdir(parents=True, exist_ok=True)
