@@ -104,6 +104,17 @@ def test_click_in_a_viewport_moves_the_shared_point(ws_viewer):
     planes = ws.planes()
     assert abs(planes["sagittal"].to_pixel(ws.point_lps)[0]) <= planes["sagittal"].pixel_mm / 2 + 1e-9
 
+    from napari.utils.interactions import mouse_move_callbacks
+
+    ws.settle()
+    hover = ws.point_lps + np.array([-3.0, 0.0, 5.0])  # the cursor over the coronal plane: LPS mm in the status bar
+    mouse_move_callbacks(model, read_only_mouse_event(type="mouse_move", position=tuple(frame.to_world(hover)),
+                                                      pos=(12, 12), modifiers=()))
+    shown = viewer.status if isinstance(viewer.status, str) else str(viewer.status)
+    x, y, z = (float(v) for v in shown.split("(")[1].split(")")[0].split(","))
+    np.testing.assert_allclose([x, z], hover[[0, 2]], atol=0.051)  # one decimal
+    assert shown.startswith("coronal: LPS") and "HU" in shown
+
 
 def test_close_with_everything_open_is_quick(ws_viewer, qtbot):
     viewer, ws = ws_viewer

@@ -923,16 +923,11 @@ class MPRWorkspace:
 
     def _make_cursor(self, vp: Viewport) -> Callable:
         def cursor(model: Any, event: Any) -> None:
+            """LPS mm and HU under the cursor, in the main window's status bar (no canvas redraw)."""
             p = self._lps_at(vp, event.position)
             z = np.zeros((1, 1))
             hu = float(self._sampler.grid(p, [np.zeros(3), np.zeros(3)], [z, z])[0, 0])
-            if "miss_cursor" not in model.canvas.overlays:  # made on first use: one text shader less at opening
-                from napari.components.overlays import TextOverlay
-
-                model.canvas.overlays["miss_cursor"] = TextOverlay(
-                    text="", position="bottom_left", visible=True, font_size=9, color="white", box=True)
-            model.canvas.overlays["miss_cursor"].text = (
-                f"LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm  {hu:.0f} HU")
+            self.viewer.status = f"{vp.name}: LPS ({p[0]:.1f}, {p[1]:.1f}, {p[2]:.1f}) mm  {hu:.0f} HU"
 
         return cursor
 
