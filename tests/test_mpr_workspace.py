@@ -279,3 +279,39 @@ def test_workspace_and_its_rulers_survive_a_session(make_napari_viewer, samples,
         (m,) = layer_measurements(vp.model, vp.image)
         assert m.name == label and m.value == pytest.approx(25.4, abs=0.01)
     viewer2.close()
+
+
+@pytest.mark.parametrize("series", ["ct_gantry_tilt", "ct_head_ge_5mm"])
+def test_real_ct_in_the_workspace(make_napari_viewer, shared_dicom, series, qtbot):
+    """Real CTs, the gantry-tilted one included: every orthogonal viewport passes through a voxel centre
+    computed from the files' own tags (PS3.3 C.7.6.2.1.1), with radiological letters; quick close."""
+    import pydicom
+
+    from miss_imaging_napari import open_mpr
+
+    folder = shared_dicom / series
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(folder), plugin="miss-imaging")
+    ws = open_mpr(viewer)
+    ws.finish_loading()
+    files = sorted((pydicom.dcmread(p, stop_before_pixels=True) for p in folder.iterdir() if p.is_file()),
+                   key=lambda d: float(np.dot(np.cross(*np.reshape(np.asarray(d.ImageOrientationPatient, float),
+                                                                   (2, 3))), np.asarray(d.ImagePositionPatient, float))))
+    ds = files[len(files) // 2]
+    row_dir, col_dir = np.reshape(np.asarray(ds.ImageOrientationPatient, float), (2, 3))
+    dr, dc = (float(v) for v in ds.PixelSpacing)  # row spacing, column spacing
+    r, c = ds.Rows // 3, ds.Columns // 2
+    voxel = np.asarray(ds.ImagePositionPatient, float) + c * dc * row_dir + r * dr * col_dir
+    ws.set_point(voxel)
+    ws.settle()
+    np.testing.assert_allclose(ws.point_lps, voxel, atol=1e-9)
+    for name, plane in ws.planes().items():
+        if name != "oblique":
+            assert abs(plane.to_pixel(voxel)[0]) <= plane.pixel_mm / 2 + 1e-9, name
+    assert ws.letters("axial") == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+    assert ws.letters("coronal")["top"] == "S" and ws.letters("sagittal")["left"] == "A"
+    t = time.perf_counter()
+    viewer.close()
+    assert time.perf_counter() - t < CLOSE_LIMIT_S
