@@ -1,29 +1,18 @@
 """MPR workspace: linked axial / coronal / sagittal / oblique viewports, each its own napari canvas.
 
 The geometry (planes, depths, crosshair lines, trajectory planes) is decided
-by the Qt-free :mod:`miss_imaging.spatial.mpr`; this module only draws it.
+by the Qt-free :mod:`miss_imaging.spatial.mpr`; this module links the
+viewports (:mod:`._mpr_viewport`), the fluoroscopy viewport
+(:mod:`._mpr_fluoro`) and the controls (:mod:`._mpr_controls`).
 
 Each viewport is a napari ``ViewerModel`` with its own ``QtViewer`` (camera,
 zoom, pan, scale bar, orientation letters).  Its world is the viewport frame
-``(depth, y, x)`` mm of :class:`miss_imaging.spatial.mpr.ViewportFrame`; its image
-layer is a 2-D reslice of the CT's **original** geometry (a tilted stack is
-never shown resampled twice) stored as a ``(1, rows, cols)`` layer at
-``translate = (depth, 0, 0)``.  The layer's metadata holds the reslice's
-ImageVolume, whose affine maps pixels to LPS mm, so the plugin's rulers
-(:mod:`._measure_layers`) measure true 3-D mm in any viewport and land in the
-measurement table.
-
-napari private API (NAPARI.md, "Multi-viewport MPR"), all of it here:
-
-* ``napari.qt.QtViewer`` on a ``napari.components.ViewerModel`` -- the pair
-  napari's own ``examples/multiple_viewer_widget.py`` uses; not a
-  documented plugin API.
-* ``QtViewer.dims`` (hidden: the depth is driven by the shared point) and
-  ``QtViewer.close()`` (teardown order of NAPARI.md: callbacks off, layers
-  cleared, canvas closed, then the dock removed).
-* ``viewer.window._qt_window.resizeDocks`` to give the workspace the width.
-* ``QtViewer.canvas.view.scene``: the vispy scene of a viewport's canvas, where the
-  crosshair is one vispy ``Line`` (a napari layer would rebuild a shader per move).
+``(depth, y, x)`` mm of :class:`miss_imaging.spatial.mpr.ViewportFrame`; its
+image layer is a lazy stack of planes resliced from the CT's **original**
+geometry (a tilted stack is never shown resampled twice).  The layer's
+metadata holds the stack's ImageVolume, whose affine maps (plane, row, col)
+to LPS mm, so the plugin's rulers (:mod:`._measure_layers`) measure true 3-D
+mm in any viewport and land in the measurement table.
 """
 
 from __future__ import annotations
@@ -35,17 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from miss_imaging.measurement import measurements_io
 from miss_imaging.model import ImageVolume
@@ -62,15 +41,14 @@ from miss_imaging.spatial.mpr import (
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
 from . import _layer_geometry, _measure_layers, _mouse_wl, _viewer_links
+from ._mpr_controls import WorkspaceWidget
 from ._mpr_fluoro import FluoroViewport, fluoro_layers
+from ._mpr_viewport import COLORS, SLAB_MODES, VIEWPORTS, PlaneStack, Viewport, clip_ray
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
 from ._orientation import plane_labels
 
 __all__ = ["MPRWorkspace", "MPRWidget", "open_mpr", "VIEWPORTS", "COLORS"]
 
-VIEWPORTS = ("axial", "coronal", "sagittal", "oblique")
-#: line colour of each viewport's plane in the others (Slicer's habit: axial red, coronal green, sagittal yellow)
-COLORS = {"axial": "#ff4040", "coronal": "#40d040", "sagittal": "#f0d020", "oblique": "#ff9020"}
 TRAJECTORY_COLOR = "#40c0ff"
 ROLE_KEY = "miss_imaging_mpr_viewport"
 _ATTACH_DELAY_MS = 10  # between canvases made after the first: its paint goes first
@@ -78,23 +56,6 @@ _FIRST_FRAME_WAIT_MS = 1500  # the first canvas not drawn by then (hidden viewer
 _SETTLE_MS = 120  # napari's dims, the titles and the series text follow a moving point once it rests this long
 _GRAB_PX = 8.0  # Shift+press this close (screen pixels) to a trajectory end drags that end
 _GAP_MM = 4.0  # crosshair lines stop this far from the point, leaving it visible
-_MODES = {"thin": "mip", "MIP": "mip", "mean": "mean", "MinIP": "minip"}
-#: grid cell (row, column, row span, column span) of each viewport: the CT's 2 x 2, a fluoroscopy run at the right
-_CELLS = {"axial": (0, 0, 1, 1), "coronal": (0, 1, 1, 1), "sagittal": (1, 0, 1, 1), "oblique": (1, 1, 1, 1),
-          "fluoro": (0, 2, 2, 1)}
-
-
-def _clip_ray(start: np.ndarray, direction: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """``[start, vector]`` of the ray from `start` along unit `direction`, cut at the box ``[0, box]`` (mm).
-
-    A start outside the box gives a zero-length vector.
-    """
-    if np.any(start < 0) or np.any(start > box):
-        return np.array([start, np.zeros(2)])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        limits = np.where(direction > 0, (box - start) / direction,
-                          np.where(direction < 0, -start / direction, np.inf))
-    return np.array([start, direction * float(limits.min())])
 
 
 def _single_shot(interval_ms: int) -> QTimer:
@@ -133,181 +94,6 @@ def ct_layers(viewer: Any) -> list[Any]:
                 and ROLE_KEY not in layer.metadata and "reslice" not in vol.metadata:
             out.append(layer)
     return out
-
-
-class _PlaneStack:
-    """A viewport's planes at every depth as a lazy ``(depths, rows, cols)`` float32 array.
-
-    napari slices it at the viewport's ``dims`` depth like any image, so moving
-    the point is napari's own slider path (one ``dims.set_point`` per viewport):
-    no layer data, translate or extent changes (each of which re-slices every
-    layer and recomputes the dims of the viewer).  Index ``k`` is the plane at
-    depth ``lo + k * pixel`` mm of the frame; each plane is resliced from the
-    CT's original geometry when napari asks for it (the last one is cached).
-    """
-
-    ndim = 3
-    dtype = np.dtype(np.float32)
-
-    def __init__(self, ws: "MPRWorkspace", vp: "Viewport", n_half: int) -> None:
-        self.ws, self.vp, self.n_half = ws, vp, n_half
-        rows, cols = vp.frame.reference.shape
-        self.shape = (2 * n_half + 1, rows, cols)
-        self.size = int(np.prod(self.shape))
-        self._cache: tuple[Any, np.ndarray] | None = None
-
-    @property
-    def lo(self) -> float:
-        """Depth (mm) of plane 0."""
-        return -self.n_half * self.vp.frame.pixel_mm
-
-    def invalidate(self) -> None:
-        self._cache = None
-
-    def index(self, depth_mm: float) -> int:
-        """The plane napari shows at `depth_mm` (its own rounding: ``np.round``, half to even)."""
-        k = int(np.round((depth_mm - self.lo) / self.vp.frame.pixel_mm))
-        return min(max(k, 0), self.shape[0] - 1)
-
-    def plane(self, k: int) -> np.ndarray:
-        vp = self.vp
-        key = (k, vp.frame, vp.slab_mm, vp.mode)
-        if self._cache is None or self._cache[0] != key:
-            thin = vp.slab_mm <= 0 or vp.mode == "thin"
-            img = reslice(self.ws.volume, vp.frame.plane_at(self.lo + k * vp.frame.pixel_mm),
-                          thickness_mm=0.0 if thin else vp.slab_mm, mode=_MODES[vp.mode],
-                          sampler=self.ws._sampler)
-            self._cache = (key, img.pixels[0])
-        return self._cache[1]
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        first, rest = key[0] if key else slice(None), key[1:]
-        if isinstance(first, (int, np.integer)):
-            return self.plane(int(first) % self.shape[0])[rest]
-        ks = range(*first.indices(self.shape[0])) if isinstance(first, slice) else np.asarray(first).ravel()
-        if len(ks) > 8:  # napari only asks for the displayed plane; never build a volume-sized copy
-            raise IndexError(f"{self.vp.name} viewport: {len(ks)} planes requested at once (at most 8)")
-        return np.stack([self.plane(int(k)) for k in ks])[(slice(None),) + tuple(rest)]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.asarray(self[:], dtype=dtype)
-
-
-class Viewport:
-    """One canvas: its model, Qt viewer, frame, depth, slab and layers."""
-
-    def __init__(self, name: str, frame: ViewportFrame) -> None:
-        from napari.components import ViewerModel
-
-        self.name = name
-        self.frame = frame
-        self.depth = 0.0
-        self.slab_mm = 0.0
-        self.mode = "thin"
-        self.model = ViewerModel(title=name)
-        self.qt: Any = None  # the canvas, made by attach() (the first one at once, the others just after)
-        self.cross_data: dict[str, np.ndarray] = {}
-        self.image: Any = None
-        self.stack: _PlaneStack | None = None
-        self.cross: Any = None
-        self.letters: Any = None  # the four orientation letters: one vispy Text in canvas pixels
-        self.letter_text = {"top": "", "bottom": "", "left": "", "right": ""}
-        self.title_px = 0.0  # estimated width of the title box (the top letter moves down when they would meet)
-        self.unsettled = False  # pixels pushed to the canvas ahead of napari's dims (see MPRWorkspace.settle)
-        self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
-        self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
-
-    def attach(self) -> None:
-        """Make the canvas (``QtViewer``, ~0.3-1 s each with its shaders) and its crosshair line."""
-        from napari.qt import QtViewer
-        from vispy.scene.visuals import Line  # type: ignore[import-untyped]
-
-        self.qt = QtViewer(self.model)
-        self.qt.dims.setVisible(False)
-        # the crosshair: one vispy line in the canvas scene (scene = viewport world (x, y) mm), above the
-        # layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
-        # (~75 ms per viewport and move here, against ~15 ms for this line).
-        self.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
-                          parent=self.qt.canvas.view.scene)
-        self.cross.order = 1_000_000
-        if self.cross_data:
-            self.cross.set_data(**self.cross_data)
-        self.model.reset_view()
-
-    def decorate(self) -> None:
-        """Title, scale bar and orientation letters (idempotent).
-
-        The letters are one vispy Text in the canvas's pixel frame (four napari text
-        overlays cost four draws per frame: ~4 ms per canvas and move on software GL).
-        """
-        from vispy.scene.visuals import Text
-
-        if self.letters is not None:
-            return
-        for key in ("miss_title", "scale_bar"):
-            self.model.canvas.overlays[key].visible = True
-
-        view = self.qt.canvas.view
-        self.letters = Text(text=list(self.letter_text.values()), pos=np.zeros((4, 2)), color="yellow",
-                            font_size=14, bold=True, anchor_x="center", anchor_y="center", parent=view)
-        self.letters.order = 1_000_001
-        view.events.resize.connect(self.place_letters)
-        self.connections.append((view.events.resize, self.place_letters))
-        self.place_letters()
-
-    def set_letters(self, letters: dict[str, str], title_px: float) -> None:
-        """Show `letters` (edge -> letter); `title_px`: width of the title at the top left."""
-        self.title_px = title_px
-        if letters != self.letter_text:
-            self.letter_text = dict(letters)
-            if self.letters is not None:
-                self.letters.text = list(letters.values())
-        self.place_letters()
-
-    def place_letters(self, event: Any = None) -> None:
-        """Letters at the middle of each edge; the top one below the title when they would overlap."""
-        if self.letters is None:
-            return
-        w, h = self.qt.canvas.view.size  # vispy: (width, height) in canvas pixels, y down
-        top = 14.0 if self.title_px < w / 2 - 12 else 44.0
-        self.letters.pos = np.array([[w / 2, top], [w / 2, h - 14], [12, h / 2], [w - 12, h / 2]])
-
-    def image_node(self) -> Any:
-        """The vispy node drawing the image layer on this canvas (None before the canvas exists)."""
-        if self.qt is None or self.image is None:
-            return None
-        visual = self.qt.canvas.layer_to_visual.get(self.image)
-        return None if visual is None else visual.node
-
-    def hook(self, lst: list, cb: Callable) -> None:
-        lst.append(cb)
-        self.callbacks.append((lst, cb))
-
-    def teardown(self) -> None:
-        for lst, cb in self.callbacks:
-            while cb in lst:
-                lst.remove(cb)
-        for emitter, cb in self.connections:
-            emitter.disconnect(cb)
-        if self.image is not None:
-            _mouse_wl.uninstall(self.image)
-        # the layers stay in the model: napari runs a full gc.collect() per removed layer (or per
-        # layers.clear()), 0.1-0.7 s each here; once the callbacks are gone and the canvas is closed
-        # nothing outside this viewport refers to them, and they are freed with it
-        for visual in (self.cross, self.letters):
-            if visual is not None:
-                visual.parent = None
-        if self.qt is not None:
-            self.qt.close()
-            self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
-            self.qt.deleteLater()
-        self.qt = self.model = self.image = self.cross = self.letters = self.stack = None  # break the model <-> callback cycles
-        self.callbacks.clear()
-        self.connections.clear()
 
 
 class MPRWorkspace:
@@ -357,7 +143,7 @@ class MPRWorkspace:
         if self.fluoro is not None:
             self.viewports[self.fluoro.name] = self.fluoro.model
             _viewer_links.link_viewer(viewer, self.fluoro.model)
-        self.widget = _WorkspaceWidget(self)
+        self.widget = WorkspaceWidget(self)
         layer.events.contrast_limits.connect(self._source_limits)
         viewer.layers.events.removed.connect(self._layer_removed)
         self.set_point(self._point)
@@ -467,8 +253,8 @@ class MPRWorkspace:
         if name not in self._vp:
             raise ValueError(f"no slab in the {name!r} viewport: slabs are for {', '.join(self._vp)}")
         vp = self._vp[name]
-        if mode not in _MODES:
-            raise ValueError(f"`mode` must be one of {sorted(_MODES)}; got {mode!r}")
+        if mode not in SLAB_MODES:
+            raise ValueError(f"`mode` must be one of {sorted(SLAB_MODES)}; got {mode!r}")
         vp.slab_mm, vp.mode = max(0.0, float(thickness_mm)), mode
         self._draw_image(vp)
         self.widget.show_slab(name, vp.slab_mm, mode)
@@ -681,7 +467,7 @@ class MPRWorkspace:
         meta = dict(self.volume.metadata)
         thick = vp.slab_mm if vp.slab_mm > 0 and vp.mode != "thin" else 0.0
         meta["reslice"] = {"center": plane.center, "u": plane.u, "v": plane.v, "pixel_mm": plane.pixel_mm,
-                           "thickness_mm": thick, "mode": _MODES[vp.mode] if thick else "thin", "order": 1}
+                           "thickness_mm": thick, "mode": SLAB_MODES[vp.mode] if thick else "thin", "order": 1}
         return dataclasses.replace(
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
             slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings))
@@ -706,7 +492,7 @@ class MPRWorkspace:
         n_half = self._n_half(vp)
         st = vp.stack
         if st is None or n_half > st.n_half or st.shape[1:] != tuple(vp.frame.reference.shape):
-            vp.stack = st = _PlaneStack(self, vp, n_half)
+            vp.stack = st = PlaneStack(self.volume, self._sampler, vp, n_half)
             if vp.image is not None:  # a new shape (oblique kind): the one data change, batched
                 with vp.image.events.blocker_all():
                     vp.image.data = st
@@ -813,7 +599,7 @@ class MPRWorkspace:
             for other, ((r, c), (dr, dc)) in crosshair(plane, self._point, others).items():
                 p, d = np.array([r * px, c * px]), np.array([dr, dc])
                 for sign in (-1.0, 1.0):
-                    lines.append(_clip_ray(p + sign * _GAP_MM * d, sign * d, box))
+                    lines.append(clip_ray(p + sign * _GAP_MM * d, sign * d, box))
                     colors.append(COLORS[other])
             if name != "oblique":
                 we, wt = vp.frame.to_world(e)[1:], vp.frame.to_world(t)[1:]
@@ -942,120 +728,6 @@ class MPRWorkspace:
         return wheel
 
 
-class _WorkspaceWidget(QWidget):
-    """The 2 x 2 canvases with a compact control strip above them."""
-
-    def __init__(self, ws: MPRWorkspace) -> None:
-        super().__init__()
-        self.ws = ws
-        self.setObjectName("miss_mpr_workspace")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        layout.addLayout(self._controls())
-        self.grid = grid = QGridLayout()
-        grid.setSpacing(2)
-        self.cells: dict[str, QWidget] = {}
-        for name in VIEWPORTS + ((FluoroViewport.name,) if ws.fluoro is not None else ()):
-            cell = QLabel(f"{name}: loading...")
-            cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.cells[name] = cell
-            grid.addWidget(cell, *_CELLS[name])
-            grid.setRowStretch(_CELLS[name][0], 1)
-            grid.setColumnStretch(_CELLS[name][1], 1)
-        layout.addLayout(grid, 1)
-        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point; Shift+drag a trajectory end: move it.  "
-                      "Ctrl+wheel: scroll.  "
-                      "Right-drag: window/level (all viewports).")
-        hint.setStyleSheet("color: gray; font-size: 10px")
-        hint.setWordWrap(True)  # one long line set the dock's minimum width and grew the window past 1280 px
-        layout.addWidget(hint)
-
-    def _controls(self) -> QVBoxLayout:
-        ws = self.ws
-        self.target = QComboBox()
-        self.target.addItems(list(ws.viewports))
-        self.slab = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=60.0, singleStep=1.0, suffix=" mm")
-        self.slab.setToolTip("Slab thickness of the chosen viewport (0 = thin)")
-        self.mode = QComboBox()
-        self.mode.addItems(["MIP", "mean", "MinIP"])
-        self.kind = QComboBox()
-        self.kind.addItems(["along trajectory", "bull's-eye"])
-        self.angle = QSpinBox(minimum=-180, maximum=180, singleStep=5, suffix=" deg")
-        self.angle.setToolTip("Rotation of the oblique plane about the trajectory")
-        rows = QVBoxLayout()
-        top, bottom = QHBoxLayout(), QHBoxLayout()
-        for w in (QLabel("Viewport"), self.target, QLabel("slab"), self.slab, self.mode):
-            top.addWidget(w)
-        for text, slot, row in (("Navigate", ws.navigate, top),
-                                ("Ruler", lambda: ws.start_tool(self.target.currentText(), "ruler"), top),
-                                ("Angle", lambda: ws.start_tool(self.target.currentText(), "angle"), top),
-                                ("Entry = point", lambda: self._set_end(0), bottom),
-                                ("Target = point", lambda: self._set_end(1), bottom)):
-            b = QPushButton(text)
-            b.clicked.connect(lambda _=False, f=slot: f())
-            row.addWidget(b)
-        for w in (QLabel("Oblique"), self.kind, self.angle):
-            bottom.addWidget(w)
-        top.addStretch(1)
-        bottom.addStretch(1)
-        rows.addLayout(top)
-        rows.addLayout(bottom)
-        apply = lambda *_: ws.set_slab(self.target.currentText(), self.slab.value(), self.mode.currentText())  # noqa: E731
-        self.slab.valueChanged.connect(apply)
-        self.mode.currentIndexChanged.connect(apply)
-        self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
-        self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
-        return rows
-
-    def place(self, name: str, canvas: QWidget) -> None:
-        """Put a viewport's new canvas in its cell (in place of the placeholder)."""
-        old = self.cells.pop(name, None)
-        if old is not None:
-            self.grid.removeWidget(old)
-            old.deleteLater()
-        self.grid.addWidget(canvas, *_CELLS[name])
-
-    def remove_cell(self, name: str, canvas: QWidget | None) -> None:
-        """Take a viewport's canvas (or placeholder) out of the grid and the viewport chooser."""
-        for w in (self.cells.pop(name, None), canvas):
-            if w is not None:
-                self.grid.removeWidget(w)
-        k = self.target.findText(name)
-        if k >= 0:
-            self.target.removeItem(k)
-
-    def show_slab(self, name: str, thickness_mm: float, mode: str) -> None:
-        """Show a viewport's slab in the controls (set from a script) without applying it again."""
-        for w, set_value in ((self.target, lambda: self.target.setCurrentText(name)),
-                             (self.slab, lambda: self.slab.setValue(thickness_mm)),
-                             (self.mode, lambda: self.mode.setCurrentText(mode) if mode in _MODES and mode != "thin"
-                              else None)):
-            w.blockSignals(True)
-            try:
-                set_value()
-            finally:
-                w.blockSignals(False)
-
-    def _set_end(self, k: int) -> None:
-        ends = list(self.ws.trajectory)
-        ends[k] = self.ws.point_lps
-        try:
-            self.ws.set_trajectory(*ends)
-        except ValueError as exc:
-            _notify(str(exc), "warning")
-
-    def release(self) -> None:
-        """Detach the canvases (already closed) and remove the dock from the main window."""
-        dock = self.parent()
-        while dock is not None and not hasattr(dock, "setFloating"):
-            dock = dock.parent()
-        try:
-            if dock is not None:
-                self.ws.viewer.window.remove_dock_widget(dock)
-        except (RuntimeError, AttributeError, LookupError, ValueError):
-            pass
-
-
 def _lock_dock(widget: QWidget) -> None:
     """No floating of the dock holding the canvases unless GL contexts are shared (NAPARI.md, MPR crash 1).
 
@@ -1147,7 +819,7 @@ def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace
     widget = MPRWidget(viewer, layer, fluoro=fluoro)
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
-    dock = viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
+    viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
     _lock_dock(widget)
     qv, win = viewer.window._qt_viewer, viewer.window._qt_window
     # the workspace replaces the main canvas (as a four-up layout does in other viewers): the main

@@ -1,0 +1,142 @@
+"""The MPR workspace's dock contents: a compact control strip above the grid of canvases.
+
+Qt only: every action calls the workspace (:class:`._mpr_workspace.MPRWorkspace`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari.utils.notifications import show_warning
+
+from ._mpr_fluoro import FluoroViewport
+from ._mpr_viewport import CELLS, SLAB_MODES, VIEWPORTS
+
+__all__ = ["WorkspaceWidget"]
+
+
+class WorkspaceWidget(QWidget):
+    """The 2 x 2 canvases with a compact control strip above them."""
+
+    def __init__(self, ws: Any) -> None:
+        super().__init__()
+        self.ws = ws
+        self.setObjectName("miss_mpr_workspace")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(self._controls())
+        self.grid = grid = QGridLayout()
+        grid.setSpacing(2)
+        self.cells: dict[str, QWidget] = {}
+        for name in VIEWPORTS + ((FluoroViewport.name,) if ws.fluoro is not None else ()):
+            cell = QLabel(f"{name}: loading...")
+            cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.cells[name] = cell
+            grid.addWidget(cell, *CELLS[name])
+            grid.setRowStretch(CELLS[name][0], 1)
+            grid.setColumnStretch(CELLS[name][1], 1)
+        layout.addLayout(grid, 1)
+        hint = QLabel("Click (pan/zoom mode) or Shift+drag: move the point; Shift+drag a trajectory end: move it.  "
+                      "Ctrl+wheel: scroll.  "
+                      "Right-drag: window/level (all viewports).")
+        hint.setStyleSheet("color: gray; font-size: 10px")
+        hint.setWordWrap(True)  # one long line set the dock's minimum width and grew the window past 1280 px
+        layout.addWidget(hint)
+
+    def _controls(self) -> QVBoxLayout:
+        ws = self.ws
+        self.target = QComboBox()
+        self.target.addItems(list(ws.viewports))
+        self.slab = QDoubleSpinBox(decimals=1, minimum=0.0, maximum=60.0, singleStep=1.0, suffix=" mm")
+        self.slab.setToolTip("Slab thickness of the chosen viewport (0 = thin)")
+        self.mode = QComboBox()
+        self.mode.addItems(["MIP", "mean", "MinIP"])
+        self.kind = QComboBox()
+        self.kind.addItems(["along trajectory", "bull's-eye"])
+        self.angle = QSpinBox(minimum=-180, maximum=180, singleStep=5, suffix=" deg")
+        self.angle.setToolTip("Rotation of the oblique plane about the trajectory")
+        rows = QVBoxLayout()
+        top, bottom = QHBoxLayout(), QHBoxLayout()
+        for w in (QLabel("Viewport"), self.target, QLabel("slab"), self.slab, self.mode):
+            top.addWidget(w)
+        for text, slot, row in (("Navigate", ws.navigate, top),
+                                ("Ruler", lambda: ws.start_tool(self.target.currentText(), "ruler"), top),
+                                ("Angle", lambda: ws.start_tool(self.target.currentText(), "angle"), top),
+                                ("Entry = point", lambda: self._set_end(0), bottom),
+                                ("Target = point", lambda: self._set_end(1), bottom)):
+            b = QPushButton(text)
+            b.clicked.connect(lambda _=False, f=slot: f())
+            row.addWidget(b)
+        for w in (QLabel("Oblique"), self.kind, self.angle):
+            bottom.addWidget(w)
+        top.addStretch(1)
+        bottom.addStretch(1)
+        rows.addLayout(top)
+        rows.addLayout(bottom)
+        apply = lambda *_: ws.set_slab(self.target.currentText(), self.slab.value(), self.mode.currentText())  # noqa: E731
+        self.slab.valueChanged.connect(apply)
+        self.mode.currentIndexChanged.connect(apply)
+        self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
+        self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
+        return rows
+
+    def place(self, name: str, canvas: QWidget) -> None:
+        """Put a viewport's new canvas in its cell (in place of the placeholder)."""
+        old = self.cells.pop(name, None)
+        if old is not None:
+            self.grid.removeWidget(old)
+            old.deleteLater()
+        self.grid.addWidget(canvas, *CELLS[name])
+
+    def remove_cell(self, name: str, canvas: QWidget | None) -> None:
+        """Take a viewport's canvas (or placeholder) out of the grid and the viewport chooser."""
+        for w in (self.cells.pop(name, None), canvas):
+            if w is not None:
+                self.grid.removeWidget(w)
+        k = self.target.findText(name)
+        if k >= 0:
+            self.target.removeItem(k)
+
+    def show_slab(self, name: str, thickness_mm: float, mode: str) -> None:
+        """Show a viewport's slab in the controls (set from a script) without applying it again."""
+        for w, set_value in ((self.target, lambda: self.target.setCurrentText(name)),
+                             (self.slab, lambda: self.slab.setValue(thickness_mm)),
+                             (self.mode, lambda: self.mode.setCurrentText(mode) if mode in SLAB_MODES and mode != "thin"
+                              else None)):
+            w.blockSignals(True)
+            try:
+                set_value()
+            finally:
+                w.blockSignals(False)
+
+    def _set_end(self, k: int) -> None:
+        ends = list(self.ws.trajectory)
+        ends[k] = self.ws.point_lps
+        try:
+            self.ws.set_trajectory(*ends)
+        except ValueError as exc:
+            show_warning(str(exc))
+
+    def release(self) -> None:
+        """Detach the canvases (already closed) and remove the dock from the main window."""
+        dock = self.parent()
+        while dock is not None and not hasattr(dock, "setFloating"):
+            dock = dock.parent()
+        try:
+            if dock is not None:
+                self.ws.viewer.window.remove_dock_widget(dock)
+        except (RuntimeError, AttributeError, LookupError, ValueError):
+            pass
