@@ -18,6 +18,7 @@ mm in any viewport and land in the measurement table.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import weakref
 from typing import Any, Callable
@@ -164,10 +165,14 @@ class MPRWorkspace:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
     def _load_compiled_kernel(self) -> None:
-        """Load the compiled trilinear kernel (bit-identical to the numpy one) and switch to it."""
-        plane = dataclasses.replace(self._vp["axial"].frame.reference, shape=(2, 2))
-        sampler = make_sampler(self.volume)
-        reslice(self.volume, plane, sampler=sampler)
+        """Load the compiled trilinear kernel (bit-identical to the numpy one) and switch to it (a thread)."""
+        try:
+            plane = dataclasses.replace(self._vp["axial"].frame.reference, shape=(2, 2))
+            sampler = make_sampler(self.volume)
+            reslice(self.volume, plane, sampler=sampler)
+        except Exception as exc:  # the workspace closed meanwhile, or numba failed: keep the numpy kernel
+            logging.getLogger("miss_imaging").debug("compiled reslice kernel not loaded: %s", exc)
+            return
         self._sampler.compiled = sampler.compiled
 
     @property
