@@ -208,12 +208,12 @@ class SeriesWidget(QWidget):
         except Exception as e:
             show_error(shown(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}"))
             return
+        attach_viewer_tools(self.viewer)  # before the layer: the framing rules put it on screen
         self.viewer.add_image(data, **kw)
         for w in vol.warnings:
             show_warning(shown(f"{vol.label}: {w}"))
         if kw["metadata"].get(NOTE_KEY):
             show_info(shown(resample_notice(vol)))
-        attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:
         """Dock another miss-imaging widget by its napari.yaml display name."""

@@ -1,0 +1,111 @@
+"""QA round 3 (spine surgeon and educator at 1280x800): a CT and a fluoro shot in one viewer, the access
+plan's incision layers, the Spine dock, layer units, the teaching mask guard, the status bar after a
+calibration, orientation letters after "Go to", the SC caption font, the demo labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from miss_imaging import settings
+
+
+def _pump(n: int = 4) -> None:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(n):
+        QApplication.processEvents()
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    import napari.utils.notifications as nn
+
+    seen: list[tuple[str, str]] = []
+    for level in ("info", "warning", "error"):
+        monkeypatch.setattr(nn, f"show_{level}", lambda msg, lv=level: seen.append((lv, str(msg))))
+    return seen
+
+
+# ---------------------------------------------------------------- item 1: CT and fluoro in one viewer
+
+
+def test_slice_to_show_rules():
+    from miss_imaging_napari._framing import Span, covers, slice_to_show
+
+    ct = Span(-282.0, -61.5, 1.5, "volume")
+    run = Span(0.0, 9.0, 1.0, "projection")
+    assert covers(ct, -61.0) and not covers(ct, -60.0) and covers(None, 1e6)
+    assert slice_to_show(0.0, None, [ct]) == -172.5  # on the CT's slice grid, its middle
+    assert slice_to_show(0.0, None, [run, ct]) is None  # the run still shows its frame 0
+    assert slice_to_show(-100.0, run, [run, ct]) == 0.0  # the run just opened: its first frame
+    assert slice_to_show(4.0, run, [run]) is None
+    assert slice_to_show(0.0, None, [None, ct]) is None  # a 2-D layer is drawn at every position
+    assert slice_to_show(0.0, None, []) is None
+
+
+@pytest.fixture
+def ct_then_lateral(make_napari_viewer, samples):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    _pump()
+    viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
+    _pump()
+    ct, lat = viewer.layers[0], viewer.layers[1]
+    assert "CT" in ct.name and "LAT" in lat.name
+    return viewer, ct, lat
+
+
+def _in_view(viewer, layer) -> bool:
+    """The layer's whole 2-D extent is on the canvas at the current camera."""
+    ext = np.asarray(layer.extent.world)[:, -2:]
+    half = np.asarray(viewer.canvas.size, float) / (2 * viewer.scene.camera.zoom)
+    c = np.asarray(viewer.scene.camera.center)[-2:]
+    return bool(np.all(ext[0] >= c - half - 1e-6) and np.all(ext[1] <= c + half + 1e-6))
+
+
+def _covers(layer, z: float) -> bool:
+    ext = np.asarray(layer.extent.world)[:, 0]
+    step = float(layer.extent.step[0])
+    return ext[0] - step / 2 <= z <= ext[1] + step / 2
+
+
+def test_opened_shot_is_on_screen_and_hiding_it_brings_the_ct_back(ct_then_lateral, tmp_path, notes):
+    """QA: the lateral shot opened after the CT was drawn off-screen; hiding it left a black canvas at z = 0."""
+    from PIL import Image
+
+    viewer, ct, lat = ct_then_lateral
+    assert _covers(lat, viewer.dims.point[0]) and _in_view(viewer, lat)
+    lat.visible = False
+    _pump()
+    assert _covers(ct, viewer.dims.point[0]), viewer.dims.point
+    assert _in_view(viewer, ct)
+    canvas = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3]
+    assert canvas.mean() > 20, canvas.mean()  # the CT slice, not a black canvas
+    lat.visible = True  # turned on again: its frame comes back
+    _pump()
+    assert _covers(lat, viewer.dims.point[0])
+
+
+def test_snapshot_of_a_ct_outside_the_slider_is_not_black(ct_then_lateral, tmp_path):
+    from PIL import Image
+
+    viewer, ct, lat = ct_then_lateral
+    _, tw = viewer.window.add_plugin_dock_widget("miss-imaging", "Teaching and export")
+    lat.visible = False
+    viewer.dims.set_point(0, -10.0)  # the user dragged the slider above the CT (the shared range reaches 0)
+    viewer.layers.selection.active = ct
+    zoom = viewer.scene.camera.zoom
+    _pump()
+    img = np.asarray(Image.open(tw.save_snapshot(tmp_path / "ct.png")).convert("L"), dtype=float)
+    assert img.mean() > 20, img.mean()
+    assert viewer.dims.point[0] == -10.0 and viewer.scene.camera.zoom == pytest.approx(zoom)  # the view is restored
+
+
+def test_framing_doctests():
+    import doctest
+
+    from miss_imaging_napari import _framing
+
+    assert doctest.testmod(_framing).failed == 0
