@@ -109,3 +109,57 @@ def test_framing_doctests():
     from miss_imaging_napari import _framing
 
     assert doctest.testmod(_framing).failed == 0
+
+
+# ---------------------------------------------------------------- item 2: the incision only on the chosen shot
+
+
+def test_incision_target_rules():
+    from miss_imaging_napari._spine import incision_target
+
+    class L:
+        def __init__(self, kind, cal="ERMF", visible=True):
+            self.kind, self.calibration, self.visible = kind, cal, visible
+
+    ct, ap, lat, px = L("volume"), L("projection"), L("projection", visible=False), L("projection", "pixels only")
+    vol = lambda lay: lay  # noqa: E731 - the fake layers are their own volumes
+    assert incision_target(lat, [ct, ap, lat], vol) is lat  # the user chose it (active), even hidden
+    assert incision_target(ct, [ct, ap, lat], vol) is ap  # the top visible shot
+    assert incision_target(ct, [ct, lat, px], vol) is None  # hidden or uncalibrated: none
+    assert incision_target(None, [ct], vol) is None
+
+
+def test_access_incision_only_on_the_chosen_shot_never_over_the_ct(make_napari_viewer, samples, notes):
+    from miss_imaging_napari._spine import INCISION_KEY
+    from miss_imaging_napari._spine_widget import SpineWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    viewer.open(str(samples / "lumbar_fluoro" / "AP.dcm"), plugin="miss-imaging")
+    viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
+    _pump()
+    ct = next(lay for lay in viewer.layers if "CT" in lay.name)
+    ap = next(lay for lay in viewer.layers if "AP" in lay.name and "mask" not in lay.name)
+    lat = next(lay for lay in viewer.layers if "LAT" in lay.name and "mask" not in lay.name)
+    w = SpineWidget(viewer)
+    viewer.layers.selection.active = lat
+    (inc,) = w._incision_on_projections(20.0)
+    incisions = [lay for lay in viewer.layers if lay.name.startswith("incision on")]
+    assert incisions == [inc] and inc.name == f"incision on {lat.name}"
+    assert inc.metadata[INCISION_KEY]["image"] is lat
+    (line,) = inc.data
+    assert np.linalg.norm(line[1] - line[0]) == pytest.approx(20.0)
+    # the user goes back to the CT: the shots are hidden, the incision with them; the CT slice shows no orange
+    ap.visible = lat.visible = False
+    viewer.layers.selection.active = ct
+    _pump()
+    assert not inc.visible
+    canvas = np.asarray(viewer.screenshot(canvas_only=True, flash=False))[..., :3].astype(int)
+    orange = (canvas[..., 0] > 200) & (canvas[..., 1] > 100) & (canvas[..., 1] < 200) & (canvas[..., 2] < 80)
+    assert orange.sum() == 0
+    # choosing the AP shot moves the incision there (one layer, not one per shot)
+    viewer.layers.selection.active = ap
+    ap.visible = True
+    (inc2,) = w._incision_on_projections(20.0)
+    assert [lay.name for lay in viewer.layers if lay.name.startswith("incision on")] == [f"incision on {ap.name}"]
+    assert inc2.visible

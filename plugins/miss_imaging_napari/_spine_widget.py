@@ -28,6 +28,10 @@ CORNERS, PLAN, PLAN_DRAW, ACCESS, ACCESS_DRAW, OBLIQUE = (
     "oblique along the screw")
 
 
+def _volume_of(layer: Any) -> Any:
+    return image_volume(layer) if isinstance(getattr(layer, "metadata", None), dict) else None
+
+
 _MM = ("mm", "mm", "mm")  # world = LPS mm, like the plugin's image layers (napari's scale bar needs one unit)
 
 
@@ -349,29 +353,42 @@ class SpineWidget(QWidget):
         self._incision_on_projections(self.access.incision_mm)
 
     def _incision_on_projections(self, length_mm: float) -> list[Any]:
-        """On every open calibrated fluoroscopy/radiograph layer, a horizontal line of the incision's length.
+        """On the chosen fluoroscopy/radiograph layer (:func:`._spine.incision_target`), a line of the incision's length.
 
         Drawn to scale under the frame's own calibration (e.g. magnification-corrected at the ERMF plane),
-        centred on the frame: CT and fluoroscopy share no registration here, so it shows the size, not
-        the place.
+        centred on the frame the shot shows: CT and fluoroscopy share no registration here, so it shows the
+        size, not the place.  One layer, shown only while its shot is; earlier ones on other shots go.
         """
-        out = []
-        for lay in list(self.viewer.layers):
-            vol = image_volume(lay) if isinstance(getattr(lay, "metadata", None), dict) else None
-            frame = float(self.viewer.dims.point[0]) if self.viewer.dims.ndim >= 3 else 0.0
-            line = _spine.incision_on_projection(vol, frame, length_mm) if vol is not None else None
-            if line is None:
-                continue
-            name = f"incision on {lay.name}"
-            shapes = self._layer(name)
-            if shapes is None:
-                shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM)
-            shapes.data = []
-            shapes.add_lines([line], edge_color="orange")
-            shapes.text = {"string": {"constant": f"incision {length_mm:.0f} mm ({vol.calibration})"}, "color": "orange",
-                           "size": 10, "anchor": "upper_left"}
-            out.append(shapes)
-        return out
+        target = _spine.incision_target(self.viewer.layers.selection.active, list(self.viewer.layers), _volume_of)
+        for lay in [lay for lay in self.viewer.layers if _spine.INCISION_KEY in lay.metadata]:
+            if lay.metadata[_spine.INCISION_KEY].get("image") is not target:
+                self.viewer.layers.remove(lay)
+        if target is None:
+            return []
+        vol = image_volume(target)
+        line = _spine.incision_on_projection(vol, self._shown_frame(target, vol), length_mm)
+        name = f"incision on {target.name}"
+        shapes = self._layer(name)
+        if shapes is None:
+            shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM,
+                                            metadata={_spine.INCISION_KEY: {"image": target}})
+            target.events.visible.connect(lambda e=None: setattr(shapes, "visible", target.visible))
+        shapes.data = []
+        shapes.add_lines([line], edge_color="orange")
+        shapes.text = {"string": {"constant": f"incision {length_mm:.0f} mm ({vol.calibration})"}, "color": "orange",
+                       "size": 10, "anchor": "upper_left"}
+        shapes.visible = target.visible
+        return [shapes]
+
+    def _shown_frame(self, layer: Any, vol: Any) -> float:
+        """World axis-0 value of the frame `layer` shows: the slider's when it is on one, else the nearest one."""
+        from ._snapshot import frame_world
+
+        if self.viewer.dims.ndim < 3 or layer.ndim < 3:
+            return 0.0
+        point0 = float(self.viewer.dims.point[0])
+        moved = frame_world(point0, vol.shape[0], float(layer.scale[0]), float(layer.translate[0]))
+        return point0 if moved is None else moved
 
     def records(self) -> list[Any]:
         """Every spine result as Measurement records (levels, screws, plan, access)."""
