@@ -163,3 +163,56 @@ def test_access_incision_only_on_the_chosen_shot_never_over_the_ct(make_napari_v
     (inc2,) = w._incision_on_projections(20.0)
     assert [lay.name for lay in viewer.layers if lay.name.startswith("incision on")] == [f"incision on {ap.name}"]
     assert inc2.visible
+
+
+# ---------------------------------------------------------------- item 5: the teaching mask stays while teaching
+
+
+def test_mask_guard_rules():
+    import doctest
+
+    from miss_imaging_napari import _teaching
+    from miss_imaging_napari._teaching import mask_guard
+
+    assert mask_guard(False, False, True, True, False, False) is None  # clinician mode: no mask
+    assert mask_guard(True, True, True, True, False, False) is None  # a snapshot's own temporary mask
+    assert mask_guard(True, False, True, False, True, True) == "hide"  # the shot hidden: its mask with it
+    assert mask_guard(True, False, True, True, True, True) is None
+    assert doctest.testmod(_teaching).failed == 0
+
+
+def _mask(viewer):
+    from miss_imaging_napari._teaching import MASK_KEY
+
+    masks = [lay for lay in viewer.layers if MASK_KEY in lay.metadata]
+    assert len(masks) == 1, [lay.name for lay in viewer.layers]
+    return masks[0]
+
+
+def test_teaching_mask_comes_back_when_hidden_or_deleted_and_close_is_quick(make_napari_viewer, samples, notes):
+    import time
+
+    settings.set_teaching_mode(True)
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
+    _pump(8)
+    shot = viewer.layers[0]
+    mask = _mask(viewer)
+    mask.visible = False  # the eye icon
+    _pump(8)
+    assert mask.visible
+    viewer.layers.remove(mask)  # the bin icon
+    _pump(8)
+    again = _mask(viewer)
+    assert again.visible and again.metadata["miss_imaging_text_mask"]["image"] is shot
+    shot.visible = False  # the shot hidden: no black box left over whatever is below
+    _pump(8)
+    assert not _mask(viewer).visible
+    shot.visible = True
+    _pump(8)
+    assert _mask(viewer).visible
+    t0 = time.perf_counter()
+    viewer.close()
+    _pump(8)
+    assert time.perf_counter() - t0 < 5.0
+    assert len(viewer.layers) == 0
