@@ -97,3 +97,21 @@ def test_functions_fit_on_a_screen():
             if n > MAX_LINES and not any(line.strip().startswith("# long:") for line in head):
                 offences.append(f"{path.relative_to(REPO)}:{fn.lineno} {fn.name} has {n} lines")
     assert not offences, "split these, or say why in a '# long:' comment:\n" + "\n".join(offences)
+
+
+_ADD_LAYER = {"add_image", "add_shapes", "add_points", "add_vectors", "add_labels", "add_surface", "add_tracks"}
+
+
+def test_every_layer_the_adapter_adds_states_its_units():
+    """napari keeps one unit per world axis for all layers: one layer without ``units=`` (napari's default
+    "pixel") among mm layers drops every unit and pops "Inconsistent units across layers" (QA round 3,
+    the C-arm projections layer).  Each call passes ``units=`` or ``**kwargs`` built by ``_layers.image_kwargs``."""
+    offences = []
+    for path, tree in _trees(ADAPTER):
+        if path.name == "_mpr_workspace.py":  # the lead is rewriting it
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _ADD_LAYER:
+                if not any(k.arg in ("units", None) for k in node.keywords):
+                    offences.append(f"{path.name}:{node.lineno} {node.func.attr} without units=")
+    assert not offences, "\n".join(offences)

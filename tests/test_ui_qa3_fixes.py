@@ -216,3 +216,27 @@ def test_teaching_mask_comes_back_when_hidden_or_deleted_and_close_is_quick(make
     _pump(8)
     assert time.perf_counter() - t0 < 5.0
     assert len(viewer.layers) == 0
+
+
+# ---------------------------------------------------------------- item 4: every plugin layer in mm
+
+
+def test_carm_render_with_marks_keeps_one_unit(make_napari_viewer, samples, monkeypatch):
+    """QA: rendering a C-arm shot with a mark on the CT popped napari's 'Inconsistent units' toast."""
+    import napari._vispy.canvas as vcanvas
+
+    from miss_imaging_napari._carm_widget import CArmWidget
+
+    toasts: list[str] = []
+    monkeypatch.setattr(vcanvas, "show_warning", lambda msg: toasts.append(str(msg)))
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    ct = viewer.layers[0]
+    centre = np.mean(np.asarray(ct.extent.world), axis=0)
+    viewer.add_points([centre], name="pedicle mark", size=3, units=("mm", "mm", "mm"))
+    w = CArmWidget(viewer)
+    w.render()
+    _pump(8)
+    assert w.overlay_layer is not None and len(w.overlay_layer.data)
+    assert viewer.layers.extent.units is not None, [(lay.name, lay.units) for lay in viewer.layers]
+    assert not [t for t in toasts if "Inconsistent units" in t]
