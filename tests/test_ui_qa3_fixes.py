@@ -240,3 +240,41 @@ def test_carm_render_with_marks_keeps_one_unit(make_napari_viewer, samples, monk
     assert w.overlay_layer is not None and len(w.overlay_layer.data)
     assert viewer.layers.extent.units is not None, [(lay.name, lay.units) for lay in viewer.layers]
     assert not [t for t in toasts if "Inconsistent units" in t]
+
+
+# ---------------------------------------------------------------- item 3: the Spine dock at 1280x800
+
+
+def test_spine_dock_fits_its_tab_at_1280x800(make_napari_viewer, samples, tmp_path):
+    """QA: titles, buttons and tables of the Spine dock were cut off on the right (a sideways scroll)."""
+    from qtpy.QtWidgets import QAbstractButton, QLabel, QScrollArea
+
+    from miss_imaging_napari._spine_widget import SpineWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    for name in ("Series browser", "Measurements", "Spine"):
+        viewer.window.add_plugin_dock_widget("miss-imaging", name)
+        _pump()
+    _pump(8)
+    (w,) = viewer.window._qt_window.findChildren(SpineWidget)
+    scroll = w.findChildren(QScrollArea)[0]
+    assert scroll.horizontalScrollBar().maximum() == 0  # nothing reaches past the dock's right edge
+    view = scroll.viewport()
+    for b in w.findChildren(QAbstractButton):
+        if not b.isVisibleTo(w) or not b.text():
+            continue
+        left = b.mapTo(view, b.rect().topLeft()).x()
+        assert left >= 0 and left + b.width() <= view.width(), b.text()
+        assert b.fontMetrics().horizontalAdvance(b.text()) <= b.width(), b.text()  # the label is readable
+    for label in w.findChildren(QLabel):
+        if label.isVisibleTo(w) and label.text() and not label.wordWrap():
+            assert label.fontMetrics().horizontalAdvance(label.text()) <= view.width(), label.text()
+    bar = scroll.verticalScrollBar()
+    bar.setValue(bar.maximum())  # the last control is reachable by scrolling
+    _pump()
+    last = w.export_button
+    y = last.mapTo(view, last.rect().bottomLeft()).y()
+    assert 0 <= y <= view.height()
+    viewer.screenshot(str(tmp_path / "spine_dock.png"), canvas_only=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import (QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QTableWidget,
+from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QTableWidget,
                             QTableWidgetItem, QVBoxLayout, QWidget)
 
 from miss_imaging.errors import MissImagingError
@@ -42,9 +42,41 @@ def _notify(message: str, level: str = "info") -> None:
 
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
+    """A table that scrolls inside a narrow dock instead of widening it."""
     t = QTableWidget(0, len(columns))
     t.setHorizontalHeaderLabels(list(columns))
+    t.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    t.setMinimumHeight(110)
+    t.setMaximumHeight(170)
     return t
+
+
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    return b
+
+
+def _pair(a: QWidget, b: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(a)
+    row.addWidget(b)
+    return row
+
+
+def _box(title: str, hint: str) -> tuple[QGroupBox, QVBoxLayout]:
+    """A group with a short title and its instructions wrapped under it."""
+    box = QGroupBox(title)
+    col = QVBoxLayout(box)
+    col.addWidget(_wrapped(hint))
+    return box, col
 
 
 def _fill(table: QTableWidget, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
@@ -73,63 +105,66 @@ class SpineWidget(QWidget):
         self.access: Any = None
         self._records: dict[str, list[Any]] = {}
         lay = QVBoxLayout(self)
-        self.image_label = QLabel()
+        self.image_label = _wrapped("")
         lay.addWidget(self.image_label)
         lay.addWidget(self._levels_box())
         lay.addWidget(self._screws_box())
         lay.addWidget(self._plan_box())
         lay.addWidget(self._access_box())
-        self.export_button = QPushButton("Add results to the Measurements exports")
+        self.export_button = QPushButton("Add to Measurements exports")
+        self.export_button.setToolTip("Add the spine results to the Measurements widget's CSV/JSON/SR exports")
         self.export_button.clicked.connect(self.publish)
         lay.addWidget(self.export_button)
+        lay.addStretch(1)
         self._show_image()
 
     # ------------------------------------------------------------------ layout
+    # The dock is a tab of the plugin's group, about 270 px wide at 1280x800 (QA round 3: titles, buttons and
+    # tables were cut off): short titles and buttons, the instructions in wrapped labels, tables that scroll.
 
     def _levels_box(self) -> QGroupBox:
-        box = QGroupBox("Levels: click AS, PS, PI, AI per body on a sagittal view, top level first")
-        form = QFormLayout(box)
+        box, col = _box("Levels", "Click AS, PS, PI, AI per body on a sagittal view, top level first.")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("first level"))
         self.first_level = QLineEdit("L3")
-        form.addRow("first level", self.first_level)
-        self.corners_button = QPushButton("Place corners")
+        row.addWidget(self.first_level)
+        col.addLayout(row)
+        self.corners_button = _button("Place corners", "Add corner points (AS, PS, PI, AI per body)")
         self.corners_button.clicked.connect(self.start_corners)
-        self.measure_button = QPushButton("Snap and measure")
+        self.measure_button = _button("Snap + measure", "Snap the corners to the endplates and fill the table")
         self.measure_button.clicked.connect(self.measure_levels)
-        form.addRow(self.corners_button, self.measure_button)
+        col.addLayout(_pair(self.corners_button, self.measure_button))
         self.level_table = _table(_spine.LEVEL_COLUMNS)
-        form.addRow(self.level_table)
+        col.addWidget(self.level_table)
         return box
 
     def _screws_box(self) -> QGroupBox:
-        box = QGroupBox("Screws (Gertzbein-Robbins, modified)")
-        form = QFormLayout(box)
-        self.find_button = QPushButton("Find screws")
+        box, col = _box("Screws", "Breach grades: Gertzbein-Robbins, modified.")
+        self.find_button = _button("Find screws", "Find the screws in the CT and grade their breaches")
         self.find_button.clicked.connect(self.find)
-        self.goto_button = QPushButton("Go to selected screw")
+        self.goto_button = _button("Go to screw", "Show an oblique cut along the selected screw")
         self.goto_button.clicked.connect(self.goto_selected)
-        form.addRow(self.find_button, self.goto_button)
+        col.addLayout(_pair(self.find_button, self.goto_button))
         self.screw_table = _table(_spine.SCREW_COLUMNS)
-        form.addRow(self.screw_table)
+        col.addWidget(self.screw_table)
         return box
 
     def _plan_box(self) -> QGroupBox:
-        box = QGroupBox("Plan a screw: drag entry and target")
-        form = QFormLayout(box)
-        self.plan_button = QPushButton("Place entry and target")
+        box, col = _box("Plan a screw", "Drag the entry and the target points.")
+        self.plan_button = _button("Place entry, target", "Add the entry, then the target point")
         self.plan_button.clicked.connect(lambda: self._start_points(PLAN, "cyan", self.update_plan))
-        form.addRow(self.plan_button)
-        self.plan_label = QLabel("")
-        form.addRow(self.plan_label)
+        col.addWidget(self.plan_button)
+        self.plan_label = _wrapped("")
+        col.addWidget(self.plan_label)
         return box
 
     def _access_box(self) -> QGroupBox:
-        box = QGroupBox("Access: drag target and a point toward the skin")
-        form = QFormLayout(box)
-        self.access_button = QPushButton("Place target and direction")
+        box, col = _box("Access", "Drag the target and a point toward the skin.")
+        self.access_button = _button("Place target, direction", "Add the target, then a point toward the skin")
         self.access_button.clicked.connect(lambda: self._start_points(ACCESS, "orange", self.update_access))
-        form.addRow(self.access_button)
-        self.access_label = QLabel("")
-        form.addRow(self.access_label)
+        col.addWidget(self.access_button)
+        self.access_label = _wrapped("")
+        col.addWidget(self.access_label)
         return box
 
     # ------------------------------------------------------------------ layers
