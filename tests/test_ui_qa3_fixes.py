@@ -278,3 +278,25 @@ def test_spine_dock_fits_its_tab_at_1280x800(make_napari_viewer, samples, tmp_pa
     y = last.mapTo(view, last.rect().bottomLeft()).y()
     assert 0 <= y <= view.height()
     viewer.screenshot(str(tmp_path / "spine_dock.png"), canvas_only=False)
+
+
+# ---------------------------------------------------------------- item 6: the status line after a calibration
+
+
+def test_status_line_names_the_new_calibration_without_a_mouse_move(make_napari_viewer, samples, notes):
+    from miss_imaging.measurement.calibration import Calibration, CalibrationSource
+    from miss_imaging_napari._user_calibration import apply_user_calibration, clear_user_calibration
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
+    _pump()
+    shot = next(lay for lay in viewer.layers if "LAT" in lay.name and "mask" not in lay.name)
+    viewer.layers.selection.active = shot
+    viewer.cursor.position = tuple(np.mean(np.asarray(shot.extent.world), axis=0))  # the mouse over the shot
+    viewer.update_status_from_cursor()
+    assert "ERMF" in str(viewer.status), viewer.status
+    cal = Calibration(0.25, 0.25, "user-calibrated (ball, 25.0 mm)", CalibrationSource.USER)
+    apply_user_calibration(viewer, shot, cal)  # the mouse does not move
+    assert "user-calibrated (ball, 25.0 mm)" in str(viewer.status), viewer.status
+    clear_user_calibration(viewer, shot)
+    assert "ERMF" in str(viewer.status) and "user-calibrated" not in str(viewer.status), viewer.status
