@@ -300,3 +300,41 @@ def test_status_line_names_the_new_calibration_without_a_mouse_move(make_napari_
     assert "user-calibrated (ball, 25.0 mm)" in str(viewer.status), viewer.status
     clear_user_calibration(viewer, shot)
     assert "ERMF" in str(viewer.status) and "user-calibrated" not in str(viewer.status), viewer.status
+
+
+# ---------------------------------------------------------------- item 7: orientation letters after "Go to screw"
+
+
+def _letters(viewer) -> dict[str, str]:
+    from miss_imaging_napari._orientation import OVERLAY_KEYS
+
+    ov = viewer.canvas.overlays
+    return {k.rsplit("_", 1)[1]: ov[k].text for k in OVERLAY_KEYS if k in ov and ov[k].visible}
+
+
+def test_go_to_screw_keeps_the_ct_letters_while_the_oblique_is_off_screen(make_napari_viewer, samples, notes):
+    """QA: after "Go to" the axial CT lost its letters: the oblique cut (off screen, beside the CT) hid them."""
+    from miss_imaging_napari._orientation import box_on_screen
+    from miss_imaging_napari._spine_widget import SpineWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
+    _pump()
+    ct = viewer.layers[0]
+    _, w = viewer.window.add_plugin_dock_widget("miss-imaging", "Spine")  # as in QA: the canvas is 674 px wide
+    _pump()
+    assert isinstance(w, SpineWidget) and len(w.find()) == 4
+    w.screw_table.selectRow(0)
+    oblique = w.goto_selected()
+    _pump()
+    cam = viewer.scene.camera
+    ext = np.asarray(oblique.extent.world)
+    assert not box_on_screen(ext[0], ext[1], cam.center, cam.zoom, viewer.canvas.size)
+    assert _letters(viewer) == {"top": "A", "bottom": "P", "left": "R", "right": "L"}
+    cam.center = tuple(ext.mean(axis=0))  # the user pans onto the oblique: its own orientation, no CT letters
+    _pump()
+    assert _letters(viewer) == {}
+    viewer.fit_to_view(layers=[ct])
+    _pump()
+    assert box_on_screen(ext[0], ext[1], cam.center, cam.zoom, viewer.canvas.size) or _letters(viewer)
