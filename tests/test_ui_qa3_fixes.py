@@ -338,3 +338,11 @@ def test_go_to_screw_keeps_the_ct_letters_while_the_oblique_is_off_screen(make_n
     viewer.fit_to_view(layers=[ct])
     _pump()
     assert box_on_screen(ext[0], ext[1], cam.center, cam.zoom, viewer.canvas.size) or _letters(viewer)
+
+
+def test_orientation_doctests():
+    import doctest
+
+    from miss_imaging_napari import _orientation
+
+    assert doctest.testmod(_orientation).failed == 0
