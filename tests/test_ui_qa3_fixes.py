@@ -346,3 +346,37 @@ def test_orientation_doctests():
     from miss_imaging_napari import _orientation
 
     assert doctest.testmod(_orientation).failed == 0
+
+
+# ---------------------------------------------------------------- item 8: the Secondary Capture's caption
+
+
+def test_caption_reads_the_same_over_any_image():
+    """QA: a one-pixel bright image row under the heading showed as dots in the caption's spaces
+    ("XA.FLUORO.LSPINE"): a black outline leaves the image visible between words."""
+    from miss_imaging.display.render import render_slice
+    from miss_imaging.model import ImageVolume
+    from miss_imaging.sharing.export import render_cine_frames
+
+    def shot(pixels):
+        return ImageVolume(pixels, (1.0, 0.5, 0.5), np.eye(4), "projection", modality="XA",
+                           series_description="FLUORO LSPINE LAT", calibration="detector")
+
+    black = np.zeros((1, 256, 256), np.uint16)
+    lined = black.copy()
+    lined[0, :, :] = 0
+    lined[0, 1:40:3, :] = 4000  # bright rows every 3 pixels under the heading lines
+    lined[0, 220:256:3, :] = 4000  # and under the time stamp and the scale bar label
+    lined[0, 0, 0] = 1  # a non-empty window
+    from miss_imaging.model import Window
+
+    w = Window(2000.0, 4000.0)
+    a = np.asarray(render_slice(shot(black), 0, window=w, width_px=512).image).astype(int)
+    b = np.asarray(render_slice(shot(lined), 0, window=w, width_px=512).image).astype(int)
+    head = (slice(6, 44), slice(8, 90))  # inside the heading's box: its first 80 px of 3 lines of 12 px text
+    assert np.abs(a[head] - b[head]).max() == 0
+    assert (a[head] > 200).any()  # the text is there
+    fa = np.asarray(render_cine_frames(shot(black), window=w, width_px=512)[0]).astype(int)
+    fb = np.asarray(render_cine_frames(shot(lined), window=w, width_px=512)[0]).astype(int)
+    stamp = (slice(fa.shape[0] - 20, fa.shape[0] - 10), slice(8, 60))  # "t = 0.000 s"
+    assert np.abs(fa[stamp] - fb[stamp]).max() == 0 and (fa[stamp] > 200).any()

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from miss_imaging.model import ImageVolume, Window
 
-__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length",
+__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "caption_box",
            "DEFAULT_WIDTH_PX", "scale_bar_label", "position_text", "fit_label"]
 
 #: default output width (px) of a rendered slice
@@ -164,6 +164,22 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+def caption_box(draw: Any, xy: tuple[float, float], text: str, font: Any, *, anchor: str = "la",
+                fill: tuple[int, int, int] = (255, 255, 255), pad: int = 3) -> tuple[float, float, float, float]:
+    """Draw `text` (multi-line) on an opaque black box; returns the box ``(x0, y0, x1, y1)`` in pixels.
+
+    A black outline (``stroke_width``) alone leaves the image visible between
+    words: a one-pixel bright image row under the heading showed as dots in
+    the spaces of a Secondary Capture's caption (QA round 3).  On a box the
+    caption reads the same over any image.
+    """
+    x0, y0, x1, y1 = draw.multiline_textbbox(xy, text, font=font, anchor=anchor)
+    box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+    draw.rectangle(box, fill=(0, 0, 0))
+    draw.multiline_text(xy, text, fill=fill, font=font, anchor=anchor)
+    return box
+
+
 def _on_grid(volume: ImageVolume, lines: Sequence[Line]) -> tuple[ImageVolume, list[Line]]:
     """Patient-grid view of a volume, with the lines' indices mapped onto it."""
     if volume.kind != "volume":
@@ -281,7 +297,7 @@ def render_slice(
     label = scale_bar_label(bar, shown)
     bw = draw.textbbox((0, 0), label, font=font)[2]
     lx = min(x1 - bar_px / 2 - bw / 2, width_px - 4 - bw)
-    draw.text((max(4, lx), y - font.size - 8), label, fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    caption_box(draw, (max(4, lx), y - font.size - 8), label, font)
 
     orientation = None
     if shown.kind == "volume":  # patient grid: rows step +y (posterior), columns +x (patient's left)
@@ -292,7 +308,7 @@ def render_slice(
             draw.text((x, yy), text, fill=_CYAN, font=big, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
 
     head = [title or shown.label, position_text(shown, k0, k1), f"W {window.width:g} / C {window.center:g}"]
-    draw.multiline_text((8, 6), "\n".join(head), fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    caption_box(draw, (8, 6), "\n".join(head), font)
     return Rendered(img, (k0, k1), mm_per_px, window, orientation)
 
 
