@@ -380,3 +380,35 @@ def test_caption_reads_the_same_over_any_image():
     fb = np.asarray(render_cine_frames(shot(lined), window=w, width_px=512)[0]).astype(int)
     stamp = (slice(fa.shape[0] - 20, fa.shape[0] - 10), slice(8, 60))  # "t = 0.000 s"
     assert np.abs(fa[stamp] - fb[stamp]).max() == 0 and (fa[stamp] > 200).any()
+
+
+# ---------------------------------------------------------------- item 9: demo labels do not overlap
+
+
+def test_demo_picture_labels_do_not_overlap(monkeypatch, tmp_path):
+    """QA: in the demo picture "L4 left: GR C" sat on the L4 left screw ruler's "45.0 mm patient geometry"."""
+    from miss_imaging.demo.run import render_demo
+    from miss_imaging.demo.scene import demo_scene
+    from miss_imaging.display import render
+
+    boxes: list[list[tuple[float, float, float, float]]] = []
+    fit, draw = render.fit_label, render.render_slice
+
+    def spy_fit(box, w, h, *a, **k):
+        x, y = fit(box, w, h, *a, **k)
+        if w > 6:  # an unlabelled segment's box is the 4 px of its outline
+            boxes[-1].append((x, y, x + w, y + h))
+        return x, y
+
+    def spy_draw(*a, **k):
+        boxes.append([])  # one picture
+        return draw(*a, **k)
+
+    monkeypatch.setattr(render, "fit_label", spy_fit)
+    monkeypatch.setattr(render, "render_slice", spy_draw)
+    render_demo(demo_scene(), tmp_path / "demo.png")
+    assert len(boxes) == 2 and sum(map(len, boxes)) >= 6
+    for placed in boxes:
+        for i, a in enumerate(placed):
+            for b in placed[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)

@@ -124,8 +124,8 @@ def position_text(shown: ImageVolume, k0: int, k1: int) -> str:
 
 
 def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: float, width: float, height: float,
-              margin: float = 4.0) -> tuple[float, float]:
-    """Top-left corner of a measurement's label: whole inside the picture and off the line.
+              margin: float = 4.0, taken: Sequence[tuple[float, float, float, float]] = ()) -> tuple[float, float]:
+    """Top-left corner of a measurement's label: whole inside the picture, off the line and off other labels.
 
     Parameters
     ----------
@@ -135,24 +135,36 @@ def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: flo
         Label size in output pixels.
     width, height : float
         Picture size.
+    taken : sequence of (x0, y0, x1, y1)
+        Boxes of the labels already placed (output pixels): the label goes
+        where it overlaps none of them when there is such a place.
 
     The label goes above the line (below it when there is no room above),
     starting at the line's left end, and is clamped inside the picture: the
     calibration at its end is never cut off, and the label does not cover
-    the line it names.
+    the line it names.  When that place overlaps a label already placed
+    (two screws' labels at the same pedicle in the demo picture), it moves
+    further up, then below the line, a label height at a time.
 
     Examples
     --------
     >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480)
     (536.0, 184.0)
+    >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480, taken=[(530, 180, 640, 198)])
+    (536.0, 156.0)
     """
     x0, y0, x1, y1 = box
-    y = y0 - 4 - text_h
-    if y < margin:
-        y = y1 + 4
     x = min(max(x0, margin), max(margin, width - margin - text_w))
-    y = min(max(y, margin), max(margin, height - margin - text_h))
-    return float(x), float(y)
+    step = text_h + 2
+    ys = [y0 - 4 - text_h - k * step for k in range(4)] + [y1 + 4 + k * step for k in range(4)]
+    if ys[0] < margin:  # no room above: below first (the rule without other labels)
+        ys = ys[4:] + ys[:4]
+    spots = [(float(x), float(min(max(y, margin), max(margin, height - margin - text_h)))) for y in ys]
+    for sx, sy in spots:
+        if not any(sx < b[2] + 1 and b[0] - 1 < sx + text_w and sy < b[3] + 1 and b[1] - 1 < sy + text_h
+                   for b in taken):
+            return sx, sy
+    return spots[0]
 
 
 def _font(size: int) -> Any:
@@ -279,6 +291,7 @@ def render_slice(
     def to_px(p: Sequence[float]) -> tuple[float, float]:  # (axis0, row, col) index -> output (x, y)
         return ((p[2] + 0.5) * col_mm / mm_per_px, (p[1] + 0.5) * row_mm / mm_per_px)
 
+    placed: list[tuple[float, float, float, float]] = []  # label boxes drawn so far (none may overlap)
     for ln in lines:
         a, b = to_px(ln.p0), to_px(ln.p1)
         draw.line([a, b], fill=_YELLOW, width=2)
@@ -286,7 +299,10 @@ def render_slice(
             draw.ellipse([c[0] - 3, c[1] - 3, c[0] + 3, c[1] + 3], outline=_YELLOW, width=2)
         bbox = draw.multiline_textbbox((0, 0), ln.text, font=font, stroke_width=2)
         box = (min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
-        tx, ty = fit_label(box, bbox[2] - bbox[0], bbox[3] - bbox[1], width_px, height_px)
+        tw, th = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        tx, ty = fit_label(box, tw, th, width_px, height_px, taken=placed)
+        if ln.text:
+            placed.append((tx, ty, tx + tw, ty + th))
         draw.multiline_text((tx, ty), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
     # scale bar (bottom right): a round number of mm near a fifth of the width, with its calibration
