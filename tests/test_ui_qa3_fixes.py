@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from miss_imaging import settings
+from miss_imaging_napari._napari_private import main_window
 
 
 def _pump(n: int = 4) -> None:
@@ -47,7 +48,7 @@ def test_slice_to_show_rules():
 @pytest.fixture
 def ct_then_lateral(make_napari_viewer, samples):
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1280, 800)
+    main_window(viewer).resize(1280, 800)
     viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
     _pump()
     viewer.open(str(samples / "lumbar_fluoro" / "LATERAL.dcm"), plugin="miss-imaging")
@@ -252,13 +253,13 @@ def test_spine_dock_fits_its_tab_at_1280x800(make_napari_viewer, samples, tmp_pa
     from miss_imaging_napari._spine_widget import SpineWidget
 
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1280, 800)
+    main_window(viewer).resize(1280, 800)
     viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
     for name in ("Series browser", "Measurements", "Spine"):
         viewer.window.add_plugin_dock_widget("miss-imaging", name)
         _pump()
     _pump(8)
-    (w,) = viewer.window._qt_window.findChildren(SpineWidget)
+    (w,) = main_window(viewer).findChildren(SpineWidget)
     scroll = w.findChildren(QScrollArea)[0]
     assert scroll.horizontalScrollBar().maximum() == 0  # nothing reaches past the dock's right edge
     view = scroll.viewport()
@@ -318,7 +319,7 @@ def test_go_to_screw_keeps_the_ct_letters_while_the_oblique_is_off_screen(make_n
     from miss_imaging_napari._spine_widget import SpineWidget
 
     viewer = make_napari_viewer(show=True)
-    viewer.window._qt_window.resize(1280, 800)
+    main_window(viewer).resize(1280, 800)
     viewer.open(str(samples / "lumbar_ct"), plugin="miss-imaging")
     _pump()
     ct = viewer.layers[0]

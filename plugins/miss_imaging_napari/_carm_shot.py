@@ -108,10 +108,10 @@ def _bring_into_view(viewer: Any, layer: Any) -> None:
     """Move napari's 2-D camera onto the shot layer when it is not on screen."""
     if viewer.dims.ndisplay != 2:
         return
-    try:
-        size = viewer.window._qt_viewer.canvas.native.size()  # noqa: SLF001 - no public canvas size in napari 0.9
-        canvas_hw = (size.height(), size.width())
-    except Exception:  # headless: nothing to look at
+    from ._napari_private import canvas_size_hw
+
+    canvas_hw = canvas_size_hw(viewer)
+    if canvas_hw is None:  # headless: nothing to look at
         return
     ext = np.asarray(layer.extent.world, dtype=np.float64)
     step = np.asarray(layer.extent.step, dtype=np.float64)

@@ -149,10 +149,13 @@ def fit_banner(text: str, canvas_width_px: float | None) -> tuple[str, int]:
 
 
 def _canvas_width(viewer: Any) -> float | None:
+    from ._napari_private import canvas_size_hw
+
     try:
-        return float(viewer.window._qt_viewer.canvas.native.width())
-    except Exception:  # a headless ViewerModel, or the window is closing
+        hw = canvas_size_hw(viewer)
+    except Exception:  # the window is closing
         return None
+    return None if hw is None else float(hw[1])
 
 
 def _volume_of(layer: Any) -> ImageVolume | None:
@@ -346,6 +349,11 @@ def _follow_image(img: Any, mask: Any) -> None:
 _SOURCE_HIDDEN = "_miss_imaging_source_hidden"  # marker on layers whose source name is hidden
 
 
+def _named_source(layer: Any, info: dict[str, Any]) -> dict[str, Any]:
+    info["layer_base"] = layer.name  # the layer's name where napari shows the source file's
+    return info
+
+
 def hide_sources(viewer: Any, hide: bool) -> None:
     """Hide (or show again) the source file/folder name of every layer.
 
@@ -353,23 +361,19 @@ def hide_sources(viewer: Any, hide: bool) -> None:
     layer list tooltip; case folders are often named after the patient
     (``DOE_JOHN_12345/``).  In teaching mode the name is replaced by the
     layer name (never an identifier).  Per-instance override of napari's
-    ``Layer._get_source_info`` (private; the only place both read it from).
+    ``Layer._get_source_info`` (private; the only place both read it from;
+    see :func:`._napari_private.override_source_info`).
     """
+    from ._napari_private import override_source_info, restore_source_info
+
     for layer in viewer.layers:
         src = getattr(layer, "source", None)
         hidden = getattr(layer, _SOURCE_HIDDEN, False)
         if hide and not hidden and src is not None and getattr(src, "path", None):
-            original = type(layer)._get_source_info
-
-            def info(layer: Any = layer, original: Any = original) -> dict:
-                d = dict(original(layer))
-                d["layer_base"] = layer.name
-                return d
-
-            layer._get_source_info = info
+            override_source_info(layer, _named_source)
             setattr(layer, _SOURCE_HIDDEN, True)
         elif not hide and hidden:
-            del layer._get_source_info  # back to the class method
+            restore_source_info(layer)
             setattr(layer, _SOURCE_HIDDEN, False)
 
 
@@ -455,9 +459,10 @@ def _on_canvas_resize(viewer: Any) -> None:
     import weakref as _weakref
 
     viewer_ref = _weakref.ref(viewer)
-    try:
-        native = viewer.window._qt_viewer.canvas.native
-    except Exception:  # no Qt window
+    from ._napari_private import canvas_widget
+
+    native = canvas_widget(viewer)
+    if native is None:  # no Qt window
         return
     from qtpy.QtCore import QEvent, QObject
 
