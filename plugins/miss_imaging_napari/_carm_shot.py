@@ -115,10 +115,11 @@ def _bring_into_view(viewer: Any, layer: Any) -> None:
         return
     ext = np.asarray(layer.extent.world, dtype=np.float64)
     step = np.asarray(layer.extent.step, dtype=np.float64)
-    view = view_to_show(ext[0, -2:] - step[-2:] / 2, ext[1, -2:] + step[-2:] / 2, viewer.camera.center,
-                        float(viewer.camera.zoom), canvas_hw)
+    camera = viewer.scene.camera  # napari >= 0.9 (viewer.camera is deprecated)
+    view = view_to_show(ext[0, -2:] - step[-2:] / 2, ext[1, -2:] + step[-2:] / 2, camera.center,
+                        float(camera.zoom), canvas_hw)
     if view is not None:
-        viewer.camera.center, viewer.camera.zoom = view
+        camera.center, camera.zoom = view
 
 
 def with_patient_of(shot: ImageVolume, vol: ImageVolume) -> ImageVolume:

@@ -142,7 +142,9 @@ def _bring_into_view(viewer: Any, layer: Any) -> None:
     shown = list(viewer.dims.displayed)
     ext = np.asarray(layer.extent.world, dtype=np.float64)[:, shown]
     step = np.asarray(layer.extent.step, dtype=np.float64)[shown]
-    canvas_hw = tuple(viewer.canvas.size)
+    from ._napari_private import canvas_size_hw
+
+    canvas_hw = canvas_size_hw(viewer) or tuple(viewer.canvas.size)  # the widget's size: the model's lags
     if view_to_show(ext[0] - step / 2, ext[1] + step / 2, viewer.scene.camera.center, float(viewer.scene.camera.zoom),
                     canvas_hw) is not None:
         viewer.fit_to_view(layers=[layer])
