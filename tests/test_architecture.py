@@ -97,3 +97,39 @@ def test_functions_fit_on_a_screen():
             if n > MAX_LINES and not any(line.strip().startswith("# long:") for line in head):
                 offences.append(f"{path.relative_to(REPO)}:{fn.lineno} {fn.name} has {n} lines")
     assert not offences, "split these, or say why in a '# long:' comment:\n" + "\n".join(offences)
+
+
+_ADD_LAYER = {"add_image", "add_shapes", "add_points", "add_vectors", "add_labels", "add_surface", "add_tracks"}
+
+
+def test_every_layer_the_adapter_adds_states_its_units():
+    """napari keeps one unit per world axis for all layers: one layer without ``units=`` (napari's default
+    "pixel") among mm layers drops every unit and pops "Inconsistent units across layers" (QA round 3,
+    the C-arm projections layer).  Each call passes ``units=`` or ``**kwargs`` built by ``_layers.image_kwargs``."""
+    offences = []
+    for path, tree in _trees(ADAPTER):
+        if path.name == "_mpr_workspace.py":  # the lead is rewriting it
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _ADD_LAYER:
+                if not any(k.arg in ("units", None) for k in node.keywords):
+                    offences.append(f"{path.name}:{node.lineno} {node.func.attr} without units=")
+    assert not offences, "\n".join(offences)
+
+
+_PRIVATE_NAPARI = {"_get_source_info"}  # private napari names reached other than the ``_qt_...`` ones
+
+
+def test_private_napari_attributes_only_in_napari_private():
+    """``window._qt_viewer``, ``_qt_window`` and the like go through ``_napari_private`` (one module to fix when
+    napari moves them); ``_mpr_workspace.py`` is being rewritten by the lead and switches later."""
+    offences = []
+    for path, tree in _trees(ADAPTER):
+        if path.name in ("_napari_private.py", "_mpr_workspace.py"):
+            continue
+        for node in ast.walk(tree):
+            name = node.attr if isinstance(node, ast.Attribute) else \
+                node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+            if name is not None and (name.startswith("_qt_") or name in _PRIVATE_NAPARI):
+                offences.append(f"{path.name}:{node.lineno} {name}")
+    assert not offences, "use miss_imaging_napari._napari_private:\n" + "\n".join(offences)

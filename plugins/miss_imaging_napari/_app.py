@@ -116,7 +116,7 @@ def _add_volume_item(viewer: Any, item: Any) -> list[str]:
                           name=f"{r.name} (projected on slab)", edge_color="yellow", edge_width=0.6,
                           features={"label": [r.measurement.text]},
                           text={"string": "{label}", "color": "yellow", "size": 11, "anchor": "upper_right",
-                                "translation": [3.0, 60.0]})
+                                "translation": [3.0, 68.0]})  # right of the screw heads
     return notes
 
 

@@ -108,17 +108,18 @@ def _bring_into_view(viewer: Any, layer: Any) -> None:
     """Move napari's 2-D camera onto the shot layer when it is not on screen."""
     if viewer.dims.ndisplay != 2:
         return
-    try:
-        size = viewer.window._qt_viewer.canvas.native.size()  # noqa: SLF001 - no public canvas size in napari 0.9
-        canvas_hw = (size.height(), size.width())
-    except Exception:  # headless: nothing to look at
+    from ._napari_private import canvas_size_hw
+
+    canvas_hw = canvas_size_hw(viewer)
+    if canvas_hw is None:  # headless: nothing to look at
         return
     ext = np.asarray(layer.extent.world, dtype=np.float64)
     step = np.asarray(layer.extent.step, dtype=np.float64)
-    view = view_to_show(ext[0, -2:] - step[-2:] / 2, ext[1, -2:] + step[-2:] / 2, viewer.camera.center,
-                        float(viewer.camera.zoom), canvas_hw)
+    camera = viewer.scene.camera  # napari >= 0.9 (viewer.camera is deprecated)
+    view = view_to_show(ext[0, -2:] - step[-2:] / 2, ext[1, -2:] + step[-2:] / 2, camera.center,
+                        float(camera.zoom), canvas_hw)
     if view is not None:
-        viewer.camera.center, viewer.camera.zoom = view
+        camera.center, camera.zoom = view
 
 
 def with_patient_of(shot: ImageVolume, vol: ImageVolume) -> ImageVolume:

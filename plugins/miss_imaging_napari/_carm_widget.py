@@ -310,7 +310,8 @@ class CArmWidget(QWidget):
                 types.append("line" if len(p) == 2 else "path")
         if self.overlay_layer is None or self.overlay_layer not in self.viewer.layers:
             self.overlay_layer = self.viewer.add_shapes(shapes, shape_type=types, edge_color="yellow", edge_width=1.0,
-                                                        name="C-arm projections", metadata={ROLE_KEY: "projections"})
+                                                        name="C-arm projections", metadata={ROLE_KEY: "projections"},
+                                                        units=("mm", "mm"))  # the shot's world (napari: one unit)
         else:
             self.overlay_layer.data = []
             self.overlay_layer.add(shapes, shape_type=types, edge_color="yellow", edge_width=1.0)

@@ -18,7 +18,7 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import VOLUME_KEY, mark_viewer
 
-__all__ = ["edge_labels", "plane_labels", "current_labels", "update", "attach", "OVERLAY_KEYS", "PLANE_KEY"]
+__all__ = ["edge_labels", "plane_labels", "box_on_screen", "current_labels", "update", "attach", "OVERLAY_KEYS", "PLANE_KEY"]
 
 # world axis (z, y, x) -> (letter at the negative end, letter at the positive end), LPS
 _LETTERS = {0: ("I", "S"), 1: ("A", "P"), 2: ("R", "L")}
@@ -109,18 +109,55 @@ def _volumes(viewer: Any) -> list[tuple[Any, ImageVolume]]:
     return out
 
 
+def box_on_screen(lo: Any, hi: Any, center: Any, zoom: float, canvas_hw: Any) -> bool:
+    """Whether the world box ``lo..hi`` (vertical, horizontal; mm) shows on a canvas of `canvas_hw` pixels.
+
+    Examples
+    --------
+    >>> box_on_screen((-110, 137), (-40, 177), (0, 8.5), 2.95, (728, 674))  # an oblique beside the CT
+    False
+    >>> box_on_screen((-110, 100), (-40, 140), (0, 8.5), 2.95, (728, 674))
+    True
+    """
+    import numpy as np
+
+    half = np.asarray(canvas_hw, dtype=np.float64) / (2 * float(zoom))
+    c = np.asarray(center, dtype=np.float64)[-2:]
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    return bool(np.all(hi >= c - half) and np.all(lo <= c + half))
+
+
+def _beside(viewer: Any, layer: Any) -> bool:
+    """A 2-D view drawn beside a volume (reslice, oblique along a screw, C-arm shot)."""
+    return layer.ndim == 2 and viewer.dims.ndim >= 3
+
+
+def _on_screen(viewer: Any, layer: Any) -> bool:
+    try:
+        ext = layer.extent.world
+        cam = _camera(viewer)
+        return box_on_screen(ext[0][-2:], ext[1][-2:], cam.center, float(cam.zoom), tuple(viewer.canvas.size))
+    except Exception:  # no canvas size: count it as shown (no letters rather than wrong ones)
+        return True
+
+
 def current_labels(viewer: Any) -> dict[str, str] | None:
     """Edge letters for what `viewer` shows now, or None when none are known.
 
     None in 3-D display, without a visible miss-imaging volume, while a
     projection is visible (its world axes are not patient axes), or while a
-    resliced view is visible (the views beside the volume have their own
-    orientation, given in their layer names, so letters at the canvas edges
-    would be wrong for some of what is on screen).
+    2-D view drawn beside the volume (a reslice, the oblique along a screw,
+    a C-arm shot) is on screen: those views have their own orientation, given
+    in their layer names, so letters at the canvas edges would be wrong for
+    some of what is on screen.  Off screen, such a view does not take the
+    volume's letters away (QA round 3: after "Go to screw" the axial CT
+    lost its letters because of an oblique view outside the canvas).
     """
     shown = _volumes(viewer)
-    if any(PLANE_KEY in layer.metadata for layer, _ in shown):
+    beside = [layer for layer, _ in shown if _beside(viewer, layer) or PLANE_KEY in layer.metadata]
+    if any(_on_screen(viewer, layer) for layer in beside):
         return None
+    shown = [(layer, v) for layer, v in shown if not any(layer is b for b in beside)]
     if viewer.dims.ndisplay != 2 or not shown or any(v.kind != "volume" for _, v in shown):
         return None
     ndim = viewer.dims.ndim
@@ -169,6 +206,8 @@ def attach(viewer: Any) -> None:
     viewer.dims.events.ndisplay.connect(_refresh)
     viewer.dims.events.ndim.connect(_refresh)
     _camera(viewer).events.orientation.connect(_refresh)
+    _camera(viewer).events.center.connect(_refresh)  # a view beside the volume moves on or off screen
+    _camera(viewer).events.zoom.connect(_refresh)
     viewer.layers.events.inserted.connect(_on_inserted)
     viewer.layers.events.removed.connect(_refresh)
     for layer in viewer.layers:

@@ -175,7 +175,7 @@ def mixed_axis_note(viewer: Any, volumes: list[Any]) -> str | None:
 
 
 def attach_viewer_tools(viewer: Any = None) -> None:
-    """Install status bar, orientation labels, scale bar and patient banner on `viewer`.
+    """Install status bar, orientation labels, framing rules, scale bar and patient banner on `viewer`.
 
     `viewer` defaults to ``napari.current_viewer()``; nothing happens without
     one (e.g. ``npe2.read`` in a script).  Each tool is idempotent and guarded:
@@ -192,9 +192,9 @@ def attach_viewer_tools(viewer: Any = None) -> None:
             return
     if viewer is None:
         return
-    from . import _orientation, _status
+    from . import _framing, _orientation, _status
 
-    tools: list[Callable[[Any], None]] = [_status.attach, _orientation.attach]
+    tools: list[Callable[[Any], None]] = [_status.attach, _orientation.attach, _framing.attach]
     try:
         from ._teaching import attach as teaching_attach
 

@@ -208,12 +208,12 @@ class SeriesWidget(QWidget):
         except Exception as e:
             show_error(shown(f"Could not open {s.label} ({s.files[0] if s.files else ''}): {e}"))
             return
+        attach_viewer_tools(self.viewer)  # before the layer: the framing rules put it on screen
         self.viewer.add_image(data, **kw)
         for w in vol.warnings:
             show_warning(shown(f"{vol.label}: {w}"))
         if kw["metadata"].get(NOTE_KEY):
             show_info(shown(resample_notice(vol)))
-        attach_viewer_tools(self.viewer)
 
     def dock_tool(self, display_name: str) -> Any:
         """Dock another miss-imaging widget by its napari.yaml display name."""
@@ -229,13 +229,15 @@ class SeriesWidget(QWidget):
         """Play/stop the active projection layer's frames at 1000 / FrameTime fps."""
         from napari.utils.notifications import show_info
 
+        from ._napari_private import qt_dims
+
         ly = self.viewer.layers.selection.active
         vol = ly.metadata.get(VOLUME_KEY) if ly is not None else None
-        qt_dims = getattr(getattr(self.viewer.window, "_qt_viewer", None), "dims", None)  # private napari path
-        if qt_dims is None:
+        player = qt_dims(self.viewer)  # napari's dims slider widget: it plays a cine at a frame rate
+        if player is None:
             return
         if self._playing:
-            qt_dims.stop()
+            player.stop()
             self._playing = False
             self.play_button.setText("Play cine")
             return
@@ -245,6 +247,6 @@ class SeriesWidget(QWidget):
         fps, note = cine_rate(vol)
         if note:
             show_info(note)
-        qt_dims.play(axis=0, fps=fps, loop_mode="loop")
+        player.play(axis=0, fps=fps, loop_mode="loop")
         self._playing = True
         self.play_button.setText(f"Stop ({fps:.3g} fps)")

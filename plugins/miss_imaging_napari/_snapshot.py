@@ -20,12 +20,13 @@ from ._targets import MEASURE_KEY
 __all__ = ["owner_image", "layers_to_hide", "frame_index", "frame_world", "fit_view", "blank_world_boxes"]
 
 _MASK_KEY = "miss_imaging_text_mask"  # = _teaching.MASK_KEY (kept here so this module stays napari-free)
+_INCISION_KEY = "miss_imaging_incision"  # = _spine.INCISION_KEY (an access plan's incision drawn on a shot)
 
 
 def owner_image(layer: Any) -> Any | None:
-    """The image layer a measurement or text-mask layer belongs to (None for other layers)."""
+    """The image layer a measurement, text-mask or incision layer belongs to (None for other layers)."""
     md = getattr(layer, "metadata", None) or {}
-    for key in (MEASURE_KEY, _MASK_KEY):
+    for key in (MEASURE_KEY, _MASK_KEY, _INCISION_KEY):
         info = md.get(key)
         if isinstance(info, dict) and info.get("image") is not None:
             return info["image"]

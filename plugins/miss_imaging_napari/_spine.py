@@ -22,13 +22,15 @@ from miss_imaging.spine.vertebra import CORNER_NAMES
 
 __all__ = ["world_to_lps", "lps_to_world", "level_labels", "corner_texts", "vertebrae_from_points", "level_rows",
            "screw_rows", "plan_text", "access_text", "tube_outline", "incision_line", "EXTRA_KEY", "LEVEL_COLUMNS",
-           "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "on_slice", "RESULTS_KEY",
-           "spine_results"]
+           "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "incision_target", "on_slice",
+           "INCISION_KEY", "RESULTS_KEY", "spine_results"]
 
 #: layer metadata key: a list of Measurement records the Measurements widget exports with its own
 EXTRA_KEY = "miss_imaging_extra_measurements"
 #: image layer metadata key: the spine result objects themselves (for the DICOM SR, which carries all their values)
 RESULTS_KEY = "miss_imaging_spine_results"
+#: metadata of an "incision on <shot>" Shapes layer: {"image": the projection layer it is drawn on}
+INCISION_KEY = "miss_imaging_incision"
 _ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + \
     [f"S{i}" for i in range(1, 6)]
 _SHORT = ("AS", "PS", "PI", "AI")
@@ -238,6 +240,31 @@ def incision_on_projection(volume: ImageVolume, frame: float, length_mm: float) 
         return None
     cy, cx = (volume.shape[1] - 1) / 2 * volume.spacing[1], (volume.shape[2] - 1) / 2 * volume.spacing[2]
     return np.array([[frame, cy, cx - length_mm / 2], [frame, cy, cx + length_mm / 2]])
+
+
+def incision_target(active: Any, layers: Sequence[Any], volume_of: Any) -> Any | None:
+    """The one projection layer the access plan's incision is drawn on, else None.
+
+    The shot the user chose (the active layer) when it is a calibrated projection; else the top visible
+    calibrated projection.  QA: a line on every open shot put "incision on AP" over the CT the user was
+    planning on; hidden shots and CTs never get one.
+
+    Parameters
+    ----------
+    active : layer or None
+        The viewer's active layer.
+    layers : sequence of layers
+        The viewer's layers, bottom first (napari order).
+    volume_of : callable
+        layer -> its ImageVolume or None.
+    """
+    def drawable(lay: Any) -> bool:
+        vol = volume_of(lay)
+        return vol is not None and vol.kind == "projection" and vol.calibration != "pixels only"
+
+    if active is not None and drawable(active):
+        return active
+    return next((lay for lay in reversed(list(layers)) if getattr(lay, "visible", True) and drawable(lay)), None)
 
 
 def on_slice(world: npt.NDArray[np.float64], order: Sequence[int], point: Sequence[float], ndisplay: int) -> \

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import (QFormLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QTableWidget,
+from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QTableWidget,
                             QTableWidgetItem, QVBoxLayout, QWidget)
 
 from miss_imaging.errors import MissImagingError
@@ -28,6 +28,10 @@ CORNERS, PLAN, PLAN_DRAW, ACCESS, ACCESS_DRAW, OBLIQUE = (
     "oblique along the screw")
 
 
+def _volume_of(layer: Any) -> Any:
+    return image_volume(layer) if isinstance(getattr(layer, "metadata", None), dict) else None
+
+
 _MM = ("mm", "mm", "mm")  # world = LPS mm, like the plugin's image layers (napari's scale bar needs one unit)
 
 
@@ -38,9 +42,41 @@ def _notify(message: str, level: str = "info") -> None:
 
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
+    """A table that scrolls inside a narrow dock instead of widening it."""
     t = QTableWidget(0, len(columns))
     t.setHorizontalHeaderLabels(list(columns))
+    t.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    t.setMinimumHeight(110)
+    t.setMaximumHeight(170)
     return t
+
+
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    return label
+
+
+def _button(text: str, tip: str) -> QPushButton:
+    b = QPushButton(text)
+    b.setToolTip(tip)
+    return b
+
+
+def _pair(a: QWidget, b: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(a)
+    row.addWidget(b)
+    return row
+
+
+def _box(title: str, hint: str) -> tuple[QGroupBox, QVBoxLayout]:
+    """A group with a short title and its instructions wrapped under it."""
+    box = QGroupBox(title)
+    col = QVBoxLayout(box)
+    col.addWidget(_wrapped(hint))
+    return box, col
 
 
 def _fill(table: QTableWidget, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
@@ -70,63 +106,66 @@ class SpineWidget(QWidget):
         self._records: dict[str, list[Any]] = {}
         self._breaches: list[Any] = []
         lay = QVBoxLayout(self)
-        self.image_label = QLabel()
+        self.image_label = _wrapped("")
         lay.addWidget(self.image_label)
         lay.addWidget(self._levels_box())
         lay.addWidget(self._screws_box())
         lay.addWidget(self._plan_box())
         lay.addWidget(self._access_box())
-        self.export_button = QPushButton("Add results to the Measurements exports")
+        self.export_button = QPushButton("Add to Measurements exports")
+        self.export_button.setToolTip("Add the spine results to the Measurements widget's CSV/JSON/SR exports")
         self.export_button.clicked.connect(self.publish)
         lay.addWidget(self.export_button)
+        lay.addStretch(1)
         self._show_image()
 
     # ------------------------------------------------------------------ layout
+    # The dock is a tab of the plugin's group, about 270 px wide at 1280x800 (QA round 3: titles, buttons and
+    # tables were cut off): short titles and buttons, the instructions in wrapped labels, tables that scroll.
 
     def _levels_box(self) -> QGroupBox:
-        box = QGroupBox("Levels: click AS, PS, PI, AI per body on a sagittal view, top level first")
-        form = QFormLayout(box)
+        box, col = _box("Levels", "Click AS, PS, PI, AI per body on a sagittal view, top level first.")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("first level"))
         self.first_level = QLineEdit("L3")
-        form.addRow("first level", self.first_level)
-        self.corners_button = QPushButton("Place corners")
+        row.addWidget(self.first_level)
+        col.addLayout(row)
+        self.corners_button = _button("Place corners", "Add corner points (AS, PS, PI, AI per body)")
         self.corners_button.clicked.connect(self.start_corners)
-        self.measure_button = QPushButton("Snap and measure")
+        self.measure_button = _button("Snap + measure", "Snap the corners to the endplates and fill the table")
         self.measure_button.clicked.connect(self.measure_levels)
-        form.addRow(self.corners_button, self.measure_button)
+        col.addLayout(_pair(self.corners_button, self.measure_button))
         self.level_table = _table(_spine.LEVEL_COLUMNS)
-        form.addRow(self.level_table)
+        col.addWidget(self.level_table)
         return box
 
     def _screws_box(self) -> QGroupBox:
-        box = QGroupBox("Screws (Gertzbein-Robbins, modified)")
-        form = QFormLayout(box)
-        self.find_button = QPushButton("Find screws")
+        box, col = _box("Screws", "Breach grades: Gertzbein-Robbins, modified.")
+        self.find_button = _button("Find screws", "Find the screws in the CT and grade their breaches")
         self.find_button.clicked.connect(self.find)
-        self.goto_button = QPushButton("Go to selected screw")
+        self.goto_button = _button("Go to screw", "Show an oblique cut along the selected screw")
         self.goto_button.clicked.connect(self.goto_selected)
-        form.addRow(self.find_button, self.goto_button)
+        col.addLayout(_pair(self.find_button, self.goto_button))
         self.screw_table = _table(_spine.SCREW_COLUMNS)
-        form.addRow(self.screw_table)
+        col.addWidget(self.screw_table)
         return box
 
     def _plan_box(self) -> QGroupBox:
-        box = QGroupBox("Plan a screw: drag entry and target")
-        form = QFormLayout(box)
-        self.plan_button = QPushButton("Place entry and target")
+        box, col = _box("Plan a screw", "Drag the entry and the target points.")
+        self.plan_button = _button("Place entry, target", "Add the entry, then the target point")
         self.plan_button.clicked.connect(lambda: self._start_points(PLAN, "cyan", self.update_plan))
-        form.addRow(self.plan_button)
-        self.plan_label = QLabel("")
-        form.addRow(self.plan_label)
+        col.addWidget(self.plan_button)
+        self.plan_label = _wrapped("")
+        col.addWidget(self.plan_label)
         return box
 
     def _access_box(self) -> QGroupBox:
-        box = QGroupBox("Access: drag target and a point toward the skin")
-        form = QFormLayout(box)
-        self.access_button = QPushButton("Place target and direction")
+        box, col = _box("Access", "Drag the target and a point toward the skin.")
+        self.access_button = _button("Place target, direction", "Add the target, then a point toward the skin")
         self.access_button.clicked.connect(lambda: self._start_points(ACCESS, "orange", self.update_access))
-        form.addRow(self.access_button)
-        self.access_label = QLabel("")
-        form.addRow(self.access_label)
+        col.addWidget(self.access_button)
+        self.access_label = _wrapped("")
+        col.addWidget(self.access_label)
         return box
 
     # ------------------------------------------------------------------ layers
@@ -351,29 +390,42 @@ class SpineWidget(QWidget):
         self._incision_on_projections(self.access.incision_mm)
 
     def _incision_on_projections(self, length_mm: float) -> list[Any]:
-        """On every open calibrated fluoroscopy/radiograph layer, a horizontal line of the incision's length.
+        """On the chosen fluoroscopy/radiograph layer (:func:`._spine.incision_target`), a line of the incision's length.
 
         Drawn to scale under the frame's own calibration (e.g. magnification-corrected at the ERMF plane),
-        centred on the frame: CT and fluoroscopy share no registration here, so it shows the size, not
-        the place.
+        centred on the frame the shot shows: CT and fluoroscopy share no registration here, so it shows the
+        size, not the place.  One layer, shown only while its shot is; earlier ones on other shots go.
         """
-        out = []
-        for lay in list(self.viewer.layers):
-            vol = image_volume(lay) if isinstance(getattr(lay, "metadata", None), dict) else None
-            frame = float(self.viewer.dims.point[0]) if self.viewer.dims.ndim >= 3 else 0.0
-            line = _spine.incision_on_projection(vol, frame, length_mm) if vol is not None else None
-            if line is None:
-                continue
-            name = f"incision on {lay.name}"
-            shapes = self._layer(name)
-            if shapes is None:
-                shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM)
-            shapes.data = []
-            shapes.add_lines([line], edge_color="orange")
-            shapes.text = {"string": {"constant": f"incision {length_mm:.0f} mm ({vol.calibration})"}, "color": "orange",
-                           "size": 10, "anchor": "upper_left"}
-            out.append(shapes)
-        return out
+        target = _spine.incision_target(self.viewer.layers.selection.active, list(self.viewer.layers), _volume_of)
+        for lay in [lay for lay in self.viewer.layers if _spine.INCISION_KEY in lay.metadata]:
+            if lay.metadata[_spine.INCISION_KEY].get("image") is not target:
+                self.viewer.layers.remove(lay)
+        if target is None:
+            return []
+        vol = image_volume(target)
+        line = _spine.incision_on_projection(vol, self._shown_frame(target, vol), length_mm)
+        name = f"incision on {target.name}"
+        shapes = self._layer(name)
+        if shapes is None:
+            shapes = self.viewer.add_shapes(ndim=3, name=name, edge_color="orange", edge_width=1.0, units=_MM,
+                                            metadata={_spine.INCISION_KEY: {"image": target}})
+            target.events.visible.connect(lambda e=None: setattr(shapes, "visible", target.visible))
+        shapes.data = []
+        shapes.add_lines([line], edge_color="orange")
+        shapes.text = {"string": {"constant": f"incision {length_mm:.0f} mm ({vol.calibration})"}, "color": "orange",
+                       "size": 10, "anchor": "upper_left"}
+        shapes.visible = target.visible
+        return [shapes]
+
+    def _shown_frame(self, layer: Any, vol: Any) -> float:
+        """World axis-0 value of the frame `layer` shows: the slider's when it is on one, else the nearest one."""
+        from ._snapshot import frame_world
+
+        if self.viewer.dims.ndim < 3 or layer.ndim < 3:
+            return 0.0
+        point0 = float(self.viewer.dims.point[0])
+        moved = frame_world(point0, vol.shape[0], float(layer.scale[0]), float(layer.translate[0]))
+        return point0 if moved is None else moved
 
     def records(self) -> list[Any]:
         """Every spine result as Measurement records (levels, screws, plan, access)."""

@@ -19,7 +19,7 @@ from miss_imaging.model import ImageVolume
 
 from ._layers import NOTE_KEY, VOLUME_KEY, mark_viewer
 
-__all__ = ["status_text", "attach", "install", "is_plugin_image", "show_a_frame"]
+__all__ = ["status_text", "attach", "install", "is_plugin_image", "show_a_frame", "refresh"]
 
 _ATTACHED = "_miss_imaging_status"  # marker on layers and viewers (idempotence)
 
@@ -106,6 +106,18 @@ def show_a_frame(viewer: Any, layer: Any) -> bool:
         return False
     viewer.dims.set_point(axis, value)
     return True
+
+
+def refresh(viewer: Any) -> None:
+    """Recompute the status line now: napari does it only when the cursor moves.
+
+    After a calibration change the line kept the old calibration's text until
+    the mouse moved (QA round 3).  Never raises.
+    """
+    try:
+        viewer.update_status_from_cursor()
+    except Exception as exc:  # a closing viewer: nothing to update
+        logging.getLogger("miss_imaging").debug("status not refreshed: %s", exc)
 
 
 def is_plugin_image(layer: Any) -> bool:

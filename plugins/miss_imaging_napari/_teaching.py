@@ -13,7 +13,10 @@ Fluoroscopy runs often carry the patient's name *in the pixels*
 (BurnedInAnnotation = YES).  In teaching mode each such layer gets an opaque
 black 2-D Shapes layer over the text found by
 :func:`miss_imaging.sharing.burned_in.detect_text_regions` (2-D, so it covers every
-frame); it is removed in clinician mode.  Snapshots use
+frame); it is removed in clinician mode.  While teaching mode is on the mask
+stays (:func:`mask_guard`): hidden by the user it is shown again, deleted it
+comes back, and it is shown exactly while its image is (a hidden shot's mask
+was a black box over the CT).  Snapshots use
 :func:`text_masks_shown` to mask the text in both modes.  In teaching mode
 the layers' source file names (status bar, layer tooltip) are hidden too
 (:func:`hide_sources`): case folders are often named after the patient.
@@ -33,7 +36,8 @@ from miss_imaging.model import ImageVolume
 from ._layers import SOURCE_KEY, VOLUME_KEY, mark_viewer
 
 __all__ = ["BANNER_KEY", "MASK_KEY", "attach", "update", "banner_text", "active_volume", "banner_hidden",
-           "update_masks", "text_masks_shown", "text_regions", "mask_rects", "hide_sources", "strip_folders", "fit_banner"]
+           "update_masks", "text_masks_shown", "text_regions", "mask_rects", "hide_sources", "strip_folders", "fit_banner",
+           "mask_guard"]
 
 #: canvas overlay key of the banner
 BANNER_KEY = "miss_imaging_patient_banner"
@@ -145,10 +149,13 @@ def fit_banner(text: str, canvas_width_px: float | None) -> tuple[str, int]:
 
 
 def _canvas_width(viewer: Any) -> float | None:
+    from ._napari_private import canvas_size_hw
+
     try:
-        return float(viewer.window._qt_viewer.canvas.native.width())
-    except Exception:  # a headless ViewerModel, or the window is closing
+        hw = canvas_size_hw(viewer)
+    except Exception:  # the window is closing
         return None
+    return None if hw is None else float(hw[1])
 
 
 def _volume_of(layer: Any) -> ImageVolume | None:
@@ -240,6 +247,8 @@ def _update_masks(viewer: Any, show: bool, temporary: bool) -> list[Any]:
             units=tuple(img.units)[-2:], metadata={MASK_KEY: {"image": img, "temporary": temporary}},
         )
         _follow_image(img, mask)
+        _guard_mask(viewer, img, mask)
+        mask.visible = bool(img.visible)
         added.append(mask)
     if added and active is not None and active in viewer.layers:
         viewer.layers.selection.active = active
@@ -261,6 +270,59 @@ def mask_rects(img: Any, regions: list[tuple[int, int, int, int]]) -> list[Any]:
         corners = [(r0 - 0.5, c0 - 0.5), (r0 - 0.5, c1 - 0.5), (r1 - 0.5, c1 - 0.5), (r1 - 0.5, c0 - 0.5)]
         rects.append(np.array([img.data_to_world(lead + c)[-2:] for c in corners]))
     return rects
+
+
+def mask_guard(teaching: bool, temporary: bool, image_present: bool, image_visible: bool, mask_present: bool,
+               mask_visible: bool) -> str | None:
+    """What the teaching-mode guard does to a burned-in text mask: ``"add"``, ``"show"``, ``"hide"`` or None.
+
+    In teaching mode a (non-temporary) mask stays while its image layer is in
+    the viewer: re-added when deleted, shown while its image is shown and
+    hidden with it.  Nothing once the image is gone, which is also the state
+    when the viewer closes (``viewer.close()`` removes every layer: re-adding
+    there never ended).
+
+    Examples
+    --------
+    >>> mask_guard(True, False, True, True, True, False)  # the user hid it
+    'show'
+    >>> mask_guard(True, False, True, True, False, False)  # the user deleted it
+    'add'
+    >>> mask_guard(True, False, False, False, False, False) is None  # the viewer closed
+    True
+    """
+    if not teaching or temporary or not image_present:
+        return None
+    if not mask_present:
+        return "add"
+    if mask_visible != image_visible:
+        return "show" if image_visible else "hide"
+    return None
+
+
+def _guard(viewer_ref: Any, mask: Any) -> None:
+    """Apply :func:`mask_guard` to `mask` of the viewer behind `viewer_ref` (a weak reference)."""
+    viewer = viewer_ref()
+    if viewer is None:
+        return
+    try:
+        info = mask.metadata[MASK_KEY]
+        img = info["image"]
+        action = mask_guard(settings.get_teaching_mode(), bool(info.get("temporary")), img in viewer.layers,
+                            bool(img.visible), mask in viewer.layers, bool(mask.visible))
+        if action == "add":
+            update_masks(viewer, True)
+        elif action is not None:
+            mask.visible = action == "show"
+    except Exception as exc:  # a closing viewer: never break napari's event loop
+        _log.debug("text mask guard: %s", exc)
+
+
+def _guard_mask(viewer: Any, img: Any, mask: Any) -> None:
+    """Keep `mask` as :func:`mask_guard` says: after the user's hide/delete (deferred), with its image's visibility."""
+    viewer_ref = weakref.ref(viewer)
+    mask.events.visible.connect(lambda e=None: _after_list_change(lambda: _guard(viewer_ref, mask)))
+    img.events.visible.connect(lambda e=None: _guard(viewer_ref, mask))
 
 
 def _follow_image(img: Any, mask: Any) -> None:
@@ -287,6 +349,11 @@ def _follow_image(img: Any, mask: Any) -> None:
 _SOURCE_HIDDEN = "_miss_imaging_source_hidden"  # marker on layers whose source name is hidden
 
 
+def _named_source(layer: Any, info: dict[str, Any]) -> dict[str, Any]:
+    info["layer_base"] = layer.name  # the layer's name where napari shows the source file's
+    return info
+
+
 def hide_sources(viewer: Any, hide: bool) -> None:
     """Hide (or show again) the source file/folder name of every layer.
 
@@ -294,23 +361,19 @@ def hide_sources(viewer: Any, hide: bool) -> None:
     layer list tooltip; case folders are often named after the patient
     (``DOE_JOHN_12345/``).  In teaching mode the name is replaced by the
     layer name (never an identifier).  Per-instance override of napari's
-    ``Layer._get_source_info`` (private; the only place both read it from).
+    ``Layer._get_source_info`` (private; the only place both read it from;
+    see :func:`._napari_private.override_source_info`).
     """
+    from ._napari_private import override_source_info, restore_source_info
+
     for layer in viewer.layers:
         src = getattr(layer, "source", None)
         hidden = getattr(layer, _SOURCE_HIDDEN, False)
         if hide and not hidden and src is not None and getattr(src, "path", None):
-            original = type(layer)._get_source_info
-
-            def info(layer: Any = layer, original: Any = original) -> dict:
-                d = dict(original(layer))
-                d["layer_base"] = layer.name
-                return d
-
-            layer._get_source_info = info
+            override_source_info(layer, _named_source)
             setattr(layer, _SOURCE_HIDDEN, True)
         elif not hide and hidden:
-            del layer._get_source_info  # back to the class method
+            restore_source_info(layer)
             setattr(layer, _SOURCE_HIDDEN, False)
 
 
@@ -396,9 +459,10 @@ def _on_canvas_resize(viewer: Any) -> None:
     import weakref as _weakref
 
     viewer_ref = _weakref.ref(viewer)
-    try:
-        native = viewer.window._qt_viewer.canvas.native
-    except Exception:  # no Qt window
+    from ._napari_private import canvas_widget
+
+    native = canvas_widget(viewer)
+    if native is None:  # no Qt window
         return
     from qtpy.QtCore import QEvent, QObject
 
@@ -449,7 +513,12 @@ def attach(viewer: Any) -> None:
             _log.debug("teaching banner update failed: %s", exc)
 
     def _refresh_unless_mask(event: Any = None) -> None:
-        if MASK_KEY not in (getattr(getattr(event, "value", None), "metadata", None) or {}):
+        layer = getattr(event, "value", None)
+        if MASK_KEY in (getattr(layer, "metadata", None) or {}):
+            if getattr(event, "type", "") == "removed":  # the user deleted it: back once the list is done
+                viewer_ref = weakref.ref(viewer)
+                _after_list_change(lambda: _guard(viewer_ref, layer))
+        else:
             try:
                 update(viewer, masks=False)  # the banner now; mask layers once the list is done
             except Exception as exc:  # never break napari's event loop for a banner

@@ -55,21 +55,22 @@ _widgets: weakref.WeakSet[TeachingWidget] = weakref.WeakSet()
 @contextlib.contextmanager
 def _series_only(viewer: Any, layer: Any) -> Iterator[None]:
     """Show only `layer`'s series (other images and their overlays hidden) on a frame of it; restore after."""
-    from . import _snapshot, _status
+    from . import _framing, _snapshot, _status
 
     hidden = _snapshot.layers_to_hide(layer, list(viewer.layers), _status.is_plugin_image) if layer is not None else []
     point = tuple(viewer.dims.point)
-    try:
-        for lay in hidden:
-            lay.visible = False
-        if layer is not None:
-            _status.show_a_frame(viewer, layer)
-        yield
-    finally:
-        for lay in hidden:
-            lay.visible = True
-        if tuple(viewer.dims.point) != point:
-            viewer.dims.point = point
+    with _framing.suspended(viewer):  # these hide/show steps are not the user's: the camera stays
+        try:
+            for lay in hidden:
+                lay.visible = False
+            if layer is not None and not _status.show_a_frame(viewer, layer):
+                _framing.slider_into(viewer, layer)  # a CT at a slider position outside it is a black picture
+            yield
+        finally:
+            for lay in hidden:
+                lay.visible = True
+            if tuple(viewer.dims.point) != point:
+                viewer.dims.point = point
 
 
 def _capture_extent(viewer: Any, layer: Any, *, blank_text: bool = False) -> Any:

@@ -10,6 +10,7 @@ from miss_imaging.measurement.measure import volume_calibration
 
 from ._calibrate import calibration_text
 from ._layer_geometry import USER_CAL_KEY, current_calibration, image_volume, index_to_world, world_to_index
+from ._status import refresh as refresh_status
 from ._measure_layers import edge_width, notify_listeners, refresh, results, tool_layers, world_vertices
 
 __all__ = ["apply_user_calibration", "clear_user_calibration"]
@@ -63,6 +64,7 @@ def apply_user_calibration(viewer: Any, image_layer: Any, cal: Calibration) -> s
     image_layer.metadata[USER_CAL_KEY] = cal
     kept = _set_in_plane_scale(viewer, image_layer, (float(cal.row_mm), float(cal.col_mm)), "mm")  # type: ignore[arg-type]
     n = sum(len(results(lay)) for lay, _ in kept)
+    refresh_status(viewer)  # the status line names the calibration in force
     was = calibration_text(before)  # type: ignore[arg-type]  (a projection always has one)
     return (
         f"{image_layer.name}: {cal.label}; in-plane scale set to {cal.row_mm:.4g} x {cal.col_mm:.4g} mm/pixel "
@@ -78,4 +80,5 @@ def clear_user_calibration(viewer: Any, image_layer: Any) -> str:
     base = volume_calibration(vol)
     del image_layer.metadata[USER_CAL_KEY]
     _set_in_plane_scale(viewer, image_layer, (vol.spacing[1], vol.spacing[2]), "mm" if base.has_mm else "pixel")
+    refresh_status(viewer)
     return f"{image_layer.name}: user calibration removed; back to {base.label}"

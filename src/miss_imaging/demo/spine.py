@@ -76,7 +76,7 @@ def screw_findings(volume: ImageVolume, truth_screws: Sequence[dict[str, Any]] =
                                         f"{t['level']} {t['side']}: {grade.replace('Gertzbein-Robbins', 'GR')}",
                                         "orange", closed=True,
                                         anchor="upper_left" if t["side"] == "left" else "upper_right",
-                                        label_shift_mm=(-4.0, 12.0) if t["side"] == "left" else (-4.0, -8.0)))
+                                        label_shift_mm=(-9.0, 12.0) if t["side"] == "left" else (-4.0, -8.0)))
         lines.append(line)
     return lines, overlays, screws
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from miss_imaging.model import ImageVolume, Window
 
-__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length",
+__all__ = ["Line", "Rendered", "render_slice", "side_by_side", "save_png", "nice_length", "caption_box",
            "DEFAULT_WIDTH_PX", "scale_bar_label", "position_text", "fit_label"]
 
 #: default output width (px) of a rendered slice
@@ -124,8 +124,8 @@ def position_text(shown: ImageVolume, k0: int, k1: int) -> str:
 
 
 def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: float, width: float, height: float,
-              margin: float = 4.0) -> tuple[float, float]:
-    """Top-left corner of a measurement's label: whole inside the picture and off the line.
+              margin: float = 4.0, taken: Sequence[tuple[float, float, float, float]] = ()) -> tuple[float, float]:
+    """Top-left corner of a measurement's label: whole inside the picture, off the line and off other labels.
 
     Parameters
     ----------
@@ -135,24 +135,36 @@ def fit_label(box: tuple[float, float, float, float], text_w: float, text_h: flo
         Label size in output pixels.
     width, height : float
         Picture size.
+    taken : sequence of (x0, y0, x1, y1)
+        Boxes of the labels already placed (output pixels): the label goes
+        where it overlaps none of them when there is such a place.
 
     The label goes above the line (below it when there is no room above),
     starting at the line's left end, and is clamped inside the picture: the
     calibration at its end is never cut off, and the label does not cover
-    the line it names.
+    the line it names.  When that place overlaps a label already placed
+    (two screws' labels at the same pedicle in the demo picture), it moves
+    further up, then below the line, a label height at a time.
 
     Examples
     --------
     >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480)
     (536.0, 184.0)
+    >>> fit_label((560, 200, 630, 210), 100, 12, 640, 480, taken=[(530, 180, 640, 198)])
+    (536.0, 156.0)
     """
     x0, y0, x1, y1 = box
-    y = y0 - 4 - text_h
-    if y < margin:
-        y = y1 + 4
     x = min(max(x0, margin), max(margin, width - margin - text_w))
-    y = min(max(y, margin), max(margin, height - margin - text_h))
-    return float(x), float(y)
+    step = text_h + 2
+    ys = [y0 - 4 - text_h - k * step for k in range(4)] + [y1 + 4 + k * step for k in range(4)]
+    if ys[0] < margin:  # no room above: below first (the rule without other labels)
+        ys = ys[4:] + ys[:4]
+    spots = [(float(x), float(min(max(y, margin), max(margin, height - margin - text_h)))) for y in ys]
+    for sx, sy in spots:
+        if not any(sx < b[2] + 1 and b[0] - 1 < sx + text_w and sy < b[3] + 1 and b[1] - 1 < sy + text_h
+                   for b in taken):
+            return sx, sy
+    return spots[0]
 
 
 def _font(size: int) -> Any:
@@ -162,6 +174,22 @@ def _font(size: int) -> Any:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType: fixed bitmap font
         return ImageFont.load_default()
+
+
+def caption_box(draw: Any, xy: tuple[float, float], text: str, font: Any, *, anchor: str = "la",
+                fill: tuple[int, int, int] = (255, 255, 255), pad: int = 3) -> tuple[float, float, float, float]:
+    """Draw `text` (multi-line) on an opaque black box; returns the box ``(x0, y0, x1, y1)`` in pixels.
+
+    A black outline (``stroke_width``) alone leaves the image visible between
+    words: a one-pixel bright image row under the heading showed as dots in
+    the spaces of a Secondary Capture's caption (QA round 3).  On a box the
+    caption reads the same over any image.
+    """
+    x0, y0, x1, y1 = draw.multiline_textbbox(xy, text, font=font, anchor=anchor)
+    box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
+    draw.rectangle(box, fill=(0, 0, 0))
+    draw.multiline_text(xy, text, fill=fill, font=font, anchor=anchor)
+    return box
 
 
 def _on_grid(volume: ImageVolume, lines: Sequence[Line]) -> tuple[ImageVolume, list[Line]]:
@@ -263,6 +291,7 @@ def render_slice(
     def to_px(p: Sequence[float]) -> tuple[float, float]:  # (axis0, row, col) index -> output (x, y)
         return ((p[2] + 0.5) * col_mm / mm_per_px, (p[1] + 0.5) * row_mm / mm_per_px)
 
+    placed: list[tuple[float, float, float, float]] = []  # label boxes drawn so far (none may overlap)
     for ln in lines:
         a, b = to_px(ln.p0), to_px(ln.p1)
         draw.line([a, b], fill=_YELLOW, width=2)
@@ -270,7 +299,10 @@ def render_slice(
             draw.ellipse([c[0] - 3, c[1] - 3, c[0] + 3, c[1] + 3], outline=_YELLOW, width=2)
         bbox = draw.multiline_textbbox((0, 0), ln.text, font=font, stroke_width=2)
         box = (min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
-        tx, ty = fit_label(box, bbox[2] - bbox[0], bbox[3] - bbox[1], width_px, height_px)
+        tw, th = bbox[2] - bbox[0], bbox[3] - bbox[1]
+        tx, ty = fit_label(box, tw, th, width_px, height_px, taken=placed)
+        if ln.text:
+            placed.append((tx, ty, tx + tw, ty + th))
         draw.multiline_text((tx, ty), ln.text, fill=_YELLOW, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
     # scale bar (bottom right): a round number of mm near a fifth of the width, with its calibration
@@ -281,7 +313,7 @@ def render_slice(
     label = scale_bar_label(bar, shown)
     bw = draw.textbbox((0, 0), label, font=font)[2]
     lx = min(x1 - bar_px / 2 - bw / 2, width_px - 4 - bw)
-    draw.text((max(4, lx), y - font.size - 8), label, fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    caption_box(draw, (max(4, lx), y - font.size - 8), label, font)
 
     orientation = None
     if shown.kind == "volume":  # patient grid: rows step +y (posterior), columns +x (patient's left)
@@ -292,7 +324,7 @@ def render_slice(
             draw.text((x, yy), text, fill=_CYAN, font=big, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
 
     head = [title or shown.label, position_text(shown, k0, k1), f"W {window.width:g} / C {window.center:g}"]
-    draw.multiline_text((8, 6), "\n".join(head), fill=_WHITE, font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+    caption_box(draw, (8, 6), "\n".join(head), font)
     return Rendered(img, (k0, k1), mm_per_px, window, orientation)
 
 

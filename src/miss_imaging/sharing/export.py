@@ -49,7 +49,6 @@ GIF_MIN_DELAY_MS = 20
 #: assumed time per frame when the file has neither FrameTime nor FrameTimeVector
 DEFAULT_FRAME_TIME_MS = 100.0
 
-_WHITE = (255, 255, 255)
 
 
 def write_png(image: Any, path: str | Path) -> Path:
@@ -296,7 +295,7 @@ def render_cine_frames(
     """
     from PIL import ImageDraw
 
-    from miss_imaging.display.render import _font, render_slice
+    from miss_imaging.display.render import _font, caption_box, render_slice
 
     if window is None:
         from miss_imaging.display.presets import default_window
@@ -317,8 +316,7 @@ def render_cine_frames(
         font = _font(max(12, width_px // 45))
         # the frame number (0-based, as napari's slider) is in the heading; the calibration is on the scale bar
         text = f"t = {starts[k] / 1000:.3f} s"
-        draw.multiline_text((8, img.height - 8), text, fill=_WHITE, font=font, anchor="ld", stroke_width=2,
-                            stroke_fill=(0, 0, 0))
+        caption_box(draw, (8, img.height - 8), text, font, anchor="ld")
         out.append(img)
     return out
 

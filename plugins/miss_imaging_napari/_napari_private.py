@@ -1,0 +1,98 @@
+"""Every private napari attribute the plugin reaches, in one place, each with why (napari 0.9).
+
+napari may rename or remove these in any release; when one moves, this is
+the only module to change (a test keeps ``._qt_`` attributes out of every
+other module of the plugin).  Each function returns None instead of raising
+when the attribute is absent: a headless ``ViewerModel``, a closing window,
+or a napari that moved it.  A plugin widget's viewer is napari's
+``PublicOnlyProxy``, which warns on private access (an error from napari
+0.10): the functions reach through to the viewer it wraps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["qt_viewer", "main_window", "canvas_widget", "canvas_size_hw", "qt_dims", "override_source_info",
+           "restore_source_info"]
+
+
+def _window(viewer: Any) -> Any | None:
+    """`viewer`'s napari ``Window``, through a plugin's ``PublicOnlyProxy``."""
+    window = getattr(getattr(viewer, "__wrapped__", viewer), "window", None)
+    return getattr(window, "__wrapped__", window)
+
+
+def qt_viewer(viewer: Any) -> Any | None:
+    """napari's ``QtViewer`` of `viewer` (``viewer.window._qt_viewer``).
+
+    Needed for the canvas' Qt widget and the dims slider's play control,
+    which napari's public API does not expose.
+    """
+    return getattr(_window(viewer), "_qt_viewer", None)
+
+
+def main_window(viewer: Any) -> Any | None:
+    """The ``QMainWindow`` of `viewer` (``viewer.window._qt_window``).
+
+    Needed to size the window and find its dock widgets (tab groups,
+    screenshots of the whole window at 1280x800).
+    """
+    return getattr(_window(viewer), "_qt_window", None)
+
+
+def canvas_widget(viewer: Any) -> Any | None:
+    """The Qt widget of `viewer`'s canvas (``_qt_viewer.canvas.native``).
+
+    Needed to watch its resize events (the patient banner re-wraps to the
+    canvas width; ``viewer.canvas.size`` has no event of its own).
+    """
+    qv = qt_viewer(viewer)
+    canvas = getattr(qv, "canvas", None)
+    return getattr(canvas, "native", None)
+
+
+def canvas_size_hw(viewer: Any) -> tuple[int, int] | None:
+    """(height, width) in screen pixels of the canvas widget on screen, None without one.
+
+    The widget's own size: napari's model ``viewer.canvas.size`` lags a
+    dock change until the next draw.
+    """
+    native = canvas_widget(viewer)
+    if native is None:
+        return None
+    size = native.size()
+    return int(size.height()), int(size.width())
+
+
+def qt_dims(viewer: Any) -> Any | None:
+    """napari's ``QtDims`` (``_qt_viewer.dims``): its ``play``/``stop`` run a cine at a given frame rate.
+
+    The public ``viewer.dims`` has no animation; the Series browser plays a
+    fluoroscopy run at its acquired frame rate through this.
+    """
+    return getattr(qt_viewer(viewer), "dims", None)
+
+
+def override_source_info(layer: Any, edit: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> None:
+    """Replace what napari shows as `layer`'s source (status bar, layer tooltip) by ``edit(layer, info)``.
+
+    napari reads both from the private ``Layer._get_source_info``; teaching
+    mode hides the source file name there (case folders are often named
+    after the patient).  Per instance: other layers are untouched.
+    """
+    layer = getattr(layer, "__wrapped__", layer)
+    original = type(layer)._get_source_info
+
+    def info(layer: Any = layer, original: Any = original) -> dict[str, Any]:
+        return edit(layer, dict(original(layer)))
+
+    layer._get_source_info = info
+
+
+def restore_source_info(layer: Any) -> None:
+    """Undo :func:`override_source_info` (back to napari's class method)."""
+    layer = getattr(layer, "__wrapped__", layer)
+    if "_get_source_info" in vars(layer):
+        del layer._get_source_info
