@@ -108,8 +108,6 @@ def test_every_layer_the_adapter_adds_states_its_units():
     the C-arm projections layer).  Each call passes ``units=`` or ``**kwargs`` built by ``_layers.image_kwargs``."""
     offences = []
     for path, tree in _trees(ADAPTER):
-        if path.name == "_mpr_workspace.py":  # the lead is rewriting it
-            continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _ADD_LAYER:
                 if not any(k.arg in ("units", None) for k in node.keywords):
@@ -122,10 +120,10 @@ _PRIVATE_NAPARI = {"_get_source_info"}  # private napari names reached other tha
 
 def test_private_napari_attributes_only_in_napari_private():
     """``window._qt_viewer``, ``_qt_window`` and the like go through ``_napari_private`` (one module to fix when
-    napari moves them); ``_mpr_workspace.py`` is being rewritten by the lead and switches later."""
+    napari moves them)."""
     offences = []
     for path, tree in _trees(ADAPTER):
-        if path.name in ("_napari_private.py", "_mpr_workspace.py"):
+        if path.name == "_napari_private.py":
             continue
         for node in ast.walk(tree):
             name = node.attr if isinstance(node, ast.Attribute) else \

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from miss_imaging.model import ImageVolume
 
-from . import _mouse_wl, _teaching
+from . import _mouse_wl, _napari_private, _teaching
 from ._layer_geometry import current_calibration
 from ._layers import VOLUME_KEY
 
@@ -88,10 +88,7 @@ class FluoroViewport:
 
     def attach(self) -> None:
         """Make the canvas (its frame slider stays for a cine)."""
-        from napari.qt import QtViewer
-
-        self.qt = QtViewer(self.model)
-        self.qt.dims.setVisible(self.image.data.shape[0] > 1)
+        self.qt = _napari_private.embedded_canvas(self.model, slider=self.image.data.shape[0] > 1)
         self.model.reset_view()
 
     def decorate(self) -> None:

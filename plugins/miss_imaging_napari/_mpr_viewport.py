@@ -18,7 +18,7 @@ from miss_imaging.model import ImageVolume
 from miss_imaging.spatial.mpr import ViewportFrame
 from miss_imaging.spatial.reslicing import reslice
 
-from . import _mouse_wl
+from . import _mouse_wl, _napari_private
 
 __all__ = ["VIEWPORTS", "COLORS", "SLAB_MODES", "CELLS", "PlaneStack", "Viewport", "clip_ray"]
 
@@ -133,16 +133,14 @@ class Viewport:
 
     def attach(self) -> None:
         """Make the canvas (``QtViewer``, ~0.3-1 s each with its shaders) and its crosshair line."""
-        from napari.qt import QtViewer
         from vispy.scene.visuals import Line  # type: ignore[import-untyped]
 
-        self.qt = QtViewer(self.model)
-        self.qt.dims.setVisible(False)
+        self.qt = _napari_private.embedded_canvas(self.model, slider=False)
         # the crosshair: one vispy line in the canvas scene (scene = viewport world (x, y) mm), above the
         # layers.  A napari Vectors/Shapes layer rebuilds its mesh shader on every data change
         # (~75 ms per viewport and move here, against ~15 ms for this line).
         self.cross = Line(pos=np.zeros((2, 2), np.float32), connect="segments", width=2, method="gl",
-                          parent=self.qt.canvas.view.scene)
+                          parent=_napari_private.canvas_view(self.qt).scene)
         self.cross.order = 1_000_000
         if self.cross_data:
             self.cross.set_data(**self.cross_data)
@@ -161,7 +159,7 @@ class Viewport:
         for key in ("miss_title", "scale_bar"):
             self.model.canvas.overlays[key].visible = True
 
-        view = self.qt.canvas.view
+        view = _napari_private.canvas_view(self.qt)
         self.letters = Text(text=list(self.letter_text.values()), pos=np.zeros((4, 2)), color="yellow",
                             font_size=14, bold=True, anchor_x="center", anchor_y="center", parent=view)
         self.letters.order = 1_000_001
@@ -182,7 +180,7 @@ class Viewport:
         """Letters at the middle of each edge; the top one below the title when they would overlap."""
         if self.letters is None:
             return
-        w, h = self.qt.canvas.view.size  # vispy: (width, height) in canvas pixels, y down
+        w, h = _napari_private.canvas_view(self.qt).size  # vispy: (width, height) in canvas pixels, y down
         top = 14.0 if self.title_px < w / 2 - 12 else 44.0
         self.letters.pos = np.array([[w / 2, top], [w / 2, h - 14], [12, h / 2], [w - 12, h / 2]])
 
@@ -190,8 +188,7 @@ class Viewport:
         """The vispy node drawing the image layer on this canvas (None before the canvas exists)."""
         if self.qt is None or self.image is None:
             return None
-        visual = self.qt.canvas.layer_to_visual.get(self.image)
-        return None if visual is None else visual.node
+        return _napari_private.layer_node(self.qt, self.image)
 
     def hook(self, lst: list, cb: Callable) -> None:
         lst.append(cb)

@@ -41,7 +41,7 @@ from miss_imaging.spatial.mpr import (
 )
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
-from . import _layer_geometry, _measure_layers, _mouse_wl, _viewer_links
+from . import _layer_geometry, _measure_layers, _mouse_wl, _napari_private, _viewer_links
 from ._mpr_controls import WorkspaceWidget
 from ._mpr_fluoro import FluoroViewport, fluoro_layers
 from ._mpr_viewport import COLORS, SLAB_MODES, VIEWPORTS, PlaneStack, Viewport, clip_ray
@@ -826,7 +826,7 @@ def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
     viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
     _lock_dock(widget)
-    qv, win = viewer.window._qt_viewer, viewer.window._qt_window
+    qv, win = _napari_private.qt_viewer(viewer), _napari_private.main_window(viewer)
     # the workspace replaces the main canvas (as a four-up layout does in other viewers): the main
     # canvas, layer list and layer controls give their room to the viewports until it closes
     hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls, win.centralWidget()) if d.isVisible()]
