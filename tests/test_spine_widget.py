@@ -175,3 +175,35 @@ def test_widget_levels_snap_label_and_table(make_napari_viewer, lumbar):
     assert np.abs(snapped - truth)[:, 1:].max() < 0.5  # the points moved onto the corners
     assert float(rows[0]["disc °"]) == pytest.approx(6.0, abs=1.0)
     assert len(w.records()) == 2 * 6
+
+
+def test_screws_plan_and_access_lines_reach_the_mpr_workspace(widget):
+    """The oblique viewport along a found screw (from the widget's Go to, or the workspace's list): the phantom's
+    true screw axis lies in that plane."""
+    from miss_imaging_napari import open_mpr
+
+    viewer, w = widget
+    w.find()
+    ws = open_mpr(viewer)
+    ws.finish_loading()
+    lines = ws.spine_trajectories()
+    assert sorted(lines) == [f"screw {s.label}" if s.label else f"screw {k + 1}" for k, s in enumerate(w.screws)]
+    truth = S.screws()
+    w.screw_table.selectRow(1)
+    assert w.goto_selected() is ws.viewports["oblique"].layers["oblique"]  # no layer beside the volume now
+    found = w.screws[1]
+    true = min(truth, key=lambda t: np.linalg.norm(t["entry"] - found.entry_lps))
+    plane = ws.planes()["oblique"]
+    for p in (true["entry"], true["tip"]):
+        assert abs(plane.to_pixel(p)[0]) < 1.0  # mm off the plane: the true axis is in the oblique view
+    np.testing.assert_allclose(ws.point_lps, (found.entry_lps + found.tip_lps) / 2, atol=1e-9)
+    along = ws.widget.along
+    along.refresh()
+    assert along.count() == 1 + len(lines)
+    along.activated.emit(3)  # choose the third screw from the list
+    e, t = lines[along.itemText(3)]
+    np.testing.assert_allclose(ws.trajectory[0], e)
+    np.testing.assert_allclose(ws.trajectory[1], t)
+    with pytest.raises(ValueError, match="no line"):
+        ws.go_along("screw 99")
+    ws.close()

@@ -25,7 +25,37 @@ from napari.utils.notifications import show_warning
 from ._mpr_fluoro import FluoroViewport
 from ._mpr_viewport import CELLS, SLAB_MODES, VIEWPORTS
 
-__all__ = ["WorkspaceWidget"]
+__all__ = ["WorkspaceWidget", "LineChooser"]
+
+_NO_LINE = "along a screw / plan..."
+
+
+class LineChooser(QComboBox):
+    """The Spine widget's screws, plan and access path, listed afresh each time the list opens."""
+
+    def __init__(self, ws: Any) -> None:
+        super().__init__()
+        self.ws = ws
+        self.setToolTip("Set the oblique viewport along a screw found, the planned screw or the access path "
+                        "(Spine widget), with the point on its middle")
+        self.refresh()
+        self.activated.connect(self._chosen)
+
+    def refresh(self) -> None:
+        self.blockSignals(True)
+        try:
+            self.clear()
+            self.addItems([_NO_LINE, *self.ws.spine_trajectories()])
+        finally:
+            self.blockSignals(False)
+
+    def showPopup(self) -> None:  # noqa: N802 - Qt override
+        self.refresh()
+        super().showPopup()
+
+    def _chosen(self, index: int) -> None:
+        if index > 0:
+            self.ws.go_along(self.itemText(index))
 
 
 class WorkspaceWidget(QWidget):
@@ -68,6 +98,7 @@ class WorkspaceWidget(QWidget):
         self.kind.addItems(["along trajectory", "bull's-eye"])
         self.angle = QSpinBox(minimum=-180, maximum=180, singleStep=5, suffix=" deg")
         self.angle.setToolTip("Rotation of the oblique plane about the trajectory")
+        self.along = LineChooser(ws)
         rows = QVBoxLayout()
         top, bottom = QHBoxLayout(), QHBoxLayout()
         for w in (QLabel("Viewport"), self.target, QLabel("slab"), self.slab, self.mode):
@@ -80,7 +111,7 @@ class WorkspaceWidget(QWidget):
             b = QPushButton(text)
             b.clicked.connect(lambda _=False, f=slot: f())
             row.addWidget(b)
-        for w in (QLabel("Oblique"), self.kind, self.angle):
+        for w in (QLabel("Oblique"), self.kind, self.angle, self.along):
             bottom.addWidget(w)
         top.addStretch(1)
         bottom.addStretch(1)

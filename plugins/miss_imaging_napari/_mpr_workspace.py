@@ -47,6 +47,7 @@ from ._mpr_fluoro import FluoroViewport, fluoro_layers
 from ._mpr_viewport import COLORS, SLAB_MODES, VIEWPORTS, PlaneStack, Viewport, clip_ray
 from ._layers import SOURCE_KEY, VOLUME_KEY, image_kwargs
 from ._orientation import plane_labels
+from ._spine import TRAJECTORIES_KEY
 
 __all__ = ["MPRWorkspace", "MPRWidget", "open_mpr", "VIEWPORTS", "COLORS"]
 
@@ -242,6 +243,21 @@ class MPRWorkspace:
             raise ValueError("entry and target coincide: a trajectory needs two distinct points")
         self.trajectory = (e, t)
         self._refresh_oblique()
+
+    def spine_trajectories(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Lines the Spine widget found or planned on this CT: ``{"screw L4 left": (entry, tip), "planned screw":
+        (entry, target), "access path": (skin entry, target)}`` (LPS mm), for :meth:`set_trajectory`."""
+        found = self.layer.metadata.get(TRAJECTORIES_KEY) or []
+        return {label: (np.asarray(e, float), np.asarray(t, float)) for label, e, t in found}
+
+    def go_along(self, label: str) -> None:
+        """The oblique viewport along the line `label` of :meth:`spine_trajectories`, the point on its middle."""
+        lines = self.spine_trajectories()
+        if label not in lines:
+            raise ValueError(f"no line {label!r} on this CT: the Spine widget has {sorted(lines) or 'none'}")
+        e, t = lines[label]
+        self.set_trajectory(e, t)
+        self.set_point((e + t) / 2)
 
     def set_oblique(self, *, kind: str | None = None, angle_deg: float | None = None) -> None:
         """``kind`` ``"along"`` (plane containing the trajectory) or ``"bullseye"``; rotation about it."""

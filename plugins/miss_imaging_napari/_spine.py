@@ -23,7 +23,7 @@ from miss_imaging.spine.vertebra import CORNER_NAMES
 __all__ = ["world_to_lps", "lps_to_world", "level_labels", "corner_texts", "vertebrae_from_points", "level_rows",
            "screw_rows", "plan_text", "access_text", "tube_outline", "incision_line", "EXTRA_KEY", "LEVEL_COLUMNS",
            "SCREW_COLUMNS", "spine_images", "oblique_along_screw", "incision_on_projection", "incision_target", "on_slice",
-           "INCISION_KEY", "RESULTS_KEY", "spine_results"]
+           "INCISION_KEY", "RESULTS_KEY", "spine_results", "TRAJECTORIES_KEY", "trajectories"]
 
 #: layer metadata key: a list of Measurement records the Measurements widget exports with its own
 EXTRA_KEY = "miss_imaging_extra_measurements"
@@ -31,6 +31,9 @@ EXTRA_KEY = "miss_imaging_extra_measurements"
 RESULTS_KEY = "miss_imaging_spine_results"
 #: metadata of an "incision on <shot>" Shapes layer: {"image": the projection layer it is drawn on}
 INCISION_KEY = "miss_imaging_incision"
+#: image layer metadata key: [(label, entry LPS mm, target LPS mm)] of the screws found, the plan and the access,
+#: for the MPR workspace's oblique viewport (:func:`trajectories`)
+TRAJECTORIES_KEY = "miss_imaging_trajectories"
 _ORDER = [f"C{i}" for i in range(1, 8)] + [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 6)] + \
     [f"S{i}" for i in range(1, 6)]
 _SHORT = ("AS", "PS", "PI", "AI")
@@ -291,3 +294,17 @@ def spine_results(vertebrae: Sequence[Vertebra], screws: Sequence[Screw], breach
         out += [disc_height(upper, lower), slip(upper, lower), disc_angle(upper, lower), segmental_angle(upper, lower)]
     out += list(screws) + [b for b in breaches if b is not None]
     return out + [r for r in (plan, access) if r is not None]
+
+
+def trajectories(screws: Sequence[Screw], plan: ScrewPlan | None,
+                 access: AccessPlan | None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(label, entry, target)`` (LPS mm) of every screw found (entry to tip), the planned screw (entry to
+    target) and the access path (skin entry to target), in that order: the lines the MPR workspace's
+    oblique viewport can be set along."""
+    out = [(f"screw {s.label}" if s.label else f"screw {k + 1}", np.asarray(s.entry_lps, float),
+            np.asarray(s.tip_lps, float)) for k, s in enumerate(screws)]
+    if plan is not None:
+        out.append(("planned screw", np.asarray(plan.entry_lps, float), np.asarray(plan.target_lps, float)))
+    if access is not None:
+        out.append(("access path", np.asarray(access.skin_entry_lps, float), np.asarray(access.target_lps, float)))
+    return out

@@ -20,6 +20,7 @@ from miss_imaging.spine import (access_plan, access_records, find_screws, level_
 
 from . import _spine
 from ._layer_geometry import VOLUME_KEY, image_volume
+from ._viewer_links import workspace_of
 
 __all__ = ["SpineWidget"]
 
@@ -313,10 +314,21 @@ class SpineWidget(QWidget):
         self._breaches = results
         _fill(self.screw_table, _spine.SCREW_COLUMNS, rows)
         self._records["screws"] = [m for s, b in zip(self.screws, results) for m in screw_records(vol, s, b)]
+        self._share_trajectories()
         return rows
+
+    def _share_trajectories(self) -> None:
+        """Put the screws', plan's and access's lines on the CT layer, for the MPR workspace's oblique viewport."""
+        lay = self.image_layer()
+        if lay is not None:
+            lay.metadata[_spine.TRAJECTORIES_KEY] = _spine.trajectories(
+                self.screws, self.plan, self.access)
 
     def goto_selected(self) -> Any:
         """Move the view to the selected screw (slice, camera centre) and show the oblique cut along it.
+
+        With the MPR workspace open, its oblique viewport is set along the screw and its point on the
+        screw's middle instead (every viewport then shows the screw); returns that viewport's image layer.
 
         The oblique view is a 2-D image layer beside the volume (napari 0.9 cannot cut a volume obliquely
         in 2-D; the same convention as the reslice widget): the plane through the screw's axis with the
@@ -326,6 +338,11 @@ class SpineWidget(QWidget):
             return None
         rows = sorted({i.row() for i in self.screw_table.selectedIndexes()}) or [0]
         s = self.screws[min(rows[0], len(self.screws) - 1)]
+        ws = workspace_of(self.viewer)
+        if ws is not None:  # the MPR workspace is open: its oblique viewport along the screw, the point on it
+            ws.set_trajectory(s.entry_lps, s.tip_lps)
+            ws.set_point((s.entry_lps + s.tip_lps) / 2)
+            return ws.viewports["oblique"].layers["oblique"]
         mid = _spine.lps_to_world((s.entry_lps + s.tip_lps) / 2)
         self.viewer.dims.point = tuple(self.viewer.dims.point[:-3]) + tuple(mid)
         self.viewer.scene.camera.center = tuple(mid)
@@ -362,6 +379,7 @@ class SpineWidget(QWidget):
             self._draw(PLAN_DRAW, [], [], "cyan")
             return
         self.plan_label.setText(_spine.plan_text(self.plan))
+        self._share_trajectories()
         n = _spine.view_normal(self.viewer)
         self._draw(PLAN_DRAW, [_spine.screw_outline(e, t, self.plan.suggested_diameter_mm, n)], [], "cyan")
         self._records["plan"] = plan_records(vol, self.plan)
@@ -383,6 +401,7 @@ class SpineWidget(QWidget):
             self._draw(ACCESS_DRAW, [], [], "orange")
             return
         self.access_label.setText(_spine.access_text(self.access))
+        self._share_trajectories()
         n = _spine.view_normal(self.viewer)
         self._draw(ACCESS_DRAW, [_spine.tube_outline(self.access, n)], [_spine.incision_line(self.access, n)],
                    "orange")
