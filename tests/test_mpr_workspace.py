@@ -315,3 +315,26 @@ def test_real_ct_in_the_workspace(make_napari_viewer, shared_dicom, series, qtbo
     t = time.perf_counter()
     viewer.close()
     assert time.perf_counter() - t < CLOSE_LIMIT_S
+
+
+def test_napari_keys_in_a_viewport_keep_it_one_plane(ws_viewer, qtbot):
+    """napari's 2-D/3-D toggle would ask the lazy plane stack for the whole volume (and an exception in a Qt key
+    handler aborts the process): in a viewport it only says why not."""
+    from qtpy.QtCore import Qt
+
+    viewer, ws = ws_viewer
+    native = ws._vp["coronal"].qt.canvas.native
+    native.setFocus()
+    model = ws.viewports["coronal"]
+    for key in (Qt.Key.Key_Y, Qt.Key.Key_E, Qt.Key.Key_T, Qt.Key.Key_G):  # 3-D, roll, transpose, grid
+        qtbot.keyClick(native, key, Qt.KeyboardModifier.ControlModifier)
+        qtbot.wait(20)
+    assert model.dims.ndisplay == 2 and tuple(model.dims.order) == (0, 1, 2) and not model.canvas.grid.enabled
+    before = ws.point_lps
+    qtbot.keyClick(native, Qt.Key.Key_Right)  # one pixel along the coronal normal (patient y)
+    step = ws.point_lps - before
+    assert np.linalg.norm(step) == pytest.approx(ws._vp["coronal"].frame.pixel_mm)
+    assert abs(step[1]) == pytest.approx(ws._vp["coronal"].frame.pixel_mm)
+    model.layers.selection = {model.layers["coronal"]}
+    qtbot.keyClick(native, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    assert "coronal" in model.layers  # the viewport's image is never deleted

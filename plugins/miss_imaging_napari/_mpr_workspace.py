@@ -87,6 +87,15 @@ def _unwrap(obj: Any) -> Any:
     return getattr(obj, "__wrapped__", obj)
 
 
+def _one_plane(name: str) -> Callable:
+    """The viewport's answer to napari's 2-D/3-D toggle (Ctrl+Y): a viewport is one plane of a lazy stack that
+    never builds the volume napari's 3-D view would ask for."""
+    def toggle(model: Any) -> None:
+        _notify(f"the {name} viewport shows one plane: for 3-D, close the workspace and use the main viewer")
+
+    return toggle
+
+
 def ct_layers(viewer: Any) -> list[Any]:
     """CT-like volume layers of `viewer` opened by miss-imaging (no reslices), bottom to top."""
     out = []
@@ -465,12 +474,34 @@ class MPRWorkspace:
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
         vp.connections.append((m.dims.events.point, keep))
+        self._bind_keys(vp)
         vp.hook(m.mouse_drag_callbacks, self._make_click(vp))
         vp.hook(m.mouse_move_callbacks, self._make_cursor(vp))
         vp.hook(m.mouse_wheel_callbacks, self._make_wheel(vp))
         for cb in list(m.mouse_wheel_callbacks):
             if getattr(cb, "__name__", "") == "dims_scroll":  # Ctrl+wheel moves the point instead
                 m.mouse_wheel_callbacks.remove(cb)
+
+    def _bind_keys(self, vp: Viewport) -> None:
+        """napari's viewer keys that would break a viewport (3-D, axis rolls, grid: the lazy plane stack would be
+        asked for the whole volume, and an exception in a Qt key handler aborts the process; deleting its image)
+        are answered here; the arrow keys step the point along the viewport's normal, as Ctrl+wheel does."""
+        refuse = _one_plane(vp.name)
+        for key in ("Control-Y", "Control-E", "Control-T", "Control-Alt-T", "Control-G"):
+            vp.model.bind_key(key, refuse, overwrite=True)
+        for key, sign in (("Left", -1.0), ("Right", 1.0)):
+            vp.model.bind_key(key, lambda model, s=sign: self._step(vp, s), overwrite=True)
+        for key in ("Control-Delete", "Control-Backspace"):
+            vp.model.bind_key(key, lambda model: self._delete_tools(vp), overwrite=True)
+
+    def _step(self, vp: Viewport, sign: float) -> None:
+        """Move the shared point one pixel along the viewport's normal."""
+        self.set_point(self._point + sign * vp.frame.pixel_mm * np.asarray(vp.frame.plane_at(vp.depth).normal))
+
+    def _delete_tools(self, vp: Viewport) -> None:
+        """Delete the selected layers of a viewport (its rulers), never its image."""
+        for layer in [lay for lay in vp.model.layers.selection if lay is not vp.image]:
+            vp.model.layers.remove(layer)
 
     def _n_half(self, vp: Viewport) -> int:
         """Planes each side of the reference so the stack covers the whole volume along the normal."""
@@ -742,9 +773,9 @@ class MPRWorkspace:
         def wheel(model: Any, event: Any) -> None:
             if "Control" not in tuple(event.modifiers or ()):
                 return
-            step = float(np.sign(event.delta[1])) * vp.frame.pixel_mm
-            if step:
-                self.set_point(self._point + step * np.asarray(vp.frame.plane_at(vp.depth).normal))
+            sign = float(np.sign(event.delta[1]))
+            if sign:
+                self._step(vp, sign)
 
         return wheel
 
