@@ -330,11 +330,32 @@ def test_napari_keys_in_a_viewport_keep_it_one_plane(ws_viewer, qtbot):
         qtbot.keyClick(native, key, Qt.KeyboardModifier.ControlModifier)
         qtbot.wait(20)
     assert model.dims.ndisplay == 2 and tuple(model.dims.order) == (0, 1, 2) and not model.canvas.grid.enabled
+    model.layers.selection = {model.layers["coronal"]}
+    qtbot.keyClick(native, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
+    assert "coronal" in model.layers  # the viewport's image is never deleted
     before = ws.point_lps
+    # last, a key without Ctrl: Qt keeps the last event's modifiers for the next tests' table clicks
     qtbot.keyClick(native, Qt.Key.Key_Right)  # one pixel along the coronal normal (patient y)
     step = ws.point_lps - before
     assert np.linalg.norm(step) == pytest.approx(ws._vp["coronal"].frame.pixel_mm)
     assert abs(step[1]) == pytest.approx(ws._vp["coronal"].frame.pixel_mm)
-    model.layers.selection = {model.layers["coronal"]}
-    qtbot.keyClick(native, Qt.Key.Key_Delete, Qt.KeyboardModifier.ControlModifier)
-    assert "coronal" in model.layers  # the viewport's image is never deleted
+
+
+def test_workspace_dock_takes_the_canvas_room_and_closing_it_gives_it_back(make_napari_viewer, samples, qtbot):
+    """From the Plugins menu as from open_mpr: the main canvas's room goes to the workspace (tool docks beside it,
+    not tabbed over it); the dock's close button closes the workspace and brings the canvas back."""
+    from miss_imaging_napari._viewer_links import workspace_of
+
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    viewer.window.add_plugin_dock_widget("miss-imaging", "Measurements")
+    dock, _ = viewer.window.add_plugin_dock_widget("miss-imaging", "MPR workspace")
+    qtbot.waitUntil(lambda: workspace_of(viewer) is not None and workspace_of(viewer).ready, timeout=10000)
+    ws = workspace_of(viewer)
+    win = viewer.window._qt_window
+    assert not win.centralWidget().isVisible()
+    assert not win.tabifiedDockWidgets(dock)  # the tool panels sit beside the viewports, not over them
+    dock.close()  # napari's x on the dock's title bar
+    qtbot.waitUntil(lambda: win.centralWidget().isVisible(), timeout=5000)
+    assert ws.viewports == {} and workspace_of(viewer) is None
+    assert viewer.window._qt_viewer.dockLayerList.isVisible()

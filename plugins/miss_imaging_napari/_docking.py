@@ -47,7 +47,7 @@ def _is_ours(dock: Any) -> bool:
     from qtpy.QtWidgets import QWidget
 
     inner = dock.widget()
-    if inner is None:
+    if inner is None or _holds_canvas(inner):  # a view (the MPR workspace), not a tool panel: never tabbed
         return False
     return any(type(w).__module__.startswith("miss_imaging_napari.") and type(w).__name__.endswith("Widget")
                for w in (inner, *inner.findChildren(QWidget)))

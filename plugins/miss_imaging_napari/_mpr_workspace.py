@@ -174,17 +174,6 @@ class MPRWorkspace:
         if self._pending and self._attached == 1 and self._attach_timer.interval() == _FIRST_FRAME_WAIT_MS:
             self._attach_timer.start(_ATTACH_DELAY_MS)
 
-    def _load_compiled_kernel(self) -> None:
-        """Load the compiled trilinear kernel (bit-identical to the numpy one) and switch to it (a thread)."""
-        try:
-            plane = dataclasses.replace(self._vp["axial"].frame.reference, shape=(2, 2))
-            sampler = make_sampler(self.volume)
-            reslice(self.volume, plane, sampler=sampler)
-        except Exception as exc:  # the workspace closed meanwhile, or numba failed: keep the numpy kernel
-            logging.getLogger("miss_imaging").debug("compiled reslice kernel not loaded: %s", exc)
-            return
-        self._sampler.compiled = sampler.compiled
-
     @property
     def ready(self) -> bool:
         """True once every viewport has its canvas (the first one is there when :func:`open_mpr` returns)."""
@@ -206,10 +195,12 @@ class MPRWorkspace:
         self.widget.place(name, vp.qt)
         self._attached += 1
         model = weakref.ref(vp.model)  # fit the image to the cell once the layout has sized the canvas
-        QTimer.singleShot(0, lambda: None if self._closed or model() is None else model().reset_view())
+        QTimer.singleShot(0, lambda: None if model() is None else model().reset_view())
         if self._attached > 1:  # the first canvas's decorations come with the second canvas, after its first frame
-            if self._attached == 2:
-                threading.Thread(target=self._load_compiled_kernel, daemon=True).start()
+            if self._attached == 2:  # the thread holds the volume and the sampler only, never the viewers
+                plane = dataclasses.replace(self._vp["axial"].frame.reference, shape=(2, 2))
+                threading.Thread(target=_load_compiled_kernel, args=(self.volume, plane, self._sampler),
+                                 daemon=True).start()
             self._vp[VIEWPORTS[0]].decorate()
             vp.decorate()
         if self._pending and self._attached > 1:
@@ -374,6 +365,11 @@ class MPRWorkspace:
         self.set_point(self._point + normal * (vp.frame.depth_of(pts.mean(axis=0)) - vp.depth))
         return self.measure(name, saved.kind, pts, label=saved.name)
 
+    def fit_views(self) -> None:
+        """Fit every viewport's image to its canvas (napari's reset view in each)."""
+        for model in list(self.viewports.values()):
+            model.reset_view()
+
     def navigate(self) -> None:
         """Back to pan/zoom in every viewport (a click then moves the point)."""
         for vp in (*self._vp.values(), *([self.fluoro] if self.fluoro is not None else [])):
@@ -410,6 +406,7 @@ class MPRWorkspace:
             self._restore()
         except RuntimeError:  # the main window is already gone
             pass
+        self._restore = lambda: None  # it holds the main window's widgets
         self._vp.clear()
         self.viewports = {}
         self.widget.ws = None  # break the cycle: the canvases go with the Qt widgets
@@ -790,13 +787,50 @@ def _lock_dock(widget: QWidget) -> None:
 
     if QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
         return
-    dock = widget.parent()
-    while dock is not None and not hasattr(dock, "setFloating"):
-        dock = dock.parent()
+    dock = _dock_of(widget)
     if dock is not None:
         dock.setFeatures(dock.features() & ~dock.DockWidgetFeature.DockWidgetFloatable)
         if dock.isFloating():
             dock.setFloating(False)
+
+
+def _load_compiled_kernel(volume: ImageVolume, plane: Any, sampler: Any) -> None:
+    """Load the compiled trilinear kernel (bit-identical to the numpy one) and switch `sampler` to it (a thread)."""
+    try:
+        probe = make_sampler(volume)
+        reslice(volume, plane, sampler=probe)
+    except Exception as exc:  # numba failed to load: keep the numpy kernel
+        logging.getLogger("miss_imaging").debug("compiled reslice kernel not loaded: %s", exc)
+        return
+    sampler.compiled = probe.compiled
+
+
+def _resize_docks(refs: list[Any], widths: list[int]) -> None:
+    """``refs``: weak references to the main window, then to its docks; give the docks `widths` (px)."""
+    win, *docks = (r() for r in refs)
+    if win is not None and all(d is not None for d in docks):
+        try:
+            win.resizeDocks(docks, widths[:len(docks)], Qt.Orientation.Horizontal)
+        except RuntimeError:  # the window closed meanwhile
+            pass
+
+
+def _dock_of(widget: QWidget) -> Any:
+    dock = widget.parent()
+    while dock is not None and not hasattr(dock, "setFloating"):
+        dock = dock.parent()
+    return dock
+
+
+def _closed_by_user(ref: Any, dock_ref: Any) -> None:
+    """The workspace's dock was closed or hidden (and stayed so): close the workspace, give the canvas back."""
+    ws, dock = ref(), dock_ref()
+    try:
+        hidden = dock is None or not dock.isVisible()
+    except RuntimeError:  # the dock is already deleted
+        hidden = True
+    if ws is not None and hidden:
+        ws.close()
 
 
 class MPRWidget(QWidget):
@@ -808,10 +842,8 @@ class MPRWidget(QWidget):
     def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None,
                  fluoro: Any = None) -> None:
         super().__init__(parent)
-        from ._docking import tabify_when_docked
-
-        tabify_when_docked(self)  # one tab group with the plugin's other docks (uifix hook)
         napari_viewer = _unwrap(napari_viewer)
+        self._viewer, self._taken = weakref.ref(napari_viewer), False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         old = _viewer_links.workspace_of(napari_viewer)
@@ -829,9 +861,47 @@ class MPRWidget(QWidget):
         self.destroyed.connect(lambda *_: ref() is not None and ref().close())
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        """Docked by napari's Plugins menu too: lock floating there as well."""
+        """Docked (by :func:`open_mpr` or napari's Plugins menu): lock floating, take the main canvas's room."""
         super().showEvent(event)
         _lock_dock(self)
+        if not self._taken and self.workspace is not None:
+            self._taken = True
+            self._take_over()
+
+    def _take_over(self) -> None:
+        """The workspace replaces the main canvas while it is open (as a four-up layout does in other viewers).
+
+        The main canvas, layer list and layer controls are hidden and come back when it closes; the dock
+        moves to the left area, so the plugin's tool docks (right, tabbed) stay beside it; closing or
+        hiding the dock closes the workspace.
+        """
+        ws = self.workspace
+        assert ws is not None
+        qv, win = _napari_private.qt_viewer(self._viewer()), _napari_private.main_window(self._viewer())
+        dock = _dock_of(self)
+        if qv is None or win is None or dock is None:
+            return
+        hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls, win.centralWidget()) if d.isVisible()]
+        # their widths to come back to (at most a quarter of the window: adding the dock may have widened them)
+        widths = [min(d.width(), win.width() // 4) for d in hidden if d is not win.centralWidget()]
+        for d in hidden:
+            d.setVisible(False)
+
+        def restore() -> None:  # the hidden widgets come back at the widths they had (once laid out)
+            for d in hidden:
+                d.setVisible(True)
+            refs = [weakref.ref(w) for w in (win, *(d for d in hidden if d is not win.centralWidget()))]
+            QTimer.singleShot(0, lambda: _resize_docks(refs, widths))  # weak: a pending timer keeps what it holds
+
+        ws._restore = restore
+        win.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        dock.show()
+        tools = [d for d in win.findChildren(type(dock)) if d is not dock and d.isVisible() and not d.isFloating()]
+        win.resizeDocks([dock], [win.width() - (380 if tools else 0)], Qt.Orientation.Horizontal)
+        ref = weakref.ref(ws)
+        dock_ref = weakref.ref(dock)  # weak: a closure holding the dock would keep the viewer alive after close
+        dock.visibilityChanged.connect(lambda shown: shown or QTimer.singleShot(0, lambda: _closed_by_user(ref, dock_ref)))
+        QTimer.singleShot(0, lambda: ref() is not None and ref().fit_views())  # the canvases' new sizes
 
 
 def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace:
@@ -871,13 +941,5 @@ def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace
     widget = MPRWidget(viewer, layer, fluoro=fluoro)
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")
-    viewer.window.add_dock_widget(widget, name="MPR workspace", area="right")
-    _lock_dock(widget)
-    qv, win = _napari_private.qt_viewer(viewer), _napari_private.main_window(viewer)
-    # the workspace replaces the main canvas (as a four-up layout does in other viewers): the main
-    # canvas, layer list and layer controls give their room to the viewports until it closes
-    hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls, win.centralWidget()) if d.isVisible()]
-    for d in hidden:
-        d.setVisible(False)
-    widget.workspace._restore = lambda: [d.setVisible(True) for d in hidden]
+    viewer.window.add_dock_widget(widget, name="MPR workspace", area="left")
     return widget.workspace
