@@ -359,3 +359,27 @@ def test_workspace_dock_takes_the_canvas_room_and_closing_it_gives_it_back(make_
     qtbot.waitUntil(lambda: win.centralWidget().isVisible(), timeout=5000)
     assert ws.viewports == {} and workspace_of(viewer) is None
     assert viewer.window._qt_viewer.dockLayerList.isVisible()
+
+
+def test_snapshot_while_the_workspace_is_open_is_the_same_picture(make_napari_viewer, samples, tmp_path, qtbot):
+    """The workspace hides the main canvas; a snapshot (Teaching and export) must still picture the series, the
+    same picture as without the workspace (a hidden GL canvas gave stripes of garbage)."""
+    from PIL import Image
+
+    from miss_imaging_napari import open_mpr
+    from miss_imaging_napari._teaching_widget import TeachingWidget
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(1280, 800)
+    viewer.open(str(samples / "spine_ct"), plugin="miss-imaging")
+    tw = TeachingWidget(viewer)
+    qtbot.wait(50)
+    before = np.asarray(Image.open(tw.save_snapshot(tmp_path / "before.png")).convert("L"), dtype=float)
+    ws = open_mpr(viewer)
+    ws.finish_loading()
+    qtbot.wait(50)
+    during = np.asarray(Image.open(tw.save_snapshot(tmp_path / "during.png")).convert("L"), dtype=float)
+    assert not viewer.window._qt_window.centralWidget().isVisible()  # hidden again after the capture
+    assert during.shape == before.shape
+    assert np.abs(during - before).mean() < 2.0  # grey levels 0-255: the same picture
+    ws.close()

@@ -11,11 +11,12 @@ or a napari that moved it.  A plugin widget's viewer is napari's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["qt_viewer", "main_window", "canvas_widget", "canvas_size_hw", "qt_dims", "override_source_info",
-           "restore_source_info", "embedded_canvas", "canvas_view", "layer_node"]
+           "restore_source_info", "embedded_canvas", "canvas_view", "layer_node", "canvas_on_screen"]
 
 
 def _window(viewer: Any) -> Any | None:
@@ -134,3 +135,25 @@ def layer_node(qt: Any, layer: Any) -> Any | None:
     """
     visual = qt.canvas.layer_to_visual.get(layer)
     return None if visual is None else visual.node
+
+
+@contextlib.contextmanager
+def canvas_on_screen(viewer: Any) -> Iterator[None]:
+    """Show the main canvas for the duration (a picture of it), if the MPR workspace hides it.
+
+    The workspace hides the main window's central widget (the canvas) while it is open; a hidden
+    GL widget renders garbage, so a snapshot shows it for the capture and hides it again.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    win = main_window(viewer)
+    central = win.centralWidget() if win is not None else None
+    hidden = central is not None and central.isHidden()
+    if hidden:
+        central.setVisible(True)
+        QApplication.processEvents()  # laid out and its GL surface made before napari renders it
+    try:
+        yield
+    finally:
+        if hidden:
+            central.setVisible(False)

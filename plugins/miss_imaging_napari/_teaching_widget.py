@@ -40,7 +40,7 @@ from miss_imaging.sharing.deid import DeidReport, deidentify_series
 from miss_imaging.sharing.export import CineReport, export_cine_gif, write_png
 from miss_imaging.sharing.session import RestoreReport, Session, save_session
 
-from . import _session_io, _teaching
+from . import _napari_private, _session_io, _teaching
 from ._file_dialogs import ask_path, asking
 from ._layers import SOURCE_KEY, VOLUME_KEY
 from ._measure_layers import layer_measurements
@@ -227,7 +227,8 @@ class TeachingWidget(QWidget):
             with _series_only(viewer, layer):
                 _orientation.update(viewer)
                 self._show_caption()
-                with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer):
+                with _teaching.banner_hidden(viewer), _teaching.text_masks_shown(viewer), \
+                        _napari_private.canvas_on_screen(viewer):
                     image = _capture_extent(viewer, layer, blank_text=True)
         finally:
             if bar is not None:
