@@ -71,6 +71,18 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
     res = ws.measure("coronal", "distance", [a, b], label="bead pair")
     assert res.error is None, res.error
     assert res.measurement.value == pytest.approx(25.4, abs=0.01)  # true 3-D mm, ends on different planes
+    # drawn with the mouse, the beads' points lie in the slab's mid-plane: the distance projected on it, so labelled
+    from miss_imaging_napari._layer_geometry import world_to_index
+    from miss_imaging_napari._measure_layers import add_measurement
+
+    frame, depth = ws._vp["coronal"].frame, ws._vp["coronal"].depth
+    ends = frame.to_world(np.array([a, b]))
+    ends[:, 0] = depth
+    img = ws.viewports["coronal"].layers["coronal"]
+    _, drawn = add_measurement(ws.viewports["coronal"], img, "distance", world_to_index(img, ends), name="drawn")
+    n, d = np.asarray(frame.reference.normal), b - a
+    assert drawn.measurement.value == pytest.approx(np.linalg.norm(d - (d @ n) * n), abs=0.01)
+    assert "20 mm MIP slab: a drawn point lies in its mid-plane" in drawn.measurement.calibration
     ws.set_trajectory(a, b)  # the oblique viewport contains both beads: the ruler is drawn in its plane
     res = ws.measure("oblique", "distance", [a, b], label="bead pair oblique")
     assert res.measurement.value == pytest.approx(25.4, abs=0.01)

@@ -517,9 +517,15 @@ class MPRWorkspace:
         thick = vp.slab_mm if vp.slab_mm > 0 and vp.mode != "thin" else 0.0
         meta["reslice"] = {"center": plane.center, "u": plane.u, "v": plane.v, "pixel_mm": plane.pixel_mm,
                            "thickness_mm": thick, "mode": SLAB_MODES[vp.mode] if thick else "thin", "order": 1}
+        # on a slab a point drawn with the mouse lies in its mid-plane (its depth inside the slab is not seen):
+        # such a ruler measures the distance projected on that plane, and its label says so (measure() keeps
+        # the depth of the points it is given)
+        cal = self.volume.calibration
+        if thick:
+            cal = f"{cal}; {thick:g} mm {vp.mode} slab: a drawn point lies in its mid-plane"
         return dataclasses.replace(
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
-            slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings))
+            slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings), calibration=cal)
 
     def _describe(self, vp: Viewport) -> None:
         """Series text of the viewport (Measurements table), its title and letters: the plane shown now."""
