@@ -87,6 +87,14 @@ def test_linked_point_letters_rulers_and_window(ws_viewer, truth):
     res = ws.measure("oblique", "distance", [a, b], label="bead pair oblique")
     assert res.measurement.value == pytest.approx(25.4, abs=0.01)
     assert abs(ws.planes()["oblique"].to_pixel(b)[0]) < 1e-6
+    from miss_imaging_napari._measure_layers import layer_measurements
+
+    oblique = ws.viewports["oblique"]
+    for kind, angle in (("bullseye", 20), ("along", 35)):  # other planes: the ruler keeps its points and value
+        ws.set_oblique(kind=kind, angle_deg=angle)
+        (m,) = layer_measurements(oblique, oblique.layers["oblique"])
+        assert m.value == pytest.approx(25.4, abs=0.01) and np.allclose(m.points_patient, [a, b], atol=1e-3)
+    ws.set_oblique(kind="along", angle_deg=0)
     table.update_table()
     rows = {table.table.item(i, 0).text(): table.table.item(i, 5).text() for i in range(table.table.rowCount())}
     assert "coronal viewport" in rows["bead pair"] and "oblique viewport" in rows["bead pair oblique"]
@@ -236,6 +244,8 @@ def test_fluoro_run_gets_its_own_viewport(make_napari_viewer, samples, truth, qt
     assert "ERMF" in model.canvas.overlays["miss_title"].text  # the calibration the rulers rest on
     with pytest.raises(ValueError, match="no patient coordinates"):
         ws.measure("fluoro", "distance", [[0, 0, 0], [1, 1, 1]])
+    ws.widget.target.setCurrentText("fluoro")  # no slab on a fluoroscopy run: its slab controls are off
+    assert not ws.widget.slab.isEnabled() and not ws.widget.mode.isEnabled()
 
     run.contrast_limits = (100.0, 3000.0)  # its own window, linked with the run's layer both ways
     assert tuple(img.contrast_limits) == pytest.approx((100.0, 3000.0))
@@ -286,6 +296,12 @@ def test_workspace_and_its_rulers_survive_a_session(make_napari_viewer, samples,
     np.testing.assert_allclose(ws2.point_lps, point, atol=1e-9)
     np.testing.assert_allclose(ws2.trajectory[0], a, atol=1e-9)
     assert ws2.oblique_angle == 30 and ws2._vp["coronal"].slab_mm == 20.0
+    controls = ws2.widget  # the controls show what was restored
+    assert controls.kind.currentIndex() == 0 and controls.angle.value() == 30
+    controls.target.setCurrentText("axial")
+    assert controls.slab.value() == 0.0
+    controls.target.setCurrentText("coronal")
+    assert controls.slab.value() == 20.0 and controls.mode.currentText() == "MIP"
     for name, label in (("coronal", "bead pair"), ("oblique", "bead pair oblique")):
         vp = ws2._vp[name]
         (m,) = layer_measurements(vp.model, vp.image)

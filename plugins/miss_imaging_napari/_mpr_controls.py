@@ -122,7 +122,26 @@ class WorkspaceWidget(QWidget):
         self.mode.currentIndexChanged.connect(apply)
         self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))
         self.angle.valueChanged.connect(lambda v: ws.set_oblique(angle_deg=v))
+        self.target.currentTextChanged.connect(self._target_changed)
         return rows
+
+    def _target_changed(self, name: str) -> None:
+        """The slab controls show the chosen viewport's slab (none for the fluoroscopy run)."""
+        slab = self.ws.slab(name) if name else None
+        for w in (self.slab, self.mode):
+            w.setEnabled(slab is not None)
+        if slab is not None:
+            self.show_slab(name, *slab)
+
+    def show_oblique(self, kind: str, angle_deg: float) -> None:
+        """Show the oblique viewport's kind and rotation (set from a script or a session) without applying them."""
+        for w, set_value in ((self.kind, lambda: self.kind.setCurrentIndex(0 if kind == "along" else 1)),
+                             (self.angle, lambda: self.angle.setValue(int(round(angle_deg))))):
+            w.blockSignals(True)
+            try:
+                set_value()
+            finally:
+                w.blockSignals(False)
 
     def place(self, name: str, canvas: QWidget) -> None:
         """Put a viewport's new canvas in its cell (in place of the placeholder)."""
@@ -143,6 +162,8 @@ class WorkspaceWidget(QWidget):
 
     def show_slab(self, name: str, thickness_mm: float, mode: str) -> None:
         """Show a viewport's slab in the controls (set from a script) without applying it again."""
+        for w in (self.slab, self.mode):
+            w.setEnabled(True)
         for w, set_value in ((self.target, lambda: self.target.setCurrentText(name)),
                              (self.slab, lambda: self.slab.setValue(thickness_mm)),
                              (self.mode, lambda: self.mode.setCurrentText(mode) if mode in SLAB_MODES and mode != "thin"

@@ -268,6 +268,12 @@ class MPRWorkspace:
         if angle_deg is not None:
             self.oblique_angle = float(angle_deg)
         self._refresh_oblique()
+        self.widget.show_oblique(self.oblique_kind, self.oblique_angle)
+
+    def slab(self, name: str) -> tuple[float, str] | None:
+        """Slab thickness (mm, 0 = thin) and mode of viewport `name`; None for one without slabs (fluoro)."""
+        vp = self._vp.get(name)
+        return None if vp is None else (vp.slab_mm, vp.mode)
 
     def set_slab(self, name: str, thickness_mm: float, mode: str = "MIP") -> None:
         """Slab of one CT viewport: thickness (mm, 0 = thin) and ``"MIP"``, ``"mean"`` or ``"MinIP"``."""
@@ -440,6 +446,9 @@ class MPRWorkspace:
 
     def _refresh_oblique(self) -> None:
         vp = self._vp["oblique"]
+        old = vp.frame
+        rulers = _measure_layers.tool_layers(vp.model, vp.image) if vp.image is not None else []
+        lps = [[old.to_lps(np.asarray(v, dtype=np.float64)) for v in lay.data] for lay in rulers]
         vp.frame = self._oblique_frame()
         vp.depth = self._depth_for(vp)
         before = vp.stack
@@ -452,6 +461,10 @@ class MPRWorkspace:
         else:
             self._draw_image(vp)
         self._draw_crosshairs()
+        for lay, points in zip(rulers, lps):  # the rulers keep their patient points (and values) in the new frame
+            types = list(lay.shape_type)
+            lay.data = [vp.frame.to_world(p) for p in points]
+            lay.shape_type = types  # setting Shapes.data alone turns lines into polygons
         if vp.stack is not before:  # a new image size (the other oblique kind): fit it; a drag keeps the view
             vp.model.reset_view()
 
@@ -523,19 +536,16 @@ class MPRWorkspace:
         cal = self.volume.calibration
         if thick:
             cal = f"{cal}; {thick:g} mm {vp.mode} slab: a drawn point lies in its mid-plane"
+        # the series text names the viewport only: a ruler's own points say where it is (a plane position
+        # here would follow the point after the ruler was drawn)
         return dataclasses.replace(
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
-            slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings), calibration=cal)
+            slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings), calibration=cal,
+            series_description=f"{self.volume.series_description} [{vp.name} viewport]")
 
     def _describe(self, vp: Viewport) -> None:
-        """Series text of the viewport (Measurements table), its title and letters: the plane shown now."""
-        plane = vp.frame.plane_at(vp.depth)
-        where = ", ".join(f"{a}={v:.1f}" for a, v in zip("xyz", plane.center))
-        base = vp.image.metadata[VOLUME_KEY]
-        vp.image.metadata[VOLUME_KEY] = dataclasses.replace(
-            base, series_description=f"{self.volume.series_description} "
-                                     f"[{vp.name} viewport, centre LPS {where} mm]")
-        self._draw_letters(vp, plane)
+        """The viewport's title (plane position) and letters: the plane shown now."""
+        self._draw_letters(vp, vp.frame.plane_at(vp.depth))
 
     def _ensure_image(self, vp: Viewport) -> None:
         if vp.image is None:
