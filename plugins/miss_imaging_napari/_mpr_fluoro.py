@@ -43,7 +43,7 @@ def fluoro_layers(viewer: Any, role_key: str) -> list[Any]:
 def title_text(volume: ImageVolume, calibration_label: str) -> str:
     """The viewport's title: what it shows and the calibration its scale bar and rulers use."""
     frames = f", {volume.shape[0]} frames" if volume.shape[0] > 1 else ""
-    return f"fluoro {volume.modality}{frames}: {calibration_label}"
+    return f"fluoro {volume.modality}{frames}\n{calibration_label}"  # two lines: the cell is narrow
 
 
 class FluoroViewport:
@@ -69,13 +69,14 @@ class FluoroViewport:
         self.model = ViewerModel(title=ROLE)
         self.image = self.model.add_image(
             source.data, name=ROLE, scale=tuple(source.scale), translate=tuple(source.translate),
-            units=tuple(str(u) for u in source.units), contrast_limits=tuple(source.contrast_limits),
+            units=tuple(str(u) for u in source.units), axis_labels=tuple(source.axis_labels),
+            contrast_limits=tuple(source.contrast_limits),
             colormap=source.colormap.name, metadata={**source.metadata, role_key: ROLE})
         self.model.dims.set_current_step(0, 0)  # a cine opens on its first frame
         cal = current_calibration(self.image)
         self.model.canvas.overlays["miss_title"] = TextOverlay(
             text=title_text(volume, cal.label if cal is not None else volume.calibration), position="top_left",
-            visible=False, font_size=11, color=_COLOR, box=True)
+            visible=False, font_size=11, color=_COLOR, box=False)  # a box lagged behind title changes (QA)
         self.qt: Any = None
         self._syncing = False
         self._links: list[tuple[Any, Callable]] = [

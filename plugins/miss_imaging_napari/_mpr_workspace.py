@@ -480,7 +480,7 @@ class MPRWorkspace:
         # title and scale bar are shown with the letters (Viewport.decorate), after the first frame: their
         # glyphs and shaders cost ~0.2 s of the first canvas's first paint
         m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=False,
-                                                      font_size=11, color=COLORS[vp.name], box=True)
+                                                      font_size=11, color=COLORS[vp.name], box=False)  # a box lagged behind title changes (QA)
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
         vp.connections.append((m.dims.events.point, keep))
