@@ -136,6 +136,8 @@ class MPRWorkspace:
         # numpy kernel until the compiled one is loaded off the UI thread (numba's first load: ~0.6 s)
         self._sampler = make_sampler(vol, compiled=False)
         self._point = volume_center(vol)
+        corners = volume_corners(vol)
+        self._box = (corners.min(axis=0), corners.max(axis=0))  # LPS mm bounds of the CT: the point stays inside
         self._syncing = False
         self._closed = False
         self._restore: Callable[[], Any] = lambda: None
@@ -223,8 +225,7 @@ class MPRWorkspace:
         p = np.asarray(lps_mm, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(p)) or self._closed:
             return
-        lo, hi = volume_corners(self.volume).min(0), volume_corners(self.volume).max(0)
-        self._point = np.clip(p, lo, hi)
+        self._point = np.clip(p, *self._box)
         moved = []
         for vp in self._vp.values():
             depth = self._depth_for(vp)
@@ -541,7 +542,7 @@ class MPRWorkspace:
         return dataclasses.replace(
             self.volume, pixels=vp.stack, spacing=(plane.pixel_mm,) * 3, affine=plane.affine(),
             slice_positions=None, regular=True, metadata=meta, warnings=list(self.volume.warnings), calibration=cal,
-            series_description=f"{self.volume.series_description} [{vp.name} viewport]")
+            series_description=f"[{vp.name} viewport] {self.volume.series_description}")  # first: a narrow column
 
     def _describe(self, vp: Viewport) -> None:
         """The viewport's title (plane position) and letters: the plane shown now."""
