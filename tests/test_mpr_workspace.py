@@ -282,6 +282,9 @@ def test_workspace_and_its_rulers_survive_a_session(make_napari_viewer, samples,
     ws.set_trajectory(a, b)
     ws.set_oblique(angle_deg=30)
     ws.measure("oblique", "distance", [a, b], label="bead pair oblique")
+    u = np.asarray(ws.planes()["oblique"].u)  # a ruler beside the axis, in this oblique plane ...
+    off = ws.measure("oblique", "distance", [a + 6 * u, b - 4 * u], label="beside").measurement.value
+    ws.set_oblique(angle_deg=45)  # ... which a rotation about the axis takes off the plane shown
     point = ws.point_lps
     path = save_session(current_session(viewer), tmp_path / "case.json")
     viewer.close()
@@ -295,17 +298,17 @@ def test_workspace_and_its_rulers_survive_a_session(make_napari_viewer, samples,
     assert ws2 is not None and ws2.ready
     np.testing.assert_allclose(ws2.point_lps, point, atol=1e-9)
     np.testing.assert_allclose(ws2.trajectory[0], a, atol=1e-9)
-    assert ws2.oblique_angle == 30 and ws2._vp["coronal"].slab_mm == 20.0
+    assert ws2.oblique_angle == 45 and ws2._vp["coronal"].slab_mm == 20.0
     controls = ws2.widget  # the controls show what was restored
-    assert controls.kind.currentIndex() == 0 and controls.angle.value() == 30
+    assert controls.kind.currentIndex() == 0 and controls.angle.value() == 45
     controls.target.setCurrentText("axial")
     assert controls.slab.value() == 0.0
     controls.target.setCurrentText("coronal")
     assert controls.slab.value() == 20.0 and controls.mode.currentText() == "MIP"
-    for name, label in (("coronal", "bead pair"), ("oblique", "bead pair oblique")):
-        vp = ws2._vp[name]
-        (m,) = layer_measurements(vp.model, vp.image)
-        assert m.name == label and m.value == pytest.approx(25.4, abs=0.01)
+    (m,) = layer_measurements(ws2._vp["coronal"].model, ws2._vp["coronal"].image)
+    assert m.name == "bead pair" and m.value == pytest.approx(25.4, abs=0.01)
+    restored = {m.name: m.value for m in layer_measurements(ws2._vp["oblique"].model, ws2._vp["oblique"].image)}
+    assert restored == pytest.approx({"bead pair oblique": 25.4, "beside": off}, abs=0.01)  # the off-plane one too
     viewer2.close()
 
 

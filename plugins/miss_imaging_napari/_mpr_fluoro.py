@@ -12,6 +12,7 @@ banner as the main viewer (:func:`._teaching.attach`).
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Callable
 
 from miss_imaging.model import ImageVolume
@@ -43,7 +44,8 @@ def fluoro_layers(viewer: Any, role_key: str) -> list[Any]:
 def title_text(volume: ImageVolume, calibration_label: str) -> str:
     """The viewport's title: what it shows and the calibration its scale bar and rulers use."""
     frames = f", {volume.shape[0]} frames" if volume.shape[0] > 1 else ""
-    return f"fluoro {volume.modality}{frames}\n{calibration_label}"  # two lines: the cell is narrow
+    # the cell can be ~300 px wide: the calibration on lines of at most 22 characters
+    return "\n".join([f"fluoro {volume.modality}{frames}", *textwrap.wrap(calibration_label, 22)])
 
 
 class FluoroViewport:

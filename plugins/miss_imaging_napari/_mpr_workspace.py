@@ -246,7 +246,7 @@ class MPRWorkspace:
         self._refresh_oblique()
 
     def spine_trajectories(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Lines the Spine widget found or planned on this CT: ``{"screw L4 left": (entry, tip), "planned screw":
+        """Lines the Spine widget found or planned on this CT: ``{"screw 1": (entry, tip), "planned screw":
         (entry, target), "access path": (skin entry, target)}`` (LPS mm), for :meth:`set_trajectory`."""
         found = self.layer.metadata.get(TRAJECTORIES_KEY) or []
         return {label: (np.asarray(e, float), np.asarray(t, float)) for label, e, t in found}
@@ -285,6 +285,8 @@ class MPRWorkspace:
             raise ValueError(f"`mode` must be one of {sorted(SLAB_MODES)}; got {mode!r}")
         vp.slab_mm, vp.mode = max(0.0, float(thickness_mm)), mode
         self._draw_image(vp)
+        for lay in _measure_layers.tool_layers(vp.model, vp.image):  # their labels name the slab (or none now)
+            _measure_layers.refresh(lay)
         self.widget.show_slab(name, vp.slab_mm, mode)
 
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
@@ -368,9 +370,14 @@ class MPRWorkspace:
                                                    saved.points_index, name=saved.name)[1]
         pts = np.asarray(saved.points_patient, dtype=np.float64)
         vp = self._vp[name]
-        normal = np.asarray(vp.frame.plane_at(vp.depth).normal)
-        self.set_point(self._point + normal * (vp.frame.depth_of(pts.mean(axis=0)) - vp.depth))
-        return self.measure(name, saved.kind, pts, label=saved.name)
+        self._ensure_image(vp)
+        if name != "oblique":  # bring the plane onto the ruler (it shows there); an oblique one keeps its plane
+            normal = np.asarray(vp.frame.plane_at(vp.depth).normal)
+            self.set_point(self._point + normal * (vp.frame.depth_of(pts.mean(axis=0)) - vp.depth))
+            self.settle()
+        # at its own points, as drawn (a ruler drawn on an earlier oblique plane is off the current one)
+        index = _layer_geometry.world_to_index(vp.image, vp.frame.to_world(pts))
+        return _measure_layers.add_measurement(vp.model, vp.image, saved.kind, index, name=saved.name)[1]
 
     def fit_views(self) -> None:
         """Fit every viewport's image to its canvas (napari's reset view in each)."""
@@ -823,13 +830,20 @@ def _load_compiled_kernel(volume: ImageVolume, plane: Any, sampler: Any) -> None
 
 
 def _resize_docks(refs: list[Any], widths: list[int]) -> None:
-    """``refs``: weak references to the main window, then to its docks; give the docks `widths` (px)."""
+    """``refs``: weak references to the main window, then to its left docks; give those `widths` (px) and
+    the right-hand tool docks at most a quarter of the window, so the canvas gets the room back."""
+    from qtpy.QtWidgets import QDockWidget
+
     win, *docks = (r() for r in refs)
-    if win is not None and all(d is not None for d in docks):
-        try:
-            win.resizeDocks(docks, widths[:len(docks)], Qt.Orientation.Horizontal)
-        except RuntimeError:  # the window closed meanwhile
-            pass
+    if win is None or any(d is None for d in docks):
+        return
+    try:
+        right = [d for d in win.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()
+                 and win.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
+        win.resizeDocks(docks + right, widths[:len(docks)] + [min(d.width(), win.width() // 4) for d in right],
+                        Qt.Orientation.Horizontal)
+    except RuntimeError:  # the window closed meanwhile
+        pass
 
 
 def _dock_of(widget: QWidget) -> Any:

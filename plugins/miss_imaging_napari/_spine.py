@@ -301,7 +301,7 @@ def trajectories(screws: Sequence[Screw], plan: ScrewPlan | None,
     """``(label, entry, target)`` (LPS mm) of every screw found (entry to tip), the planned screw (entry to
     target) and the access path (skin entry to target), in that order: the lines the MPR workspace's
     oblique viewport can be set along."""
-    out = [(f"screw {s.label}" if s.label else f"screw {k + 1}", np.asarray(s.entry_lps, float),
+    out = [(s.label or f"screw {k + 1}", np.asarray(s.entry_lps, float),
             np.asarray(s.tip_lps, float)) for k, s in enumerate(screws)]
     if plan is not None:
         out.append(("planned screw", np.asarray(plan.entry_lps, float), np.asarray(plan.target_lps, float)))
