@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -80,6 +81,21 @@ def test_round_trip_is_exact(case):
     assert save_session(s2, tmp / "case" / "again.json").read_text() == path.read_text()
 
 
+def test_version_1_files_still_read_and_the_workspace_round_trips(case):
+    tmp, _, _, vol, s = case
+    path = save_session(s, tmp / "case" / "v1.json")
+    data = json.loads(path.read_text())
+    data["version"] = 1
+    del data["workspace"]  # what version 1 wrote
+    path.write_text(json.dumps(data))
+    s1, report = load_session(path)
+    assert report.ok and s1.workspace is None
+    ws = {"series_uid": vol.series_uid, "point_lps": [1.0, 2.0, 3.0], "measurements": [],
+          "slabs": {"coronal": [20.0, "MIP"]}}
+    path2 = save_session(dataclasses.replace(s, workspace=ws), tmp / "case" / "v2.json")
+    assert load_session(path2)[0].workspace == ws
+
+
 def test_session_file_has_no_patient_identifiers(case):
     tmp, _, _, _, s = case
     text = save_session(s, tmp / "case" / "s.json").read_text()
@@ -121,6 +137,7 @@ def test_changed_series_is_reported(case):
     (json.dumps({"schema": SCHEMA, "version": 99}), "newer"),
     (json.dumps({"schema": SCHEMA, "version": 1, "camera": {"zoom": 1}}), "malformed"),
     ("[]", "top level"),
+    (json.dumps({"schema": SCHEMA, "version": 2, "workspace": [1, 2]}), "malformed.*workspace"),
 ])
 def test_bad_files_raise_session_error(tmp_path: Path, content, match):
     p = tmp_path / "bad.json"

@@ -117,7 +117,9 @@ class WorkspaceWidget(QWidget):
         bottom.addStretch(1)
         rows.addLayout(top)
         rows.addLayout(bottom)
-        apply = lambda *_: ws.set_slab(self.target.currentText(), self.slab.value(), self.mode.currentText())  # noqa: E731
+        def apply(*_: Any) -> None:
+            ws.set_slab(self.target.currentText(), self.slab.value(), self.mode.currentText())
+
         self.slab.valueChanged.connect(apply)
         self.mode.currentIndexChanged.connect(apply)
         self.kind.currentIndexChanged.connect(lambda i: ws.set_oblique(kind=("along", "bullseye")[i]))

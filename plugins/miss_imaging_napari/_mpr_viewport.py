@@ -126,7 +126,7 @@ class Viewport:
         self.cross: Any = None
         self.letters: Any = None  # the four orientation letters: one vispy Text in canvas pixels
         self.letter_text = {"top": "", "bottom": "", "left": "", "right": ""}
-        self.title_px = 0.0  # estimated width of the title box (the top letter moves down when they would meet)
+        self.title_px = 0.0  # estimated width of the title (the top letter moves down when they would meet)
         self.unsettled = False  # pixels pushed to the canvas ahead of napari's dims (see MPRWorkspace.settle)
         self.callbacks: list[tuple[list, Callable]] = []  # (napari callback list, callback)
         self.connections: list[tuple[Any, Callable]] = []  # (event emitter, callback)
@@ -212,6 +212,7 @@ class Viewport:
             self.qt.close()
             self.qt.setParent(None)  # owned by Python now: freed with the last reference, below
             self.qt.deleteLater()
-        self.qt = self.model = self.image = self.cross = self.letters = self.stack = None  # break the model <-> callback cycles
+        # break the model <-> callback cycles
+        self.qt = self.model = self.image = self.cross = self.letters = self.stack = None
         self.callbacks.clear()
         self.connections.clear()

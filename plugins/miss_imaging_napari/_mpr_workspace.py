@@ -190,7 +190,7 @@ class MPRWorkspace:
         if self._closed or not self._pending:
             return
         name = self._pending.pop(0)
-        vp: Viewport | FluoroViewport = self.fluoro if name == FluoroViewport.name else self._vp[name]  # type: ignore[assignment]
+        vp = self._viewport(name)
         if isinstance(vp, Viewport):
             self._ensure_image(vp)
         vp.attach()
@@ -292,7 +292,7 @@ class MPRWorkspace:
     def start_tool(self, name: str, tool: str = "ruler") -> Any:
         """Ruler / path / angle / cobb drawing in viewport `name` (``"fluoro"`` too); returns its Shapes layer."""
         self.settle()
-        vp: Viewport | FluoroViewport = self.fluoro if name == FluoroViewport.name else self._vp[name]  # type: ignore[assignment]
+        vp = self._viewport(name)
         if isinstance(vp, Viewport):
             self._ensure_image(vp)
         layer = _measure_layers.tool_layer(vp.model, vp.image, tool)
@@ -378,6 +378,14 @@ class MPRWorkspace:
         # at its own points, as drawn (a ruler drawn on an earlier oblique plane is off the current one)
         index = _layer_geometry.world_to_index(vp.image, vp.frame.to_world(pts))
         return _measure_layers.add_measurement(vp.model, vp.image, saved.kind, index, name=saved.name)[1]
+
+    def _viewport(self, name: str) -> Viewport | FluoroViewport:
+        """A CT viewport or the fluoroscopy one, by name."""
+        if name == FluoroViewport.name and self.fluoro is not None:
+            return self.fluoro
+        if name not in self._vp:
+            raise ValueError(f"no {name!r} viewport: the workspace has {', '.join(self.viewports)}")
+        return self._vp[name]
 
     def fit_views(self) -> None:
         """Fit every viewport's image to its canvas (napari's reset view in each)."""
@@ -488,7 +496,8 @@ class MPRWorkspace:
         # title and scale bar are shown with the letters (Viewport.decorate), after the first frame: their
         # glyphs and shaders cost ~0.2 s of the first canvas's first paint
         m.canvas.overlays["miss_title"] = TextOverlay(text=vp.name, position="top_left", visible=False,
-                                                      font_size=11, color=COLORS[vp.name], box=False)  # a box lagged behind title changes (QA)
+                                                      font_size=11, color=COLORS[vp.name],
+                                                      box=False)  # a box lagged behind title changes (QA)
         keep = self._keep_depth_cb(vp)
         m.dims.events.point.connect(keep)
         vp.connections.append((m.dims.events.point, keep))
@@ -654,7 +663,7 @@ class MPRWorkspace:
             title += f"  ({vp.mode} slab {vp.slab_mm:g} mm)"
         if ov["miss_title"].text != title:
             ov["miss_title"].text = title
-        # the title's box at font 11: ~11 px a character plus its margins (measured on screen; no text
+        # the title at font 11: ~11 px a character plus its margin (measured on screen; no text
         # metrics before the text is drawn)
         vp.set_letters(plane_labels(plane.u, plane.v), title_px=11.0 * len(title) + 20)
 
@@ -931,7 +940,8 @@ class MPRWidget(QWidget):
         win.resizeDocks([dock], [win.width() - (380 if tools else 0)], Qt.Orientation.Horizontal)
         ref = weakref.ref(ws)
         dock_ref = weakref.ref(dock)  # weak: a closure holding the dock would keep the viewer alive after close
-        dock.visibilityChanged.connect(lambda shown: shown or QTimer.singleShot(0, lambda: _closed_by_user(ref, dock_ref)))
+        dock.visibilityChanged.connect(
+            lambda shown: shown or QTimer.singleShot(0, lambda: _closed_by_user(ref, dock_ref)))
         QTimer.singleShot(0, lambda: ref() is not None and ref().fit_views())  # the canvases' new sizes
 
 
