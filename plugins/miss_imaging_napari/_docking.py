@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DockInfo", "make_scrollable", "tab_partner", "tabify_when_docked"]
+__all__ = ["DockInfo", "dock_of", "make_scrollable", "tab_partner", "tabify_when_docked"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _is_ours(dock: Any) -> bool:
 def _tabify(widget: Any) -> None:
     from qtpy.QtWidgets import QDockWidget, QMainWindow
 
-    dock = _dock_of(widget)
+    dock = dock_of(widget)
     main = dock.parentWidget() if dock is not None else None
     if not isinstance(main, QMainWindow):
         return
@@ -108,7 +108,8 @@ def _holds_canvas(widget: Any) -> bool:
     return bool(widget.findChildren(QOpenGLWidget))
 
 
-def _dock_of(widget: Any) -> Any:
+def dock_of(widget: Any) -> Any:
+    """The QDockWidget `widget` sits in (its nearest QDockWidget ancestor), or None."""
     from qtpy.QtWidgets import QDockWidget
 
     dock = widget.parentWidget()
@@ -164,7 +165,7 @@ def tabify_when_docked(widget: Any) -> None:
 
     class Watch(QObject):
         def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
-            if event.type() == QEvent.Type.ParentChange and _dock_of(widget) is not None:
+            if event.type() == QEvent.Type.ParentChange and dock_of(widget) is not None:
                 make_scrollable(widget)
                 _later(_tabify, widget)
             return False

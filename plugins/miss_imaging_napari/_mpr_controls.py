@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 
 from napari.utils.notifications import show_warning
 
+from ._docking import dock_of
 from ._mpr_fluoro import FluoroViewport
 from ._mpr_viewport import CELLS, SLAB_MODES, VIEWPORTS
 
@@ -186,9 +187,7 @@ class WorkspaceWidget(QWidget):
 
     def release(self) -> None:
         """Detach the canvases (already closed) and remove the dock from the main window."""
-        dock = self.parent()
-        while dock is not None and not hasattr(dock, "setFloating"):
-            dock = dock.parent()
+        dock = dock_of(self)
         try:
             if dock is not None:
                 self.ws.viewer.window.remove_dock_widget(dock)

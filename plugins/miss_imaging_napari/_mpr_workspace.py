@@ -42,6 +42,7 @@ from miss_imaging.spatial.mpr import (
 from miss_imaging.spatial.reslicing import make_sampler, reslice
 
 from . import _layer_geometry, _measure_layers, _mouse_wl, _napari_private, _viewer_links
+from ._docking import dock_of
 from ._mpr_controls import WorkspaceWidget
 from ._mpr_fluoro import FluoroViewport, fluoro_layers
 from ._mpr_viewport import COLORS, SLAB_MODES, VIEWPORTS, PlaneStack, Viewport, clip_ray
@@ -820,7 +821,7 @@ def _lock_dock(widget: QWidget) -> None:
 
     if QCoreApplication.testAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts):
         return
-    dock = _dock_of(widget)
+    dock = dock_of(widget)
     if dock is not None:
         dock.setFeatures(dock.features() & ~dock.DockWidgetFeature.DockWidgetFloatable)
         if dock.isFloating():
@@ -853,13 +854,6 @@ def _resize_docks(refs: list[Any], widths: list[int]) -> None:
                         Qt.Orientation.Horizontal)
     except RuntimeError:  # the window closed meanwhile
         pass
-
-
-def _dock_of(widget: QWidget) -> Any:
-    dock = widget.parent()
-    while dock is not None and not hasattr(dock, "setFloating"):
-        dock = dock.parent()
-    return dock
 
 
 def _closed_by_user(ref: Any, dock_ref: Any) -> None:
@@ -918,7 +912,7 @@ class MPRWidget(QWidget):
         ws = self.workspace
         assert ws is not None
         qv, win = _napari_private.qt_viewer(self._viewer()), _napari_private.main_window(self._viewer())
-        dock = _dock_of(self)
+        dock = dock_of(self)
         if qv is None or win is None or dock is None:
             return
         hidden = [d for d in (qv.dockLayerList, qv.dockLayerControls, win.centralWidget()) if d.isVisible()]
