@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QSignalBlocker, Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -43,12 +43,9 @@ class LineChooser(QComboBox):
         self.activated.connect(self._chosen)
 
     def refresh(self) -> None:
-        self.blockSignals(True)
-        try:
+        with QSignalBlocker(self):
             self.clear()
             self.addItems([_NO_LINE, *self.ws.spine_trajectories()])
-        finally:
-            self.blockSignals(False)
 
     def showPopup(self) -> None:  # noqa: N802 - Qt override
         self.refresh()
@@ -138,13 +135,9 @@ class WorkspaceWidget(QWidget):
 
     def show_oblique(self, kind: str, angle_deg: float) -> None:
         """Show the oblique viewport's kind and rotation (set from a script or a session) without applying them."""
-        for w, set_value in ((self.kind, lambda: self.kind.setCurrentIndex(0 if kind == "along" else 1)),
-                             (self.angle, lambda: self.angle.setValue(int(round(angle_deg))))):
-            w.blockSignals(True)
-            try:
-                set_value()
-            finally:
-                w.blockSignals(False)
+        with QSignalBlocker(self.kind), QSignalBlocker(self.angle):
+            self.kind.setCurrentIndex(0 if kind == "along" else 1)
+            self.angle.setValue(int(round(angle_deg)))
 
     def place(self, name: str, canvas: QWidget) -> None:
         """Put a viewport's new canvas in its cell (in place of the placeholder)."""
@@ -167,15 +160,11 @@ class WorkspaceWidget(QWidget):
         """Show a viewport's slab in the controls (set from a script) without applying it again."""
         for w in (self.slab, self.mode):
             w.setEnabled(True)
-        for w, set_value in ((self.target, lambda: self.target.setCurrentText(name)),
-                             (self.slab, lambda: self.slab.setValue(thickness_mm)),
-                             (self.mode, lambda: self.mode.setCurrentText(mode) if mode in SLAB_MODES and mode != "thin"
-                              else None)):
-            w.blockSignals(True)
-            try:
-                set_value()
-            finally:
-                w.blockSignals(False)
+        with QSignalBlocker(self.target), QSignalBlocker(self.slab), QSignalBlocker(self.mode):
+            self.target.setCurrentText(name)
+            self.slab.setValue(thickness_mm)
+            if mode in SLAB_MODES and mode != "thin":
+                self.mode.setCurrentText(mode)
 
     def _set_end(self, k: int) -> None:
         ends = list(self.ws.trajectory)
