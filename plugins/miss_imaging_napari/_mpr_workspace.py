@@ -83,11 +83,6 @@ def _notify(message: str, level: str = "info") -> None:
     (show_warning if level == "warning" else show_info)(message)
 
 
-def _unwrap(obj: Any) -> Any:
-    """The object behind napari's ``PublicOnlyProxy`` (identity checks and Qt calls need the real one)."""
-    return getattr(obj, "__wrapped__", obj)
-
-
 def _one_plane(name: str) -> Callable:
     """The viewport's answer to napari's 2-D/3-D toggle (Ctrl+Y): a viewport is one plane of a lazy stack that
     never builds the volume napari's 3-D view would ask for."""
@@ -120,7 +115,7 @@ class MPRWorkspace:
     """
 
     def __init__(self, viewer: Any, layer: Any = None, fluoro: Any = None) -> None:
-        viewer, layer = _unwrap(viewer), _unwrap(layer)  # npe2 hands widgets a public-only proxy
+        viewer, layer = _napari_private.unwrap(viewer), _napari_private.unwrap(layer)  # npe2 hands widgets a public-only proxy
         if layer is None:
             cts = ct_layers(viewer)
             if not cts:
@@ -130,7 +125,7 @@ class MPRWorkspace:
         if not isinstance(vol, ImageVolume) or vol.kind != "volume":
             raise ValueError(f"layer {layer.name!r} is not a CT volume opened by miss-imaging")
         runs = fluoro_layers(viewer, ROLE_KEY)
-        run = _unwrap(fluoro) if fluoro is not None else (runs[-1] if runs else None)
+        run = _napari_private.unwrap(fluoro) if fluoro is not None else (runs[-1] if runs else None)
         if run is not None and all(run is not r for r in runs):
             raise ValueError(f"layer {run.name!r} is not a fluoroscopy run opened by miss-imaging")
         self.viewer, self.layer, self.volume = viewer, layer, vol
@@ -876,7 +871,7 @@ class MPRWidget(QWidget):
     def __init__(self, napari_viewer: Any, layer: Any = None, parent: QWidget | None = None,
                  fluoro: Any = None) -> None:
         super().__init__(parent)
-        napari_viewer = _unwrap(napari_viewer)
+        napari_viewer = _napari_private.unwrap(napari_viewer)
         self._viewer, self._taken = weakref.ref(napari_viewer), False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -972,7 +967,7 @@ def open_mpr(viewer: Any, layer: Any = None, fluoro: Any = None) -> MPRWorkspace
         When the viewer has no CT volume opened by miss-imaging, or `fluoro`
         is not a fluoroscopy run opened by it.
     """
-    viewer = _unwrap(viewer)
+    viewer = _napari_private.unwrap(viewer)
     widget = MPRWidget(viewer, layer, fluoro=fluoro)
     if widget.workspace is None:
         raise ValueError("no CT volume opened by miss-imaging in this viewer: open one first")

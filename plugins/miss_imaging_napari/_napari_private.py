@@ -15,14 +15,22 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["qt_viewer", "main_window", "canvas_widget", "canvas_size_hw", "qt_dims", "override_source_info",
+__all__ = ["unwrap", "qt_viewer", "main_window", "canvas_widget", "canvas_size_hw", "qt_dims", "override_source_info",
            "restore_source_info", "embedded_canvas", "canvas_view", "layer_node", "canvas_on_screen"]
+
+
+def unwrap(obj: Any) -> Any:
+    """The object behind napari's ``PublicOnlyProxy`` (the private ``__wrapped__``), else `obj` itself.
+
+    A plugin widget's viewer, and what it hands out, are proxies (a new one per access): identity
+    checks, weak references, registries keyed by ``id`` and Qt calls need the real object.
+    """
+    return getattr(obj, "__wrapped__", obj)
 
 
 def _window(viewer: Any) -> Any | None:
     """`viewer`'s napari ``Window``, through a plugin's ``PublicOnlyProxy``."""
-    window = getattr(getattr(viewer, "__wrapped__", viewer), "window", None)
-    return getattr(window, "__wrapped__", window)
+    return unwrap(getattr(unwrap(viewer), "window", None))
 
 
 def qt_viewer(viewer: Any) -> Any | None:
@@ -83,7 +91,7 @@ def override_source_info(layer: Any, edit: Callable[[Any, dict[str, Any]], dict[
     mode hides the source file name there (case folders are often named
     after the patient).  Per instance: other layers are untouched.
     """
-    layer = getattr(layer, "__wrapped__", layer)
+    layer = unwrap(layer)
     original = type(layer)._get_source_info
 
     def info(layer: Any = layer, original: Any = original) -> dict[str, Any]:
@@ -94,7 +102,7 @@ def override_source_info(layer: Any, edit: Callable[[Any, dict[str, Any]], dict[
 
 def restore_source_info(layer: Any) -> None:
     """Undo :func:`override_source_info` (back to napari's class method)."""
-    layer = getattr(layer, "__wrapped__", layer)
+    layer = unwrap(layer)
     if "_get_source_info" in vars(layer):
         del layer._get_source_info
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._napari_private import unwrap
 from ._targets import MEASURE_KEY
 
 __all__ = ["owner_image", "layers_to_hide", "frame_index", "frame_world", "fit_view", "blank_world_boxes"]
@@ -35,7 +36,7 @@ def owner_image(layer: Any) -> Any | None:
 
 def _same(a: Any, b: Any) -> bool:
     """Identity through napari's PublicOnlyProxy (a plugin widget's viewer hands out a new proxy per access)."""
-    return getattr(a, "__wrapped__", a) is getattr(b, "__wrapped__", b)
+    return unwrap(a) is unwrap(b)
 
 
 def layers_to_hide(target: Any, layers: Sequence[Any], is_image: Callable[[Any], bool]) -> list[Any]:

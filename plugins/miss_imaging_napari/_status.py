@@ -18,6 +18,7 @@ import numpy as np
 from miss_imaging.model import ImageVolume
 
 from ._layers import NOTE_KEY, VOLUME_KEY, mark_viewer
+from ._napari_private import unwrap
 
 __all__ = ["status_text", "attach", "install", "is_plugin_image", "show_a_frame", "refresh"]
 
@@ -269,7 +270,7 @@ def attach(viewer: Any) -> None:
         # later, not inside the selection event: the selection changes while napari's layer list model is
         # inserting rows, and a slider move then (layers re-slice, thumbnails repaint) left the proxy model
         # with "invalid inserted rows" and the delegate painting an item with no size (QA item 4)
-        layer_ref = weakref.ref(getattr(lay, "__wrapped__", lay))
+        layer_ref = weakref.ref(unwrap(lay))
         QTimer.singleShot(0, lambda: _move_slider(layer_ref))
 
     viewer.layers.selection.events.active.connect(_on_active)

@@ -219,8 +219,6 @@ def update_masks(viewer: Any, show: bool, *, temporary: bool = False) -> list[An
 
 
 def _update_masks(viewer: Any, show: bool, temporary: bool) -> list[Any]:
-    import numpy as np
-
     masks = _mask_layers(viewer)
     if not show:
         for m in masks:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from ._napari_private import unwrap
+
 __all__ = ["link_viewer", "unlink_viewer", "on_new_tool_layer", "run_hooks", "main_of", "linked_models",
            "set_workspace", "workspace_of"]
 
@@ -21,12 +23,8 @@ _HOOKS: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), wea
 _WORKSPACES: dict[int, tuple[Any, list[Any]]] = {}  # id(main) -> (weakref(main), [the open MPR workspace])
 
 
-def _unwrap(viewer: Any) -> Any:
-    return getattr(viewer, "__wrapped__", viewer)  # npe2 gives widgets a proxy of the viewer
-
-
 def _entry(table: dict, viewer: Any, create: bool = False) -> list[Any] | None:
-    main = _unwrap(viewer)
+    main = unwrap(viewer)
     ref_list = table.get(id(main))
     if ref_list is not None and ref_list[0]() is not main:  # an id reused by a new viewer
         del table[id(main)]

@@ -196,7 +196,6 @@ def _render(vol: ImageVolume, index: int | None, **kwargs: Any) -> Any:
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     from miss_imaging.sharing.export import burned_in_regions
-    from miss_imaging.display.render import render_slice, save_png
 
     _set_teaching(args.teaching)
     fmt = _image_format(args.output)

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from miss_imaging import _parallel
 from miss_imaging.errors import MissImagingError
